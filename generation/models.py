@@ -1,0 +1,81 @@
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
+    title = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated"]
+
+    def __str__(self):
+        return self.title or f"Conversation {self.pk}"
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        USER = "user", "User"
+        ASSISTANT = "assistant", "Assistant"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField()
+    found = models.BooleanField(default=True, help_text="False when the documents held no answer.")
+    guardrail_intervened = models.BooleanField(default=False)
+    timings = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created", "pk"]
+
+    def __str__(self):
+        return f"{self.role}: {self.content[:60]}"
+
+
+class Citation(models.Model):
+    """One numbered source of an answer and the spans of the answer it supports."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="citations")
+    number = models.PositiveIntegerField()
+    chunk = models.ForeignKey("ingestion.Chunk", null=True, on_delete=models.SET_NULL, related_name="+")
+    document = models.ForeignKey("ingestion.Document", null=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=300)
+    filename = models.CharField(max_length=255)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    quote = models.TextField()
+    spans = models.JSONField(default=list, help_text="[[start, end], ...] of the answer text this passage supports.")
+    score = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["message_id", "number"]
+
+    def as_dict(self):
+        return {
+            "number": self.number,
+            "document_id": self.document_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "filename": self.filename,
+            "page": self.page,
+            "quote": self.quote,
+            "spans": self.spans,
+            "score": self.score,
+        }
+
+
+class GuardrailEvent(models.Model):
+    class Direction(models.TextChoices):
+        QUESTION = "question", "Question"
+        ANSWER = "answer", "Answer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    direction = models.CharField(max_length=16, choices=Direction.choices)
+    score = models.FloatField()
+    text = models.TextField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created"]

@@ -1,0 +1,77 @@
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingestion import services
+from ingestion.models import Collection, Document
+
+
+class IsStaffForWrites(permissions.BasePermission):
+    """Reading needs a signed-in user; uploading and deleting need staff."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    collection = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Document
+        fields = ["id", "url", "title", "original_filename", "collection", "sha256", "size", "status", "error",
+                  "pages", "chunks_total", "chunks_embedded", "created", "updated", "indexed_at"]
+        read_only_fields = fields
+
+    def get_url(self, document) -> str:
+        return self.context["request"].build_absolute_uri(reverse("api-document", args=[document.pk]))
+
+
+class UploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    collection = serializers.SlugField(max_length=100, required=False)
+    title = serializers.CharField(max_length=300, required=False)
+
+
+class DocumentListView(APIView):
+    permission_classes = [IsStaffForWrites]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer})
+    def post(self, request):
+        body = UploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        try:
+            collection = services.get_collection(data.get("collection"), create=True)
+            document, created = services.add_document(
+                data["file"], data["file"].name, collection=collection, owner=request.user, title=data.get("title", "")
+            )
+        except services.UploadRejected as exc:
+            raise serializers.ValidationError({"file": [str(exc)]}) from None
+        payload = DocumentSerializer(document, context={"request": request}).data
+        headers = {"Location": payload["url"]}
+        return Response(payload, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)
+
+
+class DocumentDetailView(APIView):
+    permission_classes = [IsStaffForWrites]
+
+    def _get(self, request, pk):
+        readable = Collection.objects.readable_by(request.user)
+        return get_object_or_404(Document.objects.select_related("collection"), pk=pk, collection__in=readable)
+
+    @extend_schema(responses=DocumentSerializer)
+    def get(self, request, pk):
+        return Response(DocumentSerializer(self._get(request, pk), context={"request": request}).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        self._get(request, pk).delete()  # chunks cascade; vectors follow via signals
+        return Response(status=status.HTTP_204_NO_CONTENT)

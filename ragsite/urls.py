@@ -1,0 +1,24 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from generation.api import AskView
+from ingestion.api import DocumentDetailView, DocumentListView
+from ragsite import views
+from retrieval.api import SearchView
+
+urlpatterns = [
+    path("", views.chat, name="chat"),
+    path("c/<int:conversation_id>/", views.chat, name="conversation"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/search", SearchView.as_view(), name="api-search"),
+    path("api/ask", AskView.as_view(), name="api-ask"),
+    path("api/documents/", DocumentListView.as_view(), name="api-documents"),
+    path("api/documents/<int:pk>/", DocumentDetailView.as_view(), name="api-document"),
+    path("api/token/", obtain_auth_token, name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]
