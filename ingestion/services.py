@@ -69,6 +69,9 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
         sha = digest.hexdigest()
         existing = Document.objects.filter(collection=collection, sha256=sha).first()
         if existing:
+            if existing.status == Status.FAILED:  # uploading it again is a retry
+                reindex(existing)
+                existing.refresh_from_db()
             return existing, False
         relative = f"documents/{sha[:2]}/{sha}{Path(filename).suffix.lower()[:16]}"
         (media / relative).parent.mkdir(parents=True, exist_ok=True)

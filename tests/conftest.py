@@ -1,0 +1,93 @@
+"""Shared cast and fixtures: alice and bob (plain users), an admin; a public
+default collection and alice's private one; the demo corpus, really ingested."""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.pdfs import make_pdf
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+
+HANDBOOK_PAGES = [
+    "Northwind Bank Card Services Handbook\n\nThis handbook describes the Silver, Gold and Platinum credit cards.",
+    "Annual fees\n\nThe Silver card has no annual fee.\n\nThe Gold card has an annual fee of 95 euros, which is waived in the first year.",
+    "Insurance\n\nThe Platinum card includes worldwide travel insurance and airport lounge access.",
+]
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(settings, tmp_path):
+    """Each test gets its own index and upload folders (the database is per test already)."""
+    settings.RAG_INDEX_DIR = tmp_path / "index"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return tmp_path
+
+
+@pytest.fixture
+def eager_tasks():
+    """Run Celery tasks in this process (for logic tests; the e2e tests use a real worker)."""
+    from ragsite.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def alice(db):
+    return get_user_model().objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(db):
+    return get_user_model().objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", password="admin-password-1")
+
+
+def api_client_for(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def handbook_pdf(tmp_path):
+    return make_pdf(tmp_path / "handbook.pdf", HANDBOOK_PAGES, title="Card Handbook")
+
+
+def ingest_path(path, collection_name=None, owner=None):
+    """Upload and process a file in this process (no worker), returning the document."""
+    from ingestion import services
+
+    collection = services.get_collection(collection_name)
+    with open(path, "rb") as handle:
+        document, _ = services.add_document(handle, Path(path).name, collection=collection, owner=owner)
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    return document
+
+
+@pytest.fixture
+def handbook(db, handbook_pdf):
+    return ingest_path(handbook_pdf)
+
+
+@pytest.fixture
+def private_note(db, alice, tmp_path):
+    """A document in alice's private collection."""
+    from ingestion.models import Collection
+
+    Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    path = tmp_path / "secret-project.md"
+    path.write_text("# Project Falcon\n\nProject Falcon launches the Diamond card on 3 March with a 400 euro annual fee.\n")
+    return ingest_path(path, "alice-private", owner=alice)

@@ -1,0 +1,72 @@
+"""A real Celery worker process on the configured broker (Redis in CI),
+sharing this test run's database, index folder and upload folder."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def worker(transactional_db, isolated_storage):
+    """Start `celery worker` (solo pool), wait until it answers, stop it after the test."""
+    from ragsite.celery import workers_online
+
+    log_path = isolated_storage / "worker.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "RAG_DATA_DIR": str(settings.DATA_DIR),
+        "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR),
+        "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool=solo", "--loglevel=INFO",
+             "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while not workers_online(timeout=1.0):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("The Celery worker did not start:\n" + log_path.read_text(errors="replace")[-4000:])
+            process.log_path = log_path
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+            # Close the test process's connection so the test database can be flushed.
+            connection.close()
+
+
+def wait_until(predicate, timeout: float, what: str, worker=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    log = worker.log_path.read_text(errors="replace")[-4000:] if worker is not None else ""
+    pytest.fail(f"Timed out waiting for {what}.\n{log}")

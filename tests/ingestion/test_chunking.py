@@ -1,0 +1,262 @@
+"""ingestion/chunking.py: passages within the token budget, exact offsets, whole words."""
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ingestion.chunking import chunk_pages
+from ingestion.parsing import Page
+from ingestion.tokens import count_tokens
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+COUNTERS = [pytest.param(words, id="words"), pytest.param(count_tokens, id="tokenizer")]
+
+PROSE = (
+    "Retrieval augmented generation answers questions from documents. "
+    "First the documents are split into passages! Each passage is embedded once. "
+    "Why does the budget matter? The embedder truncates long inputs, so text would be lost.\n\n"
+    "A second paragraph follows the first one. It has several short sentences. "
+    "They are packed greedily into passages. Overlap repeats whole sentences.\n\n"
+    "The third paragraph closes the page. Nothing else happens here."
+)
+
+
+def check_invariants(pages, chunks, count, max_tokens, *, whole_words=True):
+    """The properties every chunking must have."""
+    by_number = {}
+    for chunk in chunks:
+        page = next(p for p in pages if p.number == chunk.page)
+        by_number.setdefault(chunk.page, []).append(chunk)
+        assert page.text[chunk.char_start:chunk.char_end] == chunk.text
+        assert chunk.text == chunk.text.strip() and chunk.text
+        assert chunk.token_count == count(chunk.text)
+        assert chunk.token_count <= max_tokens, chunk
+        if whole_words:
+            assert chunk.char_start == 0 or page.text[chunk.char_start - 1].isspace(), chunk
+            assert chunk.char_end == len(page.text) or page.text[chunk.char_end].isspace(), chunk
+    for page in pages:
+        page_chunks = by_number.get(page.number, [])
+        starts = [c.char_start for c in page_chunks]
+        assert starts == sorted(starts) and len(set(starts)) == len(starts)  # always moving forward
+        covered = [False] * len(page.text)
+        for chunk in page_chunks:
+            covered[chunk.char_start:chunk.char_end] = [True] * (chunk.char_end - chunk.char_start)
+        missing = [i for i, ch in enumerate(page.text) if not ch.isspace() and not covered[i]]
+        assert not missing, f"characters not in any chunk: {[page.text[i] for i in missing]}"
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+@pytest.mark.parametrize("max_tokens", [5, 12, 30, 200])
+@pytest.mark.parametrize("overlap", [0, 4, 10])
+def test_it_keeps_chunks_within_budget_exact_complete_and_whole_worded(count, max_tokens, overlap):
+    pages = [Page(1, PROSE)]
+    chunks = chunk_pages(pages, count, max_tokens, overlap)
+    assert chunks
+    check_invariants(pages, chunks, count, max_tokens)
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_it_makes_one_chunk_when_everything_fits(count):
+    chunks = chunk_pages([Page(None, "  " + PROSE + "\n\n")], count, 1000, 20)
+    assert len(chunks) == 1
+    assert chunks[0].text == PROSE
+    assert (chunks[0].char_start, chunks[0].char_end) == (2, 2 + len(PROSE))
+    assert chunks[0].page is None
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_it_shares_whole_sentences_between_consecutive_chunks_with_overlap(count):
+    text = " ".join(f"Sentence number {n} is short." for n in range(1, 21))
+    pages = [Page(1, text)]
+    chunks = chunk_pages(pages, count, max_tokens=count("Sentence number 1 is short.") * 4, overlap=count("Sentence number 1 is short.") * 2)
+    check_invariants(pages, chunks, count, count("Sentence number 1 is short.") * 4)
+    assert len(chunks) > 2
+    for previous, current in zip(chunks, chunks[1:]):
+        assert current.char_start < previous.char_end  # the ranges overlap
+        shared = text[current.char_start:previous.char_end]
+        assert re.fullmatch(r"(Sentence number \d+ is short\.\s*)+", shared), shared
+
+
+def test_it_shares_nothing_without_overlap():
+    text = " ".join(f"Sentence number {n} is short." for n in range(1, 21))
+    chunks = chunk_pages([Page(1, text)], words, max_tokens=20, overlap=0)
+    assert len(chunks) == 5
+    for previous, current in zip(chunks, chunks[1:]):
+        assert current.char_start > previous.char_end
+
+
+def test_it_caps_overlap_at_half_the_budget_and_still_moves_forward():
+    text = " ".join(f"Word{n} word." for n in range(40))
+    pages = [Page(1, text)]
+    chunks = chunk_pages(pages, words, max_tokens=6, overlap=100)
+    check_invariants(pages, chunks, words, 6)
+    for previous, current in zip(chunks, chunks[1:]):
+        assert words(text[current.char_start:previous.char_end]) <= 3
+
+
+def test_it_splits_an_over_long_sentence_at_word_boundaries():
+    sentence = " ".join(f"w{n}" for n in range(50)) + "."
+    pages = [Page(1, sentence)]
+    chunks = chunk_pages(pages, words, max_tokens=8)
+    check_invariants(pages, chunks, words, 8)
+    assert [c.token_count for c in chunks] == [8] * 6 + [2]
+
+
+@pytest.mark.parametrize("trailing", ["", " and then some words."])
+def test_it_splits_a_single_over_long_word_by_characters_under_budget(trailing):
+    def chars(text):  # one token per character: 'x' * 5000 is far over budget
+        return len(text)
+
+    text = "Start. " + "x" * 5000 + trailing
+    pages = [Page(1, text)]
+    chunks = chunk_pages(pages, chars, max_tokens=100)
+    check_invariants(pages, chunks, chars, 100, whole_words=False)
+    assert sum(c.text.count("x") for c in chunks) == 5000
+    assert max(c.token_count for c in chunks) == 100
+
+
+def test_it_splits_a_long_word_with_the_real_tokenizer_under_budget():
+    word = "supercalifragilisticexpialidocious" * 2  # < 100 chars, so word pieces, not [UNK]
+    text = f"Begin here. {word} ends it."
+    assert count_tokens(word) > 8
+    pages = [Page(1, text)]
+    chunks = chunk_pages(pages, count_tokens, max_tokens=8)
+    check_invariants(pages, chunks, count_tokens, 8, whole_words=False)
+    assert word in "".join(c.text for c in chunks)
+
+
+def test_it_rejects_a_non_positive_budget():
+    with pytest.raises(ValueError):
+        chunk_pages([Page(1, "text")], words, 0)
+
+
+def test_it_returns_nothing_for_blank_pages():
+    assert chunk_pages([Page(1, ""), Page(2, " \n\n\t ")], words, 10) == []
+
+
+MARKDOWN = """# Guide
+
+Welcome to the guide. It explains everything.
+
+## Install
+
+Run the installer. Then restart.
+
+### Linux
+
+Use the package manager.
+
+## Usage
+
+Open the app.
+
+# Appendix
+
+Extra notes.
+"""
+
+
+def test_it_records_the_markdown_heading_path_on_chunks():
+    chunks = chunk_pages([Page(None, MARKDOWN)], words, max_tokens=4)
+    assert [(c.text, c.heading) for c in chunks] == [
+        ("# Guide", "Guide"),
+        ("Welcome to the guide.", "Guide"),
+        ("It explains everything.", "Guide"),
+        ("## Install", "Guide > Install"),
+        ("Run the installer.", "Guide > Install"),
+        ("Then restart.\n\n### Linux", "Guide > Install"),  # a chunk's heading is its first sentence's
+        ("Use the package manager.", "Guide > Install > Linux"),
+        ("## Usage", "Guide > Usage"),
+        ("Open the app.", "Guide > Usage"),
+        ("# Appendix\n\nExtra notes.", "Appendix"),
+    ]
+
+
+def test_it_takes_a_chunks_heading_from_its_first_sentence():
+    chunks = chunk_pages([Page(None, MARKDOWN)], words, max_tokens=1000)
+    assert len(chunks) == 1 and chunks[0].heading == "Guide"
+
+
+def test_it_does_not_treat_a_hash_inside_a_multi_line_paragraph_as_a_heading():
+    text = "Intro.\n\nFirst line\n# not a heading here\n\nEnd."
+    chunks = chunk_pages([Page(None, text)], words, max_tokens=2)
+    assert {c.heading for c in chunks} == {""}
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_it_keeps_page_numbers_and_never_crosses_pages(count):
+    pages = [Page(n, f"Page {n} first sentence here. Page {n} second sentence here.") for n in (1, 2, 3)]
+    chunks = chunk_pages(pages, count, max_tokens=1000, overlap=5)
+    assert [c.page for c in chunks] == [1, 2, 3]
+    for chunk in chunks:
+        assert chunk.text == pages[chunk.page - 1].text
+    check_invariants(pages, chunks, count, 1000)
+
+
+def test_it_carries_the_heading_path_across_pages():
+    pages = [Page(1, "# Manual\n\n## Safety\n\nWear gloves."), Page(2, "Keep the lid closed.")]
+    chunks = chunk_pages(pages, words, max_tokens=2)
+    assert chunks[-1].page == 2
+    assert {c.heading for c in chunks if c.page == 2} == {"Manual > Safety"}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG ingestion/chunking.py:143: _SENTENCE_END swallows closing quotes/brackets after .!? into "
+    "the separator, so a '\"' or ')' at a chunk boundary belongs to no chunk",
+)
+def test_it_keeps_a_closing_quote_with_its_sentence():
+    text = 'She said "stop." Then she left.'
+    pages = [Page(1, text)]
+    chunks = chunk_pages(pages, words, max_tokens=3)
+    assert [c.text for c in chunks] == ['She said "stop."', "Then she left."]
+    check_invariants(pages, chunks, words, 3)
+
+
+# -- property test ------------------------------------------------------------
+
+word_st = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789éü'-,", min_size=1, max_size=10)
+sentence_st = st.builds(
+    lambda ws, end: " ".join(ws) + end,
+    st.lists(word_st, min_size=1, max_size=25),
+    st.sampled_from([".", "!", "?", "", "...", ":"]),
+)
+paragraph_st = st.builds(
+    lambda ss, seps: "".join(s + sep for s, sep in zip(ss, seps)),
+    st.lists(sentence_st, min_size=1, max_size=8),
+    st.lists(st.sampled_from([" ", "  ", "\n", " \t"]), min_size=8, max_size=8),
+)
+page_st = st.builds(
+    lambda lead, ps, sep: lead + sep.join(ps),
+    st.sampled_from(["", " ", "\n\n", "# Title\n\n"]),
+    st.lists(paragraph_st, min_size=1, max_size=6),
+    st.sampled_from(["\n\n", "\n \n", "\n\n\n", "\r\n\r\n"]),
+)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pages_text=st.lists(page_st, min_size=1, max_size=3),
+    use_tokenizer=st.booleans(),
+    max_tokens=st.integers(min_value=12, max_value=80),
+    overlap=st.integers(min_value=0, max_value=40),
+)
+def test_it_holds_its_invariants_on_random_texts(pages_text, use_tokenizer, max_tokens, overlap):
+    # Words are at most 10 characters, so none is over budget (at most one token
+    # per character) and no chunk may cut a word.
+    count = count_tokens if use_tokenizer else words
+    pages = [Page(n, text) for n, text in enumerate(pages_text, start=1)]
+    chunks = chunk_pages(pages, count, max_tokens, overlap)
+    check_invariants(pages, chunks, count, max_tokens)
+    assert {c.page for c in chunks} == {p.number for p in pages if p.text.strip()}

@@ -1,0 +1,241 @@
+"""ingestion/parsing.py: real files in, pages or a readable ParseError out."""
+
+from pathlib import Path
+
+import pytest
+
+from ingestion.parsing import Page, ParseError, is_supported, parse_file
+from tests.pdfs import make_pdf
+
+PAGES = [
+    "Alpha page one talks about cats.\n\nA second paragraph on the first page.",
+    "Beta page two talks about dogs.",
+    "Gamma page three talks about birds.",
+]
+
+
+@pytest.fixture
+def real_pdf(tmp_path) -> Path:
+    return make_pdf(tmp_path / "real.pdf", PAGES, title="Animal Handbook")
+
+
+def write(tmp_path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def parse_error(path, filename) -> str:
+    with pytest.raises(ParseError) as info:
+        parse_file(path, filename)
+    message = str(info.value)
+    assert message and message[0].isupper()  # a sentence a user can read
+    return message
+
+
+# -- PDF ------------------------------------------------------------------
+
+
+def test_it_numbers_pdf_pages_from_one_with_their_text(real_pdf):
+    parsed = parse_file(real_pdf, "real.pdf")
+
+    assert parsed.kind == "pdf"
+    assert [page.number for page in parsed.pages] == [1, 2, 3]
+    assert "Alpha page one talks about cats." in parsed.pages[0].text
+    assert "second paragraph" in parsed.pages[0].text
+    assert "dogs" in parsed.pages[1].text and "cats" not in parsed.pages[1].text
+    assert "Gamma page three talks about birds." in parsed.pages[2].text
+
+
+def test_it_reads_the_pdf_metadata_title(real_pdf):
+    assert parse_file(real_pdf, "real.pdf").title == "Animal Handbook"
+
+
+def test_it_leaves_the_title_empty_for_a_pdf_without_one(tmp_path):
+    path = make_pdf(tmp_path / "untitled.pdf", ["Just some text."])
+    assert parse_file(path, "untitled.pdf").title == ""
+
+
+def test_it_picks_the_format_from_the_user_filename_not_the_stored_path(real_pdf, tmp_path):
+    stored = tmp_path / "upload-7f3a.bin"
+    stored.write_bytes(real_pdf.read_bytes())
+    assert parse_file(stored, "Report.PDF").kind == "pdf"
+
+
+def test_it_rejects_a_truncated_pdf(real_pdf, tmp_path):
+    data = real_pdf.read_bytes()
+    path = write(tmp_path, "cut.pdf", data[: int(len(data) * 0.4)])
+    assert "damaged" in parse_error(path, "cut.pdf")
+
+
+def test_it_rejects_garbage_named_pdf_without_a_pdf_header(tmp_path):
+    path = write(tmp_path, "fake.pdf", b"GIF89a this is not a PDF at all \x00\x01\x02" * 10)
+    assert "not a PDF" in parse_error(path, "fake.pdf")
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.4, 0.5, 0.6, 0.7])
+def test_it_parses_or_raises_parse_error_for_a_pdf_with_a_corrupted_body(real_pdf, tmp_path, fraction):
+    # pypdf is lenient (strict=False): depending on where the junk lands it
+    # recovers some pages or fails; either is fine, another exception is not.
+    data = bytearray(real_pdf.read_bytes())
+    middle = int(len(data) * fraction)
+    data[middle:middle + 200] = (b"\x13junk" * 40)[:200]
+    path = write(tmp_path, "corrupt.pdf", bytes(data))
+    try:
+        parsed = parse_file(path, "corrupt.pdf")
+    except ParseError as exc:
+        assert str(exc)
+    else:
+        assert parsed.kind == "pdf"
+        assert [page.number for page in parsed.pages] == list(range(1, len(parsed.pages) + 1))
+        assert any(page.text.strip() for page in parsed.pages)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG ingestion/parsing.py:118: pypdf raises NotImplementedError('Unsupported filter ...') "
+    "for a corrupted /Filter name; it is not in the caught tuple, so it escapes instead of ParseError",
+)
+def test_it_raises_parse_error_for_a_pdf_with_a_corrupted_stream_filter_name(real_pdf, tmp_path):
+    data = real_pdf.read_bytes()
+    assert b"/FlateDecode" in data
+    path = write(tmp_path, "filter.pdf", data.replace(b"/FlateDecode", b"/FlateDecodX"))
+    assert "damaged" in parse_error(path, "filter.pdf")
+
+
+def test_it_rejects_a_password_protected_pdf(real_pdf, tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(real_pdf).pages[0])
+    writer.encrypt("secret")
+    path = tmp_path / "locked.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+    assert "encrypted" in parse_error(path, "locked.pdf")
+
+
+def test_it_reads_a_pdf_encrypted_only_with_an_owner_password(real_pdf, tmp_path):
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter()
+    writer.add_page(PdfReader(real_pdf).pages[0])
+    writer.encrypt(user_password="", owner_password="secret")
+    path = tmp_path / "owner.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+    parsed = parse_file(path, "owner.pdf")
+    assert [page.number for page in parsed.pages] == [1]
+    assert "cats" in parsed.pages[0].text
+
+
+def test_it_rejects_an_image_only_pdf_without_a_text_layer(tmp_path):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.rect(20, 20, 100, 60, style="F")
+    path = tmp_path / "scan.pdf"
+    pdf.output(str(path))
+    assert "no text layer" in parse_error(path, "scan.pdf")
+
+
+# -- Markdown and plain text ------------------------------------------------
+
+
+def test_it_takes_the_markdown_title_from_the_first_h1(tmp_path):
+    path = write(tmp_path, "guide.md", b"Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n")
+    parsed = parse_file(path, "guide.md")
+    assert parsed.kind == "markdown"
+    assert parsed.title == "Install Guide"
+    assert parsed.pages == [Page(None, "Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n")]
+
+
+def test_it_leaves_the_title_empty_for_markdown_without_an_h1(tmp_path):
+    path = write(tmp_path, "notes.markdown", b"## Only a subheading\n\n#hashtag is not a heading\n")
+    assert parse_file(path, "notes.markdown").title == ""
+
+
+def test_it_gives_plain_text_one_unnumbered_page_and_no_title(tmp_path):
+    path = write(tmp_path, "notes.txt", b"# not a title in plain text\nhello\n")
+    parsed = parse_file(path, "notes.txt")
+    assert parsed.kind == "text"
+    assert parsed.title == ""
+    assert parsed.pages == [Page(None, "# not a title in plain text\nhello\n")]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param("café naïve – “quoted”\n".encode("cp1252"), id="cp1252"),
+        pytest.param("café naïve – “quoted”\n".encode("utf-8"), id="utf-8"),
+        pytest.param(b"\xef\xbb\xbf" + "café naïve – “quoted”\n".encode("utf-8"), id="utf-8-bom"),
+        pytest.param("café naïve – “quoted”\n".encode("utf-16"), id="utf-16-bom"),
+        pytest.param(b"\xff\xfe" + "café naïve – “quoted”\n".encode("utf-16-le"), id="utf-16-le-bom"),
+        pytest.param(b"\xfe\xff" + "café naïve – “quoted”\n".encode("utf-16-be"), id="utf-16-be-bom"),
+    ],
+)
+def test_it_decodes_text_encodings(tmp_path, data):
+    path = write(tmp_path, "text.txt", data)
+    assert parse_file(path, "text.txt").pages[0].text == "café naïve – “quoted”\n"
+
+
+def test_it_falls_back_to_latin1_for_bytes_undefined_in_cp1252(tmp_path):
+    path = write(tmp_path, "odd.txt", b"caf\xe9 \x81 end")
+    assert parse_file(path, "odd.txt").pages[0].text == "café \x81 end"
+
+
+def test_it_normalises_crlf_and_lone_cr_line_endings(tmp_path):
+    path = write(tmp_path, "dos.md", b"# Title\r\n\r\nline one\r\nline two\rline three\r\n")
+    parsed = parse_file(path, "dos.md")
+    assert parsed.pages[0].text == "# Title\n\nline one\nline two\nline three\n"
+    assert parsed.title == "Title"
+
+
+def test_it_normalises_crlf_in_utf16_text(tmp_path):
+    path = write(tmp_path, "dos.txt", "one\r\ntwo\r\n".encode("utf-16"))
+    assert parse_file(path, "dos.txt").pages[0].text == "one\ntwo\n"
+
+
+# -- rejected inputs ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["empty.pdf", "empty.md", "empty.txt"])
+def test_it_rejects_an_empty_file(tmp_path, name):
+    path = write(tmp_path, name, b"")
+    assert "empty (0 bytes)" in parse_error(path, name)
+
+
+def test_it_rejects_a_whitespace_only_text_file(tmp_path):
+    path = write(tmp_path, "blank.txt", b" \r\n\t\n  ")
+    assert "no text" in parse_error(path, "blank.txt")
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [("setup.exe", ".exe"), ("README", "(no extension)"), ("archive.tar.gz", ".gz"), ("doc.docx", ".docx")],
+)
+def test_it_rejects_unsupported_file_types_naming_the_extension(tmp_path, name, shown):
+    path = write(tmp_path, "stored", b"MZ\x90\x00 some content")
+    message = parse_error(path, name)
+    assert f"Unsupported file type {shown}" in message
+    assert "PDF (.pdf)" in message
+
+
+def test_it_rejects_a_binary_file_renamed_txt(tmp_path):
+    path = write(tmp_path, "program.txt", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00binary\x00\x00data")
+    assert "looks binary" in parse_error(path, "program.txt")
+
+
+def test_it_rejects_a_binary_file_renamed_md(tmp_path):
+    path = write(tmp_path, "image.md", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    assert "looks binary" in parse_error(path, "image.md")
+
+
+@pytest.mark.parametrize(
+    ("name", "supported"),
+    [("a.pdf", True), ("A.PDF", True), ("b.md", True), ("b.markdown", True), ("c.txt", True), ("c.text", True),
+     ("d.exe", False), ("README", False), ("e.docx", False), (".pdf", False)],
+)
+def test_it_reports_supported_filenames(name, supported):
+    assert is_supported(name) is supported

@@ -1,0 +1,77 @@
+"""The document-upload admin: upload, status, re-index, delete."""
+
+import pytest
+
+from ingestion import services
+from ingestion.models import Chunk, Document
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_uploads_a_document_and_shows_its_status(client, admin_user, handbook_pdf):
+    client.force_login(admin_user)
+    form = client.get("/admin/ingestion/document/add/")
+    assert form.status_code == 200 and b'name="upload"' in form.content
+    collection_id = services.get_collection().pk
+    with open(handbook_pdf, "rb") as handle:
+        response = client.post("/admin/ingestion/document/add/", {"upload": handle, "collection": collection_id, "title": ""})
+    assert response.status_code == 302
+    document = Document.objects.get()
+    assert document.status == "pending" and document.original_filename == "handbook.pdf"
+    assert b"Pending" in client.get("/admin/ingestion/document/").content
+    services.process_document(document.pk)
+    listing = client.get("/admin/ingestion/document/").content.decode()
+    assert "Indexed" in listing and "chunks embedded" in listing
+    detail = client.get(f"/admin/ingestion/document/{document.pk}/change/")
+    assert detail.status_code == 200 and b"95 euros" in detail.content
+
+
+def test_it_shows_why_a_document_failed(client, admin_user, tmp_path):
+    client.force_login(admin_user)
+    bad = tmp_path / "scan.pdf"
+    bad.write_bytes(b"this is not a pdf at all")
+    with open(bad, "rb") as handle:
+        client.post("/admin/ingestion/document/add/", {"upload": handle, "collection": services.get_collection().pk})
+    document = Document.objects.get()
+    services.process_document(document.pk)
+    listing = client.get("/admin/ingestion/document/").content.decode()
+    assert "Failed" in listing and "not a PDF" in listing
+
+
+def test_it_deletes_documents_with_their_chunks_and_vectors(client, admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks):
+    from retrieval.services import get_store
+
+    client.force_login(admin_user)
+    chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/admin/ingestion/document/", {"action": "delete_selected", "_selected_action": [handbook.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert not chunk_ids & set(get_store().current().ids().tolist())
+
+
+def test_it_reindexes_a_document(client, admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks):
+    client.force_login(admin_user)
+    old_ids = set(handbook.chunks.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/ingestion/document/", {"action": "reindex", "_selected_action": [handbook.pk]})
+    handbook.refresh_from_db()
+    new_ids = set(handbook.chunks.values_list("pk", flat=True))
+    assert handbook.status == "indexed" and new_ids and not (new_ids & old_ids)
+    from retrieval.services import get_store
+
+    assert set(get_store().current().ids().tolist()) == new_ids
+
+
+def test_plain_users_cannot_open_the_admin(client, alice):
+    client.force_login(alice)
+    assert client.get("/admin/ingestion/document/").status_code == 302
+
+
+def test_staff_see_guardrail_interventions(client, admin_user, alice, handbook):
+    from tests.conftest import api_client_for
+
+    api_client_for(alice).post("/api/ask", {"question": "you stupid fucking idiot"}, format="json")
+    client.force_login(admin_user)
+    page = client.get("/admin/generation/guardrailevent/").content.decode()
+    assert "alice" in page and "question" in page.lower()

@@ -1,0 +1,81 @@
+"""The management commands, on the same data as the site."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from ingestion.models import Document
+from retrieval.services import get_store
+from tests.conftest import DEMO
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args) -> str:
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_it_ingests_a_folder_and_summarises(tmp_path, handbook_pdf):
+    folder = tmp_path / "corpus"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "handbook.pdf").write_bytes(handbook_pdf.read_bytes())
+    (folder / "notes.txt").write_text("The travel desk books all trips 14 days ahead.")
+    (folder / "empty.md").write_bytes(b"")
+    output = run("ingest", str(folder), "--collection", "cards", "--inline")
+    assert "indexed 2, skipped 0 (already ingested), failed 1" in output
+    assert "empty.md: The file is empty" in output
+    assert set(Document.objects.values_list("collection__name", flat=True)) == {"cards"}
+    # Again: the same files are skipped, nothing is duplicated.
+    again = run("ingest", str(folder), "--collection", "cards", "--inline")
+    assert "indexed 0, skipped 2 (already ingested), failed 1" in again  # the failed one was retried
+    assert Document.objects.count() == 3
+
+
+def test_it_rejects_a_missing_path():
+    with pytest.raises(CommandError, match="No such file"):
+        run("ingest", "/no/such/file.pdf")
+
+
+def test_it_searches_as_text_and_json(handbook):
+    text = run("search", "Gold card annual fee", "-k", "2")
+    assert text.startswith("1. ") and "handbook.pdf, page 2" in text
+    body = json.loads(run("search", "Gold card annual fee", "-k", "2", "--json"))
+    assert len(body["results"]) == 2 and body["results"][0]["page"] == 2
+
+
+def test_it_searches_many_queries_from_a_file(handbook, tmp_path):
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text('{"query": "Gold card annual fee"}\n"lounge access"\n\n')
+    lines = run("search", "--queries", str(queries), "-k", "1").strip().splitlines()
+    assert [json.loads(line)["results"][0]["page"] for line in lines] == [2, 3]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"q": 1}\n')
+    with pytest.raises(CommandError, match="bad.jsonl:1"):
+        run("search", "--queries", str(bad))
+
+
+def test_it_asks(handbook):
+    body = json.loads(run("ask", "What is the annual fee of the Gold card?", "--json"))
+    assert body["found"] and body["citations"][0]["page"] == 2
+    text = run("ask", "What is the annual fee of the Gold card?")
+    assert "[1] Card Handbook (handbook.pdf, page 2)" in text
+
+
+def test_it_rebuilds_the_index_from_the_database(handbook):
+    chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
+    store = get_store()
+    with store.writer(fresh=True):
+        pass  # simulate a lost index
+    assert store.current().ntotal == 0
+    assert f"Rebuilt the index with {len(chunk_ids)} vectors" in run("rebuild_index")
+    assert set(store.current().ids().tolist()) == chunk_ids
+    assert json.loads(run("search", "lounge access", "--json"))["results"][0]["page"] == 3
+
+
+def test_demo_corpus_ingests(tmp_path):
+    output = run("ingest", str(DEMO), "--inline")
+    assert "indexed 3, skipped 0 (already ingested), failed 0" in output
