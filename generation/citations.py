@@ -103,8 +103,10 @@ def strip_markers(text: str) -> tuple[str, list[tuple[int, list[int]]]]:
 
 def attribute(answer: str, passages: Sequence[str], embed, threshold: float) -> Attribution:
     """`embed(texts) -> unit vectors` is the retriever's embedder."""
-    clean, markers = strip_markers(answer)
+    clean, markers = strip_markers(answer.strip())
+    lead = len(clean) - len(clean.lstrip())  # "[1] Text" leaves a leading space
     clean = clean.strip()
+    markers = [(max(0, pos - lead), numbers) for pos, numbers in markers]
     spans = split_sentences(clean)
     texts = [clean[s:e] for s, e in spans]
     if not spans or not passages:

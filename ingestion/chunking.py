@@ -17,8 +17,11 @@ from ingestion.parsing import Page
 TokenCounter = Callable[[str], int]
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# White space after . ! ? (or after one or two closing quotes/brackets that
+# follow them): the closers stay with their sentence.
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]][\"')\]]))\s+(?=\S)")
+_HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
+_HEADING_LINE = re.compile(r"^#{1,6}[ \t]+\S.*$", re.M)
 _WORD = re.compile(r"\S+")
 
 
@@ -38,6 +41,7 @@ class _Unit:
     end: int
     tokens: int
     heading: str  # heading path in force at this unit
+    opens_section: bool = False  # a heading line: a chunk starts here
 
 
 def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0) -> list[ChunkSpec]:
@@ -66,20 +70,35 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
 
 def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack: list[str]):
     """Sentence-sized spans of `text`, each within the budget."""
-    for para_start, para_end in _spans(text, _PARAGRAPH, 0, len(text)):
-        para = text[para_start:para_end]
-        heading = _HEADING.match(para) if "\n" not in para.strip() else None
+    for block_start, block_end in _blocks(text):
+        heading = _HEADING.match(text, block_start, block_end)
         if heading:
             level = len(heading.group(1))
             del heading_stack[level - 1:]
             heading_stack.append(heading.group(2).strip())
         path = " > ".join(heading_stack)
-        for s_start, s_end in _spans(text, _SENTENCE_END, para_start, para_end):
+        first = True
+        for s_start, s_end in _spans(text, _SENTENCE_END, block_start, block_end):
             tokens = count_tokens(text[s_start:s_end])
             if tokens <= max_tokens:
-                yield _Unit(s_start, s_end, tokens, path)
+                yield _Unit(s_start, s_end, tokens, path, opens_section=bool(heading) and first)
             else:
-                yield from _split_words(text, s_start, s_end, count_tokens, max_tokens, path)
+                pieces = list(_split_words(text, s_start, s_end, count_tokens, max_tokens, path))
+                if heading and first and pieces:
+                    pieces[0] = _Unit(pieces[0].start, pieces[0].end, pieces[0].tokens, path, opens_section=True)
+                yield from pieces
+            first = False
+
+
+def _blocks(text: str):
+    """Paragraph spans, with each Markdown heading line a block of its own."""
+    for para_start, para_end in _spans(text, _PARAGRAPH, 0, len(text)):
+        cursor = para_start
+        for match in _HEADING_LINE.finditer(text, para_start, para_end):
+            yield from _trimmed(text, cursor, match.start())
+            yield from _trimmed(text, match.start(), match.end())
+            cursor = match.end()
+        yield from _trimmed(text, cursor, para_end)
 
 
 def _spans(text: str, separator: re.Pattern, start: int, end: int):
@@ -137,12 +156,17 @@ def _pack(units: list[_Unit], max_tokens: int, overlap: int):
     while i < len(units):
         j, total = i, 0
         while j < len(units) and total + units[j].tokens <= max_tokens:
+            if j > i and units[j].opens_section:
+                break  # a heading starts a new chunk
             total += units[j].tokens
             j += 1
         j = max(j, i + 1)
         yield i, j
         if j >= len(units):
             return
+        if units[j].opens_section:
+            i = j  # no overlap across a section boundary
+            continue
         # Step back over whole trailing units for the overlap, always moving forward.
         k, carried = j, 0
         while k - 1 > i and carried + units[k - 1].tokens <= overlap:

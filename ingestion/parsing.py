@@ -93,7 +93,7 @@ def _markdown_title(text: str) -> str:
 
 def _parse_pdf(path: Path) -> ParsedDocument:
     from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
+    from pypdf.errors import FileNotDecryptedError, PyPdfError
 
     with path.open("rb") as handle:
         if not handle.read(1024).lstrip().startswith(b"%PDF"):
@@ -115,7 +115,8 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         raise
     except FileNotDecryptedError:
         raise ParseError("The PDF is encrypted with a password; upload an unprotected copy.") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError, RecursionError) as exc:
+    except (PyPdfError, NotImplementedError, ValueError, KeyError, TypeError, AttributeError, IndexError,
+            OSError, RecursionError, ZeroDivisionError, AssertionError) as exc:  # what damaged files raise inside pypdf
         log.info("PDF parse failure for %s: %r", path, exc)
         raise ParseError(f"The PDF is damaged and could not be read ({exc.__class__.__name__}: {exc}).") from None
     if not pages:

@@ -59,8 +59,9 @@ def test_it_answers_in_the_chat_with_cited_sources(page, live_server, alice, han
     assert "Card Handbook" in source.inner_text()
     assert "handbook.pdf, page 2" in source.inner_text()
     assert "95 euros" in source.locator("blockquote").inner_text()
-    # The conversation is kept: after a reload it is listed and shown again.
+    # The conversation is kept: listed at once, and shown again after a reload.
     assert "/c/" in page.url
+    assert page.locator(".sidebar li.current").inner_text() == "What is the annual fee of the Gold card?"
     page.reload()
     assert page.locator(".msg.user").first.inner_text() == "What is the annual fee of the Gold card?"
     assert page.locator(".sidebar li.current").count() == 1

@@ -215,11 +215,6 @@ def test_it_does_not_call_the_embedder_for_an_empty_answer():
     assert (result.answer, result.sentences, result.cited, result.spans) == ("", [], [], {})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG generation/citations.py:106-107: marker positions are taken before clean.strip(), "
-    "so leading whitespace shifts them and a model marker is credited to the next sentence",
-)
 def test_it_credits_model_markers_to_their_sentence_despite_leading_whitespace():
     answer = "\n\nCats purr when content. [1] The Eiffel tower is in Paris."
     result = attribute(answer, PASSAGES, fake_embed, THRESHOLD)

@@ -91,11 +91,6 @@ def test_it_parses_or_raises_parse_error_for_a_pdf_with_a_corrupted_body(real_pd
         assert any(page.text.strip() for page in parsed.pages)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ingestion/parsing.py:118: pypdf raises NotImplementedError('Unsupported filter ...') "
-    "for a corrupted /Filter name; it is not in the caught tuple, so it escapes instead of ParseError",
-)
 def test_it_raises_parse_error_for_a_pdf_with_a_corrupted_stream_filter_name(real_pdf, tmp_path):
     data = real_pdf.read_bytes()
     assert b"/FlateDecode" in data

@@ -102,7 +102,15 @@
       }
       if (conversationId === null) {
         conversationId = data.conversation_id;
-        history.replaceState(null, "", window.RAG.conversationUrl.replace("/0/", "/" + conversationId + "/"));
+        const url = window.RAG.conversationUrl.replace("/0/", "/" + conversationId + "/");
+        history.replaceState(null, "", url);
+        const list = document.querySelector(".sidebar ul");
+        list.querySelectorAll(".muted").forEach((n) => n.remove());
+        const item = el("li", "current");
+        const link = el("a", null, question.slice(0, 200));
+        link.href = url;
+        item.appendChild(link);
+        list.prepend(item);
       }
       addMessage("assistant", data.answer, data.citations, {guardrail: data.guardrail, closest: data.found ? [] : data.passages});
     } catch (err) {
