@@ -2,8 +2,11 @@
 
 Structure first: paragraphs, then sentences, then words (never mid-word).
 Passages stay within one page so each can cite its page; consecutive passages
-overlap by up to `overlap` tokens of whole sentences. Offsets point into the
-page's text, so `page.text[start:end] == chunk.text` always holds.
+overlap by up to `overlap` tokens of whole sentences. A Markdown heading starts
+a new passage. A Markdown table stays whole when it fits; one that must be
+split repeats its header rows at the top of every piece. Offsets point into
+the page's text: `page.text[start:end] == chunk.text`, except that a table
+piece's text is its repeated header followed by `page.text[start:end]`.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ class _Unit:
     end: int
     tokens: int
     heading: str  # heading path in force at this unit
-    opens_section: bool = False  # a heading line: a chunk starts here
+    opens_section: bool = False  # a heading line or a table piece: a chunk starts here
+    prefix: str = ""  # repeated table header rows, shown before the span
 
 
 def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0) -> list[ChunkSpec]:
@@ -54,7 +58,7 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
         units = list(_units(page.text, count_tokens, max_tokens, heading_stack))
         for start_i, end_i in _pack(units, max_tokens, overlap):
             first, last = units[start_i], units[end_i - 1]
-            text = page.text[first.start:last.end]
+            text = first.prefix + page.text[first.start:last.end]
             chunks.append(
                 ChunkSpec(
                     text=text,
@@ -77,6 +81,9 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack
             del heading_stack[level - 1:]
             heading_stack.append(heading.group(2).strip())
         path = " > ".join(heading_stack)
+        if _is_table(text, block_start, block_end):
+            yield from _table_units(text, block_start, block_end, count_tokens, max_tokens, path)
+            continue
         first = True
         for s_start, s_end in _spans(text, _SENTENCE_END, block_start, block_end):
             tokens = count_tokens(text[s_start:s_end])
@@ -88,6 +95,45 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack
                     pieces[0] = _Unit(pieces[0].start, pieces[0].end, pieces[0].tokens, path, opens_section=True)
                 yield from pieces
             first = False
+
+
+def _is_table(text: str, start: int, end: int) -> bool:
+    lines = text[start:end].split("\n")
+    return len(lines) >= 2 and all(line.lstrip().startswith("|") for line in lines)
+
+
+def _table_units(text, start, end, count_tokens, max_tokens, heading):
+    """A whole table as one unit; else pieces of rows, each under a copy of the header."""
+    tokens = count_tokens(text[start:end])
+    if tokens <= max_tokens:
+        yield _Unit(start, end, tokens, heading, opens_section=True)
+        return
+    rows, cursor = [], start  # (start, end) of every line
+    for line in text[start:end].split("\n"):
+        rows.append((cursor, cursor + len(line)))
+        cursor += len(line) + 1
+    header_rows = 2 if len(rows) > 2 and set(text[rows[1][0]:rows[1][1]].strip()) <= set("|-: ") else 1
+    header = text[rows[0][0]:rows[header_rows - 1][1]] + "\n"
+    budget = max_tokens - count_tokens(header)
+    if budget < 1:  # a header over the budget: fall back to plain word splitting
+        yield from _split_words(text, start, end, count_tokens, max_tokens, heading)
+        return
+    body = rows[header_rows:]
+    i, first = 0, True
+    while i < len(body):
+        j = i + 1
+        while j < len(body) and count_tokens(text[body[i][0]:body[j][1]]) <= budget:
+            j += 1
+        piece_start, piece_end = body[i][0], body[j - 1][1]
+        if count_tokens(text[piece_start:piece_end]) > budget:  # one huge row
+            yield from _split_words(text, piece_start, piece_end, count_tokens, max_tokens, heading)
+        elif first:  # the first piece holds the header itself
+            yield _Unit(start, piece_end, count_tokens(text[start:piece_end]), heading, opens_section=True)
+        else:
+            prefix_tokens = count_tokens(header + text[piece_start:piece_end])
+            yield _Unit(piece_start, piece_end, prefix_tokens, heading, opens_section=True, prefix=header)
+        first = False
+        i = j
 
 
 def _blocks(text: str):

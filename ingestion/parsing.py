@@ -12,10 +12,14 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PDF_SUFFIXES = {".pdf"}
+DOCX_SUFFIXES = {".docx"}
+HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt", ".text"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
-SUPPORTED_DESCRIPTION = "PDF (.pdf), Markdown (.md, .markdown) or plain text (.txt)"
+SUPPORTED_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
+SUPPORTED_DESCRIPTION = "PDF, Word (.docx), HTML, Markdown or plain text"
+# A DOCX is a zip: refuse one that would expand past this (a zip bomb).
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
 
 class ParseError(Exception):
@@ -30,7 +34,7 @@ class Page:
 
 @dataclass(frozen=True)
 class ParsedDocument:
-    kind: str  # "pdf" | "markdown" | "text"
+    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
     pages: list[Page] = field(default_factory=list)
     title: str = ""
 
@@ -50,6 +54,10 @@ def parse_file(path: str | Path, filename: str) -> ParsedDocument:
         raise ParseError("The file is empty (0 bytes).")
     if suffix in PDF_SUFFIXES:
         parsed = _parse_pdf(path)
+    elif suffix in DOCX_SUFFIXES:
+        parsed = _parse_docx(path)
+    elif suffix in HTML_SUFFIXES:
+        parsed = _parse_html(path)
     else:
         kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
         text = _decode_text(path.read_bytes())
@@ -63,20 +71,36 @@ def parse_file(path: str | Path, filename: str) -> ParsedDocument:
 
 
 def _decode_text(data: bytes) -> str:
-    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ParseError("The file looks binary, not text; check that the file type is right.")
-    for encoding in ("utf-8-sig", "utf-16"):
+    """Text in any common encoding: BOMs, UTF-8, else the best guess of charset-normalizer."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            if encoding == "utf-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-                continue
-            return _normalise(data.decode(encoding))
+            return _normalise(data.decode("utf-16"))
         except UnicodeDecodeError:
-            continue
-    # Legacy single-byte text (Windows-1252 covers Latin-1's printable range).
+            raise ParseError("The file claims to be UTF-16 text but is not valid UTF-16.") from None
+    if b"\x00" in data[:8192]:
+        raise ParseError("The file looks binary, not text; check that the file type is right.")
     try:
-        return _normalise(data.decode("cp1252"))
+        return _normalise(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return _normalise(data.decode("latin-1"))
+        pass
+    return _normalise(data.decode(_guess_encoding(data)))
+
+
+def _guess_encoding(data: bytes) -> str:
+    """charset-normalizer's guess, tilted to Windows-1252 when it fits as well as
+    the best (short Western texts fit several code pages equally), and Latin-1
+    when nothing fits coherently (every byte string is valid Latin-1)."""
+    from charset_normalizer import from_bytes
+
+    matches = list(from_bytes(data))
+    if not matches:
+        return "latin-1"
+    least_chaos = min(m.chaos for m in matches)
+    tied = [m.encoding for m in matches if m.chaos == least_chaos]
+    if "cp1252" in tied:
+        return "cp1252"
+    best = matches[0]
+    return best.encoding if best.coherence > 0 else "latin-1"
 
 
 def _normalise(text: str) -> str:
@@ -122,3 +146,80 @@ def _parse_pdf(path: Path) -> ParsedDocument:
     if not pages:
         raise ParseError("The PDF has no pages.")
     return ParsedDocument(kind="pdf", pages=pages, title=title)
+
+
+def _parse_docx(path: Path) -> ParsedDocument:
+    """Word documents: headings become Markdown headings, tables Markdown tables,
+    in body order, so the chunker keeps their structure."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
+                raise ParseError(
+                    f"The DOCX would expand to more than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB; "
+                    "it may be a zip bomb and was not opened."
+                )
+    except zipfile.BadZipFile:
+        raise ParseError("The file is not a valid Word document (.docx is a zip archive; this one is damaged).") from None
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, KeyError, ValueError) as exc:
+        raise ParseError(f"The Word document could not be read ({exc.__class__.__name__}: {exc}).") from None
+    blocks = []
+    for item in document.iter_inner_content():
+        if isinstance(item, docx.table.Table):
+            rows = [[" ".join(cell.text.split()).replace("|", "\\|") for cell in row.cells] for row in item.rows]
+            if rows:
+                blocks.append(_markdown_table(rows))
+            continue
+        text = item.text.strip()
+        if not text:
+            continue
+        style = (item.style.name if item.style is not None else "") or ""
+        level = _heading_level(style)
+        blocks.append(f"{'#' * level} {' '.join(text.split())}" if level else text)
+    title = (document.core_properties.title or "").strip()
+    return ParsedDocument(kind="docx", pages=[Page(None, "\n\n".join(blocks))], title=title)
+
+
+def _heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    if style.startswith("Heading "):
+        try:
+            return max(1, min(6, int(style.split()[1])))
+        except (IndexError, ValueError):
+            return 0
+    return 0
+
+
+def _markdown_table(rows: list[list[str]]) -> str:
+    width = max(len(row) for row in rows)
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def _parse_html(path: Path) -> ParsedDocument:
+    """The page's main content (not navigation, footers or ads), via trafilatura."""
+    import trafilatura
+
+    data = path.read_bytes()
+    if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ParseError("The file looks binary, not HTML; check that the file type is right.")
+    html = _decode_text(data)
+    text = trafilatura.extract(
+        html, output_format="markdown", include_tables=True, include_formatting=True,
+        include_comments=False, include_images=False, favor_recall=True,
+    )
+    if not text or not text.strip():
+        raise ParseError("No readable main text was found in the HTML page.")
+    metadata = trafilatura.extract_metadata(html)
+    title = (metadata.title or "").strip() if metadata else ""
+    return ParsedDocument(kind="html", pages=[Page(None, _normalise(text))], title=title)

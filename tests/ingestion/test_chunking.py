@@ -33,7 +33,7 @@ def check_invariants(pages, chunks, count, max_tokens, *, whole_words=True):
     for chunk in chunks:
         page = next(p for p in pages if p.number == chunk.page)
         by_number.setdefault(chunk.page, []).append(chunk)
-        assert page.text[chunk.char_start:chunk.char_end] == chunk.text
+        assert chunk.text.endswith(page.text[chunk.char_start:chunk.char_end])  # a table piece repeats its header first
         assert chunk.text == chunk.text.strip() and chunk.text
         assert chunk.token_count == count(chunk.text)
         assert chunk.token_count <= max_tokens, chunk
@@ -258,3 +258,27 @@ def test_it_holds_its_invariants_on_random_texts(pages_text, use_tokenizer, max_
     chunks = chunk_pages(pages, count, max_tokens, overlap)
     check_invariants(pages, chunks, count, max_tokens)
     assert {c.page for c in chunks} == {p.number for p in pages if p.text.strip()}
+
+
+TABLE_ROWS = "\n".join(f"| Card {i} | {i * 10} euros | notes about card {i} |" for i in range(30))
+TABLE_DOC = "# Fees\n\nIntro sentence here.\n\n| Card | Fee | Notes |\n|---|---|---|\n" + TABLE_ROWS + "\n\nAfter the table."
+
+
+def test_it_keeps_a_table_that_fits_whole():
+    chunks = chunk_pages([Page(1, TABLE_DOC)], words, max_tokens=1000)
+    assert len(chunks) == 2  # the heading's section, then the table (a table starts a chunk)
+    assert chunks[1].text.startswith("| Card | Fee | Notes |") and "Card 29" in chunks[1].text
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_it_repeats_the_header_row_in_every_piece_of_a_split_table(count):
+    pages = [Page(1, TABLE_DOC)]
+    chunks = chunk_pages(pages, count, max_tokens=60, overlap=10)
+    pieces = [c for c in chunks if "| Card " in c.text and "euros" in c.text]
+    assert len(pieces) > 2
+    for piece in pieces:
+        assert piece.text.startswith("| Card | Fee | Notes |\n|---|---|---|\n")
+        assert piece.heading == "Fees"
+    rows_seen = [line for piece in pieces for line in piece.text.split("\n")[2:] if line.startswith("| Card ")]
+    assert rows_seen == TABLE_ROWS.split("\n")  # every row once, in order, none cut
+    check_invariants(pages, chunks, count, 60)

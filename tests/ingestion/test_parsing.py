@@ -208,13 +208,13 @@ def test_it_rejects_a_whitespace_only_text_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "shown"),
-    [("setup.exe", ".exe"), ("README", "(no extension)"), ("archive.tar.gz", ".gz"), ("doc.docx", ".docx")],
+    [("setup.exe", ".exe"), ("README", "(no extension)"), ("archive.tar.gz", ".gz"), ("slides.pptx", ".pptx")],
 )
 def test_it_rejects_unsupported_file_types_naming_the_extension(tmp_path, name, shown):
     path = write(tmp_path, "stored", b"MZ\x90\x00 some content")
     message = parse_error(path, name)
     assert f"Unsupported file type {shown}" in message
-    assert "PDF (.pdf)" in message
+    assert "PDF, Word (.docx), HTML, Markdown or plain text" in message
 
 
 def test_it_rejects_a_binary_file_renamed_txt(tmp_path):
@@ -230,7 +230,91 @@ def test_it_rejects_a_binary_file_renamed_md(tmp_path):
 @pytest.mark.parametrize(
     ("name", "supported"),
     [("a.pdf", True), ("A.PDF", True), ("b.md", True), ("b.markdown", True), ("c.txt", True), ("c.text", True),
-     ("d.exe", False), ("README", False), ("e.docx", False), (".pdf", False)],
+     ("d.exe", False), ("README", False), ("e.docx", True), ("f.html", True), ("g.HTM", True), ("h.pptx", False), (".pdf", False)],
 )
 def test_it_reports_supported_filenames(name, supported):
     assert is_supported(name) is supported
+
+
+def test_it_decodes_cyrillic_windows_1251(tmp_path):
+    text = "Привет, как дела? Это тестовый документ о банковских картах.\n"
+    path = write(tmp_path, "ru.txt", text.encode("cp1251"))
+    assert parse_file(path, "ru.txt").pages[0].text == text
+
+
+def make_docx(path, *, table=True):
+    import docx
+
+    document = docx.Document()
+    document.core_properties.title = "Card guide"
+    document.add_heading("Fees", 1)
+    document.add_paragraph("The Gold card has an annual fee of 95 euros.")
+    if table:
+        grid = document.add_table(rows=3, cols=2)
+        for r, (a, b) in enumerate([("Card", "Fee"), ("Silver", "0"), ("Gold | VIP", "95")]):
+            grid.cell(r, 0).text, grid.cell(r, 1).text = a, b
+    document.add_heading("Insurance", 2)
+    document.add_paragraph("Platinum includes lounge access.")
+    document.save(str(path))
+    return path
+
+
+def test_it_reads_a_docx_with_headings_and_tables_in_order(tmp_path):
+    parsed = parse_file(make_docx(tmp_path / "guide.docx"), "guide.docx")
+    assert parsed.kind == "docx" and parsed.title == "Card guide"
+    assert parsed.pages[0].text == (
+        "# Fees\n\nThe Gold card has an annual fee of 95 euros.\n\n"
+        "| Card | Fee |\n|---|---|\n| Silver | 0 |\n| Gold \\| VIP | 95 |\n\n"
+        "## Insurance\n\nPlatinum includes lounge access."
+    )
+
+
+def test_it_refuses_a_docx_zip_bomb(tmp_path):
+    import zipfile
+
+    path = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1024 * 1024)
+            for _ in range(210):
+                member.write(block)
+    assert path.stat().st_size < 1024 * 1024  # small on disk
+    assert "zip bomb" in parse_error(path, "bomb.docx")
+
+
+def test_it_rejects_a_damaged_docx(tmp_path):
+    path = write(tmp_path, "broken.docx", b"PK\x03\x04 not really a zip")
+    assert "not a valid Word document" in parse_error(path, "broken.docx")
+
+
+def test_it_rejects_a_zip_that_is_not_a_word_document(tmp_path):
+    import zipfile
+
+    path = tmp_path / "other.docx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("hello.txt", "hi")
+    assert "could not be read" in parse_error(path, "other.docx")
+
+
+HTML_PAGE = """<html><head><title>Card fees</title><meta charset="utf-8"></head><body>
+<nav><a href="/">Home</a> | <a href="/products">Products</a> | <a href="/login">Login</a></nav>
+<main><article><h1>Card fees</h1>
+<p>The Gold card has an annual fee of 95 euros, which is waived in the first year for every new customer.</p>
+<h2>Comparison</h2><table><tr><th>Card</th><th>Fee</th></tr><tr><td>Silver</td><td>0</td></tr><tr><td>Gold</td><td>95</td></tr></table>
+<p>The Platinum card includes worldwide travel insurance and airport lounge access for the card holder.</p>
+</article></main><footer>Copyright 2026 Northwind Bank. Privacy policy. Cookie settings.</footer></body></html>"""
+
+
+def test_it_extracts_the_main_content_of_an_html_page(tmp_path):
+    path = write(tmp_path, "fees.html", HTML_PAGE.encode())
+    parsed = parse_file(path, "fees.html")
+    text = parsed.pages[0].text
+    assert parsed.kind == "html" and parsed.title == "Card fees"
+    assert "# Card fees" in text and "## Comparison" in text
+    assert "annual fee of 95 euros" in text and "| Gold | 95 |" in text
+    assert "Products" not in text and "Cookie settings" not in text
+
+
+def test_it_rejects_an_html_page_without_text(tmp_path):
+    path = write(tmp_path, "empty.html", b"<html><head><script>var x = 1;</script></head><body><img src=a.png></body></html>")
+    assert "No readable main text" in parse_error(path, "empty.html")
