@@ -14,11 +14,27 @@ class CollectionAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """One or more files from a single input."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data]
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
 class DocumentUploadForm(forms.ModelForm):
-    upload = forms.FileField(
-        label="File",
+    upload = MultipleFileField(
+        label="Files",
         allow_empty_file=True,
-        help_text=f"PDF, Markdown or plain text, up to {settings.RAG_MAX_UPLOAD_MB} MB.",
+        help_text=f"One or more files: PDF, Word (.docx), HTML, Markdown or plain text, up to {settings.RAG_MAX_UPLOAD_MB} MB each.",
     )
 
     class Meta:
@@ -28,14 +44,15 @@ class DocumentUploadForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["title"].required = False
-        self.fields["title"].help_text = "Defaults to the file's name (or the PDF's / Markdown's own title)."
+        self.fields["title"].help_text = "For a single file; defaults to the document's own title or its file name."
         self.fields["collection"].initial = services.get_collection().pk
 
     def clean_upload(self):
-        upload = self.cleaned_data["upload"]
-        if upload.size > settings.RAG_MAX_UPLOAD_MB * 1024 * 1024:
-            raise forms.ValidationError(f"The file is larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit.")
-        return upload
+        uploads = self.cleaned_data["upload"]
+        too_big = [u.name for u in uploads if u.size > settings.RAG_MAX_UPLOAD_MB * 1024 * 1024]
+        if too_big:
+            raise forms.ValidationError(f"Larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit: {', '.join(too_big)}.")
+        return uploads
 
 
 class ChunkInline(admin.TabularInline):
@@ -53,7 +70,7 @@ class DocumentAdmin(admin.ModelAdmin):
     list_display = ["title", "collection", "status_badge", "progress", "pages", "original_filename", "created"]
     list_filter = ["status", "collection"]
     search_fields = ["title", "original_filename", "sha256"]
-    actions = ["reindex"]
+    actions = ["reindex", "cancel"]
     readonly_fields = ["original_filename", "status_badge", "error", "progress", "pages", "chunks_total", "size",
                        "sha256", "file", "owner", "created", "updated", "indexed_at"]
     inlines = [ChunkInline]
@@ -77,19 +94,24 @@ class DocumentAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        upload = form.cleaned_data["upload"]
-        document, created = services.add_document(  # the size limit was checked in the form
-            upload, upload.name, collection=form.cleaned_data["collection"], owner=request.user,
-            title=form.cleaned_data.get("title", ""),
-        )
-        for field in Document._meta.concrete_fields:  # the admin redirects to `obj`
-            setattr(obj, field.attname, getattr(document, field.attname))
-        if not created:
-            messages.info(request, f"This file was already uploaded to {document.collection} as “{document.title}”.")
+        uploads = form.cleaned_data["upload"]
+        title = form.cleaned_data.get("title", "") if len(uploads) == 1 else ""
+        documents = []
+        for upload in uploads:  # the size limit was checked in the form
+            document, created = services.add_document(
+                upload, upload.name, collection=form.cleaned_data["collection"], owner=request.user, title=title
+            )
+            documents.append(document)
+            if not created:
+                messages.info(request, f"{upload.name} was already uploaded to {document.collection} as “{document.title}”.")
+        if len(documents) > 1:
+            messages.success(request, f"{len(documents)} documents queued for indexing.")
+        for field in Document._meta.concrete_fields:  # the admin redirects to the (last) document
+            setattr(obj, field.attname, getattr(documents[-1], field.attname))
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, document):
-        colours = {"indexed": "#1e7b34", "failed": "#b3261e", "pending": "#6b7385"}
+        colours = {"indexed": "#1e7b34", "failed": "#b3261e", "pending": "#6b7385", "cancelled": "#8a6d00"}
         title = document.error if document.status == Document.Status.FAILED else ""
         return format_html('<b style="color:{}" title="{}">{}</b>', colours.get(document.status, "#2456c9"), title, document.get_status_display())
 
@@ -100,6 +122,18 @@ class DocumentAdmin(admin.ModelAdmin):
         if not document.chunks_total:
             return "—"
         return f"{document.chunks_embedded}/{document.chunks_total} chunks embedded"
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if len(request.FILES.getlist("upload")) > 1:  # several documents: back to the list
+            from django.shortcuts import redirect
+
+            return redirect("admin:ingestion_document_changelist")
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.action(description="Cancel selected documents (queued or running)")
+    def cancel(self, request, queryset):
+        count = sum(services.cancel(document) for document in queryset)
+        self.message_user(request, f"{count} document(s) cancelled.")
 
     @admin.action(description="Re-index selected documents")
     def reindex(self, request, queryset):

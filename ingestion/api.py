@@ -75,3 +75,27 @@ class DocumentDetailView(APIView):
     def delete(self, request, pk):
         self._get(request, pk).delete()  # chunks cascade; vectors follow via signals
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentCancelView(DocumentDetailView):
+    """POST: stop a queued or running document (staff)."""
+
+    @extend_schema(request=None, responses={200: DocumentSerializer, 409: None})
+    def post(self, request, pk):
+        document = self._get(request, pk)
+        if not services.cancel(document):
+            return Response({"detail": f"The document is {document.status}; only queued or running documents can be cancelled."},
+                            status=status.HTTP_409_CONFLICT)
+        document.refresh_from_db()
+        return Response(DocumentSerializer(document, context={"request": request}).data)
+
+
+class DocumentReindexView(DocumentDetailView):
+    """POST: parse, chunk and embed the document again (staff)."""
+
+    @extend_schema(request=None, responses={202: DocumentSerializer})
+    def post(self, request, pk):
+        document = self._get(request, pk)
+        services.reindex(document)
+        document.refresh_from_db()
+        return Response(DocumentSerializer(document, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -39,6 +39,7 @@ class Document(models.Model):
         EMBEDDING = "embedding", "Embedding"
         INDEXED = "indexed", "Indexed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -66,7 +67,7 @@ class Document(models.Model):
 
     @property
     def is_finished(self):
-        return self.status in (self.Status.INDEXED, self.Status.FAILED)
+        return self.status in (self.Status.INDEXED, self.Status.FAILED, self.Status.CANCELLED)
 
 
 class Chunk(models.Model):

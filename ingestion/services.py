@@ -11,24 +11,38 @@ from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ingestion import parsing
 from ingestion.chunking import chunk_pages
 from ingestion.models import Chunk, Collection, Document
-from ingestion.signals import document_chunked
+from ingestion.signals import chunks_deleted, document_chunked
 from ingestion.tokens import count_tokens
 
 log = logging.getLogger(__name__)
 
 Status = Document.Status
-CLAIM_TIMEOUT = timedelta(minutes=15)
+ACTIVE = (Status.PARSING, Status.EMBEDDING)
+# Errors worth a retry: the database or the disk hiccupped, not the document.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, TimeoutError, ConnectionError)
 
 
 class UploadRejected(Exception):
     """An upload refused before it is stored (a 4xx for the caller)."""
+
+
+class TransientError(Exception):
+    """Processing hit a passing fault; the document was released to be retried."""
+
+
+class Cancelled(Exception):
+    """The document was cancelled (or deleted) while it was being processed."""
+
+
+def claim_timeout() -> timedelta:
+    return timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
 
 
 def get_collection(name: str | None = None, *, create: bool = True) -> Collection:
@@ -69,7 +83,7 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
         sha = digest.hexdigest()
         existing = Document.objects.filter(collection=collection, sha256=sha).first()
         if existing:
-            if existing.status == Status.FAILED:  # uploading it again is a retry
+            if existing.status in (Status.FAILED, Status.CANCELLED):  # uploading it again is a retry
                 reindex(existing)
                 existing.refresh_from_db()
             return existing, False
@@ -77,6 +91,10 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
         (media / relative).parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, media / relative)
         tmp = None
+        previous = Document.objects.filter(collection=collection, original_filename=filename).first()
+        if previous:  # a changed file: a new version of the same document
+            _replace_file(previous, relative, sha, size)
+            return previous, True
         try:
             with transaction.atomic():
                 document = Document.objects.create(
@@ -95,6 +113,21 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _replace_file(document: Document, relative: str, sha: str, size: int) -> None:
+    """Point the document at its new file and queue it. Its old chunks stay
+    searchable until the new ones are indexed; unchanged chunks keep their
+    vectors (chunks are upserted by content hash)."""
+    old_name = document.file.name
+    Document.objects.filter(pk=document.pk).update(
+        file=relative, sha256=sha, size=size, status=Status.PENDING, error="", claimed_at=None, updated=timezone.now()
+    )
+    document.refresh_from_db()
+    if old_name != relative and not Document.objects.filter(file=old_name).exists():
+        storage = document.file.storage
+        transaction.on_commit(lambda: storage.delete(old_name))
+    transaction.on_commit(lambda: enqueue(document.pk))
 
 
 def _blocks(fileobj, size=1024 * 1024):
@@ -118,71 +151,118 @@ def enqueue(document_id: int) -> None:
 def claim(document_id: int) -> bool:
     """Claim a pending document (or one whose worker died) for processing."""
     now = timezone.now()
-    stale = now - CLAIM_TIMEOUT
-    claimable = Q(status=Status.PENDING) | Q(status__in=[Status.PARSING, Status.EMBEDDING], claimed_at__lt=stale)
+    stale = now - claim_timeout()
+    claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale)
     return Document.objects.filter(claimable, pk=document_id).update(status=Status.PARSING, claimed_at=now, error="") == 1
 
 
+def release(document_id: int) -> None:
+    """Give a claimed document back (to be retried)."""
+    Document.objects.filter(pk=document_id, status__in=ACTIVE).update(status=Status.PENDING, claimed_at=None)
+
+
 def process_document(document_id: int) -> None:
-    """Parse, chunk and store a document, then announce it for embedding."""
+    """Parse, chunk and store a document, then announce it for embedding.
+    Raises TransientError (after releasing the claim) when a retry may succeed."""
     if not claim(document_id):
-        log.info("Document %s is not claimable (done, gone or taken)", document_id)
+        log.info("Document %s is not claimable (done, gone, cancelled or taken)", document_id)
         return
-    document = Document.objects.get(pk=document_id)
     try:
+        document = Document.objects.get(pk=document_id)
         parsed = parsing.parse_file(document.file.path, document.original_filename)
         specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP)
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
-    except parsing.ParseError as exc:
-        mark_failed(document_id, str(exc))
-        return
-    except FileNotFoundError:
-        mark_failed(document_id, "The stored file is missing; upload the document again.")
-        return
-    try:
         replace_chunks(document, parsed, specs)
         document_chunked.send(sender=Document, document_id=document_id)
+    except parsing.ParseError as exc:
+        mark_failed(document_id, str(exc))
+    except FileNotFoundError:
+        mark_failed(document_id, "The stored file is missing; upload the document again.")
+    except (Cancelled, Document.DoesNotExist):
+        log.info("Document %s was cancelled or deleted while processing", document_id)
+    except (*TRANSIENT_ERRORS, OSError) as exc:
+        log.warning("Transient error on document %s: %r; releasing it for a retry", document_id, exc)
+        release(document_id)
+        raise TransientError(f"{exc.__class__.__name__}: {exc}") from exc
     except Exception as exc:
         log.exception("Processing document %s failed", document_id)
         mark_failed(document_id, f"Internal error while indexing: {exc.__class__.__name__}: {exc}")
 
 
-def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) -> None:
-    old_ids = list(document.chunks.values_list("pk", flat=True))
+def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) -> list[int]:
+    """Upsert the document's chunks by position and content hash: an unchanged
+    passage keeps its row (and so its vector); changed and surplus ones go.
+    Returns the ids of the chunks removed."""
+    existing = {chunk.ordinal: chunk for chunk in document.chunks.all()}
+    keep, create, removed = [], [], []
+    for ordinal, spec in enumerate(specs):
+        digest = hashlib.sha256(spec.text.encode()).hexdigest()
+        fields = {"page": spec.page, "heading": spec.heading[:500], "char_start": spec.char_start,
+                  "char_end": spec.char_end, "token_count": spec.token_count}
+        old = existing.pop(ordinal, None)
+        if old is not None and old.content_hash == digest:
+            for name, value in fields.items():
+                setattr(old, name, value)
+            keep.append(old)
+            continue
+        if old is not None:
+            removed.append(old.pk)
+        create.append(Chunk(document=document, ordinal=ordinal, text=spec.text, content_hash=digest, **fields))
+    removed += [chunk.pk for chunk in existing.values()]
     with transaction.atomic():
-        document.chunks.all().delete()
-        Chunk.objects.bulk_create(
-            Chunk(
-                document=document,
-                ordinal=i,
-                text=spec.text,
-                page=spec.page,
-                heading=spec.heading[:500],
-                char_start=spec.char_start,
-                char_end=spec.char_end,
-                token_count=spec.token_count,
-                content_hash=hashlib.sha256(spec.text.encode()).hexdigest(),
-            )
-            for i, spec in enumerate(specs)
-        )
-        fields = {"status": Status.EMBEDDING, "chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
-        fields["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
+        # Only the claimant may write: a cancel or a newer claim wins.
+        claimed = Document.objects.select_for_update().filter(pk=document.pk, status=Status.PARSING).first()
+        if claimed is None:
+            raise Cancelled(document.pk)
+        Chunk.objects.filter(pk__in=removed).delete()
+        if keep:
+            Chunk.objects.bulk_update(keep, ["page", "heading", "char_start", "char_end", "token_count"])
+        Chunk.objects.bulk_create(create)
+        update = {"status": Status.EMBEDDING, "chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
+        update["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
         if parsed.title and document.title == Path(document.original_filename).stem:
-            fields["title"] = parsed.title[:300]
-        Document.objects.filter(pk=document.pk).update(**fields)
-    if old_ids:
-        from ingestion.signals import chunks_deleted
-
-        chunks_deleted.send(sender=Document, chunk_ids=old_ids)
+            update["title"] = parsed.title[:300]
+        Document.objects.filter(pk=document.pk).update(**update)
+        if removed:
+            transaction.on_commit(lambda: chunks_deleted.send(sender=Document, chunk_ids=removed))
+    return removed
 
 
 def record_progress(document_id: int, embedded: int) -> None:
-    Document.objects.filter(pk=document_id).update(chunks_embedded=embedded, claimed_at=timezone.now())
+    """Progress and a heartbeat on the claim; raises Cancelled when the document
+    was cancelled or deleted meanwhile, so the worker stops."""
+    updated = Document.objects.filter(pk=document_id, status=Status.EMBEDDING).update(
+        chunks_embedded=embedded, claimed_at=timezone.now()
+    )
+    if not updated:
+        raise Cancelled(document_id)
 
 
 def mark_indexed(document_id: int) -> None:
-    Document.objects.filter(pk=document_id).update(status=Status.INDEXED, error="", indexed_at=timezone.now(), claimed_at=None)
+    Document.objects.filter(pk=document_id, status=Status.EMBEDDING).update(
+        status=Status.INDEXED, error="", indexed_at=timezone.now(), claimed_at=None
+    )
+
+
+def cancel(document: Document) -> bool:
+    """Stop a queued or running document; its worker stops at its next batch."""
+    cancelled = Document.objects.filter(pk=document.pk, status__in=[Status.PENDING, *ACTIVE]).update(
+        status=Status.CANCELLED, error="Cancelled by a user.", claimed_at=None
+    )
+    return cancelled == 1
+
+
+def requeue_unfinished() -> int:
+    """Queue again every pending document and every claim whose worker died
+    (run when a worker starts: nothing waits for a lost message)."""
+    stale = timezone.now() - claim_timeout()
+    ids = list(
+        Document.objects.filter(Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale)).values_list("pk", flat=True)
+    )
+    for pk in ids:
+        enqueue(pk)
+    return len(ids)
 
 
 def mark_failed(document_id: int, reason: str) -> None:
@@ -191,7 +271,7 @@ def mark_failed(document_id: int, reason: str) -> None:
 
 
 def reindex(document: Document) -> None:
-    """Queue a document again (re-parse, re-chunk, re-embed)."""
+    """Queue a document again (re-parse, re-chunk, re-embed what changed)."""
     Document.objects.filter(pk=document.pk).update(status=Status.PENDING, error="", claimed_at=None)
     transaction.on_commit(lambda: enqueue(document.pk))
 

@@ -176,6 +176,10 @@ RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
 RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
 RAG_SEARCH_MAX_K = envint("RAG_SEARCH_MAX_K", 50, minimum=1)
 RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
+# A claim older than this (seconds without a progress heartbeat) is taken to be
+# a dead worker's: the document is processed again.
+RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
+RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
 
 # Generation.
 RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "generation.engines.llamacpp.LlamaCppEngine")

@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from generation.api import AskView
-from ingestion.api import DocumentDetailView, DocumentListView
+from ingestion.api import DocumentCancelView, DocumentDetailView, DocumentListView, DocumentReindexView
 from ragsite import views
 from retrieval.api import SearchView
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/ask", AskView.as_view(), name="api-ask"),
     path("api/documents/", DocumentListView.as_view(), name="api-documents"),
     path("api/documents/<int:pk>/", DocumentDetailView.as_view(), name="api-document"),
+    path("api/documents/<int:pk>/cancel/", DocumentCancelView.as_view(), name="api-document-cancel"),
+    path("api/documents/<int:pk>/reindex/", DocumentReindexView.as_view(), name="api-document-reindex"),
     path("api/token/", obtain_auth_token, name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

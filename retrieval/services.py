@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 from django.core.signals import setting_changed
+from django.db.models import Q
 from django.dispatch import receiver
 
 from ingestion import services as ingestion
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 
 Status = Document.Status
 PROGRESS_EVERY = 64  # chunks between progress writes
+# Indexed documents, and ones being re-indexed after they were (their current
+# chunks stay searchable until the new version is in).
+SEARCHABLE = Q(document__status=Status.INDEXED) | Q(
+    document__indexed_at__isnull=False, document__status__in=[Status.PENDING, Status.PARSING, Status.EMBEDDING]
+)
 
 
 class SearchError(ValueError):
@@ -66,22 +72,27 @@ def enqueue_safely(task, *args) -> None:
 
 # -- writing -------------------------------------------------------------
 def index_document(document_id: int) -> None:
-    """Embed a chunked document's passages and add them to the index."""
-    embedder = get_embedder()
-    chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
-    ids, vectors = [], []
-    batch = max(PROGRESS_EVERY, settings.RAG_EMBED_BATCH_SIZE)
-    for start in range(0, len(chunks), batch):
-        part = chunks[start:start + batch]
-        vectors.append(embedder.embed_passages([text for _, text in part]))
-        ids.extend(pk for pk, _ in part)
-        ingestion.record_progress(document_id, len(ids))
-    if not Document.objects.filter(pk=document_id).exists():
-        return  # deleted while we embedded: add nothing
+    """Embed a chunked document's passages that have no vector yet and add
+    them to the index. Raises ingestion.Cancelled if the document is cancelled
+    or deleted meanwhile (checked at every batch)."""
     import numpy as np
 
-    with get_store().writer() as index:
-        index.add(ids, np.vstack(vectors) if vectors else np.zeros((0, embedder.dimension), np.float32))
+    embedder = get_embedder()
+    chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
+    present = set(get_store().current().ids().tolist())
+    todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
+    done = len(chunks) - len(todo)
+    ingestion.record_progress(document_id, done)
+    ids, vectors = [], []
+    batch = max(PROGRESS_EVERY, settings.RAG_EMBED_BATCH_SIZE)
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        vectors.append(embedder.embed_passages([text for _, text in part]))
+        ids.extend(pk for pk, _ in part)
+        ingestion.record_progress(document_id, done + len(ids))
+    if ids:
+        with get_store().writer() as index:
+            index.add(ids, np.vstack(vectors))
     ingestion.mark_indexed(document_id)
 
 
@@ -95,7 +106,7 @@ def remove_chunks(chunk_ids: list[int]) -> int:
 def rebuild_index(progress=None) -> int:
     """Re-embed every stored chunk of every indexed document into a fresh index."""
     embedder = get_embedder()
-    queryset = Chunk.objects.filter(document__status=Status.INDEXED).order_by("pk").values_list("pk", "text")
+    queryset = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "text")
     total = queryset.count()
     done = 0
     with get_store().writer(fresh=True) as index:
@@ -157,8 +168,7 @@ def _hits(index, vector, k, collection_ids) -> list[SearchHit]:
             for c in Chunk.objects.filter(
                 pk__in=[i for i, _ in pairs],
                 document__collection_id__in=collection_ids,
-                document__status=Status.INDEXED,
-            ).select_related("document", "document__collection")
+            ).filter(SEARCHABLE).select_related("document", "document__collection")
         }
         hits = [(chunks[i], s) for i, s in pairs if i in chunks][:k]
         if len(hits) >= k or fetch >= index.ntotal:

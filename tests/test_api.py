@@ -197,3 +197,13 @@ def test_it_serves_the_openapi_schema(client):
     assert response.status_code == 200
     schema = response.json()
     assert {"/api/search", "/api/ask", "/api/documents/", "/api/documents/{id}/"} <= set(schema["paths"])
+
+
+def test_staff_cancel_and_reindex_over_the_api(admin_user, alice, handbook):
+    client = api_client_for(admin_user)
+    assert client.post(f"/api/documents/{handbook.pk}/cancel/").status_code == 409  # already indexed
+    assert api_client_for(alice).post(f"/api/documents/{handbook.pk}/reindex/").status_code == 403
+    response = client.post(f"/api/documents/{handbook.pk}/reindex/")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    cancelled = client.post(f"/api/documents/{handbook.pk}/cancel/")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

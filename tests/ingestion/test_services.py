@@ -1,0 +1,124 @@
+"""Ingestion services on the real database: dedup, versions, claims, cancel, retries."""
+
+from io import BytesIO
+
+import pytest
+from django.db import OperationalError
+
+from ingestion import services
+from ingestion.models import Chunk, Document
+from retrieval.services import get_store, search
+from tests.conftest import ingest_path
+
+pytestmark = pytest.mark.django_db
+
+V1 = b"# Fees\n\nThe Gold card costs 95 euros a year.\n\n# Insurance\n\nPlatinum includes lounge access.\n"
+V2 = b"# Fees\n\nThe Gold card costs 120 euros a year.\n\n# Insurance\n\nPlatinum includes lounge access.\n"
+
+
+def upload(data: bytes, name="fees.md"):
+    document, created = services.add_document(BytesIO(data), name, collection=services.get_collection())
+    return document, created
+
+
+def test_it_stores_the_same_bytes_once():
+    first, created = upload(V1)
+    again, created_again = upload(V1, name="copy-of-fees.md")
+    assert created and not created_again and again.pk == first.pk
+    assert Document.objects.count() == 1
+
+
+def test_a_changed_file_replaces_the_old_versions_chunks_and_vectors(eager_tasks, django_capture_on_commit_callbacks):
+    document, _ = upload(V1)
+    services.process_document(document.pk)
+    before = {c.ordinal: c for c in Chunk.objects.filter(document=document)}
+    with django_capture_on_commit_callbacks(execute=True):
+        replaced, created = upload(V2)
+    assert created and replaced.pk == document.pk
+    replaced.refresh_from_db()
+    assert replaced.status == "indexed" and replaced.sha256 != document.sha256
+    after = {c.ordinal: c for c in Chunk.objects.filter(document=document)}
+    assert "120 euros" in after[0].text and after[0].pk != before[0].pk  # changed passage: new row
+    assert after[1].pk == before[1].pk  # unchanged passage: same row, same vector
+    assert set(get_store().current().ids().tolist()) == {c.pk for c in after.values()}
+    assert "120 euros" in search("Gold card price per year", k=1)[0].text
+
+
+def test_a_claimed_document_is_not_processed_twice():
+    document, _ = upload(V1)
+    assert services.claim(document.pk)
+    assert not services.claim(document.pk)
+    services.process_document(document.pk)  # a second delivery of the task: a no-op
+    document.refresh_from_db()
+    assert document.status == "parsing" and not Chunk.objects.exists()
+
+
+def test_a_dead_workers_claim_is_taken_over(settings):
+    document, _ = upload(V1)
+    assert services.claim(document.pk)
+    settings.RAG_CLAIM_TIMEOUT = 1
+    Document.objects.filter(pk=document.pk).update(claimed_at=document.created.replace(year=2000))
+    assert services.requeue_unfinished() == 1
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "indexed" and document.chunks.count() == 2
+
+
+def test_a_cancelled_document_stops_and_can_be_ingested_again(monkeypatch):
+    document, _ = upload(V1)
+    from retrieval import services as retrieval
+
+    def cancel_midway(document_id, embedded):
+        services.cancel(Document.objects.get(pk=document_id))
+        original(document_id, embedded)
+
+    original = services.record_progress
+    monkeypatch.setattr(services, "record_progress", cancel_midway)
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "cancelled" and document.error == "Cancelled by a user."
+    assert not search("Gold card", k=1)
+    monkeypatch.setattr(services, "record_progress", original)
+    again, _ = upload(V1)  # uploading it again is a retry
+    assert again.pk == document.pk and again.status == "pending"
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "indexed"
+    assert retrieval.search("Gold card", k=1)[0].document_id == document.pk
+
+
+def test_a_transient_error_releases_the_document_for_a_retry(monkeypatch):
+    document, _ = upload(V1)
+
+    def flaky(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services, "replace_chunks", flaky)
+    with pytest.raises(services.TransientError):
+        services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "pending" and document.error == ""
+    monkeypatch.undo()
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "indexed"
+
+
+def test_the_task_gives_up_after_its_retries(monkeypatch, settings, eager_tasks):
+    from ingestion.tasks import process_document
+
+    settings.RAG_TASK_MAX_RETRIES = 2
+    document, _ = upload(V1)
+    monkeypatch.setattr(services, "replace_chunks", lambda *a, **k: (_ for _ in ()).throw(OperationalError("db down")))
+    process_document.apply(args=[document.pk])  # eager: each retry runs at once
+    document.refresh_from_db()
+    assert document.status == "failed" and "Gave up after 2 retries" in document.error
+
+
+def test_a_failed_document_is_retried_on_upload(handbook_pdf, tmp_path):
+    broken = tmp_path / "broken.txt"
+    broken.write_bytes(b"")
+    document = ingest_path(broken)
+    assert document.status == "failed"
+    again, created = upload(b"", name="broken.txt")
+    assert not created and again.pk == document.pk and again.status == "pending"
