@@ -254,12 +254,16 @@ def cancel(document: Document) -> bool:
 
 
 def requeue_unfinished() -> int:
-    """Queue again every pending document and every claim whose worker died
-    (run when a worker starts: nothing waits for a lost message)."""
-    stale = timezone.now() - claim_timeout()
-    ids = list(
-        Document.objects.filter(Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale)).values_list("pk", flat=True)
-    )
+    """Queue again what no worker is on: claims whose heartbeat stopped (a dead
+    worker) and documents pending for longer than the claim timeout (a lost
+    message). Each is reset to pending and stamped, so a document is re-queued
+    at most once per timeout."""
+    now = timezone.now()
+    stale = now - claim_timeout()
+    lost = Q(status=Status.PENDING, updated__lt=stale) | Q(status__in=ACTIVE, claimed_at__lt=stale)
+    ids = list(Document.objects.filter(lost).values_list("pk", flat=True))
+    if ids:
+        Document.objects.filter(lost, pk__in=ids).update(status=Status.PENDING, claimed_at=None, updated=now)
     for pk in ids:
         enqueue(pk)
     return len(ids)

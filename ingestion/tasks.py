@@ -1,8 +1,11 @@
 import logging
+import threading
+import time
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.db import close_old_connections
 
 from ingestion import services
 
@@ -21,8 +24,21 @@ def process_document(self, document_id: int) -> None:
 
 
 @worker_ready.connect
-def recover_unfinished(**kwargs):
-    """A worker that starts picks up what a dead one left (claims past RAG_CLAIM_TIMEOUT)."""
-    count = services.requeue_unfinished()
-    if count:
-        log.info("Queued %s unfinished document(s) again", count)
+def start_recovery(**kwargs):
+    """Every worker sweeps for what a dead worker left behind: at start, then
+    every half claim timeout (a daemon thread beside the consumer)."""
+    interval = min(60.0, max(1.0, settings.RAG_CLAIM_TIMEOUT / 2))
+    threading.Thread(target=_recovery_loop, args=(interval,), name="ingestion-recovery", daemon=True).start()
+
+
+def _recovery_loop(interval: float) -> None:
+    while True:
+        try:
+            count = services.requeue_unfinished()
+            if count:
+                log.info("Queued %s unfinished document(s) again", count)
+        except Exception:  # keep sweeping through a database outage
+            log.exception("Recovery sweep failed")
+        finally:
+            close_old_connections()
+        time.sleep(interval)

@@ -25,40 +25,59 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def worker(transactional_db, isolated_storage):
-    """Start `celery worker` (solo pool), wait until it answers, stop it after the test."""
-    from ragsite.celery import workers_online
+def start_worker(transactional_db, isolated_storage):
+    """Start `celery worker` processes (solo pool) that share this test's
+    database and folders; each waits until it answers; all stop after the test."""
+    from ragsite.celery import app
 
-    log_path = isolated_storage / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "RAG_DATA_DIR": str(settings.DATA_DIR),
-        "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR),
-        "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
-    }
-    with open(log_path, "wb") as log:
+    app.control.purge()  # messages left on the broker by earlier runs name other databases' rows
+    processes = []
+
+    def start(**extra_env):
+        log_path = isolated_storage / f"worker-{len(processes)}.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "RAG_DATA_DIR": str(settings.DATA_DIR),
+            "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR),
+            "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "CELERY_QUEUE": settings.CELERY_TASK_DEFAULT_QUEUE,
+            **extra_env,
+        }
+        log = open(log_path, "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool=solo", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}@%h"],
+             "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}-{len(processes)}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
-        try:
-            deadline = time.monotonic() + 90
-            while not workers_online(timeout=1.0):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail("The Celery worker did not start:\n" + log_path.read_text(errors="replace")[-4000:])
-            process.log_path = log_path
-            yield process
-        finally:
+        process.log_path = log_path
+        process.log_file = log
+        processes.append(process)
+        # "ready" in its log, not a ping: a solo-pool worker that starts on
+        # recovered work at once cannot answer pings until that work is done.
+        deadline = time.monotonic() + 90
+        while " ready." not in log_path.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("The Celery worker did not start:\n" + log_path.read_text(errors="replace")[-4000:])
+            time.sleep(0.3)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
             process.terminate()
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
-            # Close the test process's connection so the test database can be flushed.
-            connection.close()
+                process.wait()
+        process.log_file.close()
+    connection.close()  # so the test database can be flushed
+
+
+@pytest.fixture
+def worker(start_worker):
+    return start_worker()
 
 
 def wait_until(predicate, timeout: float, what: str, worker=None):

@@ -59,6 +59,7 @@ def test_a_dead_workers_claim_is_taken_over(settings):
     settings.RAG_CLAIM_TIMEOUT = 1
     Document.objects.filter(pk=document.pk).update(claimed_at=document.created.replace(year=2000))
     assert services.requeue_unfinished() == 1
+    assert services.requeue_unfinished() == 0  # re-queued once per timeout, not on every sweep
     services.process_document(document.pk)
     document.refresh_from_db()
     assert document.status == "indexed" and document.chunks.count() == 2
