@@ -66,7 +66,9 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
                     heading=first.heading,
                     char_start=first.start,
                     char_end=last.end,
-                    token_count=count_tokens(text),
+                    # The units are split at white space, so their counts add up
+                    # (exact for WordPiece and word counters alike).
+                    token_count=sum(u.tokens for u in units[start_i:end_i]),
                 )
             )
     return chunks
@@ -85,8 +87,9 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack
             yield from _table_units(text, block_start, block_end, count_tokens, max_tokens, path)
             continue
         first = True
-        for s_start, s_end in _spans(text, _SENTENCE_END, block_start, block_end):
-            tokens = count_tokens(text[s_start:s_end])
+        sentences = list(_spans(text, _SENTENCE_END, block_start, block_end))
+        counts = _count_all(count_tokens, [text[a:b] for a, b in sentences])
+        for (s_start, s_end), tokens in zip(sentences, counts):
             if tokens <= max_tokens:
                 yield _Unit(s_start, s_end, tokens, path, opens_section=bool(heading) and first)
             else:
@@ -95,6 +98,12 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack
                     pieces[0] = _Unit(pieces[0].start, pieces[0].end, pieces[0].tokens, path, opens_section=True)
                 yield from pieces
             first = False
+
+
+def _count_all(count_tokens: TokenCounter, texts: list[str]) -> list[int]:
+    """Counts for many texts: batched when the counter offers `.many`."""
+    many = getattr(count_tokens, "many", None)
+    return many(texts) if many is not None and len(texts) > 1 else [count_tokens(t) for t in texts]
 
 
 def _is_table(text: str, start: int, end: int) -> bool:

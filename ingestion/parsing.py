@@ -116,36 +116,46 @@ def _markdown_title(text: str) -> str:
 
 
 def _parse_pdf(path: Path) -> ParsedDocument:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PyPdfError
+    """The text layer of every page, via PDFium (pypdfium2): Chrome's PDF engine,
+    about 3x faster than pure-Python parsers on text extraction."""
+    import pypdfium2 as pdfium
 
     with path.open("rb") as handle:
         if not handle.read(1024).lstrip().startswith(b"%PDF"):
             raise ParseError("The file is not a PDF (it has no PDF header); it may be corrupt or mislabelled.")
     try:
-        reader = PdfReader(str(path), strict=False)
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception:  # pypdf raises several types here
-                raise ParseError("The PDF is encrypted with a password; upload an unprotected copy.") from None
-        pages = []
-        for number, page in enumerate(reader.pages, start=1):
-            pages.append(Page(number, _normalise(page.extract_text() or "")))
-        title = ""
-        if reader.metadata and reader.metadata.title:
-            title = str(reader.metadata.title).strip()
-    except ParseError:
-        raise
-    except FileNotDecryptedError:
-        raise ParseError("The PDF is encrypted with a password; upload an unprotected copy.") from None
-    except (PyPdfError, NotImplementedError, ValueError, KeyError, TypeError, AttributeError, IndexError,
-            OSError, RecursionError, ZeroDivisionError, AssertionError) as exc:  # what damaged files raise inside pypdf
+        document = pdfium.PdfDocument(str(path))
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise ParseError("The PDF is encrypted with a password; upload an unprotected copy.") from None
         log.info("PDF parse failure for %s: %r", path, exc)
-        raise ParseError(f"The PDF is damaged and could not be read ({exc.__class__.__name__}: {exc}).") from None
+        raise ParseError(f"The PDF is damaged and could not be read ({exc}).") from None
+    try:
+        pages = []
+        for index in range(len(document)):
+            page = document[index]
+            try:
+                textpage = page.get_textpage()
+                pages.append(Page(index + 1, _normalise(_clean(textpage.get_text_range()))))
+                textpage.close()
+            finally:
+                page.close()
+        title = (document.get_metadata_dict(skip_empty=True).get("Title") or "").strip()
+    except pdfium.PdfiumError as exc:
+        raise ParseError(f"The PDF is damaged and could not be read ({exc}).") from None
+    finally:
+        document.close()
     if not pages:
         raise ParseError("The PDF has no pages.")
     return ParsedDocument(kind="pdf", pages=pages, title=title)
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\r\t")
+_CONTROL[0xFFFE] = None  # PDFium's marker for a soft hyphen at a line end
+
+
+def _clean(text: str) -> str:
+    return text.translate(_CONTROL)
 
 
 def _parse_docx(path: Path) -> ParsedDocument:

