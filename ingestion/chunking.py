@@ -76,20 +76,26 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
 
 def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack: list[str]):
     """Sentence-sized spans of `text`, each within the budget."""
-    for block_start, block_end in _blocks(text):
+    blocks = list(_blocks(text))
+    tables = [_is_table(text, a, b) for a, b in blocks]
+    sentences = [[] if table else list(_spans(text, _SENTENCE_END, a, b)) for (a, b), table in zip(blocks, tables)]
+    # One tokenizer call for the whole page.
+    flat = _count_all(count_tokens, [text[a:b] for spans in sentences for a, b in spans])
+    position = 0
+    for (block_start, block_end), table, spans in zip(blocks, tables, sentences):
         heading = _HEADING.match(text, block_start, block_end)
         if heading:
             level = len(heading.group(1))
             del heading_stack[level - 1:]
             heading_stack.append(heading.group(2).strip())
         path = " > ".join(heading_stack)
-        if _is_table(text, block_start, block_end):
+        if table:
             yield from _table_units(text, block_start, block_end, count_tokens, max_tokens, path)
             continue
+        counts = flat[position:position + len(spans)]
+        position += len(spans)
         first = True
-        sentences = list(_spans(text, _SENTENCE_END, block_start, block_end))
-        counts = _count_all(count_tokens, [text[a:b] for a, b in sentences])
-        for (s_start, s_end), tokens in zip(sentences, counts):
+        for (s_start, s_end), tokens in zip(spans, counts):
             if tokens <= max_tokens:
                 yield _Unit(s_start, s_end, tokens, path, opens_section=bool(heading) and first)
             else:

@@ -129,7 +129,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         if "password" in str(exc).lower():
             raise ParseError("The PDF is encrypted with a password; upload an unprotected copy.") from None
         log.info("PDF parse failure for %s: %r", path, exc)
-        raise ParseError(f"The PDF is damaged and could not be read ({exc}).") from None
+        raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     try:
         pages = []
         for index in range(len(document)):
@@ -142,7 +142,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
                 page.close()
         title = (document.get_metadata_dict(skip_empty=True).get("Title") or "").strip()
     except pdfium.PdfiumError as exc:
-        raise ParseError(f"The PDF is damaged and could not be read ({exc}).") from None
+        raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     finally:
         document.close()
     if not pages:

@@ -168,12 +168,17 @@ def process_document(document_id: int) -> None:
         log.info("Document %s is not claimable (done, gone, cancelled or taken)", document_id)
         return
     try:
+        started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
         parsed = parsing.parse_file(document.file.path, document.original_filename)
+        parsed_at = time.perf_counter()
         specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP)
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
+        chunked_at = time.perf_counter()
         replace_chunks(document, parsed, specs)
+        log.info("Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s", document_id,
+                 len(parsed.pages), parsed_at - started, len(specs), chunked_at - parsed_at, time.perf_counter() - chunked_at)
         document_chunked.send(sender=Document, document_id=document_id)
     except parsing.ParseError as exc:
         mark_failed(document_id, str(exc))

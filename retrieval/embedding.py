@@ -62,7 +62,7 @@ class SentenceTransformerEmbedder:
                     if device == "auto":
                         device = "cuda" if torch.cuda.is_available() else "cpu"
                     self.dtype = choose_dtype(self.dtype_setting, device)
-                    log.info("Loading embedder %s on %s in %s", self.model_path, device, self.dtype)
+                    log.info("Loading embedder %s on %s in %s (%s threads)", self.model_path, device, self.dtype, torch.get_num_threads())
                     model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
                     if self.dtype != "float32":
                         model.to(getattr(torch, self.dtype))
