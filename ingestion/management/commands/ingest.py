@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from ingestion import services
 from ragsite.celery import workers_online
@@ -31,17 +32,22 @@ class Command(BaseCommand):
             else:
                 skipped.append((path, document))
         ids = [d.pk for d in documents]
-        if ids and use_worker:
-            self.stdout.write(f"A worker is running: waiting for {len(ids)} document(s)…")
-            finished = services.wait_for(ids, timeout=timeout, on_progress=self._progress)
-        else:
-            if ids:
-                self.stdout.write(f"Processing {len(ids)} document(s) in this process…")
-            for pk in ids:
-                services.process_document(pk)  # claims first: a worker that gets the task later skips it
-                self._progress(services.wait_for([pk], timeout=0))
-            finished = services.wait_for(ids, timeout=0)
-        self.stdout.write("")
+        # A progress bar on a terminal (stderr); nothing when output is captured.
+        self.bar = tqdm(total=len(ids), unit="doc", disable=None, leave=False, dynamic_ncols=True)
+        try:
+            if ids and use_worker:
+                self.stdout.write(f"A worker is running: waiting for {len(ids)} document(s)…")
+                finished = services.wait_for(ids, timeout=timeout, on_progress=self._progress)
+            else:
+                if ids:
+                    self.stdout.write(f"Processing {len(ids)} document(s) in this process…")
+                for number, pk in enumerate(ids):
+                    self.bar.set_postfix_str(documents[number].original_filename[:40])
+                    services.process_document(pk)  # claims first: a worker that gets the task later skips it
+                    self.bar.update(1)
+                finished = services.wait_for(ids, timeout=0)
+        finally:
+            self.bar.close()
         self._summary(finished, skipped)
 
     def _files(self, paths):
@@ -58,8 +64,8 @@ class Command(BaseCommand):
         done = sum(d.is_finished for d in documents)
         chunks = sum(d.chunks_embedded for d in documents)
         total = sum(d.chunks_total for d in documents)
-        self.stdout.write(f"\r  {done}/{len(documents)} documents finished, {chunks}/{total} chunks embedded", ending="")
-        self.stdout.flush()
+        self.bar.update(done - self.bar.n)
+        self.bar.set_postfix_str(f"{chunks}/{total} chunks embedded")
 
     def _summary(self, finished, skipped):
         indexed = [d for d in finished if d.status == "indexed"]
