@@ -1,10 +1,16 @@
+import itertools
+import json
+
+from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, APIException
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation import services
+from generation.engines.base import GeneratorUnavailable
 from retrieval.services import SearchError
 
 
@@ -12,6 +18,8 @@ class AskRequest(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
     conversation_id = serializers.IntegerField(required=False, allow_null=True)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    stream = serializers.BooleanField(required=False, default=False,
+                                      help_text="Stream Server-Sent Events: start, token*, retract?, done (with citations).")
 
 
 class CitationSerializer(serializers.Serializer):
@@ -35,23 +43,73 @@ class AskResponse(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     message_id = serializers.IntegerField()
     timings = serializers.DictField()
+    unsupported_spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
+class EventStreamRenderer(BaseRenderer):
+    """Lets clients ask for `Accept: text/event-stream`; the stream itself is a
+    StreamingHttpResponse, and errors before it starts are rendered as JSON."""
+
+    media_type = "text/event-stream"
+    format = "sse"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data, ensure_ascii=False).encode() if data is not None else b""
 
 
 class AskView(APIView):
-    @extend_schema(request=AskRequest, responses=AskResponse)
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]
+    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): str})
     def post(self, request):
         body = AskRequest(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        events = services.ask_stream(
+            data["question"],
+            user=request.user,
+            conversation_id=data.get("conversation_id"),
+            collections=data.get("collection") or None,
+        )
         try:
-            result = services.ask(
-                data["question"],
-                user=request.user,
-                conversation_id=data.get("conversation_id"),
-                collections=data.get("collection") or None,
-            )
+            first = next(events)  # validation and conversation errors surface here, as 4xx
         except SearchError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
         except LookupError as exc:
             raise NotFound(str(exc)) from None
-        return Response(result.as_dict())
+        except GeneratorUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        if data["stream"]:
+            response = StreamingHttpResponse(sse(first, events), content_type="text/event-stream")
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"  # let proxies pass tokens through at once
+            return response
+        try:
+            for event in events:
+                if event["event"] == "done":
+                    return Response(event["result"].as_dict())
+        except GeneratorUnavailable as exc:
+            raise ServiceUnavailable(str(exc)) from None
+        raise RuntimeError("the answer stream ended without a result")
+
+
+class ServiceUnavailable(APIException):
+    status_code = 503
+    default_detail = "The answer generator is unavailable; try again shortly."
+
+
+def sse(first, events):
+    """Server-Sent Events, one per event of the answer stream; a generator
+    failure mid-stream becomes an `error` event (the status is already sent)."""
+    try:
+        for event in itertools.chain([first], events):
+            payload = {k: v for k, v in event.items() if k != "event"}
+            if event["event"] == "done":
+                payload = event["result"].as_dict()
+            yield _sse(event["event"], payload)
+    except GeneratorUnavailable as exc:
+        yield _sse("error", {"detail": str(exc)})
+
+
+def _sse(name: str, payload: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()

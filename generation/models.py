@@ -26,6 +26,7 @@ class Message(models.Model):
     found = models.BooleanField(default=True, help_text="False when the documents held no answer.")
     guardrail_intervened = models.BooleanField(default=False)
     timings = models.JSONField(default=dict, blank=True)
+    unsupported_spans = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of sentences no passage supports.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

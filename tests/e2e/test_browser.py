@@ -30,7 +30,11 @@ def page(live_server):
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"],
         )
         context = browser.new_context(viewport={"width": 1200, "height": 800})
-        yield context.new_page()
+        page = context.new_page()
+        page.console_messages = []
+        page.on("console", lambda message: page.console_messages.append(message.text))
+        page.on("pageerror", lambda error: page.console_messages.append(f"page error: {error}"))
+        yield page
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
@@ -50,10 +54,12 @@ def test_it_answers_in_the_chat_with_cited_sources(page, live_server, alice, han
     page.fill("#question", "What is the annual fee of the Gold card?")
     page.click("#send")
     answer = page.locator(".msg.assistant:not(.pending)").last
-    answer.locator(".sources").wait_for(timeout=120_000)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "chat-answer.png"), full_page=True)
-
+    try:
+        answer.locator(".sources").wait_for(timeout=120_000)
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "chat-answer.png"), full_page=True)
+    assert not page.console_messages, page.console_messages
     assert answer.locator("a.cite").first.inner_text() == "[1]"
     source = answer.locator(".sources li").first
     assert "Card Handbook" in source.inner_text()

@@ -98,3 +98,19 @@ def test_it_handles_no_passages():
     prompt = build_prompt(QUESTION, [], count_tokens=words, budget=10_000)
     assert prompt.passages == [] and prompt.dropped == 0
     assert QUESTION in user_message(prompt)
+
+
+@pytest.mark.parametrize(
+    "question, history, expected",
+    [
+        ("and what about the silver card?", ["What is the annual fee of the Gold card?"], "What is the annual fee of the silver card?"),
+        ("How about the Platinum card", ["Does the Gold card include insurance?"], "Does the Platinum card include insurance?"),
+        ("does it include insurance?", ["Tell me about the Gold card"], "does it include insurance? (follow-up to: Tell me about the Gold card)"),
+        ("How do I change my PIN at a cash machine?", ["What is the Gold card fee?"], "How do I change my PIN at a cash machine?"),
+        ("and what about the silver card?", [], "and what about the silver card?"),
+    ],
+)
+def test_it_makes_follow_up_questions_standalone(question, history, expected):
+    from generation.prompts import standalone_question
+
+    assert standalone_question(question, history) == expected

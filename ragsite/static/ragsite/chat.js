@@ -15,18 +15,33 @@
   }
 
   // The answer text with [n] markers turned into links to its sources.
-  function answerBody(text, citations, id) {
+  function answerBody(text, citations, id, unsupported) {
     const body = el("div", "body");
     const numbers = new Set(citations.map((c) => c.number));
-    const parts = text.split(/(\[\d+\])/);
-    for (const part of parts) {
-      const m = part.match(/^\[(\d+)\]$/);
-      if (m && numbers.has(Number(m[1]))) {
-        const a = el("a", "cite", "[" + m[1] + "]");
-        a.href = "#src-" + id + "-" + m[1];
-        body.appendChild(a);
-      } else {
-        body.appendChild(document.createTextNode(part));
+    // Sentences no passage supports are marked, never shown as cited.
+    const pieces = [];
+    let cursor = 0;
+    for (const [start, end] of (unsupported || [])) {
+      if (start > cursor) pieces.push([text.slice(cursor, start), false]);
+      pieces.push([text.slice(start, end), true]);
+      cursor = end;
+    }
+    pieces.push([text.slice(cursor), false]);
+    for (const [piece, isUnsupported] of pieces) {
+      const target = isUnsupported ? el("span", "unsupported") : body;
+      if (isUnsupported) {
+        target.title = "No passage of the documents supports this sentence.";
+        body.appendChild(target);
+      }
+      for (const part of piece.split(/(\[\d+\])/)) {
+        const m = part.match(/^\[(\d+)\]$/);
+        if (m && numbers.has(Number(m[1]))) {
+          const a = el("a", "cite", "[" + m[1] + "]");
+          a.href = "#src-" + id + "-" + m[1];
+          target.appendChild(a);
+        } else if (part) {
+          target.appendChild(document.createTextNode(part));
+        }
       }
     }
     return body;
@@ -61,7 +76,7 @@
     const id = ++counter;
     const box = el("div", "msg " + role);
     if (role === "assistant") {
-      box.appendChild(answerBody(text, citations || [], id));
+      box.appendChild(answerBody(text, citations || [], id, extra && extra.unsupported));
       if (citations && citations.length) box.appendChild(sources(citations, id, "Sources"));
       if (extra && extra.closest && extra.closest.length) {
         const closest = extra.closest.map((p, i) => Object.assign({number: i + 1, quote: p.text}, p));
@@ -77,7 +92,43 @@
   }
 
   for (const m of JSON.parse(document.getElementById("history").textContent)) {
-    addMessage(m.role, m.content, m.citations);
+    addMessage(m.role, m.content, m.citations, {unsupported: m.unsupported_spans});
+  }
+
+  // Read Server-Sent Events from a streamed POST /api/ask.
+  async function* events(response) {
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    while (true) {
+      const {value, done} = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, {stream: true});
+      let cut;
+      while ((cut = buffer.indexOf("\n\n")) >= 0) {
+        const block = buffer.slice(0, cut);
+        buffer = buffer.slice(cut + 2);
+        let name = "message", data = "";
+        for (const line of block.split("\n")) {
+          if (line.startsWith("event: ")) name = line.slice(7);
+          else if (line.startsWith("data: ")) data += line.slice(6);
+        }
+        yield {name: name, data: JSON.parse(data)};
+      }
+    }
+  }
+
+  function remember(id, question) {
+    conversationId = id;
+    const url = window.RAG.conversationUrl.replace("/0/", "/" + id + "/");
+    history.replaceState(null, "", url);
+    const list = document.querySelector(".sidebar ul");
+    list.querySelectorAll(".muted").forEach((n) => n.remove());
+    const item = el("li", "current");
+    const link = el("a", null, question.slice(0, 200));
+    link.href = url;
+    item.appendChild(link);
+    list.prepend(item);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -87,32 +138,40 @@
     addMessage("user", question);
     input.value = "";
     send.disabled = true;
-    const pending = addMessage("assistant pending", "Searching the documents and writing an answer…");
+    const pending = addMessage("assistant pending", "Searching the documents…");
+    const live = pending.querySelector(".body");
+    let text = "";
     try {
       const response = await fetch(window.RAG.askUrl, {
         method: "POST",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf},
-        body: JSON.stringify({question: question, conversation_id: conversationId}),
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "text/event-stream"},
+        body: JSON.stringify({question: question, conversation_id: conversationId, stream: true}),
       });
-      const data = await response.json();
-      pending.remove();
       if (!response.ok) {
-        addMessage("assistant error", data.detail || JSON.stringify(data));
+        const data = await response.json().catch(() => ({}));
+        pending.remove();
+        addMessage("assistant error", data.detail || ("The request failed (" + response.status + ")."));
         return;
       }
-      if (conversationId === null) {
-        conversationId = data.conversation_id;
-        const url = window.RAG.conversationUrl.replace("/0/", "/" + conversationId + "/");
-        history.replaceState(null, "", url);
-        const list = document.querySelector(".sidebar ul");
-        list.querySelectorAll(".muted").forEach((n) => n.remove());
-        const item = el("li", "current");
-        const link = el("a", null, question.slice(0, 200));
-        link.href = url;
-        item.appendChild(link);
-        list.prepend(item);
+      for await (const ev of events(response)) {
+        if (ev.name === "start") {
+          if (conversationId === null) remember(ev.data.conversation_id, question);
+        } else if (ev.name === "token") {
+          text += ev.data.text;
+          live.textContent = text;
+          pending.classList.add("streaming");
+        } else if (ev.name === "error") {
+          pending.remove();
+          addMessage("assistant error", ev.data.detail);
+        } else if (ev.name === "retract") {
+          live.textContent = ev.data.reason;
+        } else if (ev.name === "done") {
+          const data = ev.data;
+          pending.remove();
+          addMessage("assistant", data.answer, data.citations,
+                     {guardrail: data.guardrail, closest: data.found ? [] : data.passages, unsupported: data.unsupported_spans});
+        }
       }
-      addMessage("assistant", data.answer, data.citations, {guardrail: data.guardrail, closest: data.found ? [] : data.passages});
     } catch (err) {
       pending.remove();
       addMessage("assistant error", "The request failed: " + err);
