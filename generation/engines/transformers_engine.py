@@ -1,0 +1,78 @@
+"""In-process Hugging Face transformers engine for a local model folder (any
+causal LM with a chat template), streamed with TextIteratorStreamer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Sequence
+
+log = logging.getLogger(__name__)
+
+
+class TransformersEngine:
+    def __init__(self, model_path: str, context_tokens: int = 2048, dtype: str = "auto"):
+        if not model_path or not os.path.isdir(model_path):
+            raise FileNotFoundError(f"Generator model folder not found: {model_path!r} (set RAG_GENERATOR_MODEL)")
+        self.model_path = model_path
+        self.context_tokens = context_tokens
+        self.dtype_setting = dtype
+        self._loaded = None
+        self._lock = threading.Lock()  # one generation at a time per process
+
+    @classmethod
+    def from_settings(cls, settings) -> "TransformersEngine":
+        return cls(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, settings.RAG_EMBEDDER_DTYPE)
+
+    def warm_up(self):
+        if self._loaded is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+
+            from retrieval.embedding import choose_dtype
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            dtype = getattr(torch, choose_dtype(self.dtype_setting, device))
+            log.info("Loading generator %s on %s in %s", self.model_path, device, dtype)
+            tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(self.model_path, local_files_only=True, dtype=dtype).to(device).eval()
+            self._loaded = (tokenizer, model)
+        return self._loaded
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer, _ = self.warm_up()
+        return len(tokenizer(text, add_special_tokens=False).input_ids)
+
+    def stream(self, messages, *, max_new_tokens: int, stop: Sequence[str] = ()) -> Iterator[str]:
+        from transformers import TextIteratorStreamer
+
+        with self._lock:
+            tokenizer, model = self.warm_up()
+            prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
+            streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
+            kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                          pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+            worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
+            worker.start()
+            text, sent = "", 0
+            try:
+                for piece in streamer:
+                    text += piece
+                    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+                    if cut >= 0:
+                        if cut > sent:
+                            yield text[sent:cut]
+                        return
+                    # Hold back a tail that could be the start of a stop sequence.
+                    hold = max((len(s) - 1 for s in stop), default=0)
+                    safe = max(sent, len(text) - hold)
+                    if safe > sent:
+                        yield text[sent:safe]
+                        sent = safe
+                if len(text) > sent:
+                    yield text[sent:]
+            finally:
+                worker.join()  # generate() ends within max_new_tokens
