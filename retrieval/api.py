@@ -25,6 +25,10 @@ class HitSerializer(serializers.Serializer):
     char_start = serializers.IntegerField()
     char_end = serializers.IntegerField()
     text = serializers.CharField()
+    scores = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text='{"dense": cosine similarity (= score), "bm25": BM25 score or null, "rrf": fused reciprocal-rank score}',
+    )
 
 
 class SearchResponse(serializers.Serializer):

@@ -76,6 +76,17 @@ class VectorIndex:
 
         return faiss.vector_to_array(self._cpu.id_map).astype(np.int64) if self.ntotal else np.zeros(0, dtype=np.int64)
 
+    def vectors(self, ids) -> dict[int, np.ndarray]:
+        """The stored vectors of those ids that are in the index (IndexIDMap2
+        keeps the id -> row map that reconstruct needs)."""
+        found = {}
+        for pk in ids:
+            try:
+                found[int(pk)] = self._cpu.reconstruct(int(pk))
+            except RuntimeError:  # not in the index: faiss raises for an unknown id
+                continue
+        return found
+
     def search(self, queries, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores, ids) of shape (len(queries), k); missing slots have id -1."""
         queries = np.ascontiguousarray(queries, dtype=np.float32)

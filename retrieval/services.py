@@ -1,13 +1,23 @@
-"""Retrieval's seam to the database: embed documents, keep the index, search."""
+"""Retrieval's seam to the database: embed documents, keep the indexes, search.
+
+Two indexes describe the same chunks, in one versioned store: dense vectors
+(FAISS) and BM25 terms. Every write changes both, whatever the search settings,
+so either side can be switched on at any time. A search runs the enabled
+retrievers, keeps only chunks the user may read, and fuses the rankings with
+reciprocal rank fusion (retrieval/fusion.py).
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.db.models import Q
 from django.dispatch import receiver
@@ -15,12 +25,14 @@ from django.dispatch import receiver
 from ingestion import services as ingestion
 from ingestion.models import Chunk, Collection, Document
 from retrieval.embedding import get_embedder, model_identity
+from retrieval.fusion import reciprocal_rank_fusion
 from retrieval.store import IndexStore
 
 log = logging.getLogger(__name__)
 
 Status = Document.Status
 PROGRESS_EVERY = 256  # chunks per embedding call and progress write (a heartbeat every few seconds)
+METHODS = ("dense", "bm25")
 # Indexed documents, and ones being re-indexed after they were (their current
 # chunks stay searchable until the new version is in).
 SEARCHABLE = Q(document__status=Status.INDEXED) | Q(
@@ -34,6 +46,14 @@ class SearchError(ValueError):
 
 @dataclass(frozen=True)
 class SearchHit:
+    """One passage of a result. `score` is the cosine similarity of the query
+    and the passage's vector, whichever retriever found it (a chunk that only
+    BM25 found has its vector read back from FAISS), so a threshold on it
+    means the same in every search mode; `rank` follows the fused order, so
+    scores need not decrease with rank in a hybrid search.
+    `scores`: {"dense": that cosine, "bm25": the BM25 score, or None when BM25
+    did not rank the passage, "rrf": the fused reciprocal-rank score}."""
+
     rank: int
     score: float
     chunk_id: int
@@ -46,6 +66,7 @@ class SearchHit:
     char_start: int
     char_end: int
     text: str
+    scores: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -74,15 +95,16 @@ def enqueue_safely(task, *args) -> None:
 # -- writing -------------------------------------------------------------
 def index_document(document_id: int) -> None:
     """Embed a chunked document's passages that have no vector yet and add
-    them to the index. Raises ingestion.Cancelled if the document is cancelled
-    or deleted meanwhile (checked at every batch)."""
-    import numpy as np
-
+    them to the index, with their BM25 terms. Raises ingestion.Cancelled if the
+    document is cancelled or deleted meanwhile (checked at every batch)."""
     embedder = get_embedder()
+    store = get_store()
     chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
-    present = set(get_store().current().ids().tolist())
+    present = set(store.current().ids().tolist())
     todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
     todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
+    in_bm25 = set(store.current_bm25().ids().tolist())
+    lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
     done = len(chunks) - len(todo)
     ingestion.record_progress(document_id, done)
     ids, vectors = [], []
@@ -94,54 +116,77 @@ def index_document(document_id: int) -> None:
         ids.extend(pk for pk, _ in part)
         ingestion.record_progress(document_id, done + len(ids))
     embedded = time.perf_counter()
-    if ids:
-        with get_store().writer() as index:
-            index.add(ids, np.vstack(vectors))
+    if ids or lexical:
+        with store.write() as snapshot:
+            if ids:
+                snapshot.vectors.add(ids, np.vstack(vectors))
+            if lexical:
+                snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
     ingestion.mark_indexed(document_id)
     log.info("Document %s: embedded %s passages in %.2f s (%s reused), index write %.2f s", document_id,
              len(ids), embedded - started, done, time.perf_counter() - embedded)
 
 
 def remove_chunks(chunk_ids: list[int]) -> int:
+    """Remove chunks from both indexes; returns how many vectors went."""
     if not chunk_ids:
         return 0
-    with get_store().writer() as index:
-        return index.remove(chunk_ids)
+    with get_store().write() as snapshot:
+        snapshot.bm25.remove(chunk_ids)
+        return snapshot.vectors.remove(chunk_ids)
 
 
 def rebuild_index(progress=None) -> int:
-    """Re-embed every stored chunk of every indexed document into a fresh index."""
+    """Re-embed and re-tokenise every stored chunk of every indexed document into fresh indexes."""
     embedder = get_embedder()
     queryset = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "text")
     total = queryset.count()
     done = 0
-    with get_store().writer(fresh=True) as index:
+    with get_store().write(fresh=True) as snapshot:
         ids, texts = [], []
         for pk, text in queryset.iterator(chunk_size=512):
             ids.append(pk)
             texts.append(text)
             if len(ids) >= 256:
-                index.add(ids, embedder.embed_passages(texts))
+                snapshot.vectors.add(ids, embedder.embed_passages(texts))
+                snapshot.bm25.add(ids, texts)
                 done += len(ids)
                 ids, texts = [], []
                 if progress:
                     progress(done, total)
         if ids:
-            index.add(ids, embedder.embed_passages(texts))
+            snapshot.vectors.add(ids, embedder.embed_passages(texts))
+            snapshot.bm25.add(ids, texts)
             done += len(ids)
+        snapshot.bm25.dirty = True  # an empty corpus is a BM25 index too
     if progress:
         progress(done, total)
     return done
 
 
 # -- reading -------------------------------------------------------------
-def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None) -> list[SearchHit]:
+def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None,
+           methods: list[str] | None = None) -> list[SearchHit]:
     """Top-k passages for `query` among the documents `user` may read
     (`user=None` is a trusted caller such as the CLI)."""
-    return search_many([query], user=user, k=k, collections=collections)[0]
+    return search_many([query], user=user, k=k, collections=collections, methods=methods)[0]
 
 
-def search_many(queries: list[str], *, user=None, k: int | None = None, collections: list[str] | None = None) -> list[list[SearchHit]]:
+def enabled_methods() -> list[str]:
+    """The retrievers that settings switch on ("dense", "bm25")."""
+    methods = [name for name, on in (("dense", settings.RAG_SEARCH_DENSE), ("bm25", settings.RAG_SEARCH_BM25)) if on]
+    if not methods:
+        raise ImproperlyConfigured("RAG_SEARCH_DENSE and RAG_SEARCH_BM25 are both off: no retriever to search with.")
+    return methods
+
+
+def search_many(queries: list[str], *, user=None, k: int | None = None, collections: list[str] | None = None,
+                methods: list[str] | None = None) -> list[list[SearchHit]]:
+    """`methods` overrides the settings' choice of retrievers (the evaluation
+    compares them); one method alone ranks as that retriever does."""
+    methods = enabled_methods() if methods is None else list(methods)
+    if not methods or set(methods) - set(METHODS):
+        raise SearchError(f"methods must be a non-empty subset of {', '.join(METHODS)}.")
     k = settings.RAG_SEARCH_DEFAULT_K if k is None else k
     if not 1 <= k <= settings.RAG_SEARCH_MAX_K:
         raise SearchError(f"k must be between 1 and {settings.RAG_SEARCH_MAX_K}.")
@@ -156,34 +201,38 @@ def search_many(queries: list[str], *, user=None, k: int | None = None, collecti
             raise SearchError(f"Unknown collection: {', '.join(missing)}.")
         readable = readable.filter(name__in=collections)
     collection_ids = set(readable.values_list("pk", flat=True))
-    index = get_store().current()
+    store = get_store()
+    index = store.current()
+    # Without vectors there is no score to give a hit (see SearchHit), so no hits.
     if index.ntotal == 0 or not collection_ids:
         return [[] for _ in queries]
+    bm25 = store.current_bm25() if "bm25" in methods else None
     vectors = get_embedder().embed_queries(queries)
-    return [_hits(index, vector, k, collection_ids) for vector in vectors]
+    return [_search_one(query, vector, k, methods, index, bm25, collection_ids) for query, vector in zip(queries, vectors)]
 
 
-def _hits(index, vector, k, collection_ids) -> list[SearchHit]:
-    """Search, then keep only readable, indexed chunks; widen until k are found."""
-    fetch = min(index.ntotal, max(4 * k, 32))
-    while True:
-        scores, ids = index.search(vector, fetch)
-        pairs = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
-        chunks = {
-            c.pk: c
-            for c in Chunk.objects.filter(
-                pk__in=[i for i, _ in pairs],
-                document__collection_id__in=collection_ids,
-            ).filter(SEARCHABLE).select_related("document", "document__collection")
-        }
-        hits = [(chunks[i], s) for i, s in pairs if i in chunks][:k]
-        if len(hits) >= k or fetch >= index.ntotal:
-            break
-        fetch = min(index.ntotal, fetch * 4)
-    return [
-        SearchHit(
+def _search_one(query, vector, k, methods, index, bm25, collection_ids) -> list[SearchHit]:
+    readable = _ReadableChunks(collection_ids)
+    depth = max(3 * k, 30)  # candidates each retriever contributes to the fusion
+    rankings, dense, lexical = {}, {}, {}
+    if "dense" in methods:
+        dense = dict(readable.top(lambda n: index.search(vector, n), depth, index.ntotal))
+        rankings["dense"] = list(dense)
+    if "bm25" in methods and bm25 is not None and bm25.ntotal:
+        lexical = dict(readable.top(lambda n: bm25.search(query, n), depth, bm25.ntotal))
+        rankings["bm25"] = list(lexical)
+    fused = reciprocal_rank_fusion(rankings, settings.RAG_RRF_K)
+    # A chunk no dense search ranked gets its cosine from its stored vector.
+    cosine = {pk: dense[pk] for pk in fused if pk in dense}
+    for pk, stored in index.vectors([pk for pk in fused if pk not in dense]).items():
+        cosine[pk] = float(np.dot(stored, vector))
+    order = sorted((pk for pk in fused if pk in cosine), key=lambda pk: (-fused[pk], -cosine[pk], pk))[:k]
+    hits = []
+    for rank, pk in enumerate(order, start=1):
+        chunk = readable.chunks[pk]
+        hits.append(SearchHit(
             rank=rank,
-            score=round(score, 6),
+            score=round(cosine[pk], 6),
             chunk_id=chunk.pk,
             document_id=chunk.document_id,
             title=chunk.document.title,
@@ -194,6 +243,71 @@ def _hits(index, vector, k, collection_ids) -> list[SearchHit]:
             char_start=chunk.char_start,
             char_end=chunk.char_end,
             text=chunk.text,
+            scores={
+                "dense": round(cosine[pk], 6),
+                "bm25": round(lexical[pk], 6) if pk in lexical else None,
+                "rrf": round(fused[pk], 6),
+            },
+        ))
+    return hits
+
+
+class _ReadableChunks:
+    """The access filter, the same for every retriever: chunks of searchable
+    documents in the collections the user may read. Remembers what it looked up."""
+
+    def __init__(self, collection_ids):
+        self.collection_ids = collection_ids
+        self.chunks: dict = {}
+        self.checked: set[int] = set()
+
+    def top(self, search, want: int, ntotal: int) -> list[tuple[int, float]]:
+        """The best `want` readable (id, score) pairs of `search(n)`, which
+        returns (scores, ids) best first; asks for more until enough are found."""
+        fetch = min(ntotal, max(4 * want, 32))
+        while True:
+            scores, ids = search(fetch)
+            scores, ids = np.ravel(scores), np.ravel(ids)
+            pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
+            self._check([i for i, _ in pairs])
+            hits = [(i, s) for i, s in pairs if i in self.chunks][:want]
+            if len(hits) >= want or len(pairs) < fetch or fetch >= ntotal:
+                return hits
+            fetch = min(ntotal, fetch * 4)
+
+    def _check(self, ids) -> None:
+        new = [i for i in ids if i not in self.checked]
+        if not new:
+            return
+        self.checked.update(new)
+        self.chunks.update(
+            (c.pk, c)
+            for c in Chunk.objects.filter(pk__in=new, document__collection_id__in=self.collection_ids)
+            .filter(SEARCHABLE)
+            .select_related("document", "document__collection")
         )
-        for rank, (chunk, score) in enumerate(hits, start=1)
-    ]
+
+
+# -- evaluation ------------------------------------------------------------
+EVALUATED = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25"]}
+
+
+def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -> dict:
+    """Run labelled queries (retrieval.evaluation.LabelledQuery) through each
+    retriever alone and fused, whatever the settings switch on, and score the
+    top-k passages. Returns {"k", "queries", "summary": {method: Metrics},
+    "per_query": [...]}."""
+    from retrieval import evaluation
+
+    texts = [item.query for item in labelled]
+    summary, per_query = {}, [{"query": item.query, "unit": item.unit, "relevant": sorted(item.relevant)} for item in labelled]
+    for name, methods in EVALUATED.items():
+        results = search_many(texts, k=k, collections=collections, methods=methods)
+        scored = []
+        for item, hits, row in zip(labelled, results, per_query):
+            retrieved = evaluation.first_occurrences(h.chunk_id if item.unit == "chunk" else h.document_id for h in hits)
+            metrics = evaluation.score_query(retrieved, item.relevant, k)
+            scored.append(metrics)
+            row[name] = {"retrieved": retrieved, **metrics.as_dict()}
+        summary[name] = evaluation.mean(scored)
+    return {"k": k, "queries": len(labelled), "summary": summary, "per_query": per_query}
