@@ -101,8 +101,9 @@ def strip_markers(text: str) -> tuple[str, list[tuple[int, list[int]]]]:
     return "".join(out), found
 
 
-def attribute(answer: str, passages: Sequence[str], embed, threshold: float) -> Attribution:
-    """`embed(texts) -> unit vectors` is the retriever's embedder."""
+def attribute(answer: str, passages: Sequence[str], embed, threshold: float, passage_vectors=None) -> Attribution:
+    """`embed(texts) -> unit vectors` is the retriever's embedder; the passages'
+    own vectors may be given (from the index) so that only the answer is embedded."""
     clean, markers = strip_markers(answer.strip())
     lead = len(clean) - len(clean.lstrip())  # "[1] Text" leaves a leading space
     clean = clean.strip()
@@ -111,8 +112,12 @@ def attribute(answer: str, passages: Sequence[str], embed, threshold: float) -> 
     texts = [clean[s:e] for s, e in spans]
     if not spans or not passages:
         return Attribution(clean, [SentenceSupport(s, e, clean[s:e], None, 0.0) for s, e in spans], [], {})
-    vectors = embed(texts + list(passages))
-    scores = support_matrix(texts, passages, vectors[: len(texts)], vectors[len(texts):])
+    if passage_vectors is None:
+        vectors = embed(texts + list(passages))
+        sentence_vectors, passage_vectors = vectors[: len(texts)], vectors[len(texts):]
+    else:
+        sentence_vectors = embed(texts)
+    scores = support_matrix(texts, passages, sentence_vectors, passage_vectors)
     supports = []
     for row, (start, end) in enumerate(spans):
         claimed = [n for pos, numbers in markers if start <= pos <= end + 1 for n in numbers]

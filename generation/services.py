@@ -150,7 +150,8 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
                            user=owner, flagged_text=raw))
         return
 
-    attribution = attribute(raw or NOT_FOUND, [h.text for h in used], get_embedder().embed_passages, settings.RAG_SUPPORT_THRESHOLD)
+    attribution = attribute(raw or NOT_FOUND, [h.text for h in used], get_embedder().embed_passages,
+                            settings.RAG_SUPPORT_THRESHOLD, passage_vectors=retrieval.passage_vectors([h.chunk_id for h in used]))
     timer.lap("attribution")
     citations = [
         {"number": n, "passage": used[p], "spans": attribution.spans[p],

@@ -311,3 +311,14 @@ def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -
             row[name] = {"retrieved": retrieved, **metrics.as_dict()}
         summary[name] = evaluation.mean(scored)
     return {"k": k, "queries": len(labelled), "summary": summary, "per_query": per_query}
+
+
+def passage_vectors(chunk_ids: list[int]):
+    """The indexed vectors of these chunks, in order (so an answer's attribution
+    need not embed its passages again); None when any is missing."""
+    import numpy as np
+
+    found = get_store().current().vectors(chunk_ids)
+    if len(found) != len(chunk_ids):
+        return None
+    return np.vstack([found[pk] for pk in chunk_ids]) if chunk_ids else None
