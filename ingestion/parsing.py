@@ -131,13 +131,16 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         log.info("PDF parse failure for %s: %r", path, exc)
         raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     try:
-        pages = []
+        pages, ruled = [], []
         for index in range(len(document)):
             page = document[index]
             try:
                 textpage = page.get_textpage()
                 pages.append(Page(index + 1, _normalise(_clean(textpage.get_text_range()))))
                 textpage.close()
+                # Drawn lines and boxes may be a table's rules: look closer below.
+                if sum(1 for obj in page.get_objects(max_depth=1) if obj.type == pdfium.raw.FPDF_PAGEOBJ_PATH) >= 4:
+                    ruled.append(index)
             finally:
                 page.close()
         title = (document.get_metadata_dict(skip_empty=True).get("Title") or "").strip()
@@ -147,7 +150,49 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         document.close()
     if not pages:
         raise ParseError("The PDF has no pages.")
+    for index, text in _pdf_tables(path, ruled).items():
+        pages[index] = Page(index + 1, text)
     return ParsedDocument(kind="pdf", pages=pages, title=title)
+
+
+def _pdf_tables(path: Path, candidates: list[int]) -> dict[int, str]:
+    """Pages with ruled tables, as text with each table in Markdown (header row
+    first) at its place on the page, so the chunker keeps tables whole or
+    repeats their header. pdfplumber finds the tables; only pages with drawn
+    lines are opened with it (it is far slower than PDFium)."""
+    if not candidates:
+        return {}
+    import pdfplumber
+
+    found = {}
+    try:
+        with pdfplumber.open(str(path)) as pdf:
+            for index in candidates:
+                page = pdf.pages[index]
+                tables = [t for t in page.find_tables() if len(t.rows) >= 2 and len(t.columns) >= 2]
+                if not tables:
+                    continue
+                boxes = [t.bbox for t in tables]
+
+                def outside(obj, boxes=boxes):
+                    middle_x, middle_y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+                    return not any(x0 <= middle_x <= x1 and top <= middle_y <= bottom for x0, top, x1, bottom in boxes)
+
+                items = [(line["top"], line["text"], False) for line in page.filter(outside).extract_text_lines()]
+                for table in tables:
+                    rows = [[" ".join((cell or "").split()).replace("|", "\\|") for cell in row] for row in table.extract()]
+                    items.append((table.bbox[1], _markdown_table(rows), True))
+                items.sort(key=lambda item: item[0])
+                text, previous_table = "", False
+                for _, chunk, is_table in items:
+                    joiner = "\n\n" if text and (is_table or previous_table) else ("\n" if text else "")
+                    text += joiner + chunk
+                    previous_table = is_table
+                found[index] = _normalise(text)
+    except Exception as exc:  # table detection is a refinement: keep PDFium's text
+        log.info("Table detection failed for %s: %r", path, exc)
+        return {}
+    return found
 
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\r\t")

@@ -319,3 +319,46 @@ def test_it_extracts_the_main_content_of_an_html_page(tmp_path):
 def test_it_rejects_an_html_page_without_text(tmp_path):
     path = write(tmp_path, "empty.html", b"<html><head><script>var x = 1;</script></head><body><img src=a.png></body></html>")
     assert "No readable main text" in parse_error(path, "empty.html")
+
+
+def make_table_pdf(path, rows):
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=10)
+    pdf.multi_cell(0, 6, "Annual fees by card. The table below lists every card.")
+    pdf.ln(3)
+    with pdf.table() as table:
+        for values in rows:
+            row = table.row()
+            for value in values:
+                row.cell(value)
+    pdf.ln(3)
+    pdf.multi_cell(0, 6, "Fees are charged on the card anniversary.")
+    pdf.add_page()
+    pdf.multi_cell(0, 6, "A page of plain text.")
+    pdf.output(str(path))
+    return path
+
+
+def test_it_keeps_a_pdf_table_as_a_table_in_its_place(tmp_path):
+    rows = [("Card", "Annual fee", "Interest"), ("Silver", "0 euros", "22.9%"), ("Gold", "95 euros", "19.9%")]
+    parsed = parse_file(make_table_pdf(tmp_path / "fees.pdf", rows), "fees.pdf")
+    assert parsed.pages[0].text == (
+        "Annual fees by card. The table below lists every card.\n\n"
+        "| Card | Annual fee | Interest |\n|---|---|---|\n| Silver | 0 euros | 22.9% |\n| Gold | 95 euros | 19.9% |\n\n"
+        "Fees are charged on the card anniversary."
+    )
+    assert parsed.pages[1].text.strip() == "A page of plain text."
+
+
+def test_a_long_pdf_table_is_split_with_its_header_repeated(tmp_path):
+    from ingestion.chunking import chunk_pages
+
+    rows = [("Card", "Annual fee", "Interest")] + [(f"Card {i}", f"{i * 10} euros", f"{i}.5%") for i in range(25)]
+    parsed = parse_file(make_table_pdf(tmp_path / "long.pdf", rows), "long.pdf")
+    chunks = chunk_pages(parsed.pages[:1], lambda text: len(text.split()), max_tokens=40)
+    pieces = [c for c in chunks if "euros" in c.text]
+    assert len(pieces) > 2
+    assert all(p.text.startswith("| Card | Annual fee | Interest |\n|---|---|---|\n") for p in pieces)
