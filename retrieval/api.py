@@ -9,7 +9,11 @@ from retrieval import services
 class SearchParams(serializers.Serializer):
     q = serializers.CharField(max_length=2000, trim_whitespace=True)
     k = serializers.IntegerField(required=False, min_value=1)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=services.MAX_OFFSET, default=0)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    document = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
 
 
 class HitSerializer(serializers.Serializer):
@@ -34,6 +38,8 @@ class HitSerializer(serializers.Serializer):
 class SearchResponse(serializers.Serializer):
     query = serializers.CharField()
     k = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True, help_text="The next page of results, when this page is full.")
     results = HitSerializer(many=True)
 
 
@@ -42,17 +48,30 @@ class SearchView(APIView):
         parameters=[
             OpenApiParameter("q", str, required=True, description="The query."),
             OpenApiParameter("k", int, description="How many passages (1..RAG_SEARCH_MAX_K)."),
+            OpenApiParameter("offset", int, description="Skip this many results (pagination; at most 1000)."),
             OpenApiParameter("collection", str, many=True, description="Limit to these collections."),
+            OpenApiParameter("document", int, many=True, description="Limit to these document ids."),
+            OpenApiParameter("since", str, description="Documents added on or after this date (YYYY-MM-DD)."),
+            OpenApiParameter("until", str, description="Documents added on or before this date (YYYY-MM-DD)."),
         ],
         responses=SearchResponse,
     )
     def get(self, request):
-        params = SearchParams(data={**request.query_params.dict(), "collection": request.query_params.getlist("collection")})
+        query = request.query_params
+        params = SearchParams(data={**query.dict(), "collection": query.getlist("collection"), "document": query.getlist("document")})
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        k = data.get("k") or services.settings.RAG_SEARCH_DEFAULT_K
         try:
-            hits = services.search(data["q"], user=request.user, k=data.get("k"), collections=data.get("collection") or None)
+            hits = services.search(data["q"], user=request.user, k=k, collections=data.get("collection") or None,
+                                   documents=data.get("document") or None, since=data.get("since"),
+                                   until=data.get("until"), offset=data["offset"])
         except services.SearchError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
-        k = data.get("k") or services.settings.RAG_SEARCH_DEFAULT_K
-        return Response({"query": data["q"], "k": k, "results": [h.as_dict() for h in hits]})
+        following = None
+        if len(hits) == k and data["offset"] + k <= services.MAX_OFFSET:
+            following = query.copy()
+            following["offset"] = str(data["offset"] + k)
+            following = request.build_absolute_uri(f"{request.path}?{following.urlencode()}")
+        return Response({"query": data["q"], "k": k, "offset": data["offset"], "next": following,
+                         "results": [h.as_dict() for h in hits]})

@@ -166,10 +166,10 @@ def rebuild_index(progress=None) -> int:
 
 # -- reading -------------------------------------------------------------
 def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None,
-           methods: list[str] | None = None) -> list[SearchHit]:
+           methods: list[str] | None = None, **narrowing) -> list[SearchHit]:
     """Top-k passages for `query` among the documents `user` may read
-    (`user=None` is a trusted caller such as the CLI)."""
-    return search_many([query], user=user, k=k, collections=collections, methods=methods)[0]
+    (`user=None` is a trusted caller such as the CLI); `narrowing` as in search_many."""
+    return search_many([query], user=user, k=k, collections=collections, methods=methods, **narrowing)[0]
 
 
 def enabled_methods() -> list[str]:
@@ -180,19 +180,36 @@ def enabled_methods() -> list[str]:
     return methods
 
 
+MAX_OFFSET = 1000
+
+
 def search_many(queries: list[str], *, user=None, k: int | None = None, collections: list[str] | None = None,
-                methods: list[str] | None = None) -> list[list[SearchHit]]:
+                methods: list[str] | None = None, documents: list[int] | None = None, since=None, until=None,
+                offset: int = 0) -> list[list[SearchHit]]:
     """`methods` overrides the settings' choice of retrievers (the evaluation
-    compares them); one method alone ranks as that retriever does."""
+    compares them); one method alone ranks as that retriever does. `documents`,
+    `since` and `until` (dates the documents were added) narrow the search;
+    `offset` skips that many hits (pagination: ranks continue from it)."""
     methods = enabled_methods() if methods is None else list(methods)
     if not methods or set(methods) - set(METHODS):
         raise SearchError(f"methods must be a non-empty subset of {', '.join(METHODS)}.")
     k = settings.RAG_SEARCH_DEFAULT_K if k is None else k
     if not 1 <= k <= settings.RAG_SEARCH_MAX_K:
         raise SearchError(f"k must be between 1 and {settings.RAG_SEARCH_MAX_K}.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise SearchError(f"offset must be between 0 and {MAX_OFFSET}.")
+    if since and until and since > until:
+        raise SearchError("since must not be after until.")
     queries = [q.strip() for q in queries]
     if any(not q for q in queries):
         raise SearchError("The query is empty.")
+    narrow = Q()
+    if documents:
+        narrow &= Q(document_id__in=documents)
+    if since:
+        narrow &= Q(document__created__date__gte=since)
+    if until:
+        narrow &= Q(document__created__date__lte=until)
     readable = Collection.objects.readable_by(user)
     if collections:
         found = set(readable.filter(name__in=collections).values_list("name", flat=True))
@@ -208,11 +225,12 @@ def search_many(queries: list[str], *, user=None, k: int | None = None, collecti
         return [[] for _ in queries]
     bm25 = store.current_bm25() if "bm25" in methods else None
     vectors = get_embedder().embed_queries(queries)
-    return [_search_one(query, vector, k, methods, index, bm25, collection_ids) for query, vector in zip(queries, vectors)]
+    return [_search_one(query, vector, k + offset, methods, index, bm25, collection_ids, narrow)[offset:]
+            for query, vector in zip(queries, vectors)]
 
 
-def _search_one(query, vector, k, methods, index, bm25, collection_ids) -> list[SearchHit]:
-    readable = _ReadableChunks(collection_ids)
+def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q()) -> list[SearchHit]:
+    readable = _ReadableChunks(collection_ids, narrow)
     depth = max(3 * k, 30)  # candidates each retriever contributes to the fusion
     rankings, dense, lexical = {}, {}, {}
     if "dense" in methods:
@@ -256,8 +274,9 @@ class _ReadableChunks:
     """The access filter, the same for every retriever: chunks of searchable
     documents in the collections the user may read. Remembers what it looked up."""
 
-    def __init__(self, collection_ids):
+    def __init__(self, collection_ids, narrow=Q()):
         self.collection_ids = collection_ids
+        self.narrow = narrow
         self.chunks: dict = {}
         self.checked: set[int] = set()
 
@@ -284,6 +303,7 @@ class _ReadableChunks:
             (c.pk, c)
             for c in Chunk.objects.filter(pk__in=new, document__collection_id__in=self.collection_ids)
             .filter(SEARCHABLE)
+            .filter(self.narrow)
             .select_related("document", "document__collection")
         )
 
@@ -322,3 +342,40 @@ def passage_vectors(chunk_ids: list[int]):
     if len(found) != len(chunk_ids):
         return None
     return np.vstack([found[pk] for pk in chunk_ids]) if chunk_ids else None
+
+
+def check_index(repair: bool = False) -> dict:
+    """Compare the indexes with the database: vectors (and BM25 entries) the
+    searchable chunks lack, and ones no such chunk owns. With `repair`, embed
+    what is missing and remove what is extra, under the one writer lock."""
+    store = get_store()
+    expected = set(Chunk.objects.filter(SEARCHABLE).values_list("pk", flat=True))
+    vectors = set(store.current().ids().tolist())
+    lexical = set(store.current_bm25().ids().tolist())
+    report = {
+        "chunks": len(expected),
+        "vectors": len(vectors),
+        "bm25": len(lexical),
+        "missing_vectors": sorted(expected - vectors),
+        "extra_vectors": sorted(vectors - expected),
+        "missing_bm25": sorted(expected - lexical),
+        "extra_bm25": sorted(lexical - expected),
+        "repaired": False,
+    }
+    problems = any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
+    if repair and problems:
+        texts = dict(Chunk.objects.filter(pk__in=set(report["missing_vectors"]) | set(report["missing_bm25"]))
+                     .values_list("pk", "text"))
+        embedder = get_embedder()
+        with store.write() as snapshot:
+            snapshot.vectors.remove(report["extra_vectors"])
+            snapshot.bm25.remove(report["extra_bm25"])
+            missing = [pk for pk in report["missing_vectors"] if pk in texts]
+            for start in range(0, len(missing), 256):
+                part = missing[start:start + 256]
+                snapshot.vectors.add(part, embedder.embed_passages([texts[pk] for pk in part]))
+            lexical_missing = [pk for pk in report["missing_bm25"] if pk in texts]
+            if lexical_missing:
+                snapshot.bm25.add(lexical_missing, [texts[pk] for pk in lexical_missing])
+        report["repaired"] = True
+    return report

@@ -207,3 +207,29 @@ def test_staff_cancel_and_reindex_over_the_api(admin_user, alice, handbook):
     assert response.status_code == 202 and response.json()["status"] == "pending"
     cancelled = client.post(f"/api/documents/{handbook.pk}/cancel/")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+
+def test_it_pages_and_filters_search_results(alice, handbook, private_note, tmp_path):
+    from datetime import date, timedelta
+
+    from tests.conftest import ingest_path
+
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nThe Gold card annual fee is reviewed every spring.\n\nLounge access is a Platinum perk.\n")
+    other = ingest_path(notes)
+    client = api_client_for(alice)
+    first = client.get("/api/search", {"q": "annual fee", "k": 2}).json()
+    assert first["offset"] == 0 and len(first["results"]) == 2 and "offset=2" in first["next"]
+    second = client.get(first["next"]).json()
+    assert [r["rank"] for r in second["results"]] == [3, 4][: len(second["results"])]
+    seen = {r["chunk_id"] for r in first["results"]}
+    assert not seen & {r["chunk_id"] for r in second["results"]}  # no repeats across pages
+    only = client.get("/api/search", {"q": "annual fee", "document": other.pk, "k": 5}).json()["results"]
+    assert only and {r["document_id"] for r in only} == {other.pk}
+    today = date.today()
+    assert client.get("/api/search", {"q": "annual fee", "since": str(today + timedelta(days=1))}).json()["results"] == []
+    assert client.get("/api/search", {"q": "annual fee", "until": str(today)}).json()["results"]
+    assert client.get("/api/search", {"q": "fee", "since": "2026-02-30"}).status_code == 400
+    assert client.get("/api/search", {"q": "fee", "offset": -1}).status_code == 400
+    bad_range = client.get("/api/search", {"q": "fee", "since": str(today), "until": str(today - timedelta(days=1))})
+    assert bad_range.status_code == 400 and "since must not be after until" in bad_range.content.decode()

@@ -79,3 +79,23 @@ def test_it_rebuilds_the_index_from_the_database(handbook):
 def test_demo_corpus_ingests(tmp_path):
     output = run("ingest", str(DEMO), "--inline")
     assert "indexed 3, skipped 0 (already ingested), failed 0" in output
+
+
+def test_check_index_finds_and_repairs_drift(handbook):
+    chunk_ids = sorted(handbook.chunks.values_list("pk", flat=True))
+    store = get_store()
+    with store.write() as snapshot:  # drift: one vector lost, one stray vector and BM25 entry
+        snapshot.vectors.remove([chunk_ids[0]])
+        import numpy as np
+
+        snapshot.vectors.add([999999], np.ones((1, 384), dtype=np.float32) / np.sqrt(384))
+        snapshot.bm25.add([999999], ["stray entry"])
+    report = json.loads(run("check_index", "--json"))
+    assert report["missing_vectors"] == [chunk_ids[0]] and report["extra_vectors"] == [999999]
+    assert report["extra_bm25"] == [999999] and not report["repaired"]
+    assert "Run with --repair" in run("check_index")
+    assert "Repaired." in run("check_index", "--repair")
+    clean = json.loads(run("check_index", "--json"))
+    assert not (clean["missing_vectors"] or clean["extra_vectors"] or clean["missing_bm25"] or clean["extra_bm25"])
+    assert set(store.current().ids().tolist()) == set(chunk_ids)
+    assert "match the database" in run("check_index")

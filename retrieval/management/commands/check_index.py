@@ -1,0 +1,34 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from retrieval import services
+
+
+class Command(BaseCommand):
+    help = "Report vectors and BM25 entries missing from or extra to the database; --repair fixes them."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--repair", action="store_true", help="Embed what is missing, remove what is extra.")
+        parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+
+    def handle(self, *args, repair, json: bool, **options):
+        report = services.check_index(repair=repair)
+        if json:
+            self.stdout.write(_dumps(report))
+            return
+        self.stdout.write(f"{report['chunks']} searchable chunks; {report['vectors']} vectors; {report['bm25']} BM25 entries")
+        for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"):
+            ids = report[key]
+            line = f"  {key.replace('_', ' ')}: {len(ids)}" + (f" (chunk ids {', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''})" if ids else "")
+            self.stdout.write(line)
+        if report["repaired"]:
+            self.stdout.write(self.style.SUCCESS("Repaired."))
+        elif any(report[k] for k in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25")):
+            self.stdout.write(self.style.WARNING("Run with --repair to fix."))
+        else:
+            self.stdout.write(self.style.SUCCESS("The indexes match the database."))
+
+
+def _dumps(value):
+    return json.dumps(value)
