@@ -148,6 +148,11 @@ def enqueue(document_id: int) -> None:
         log.exception("Could not enqueue document %s; it stays pending", document_id)
 
 
+# Documents this process is working on: its own recovery sweep leaves them alone
+# (a slow step must not make a live claim look like a dead worker's).
+_working_on: set[int] = set()
+
+
 def claim(document_id: int) -> bool:
     """Claim a pending document (or one whose worker died) for processing."""
     now = timezone.now()
@@ -167,6 +172,14 @@ def process_document(document_id: int) -> None:
     if not claim(document_id):
         log.info("Document %s is not claimable (done, gone, cancelled or taken)", document_id)
         return
+    _working_on.add(document_id)
+    try:
+        _process_claimed(document_id)
+    finally:
+        _working_on.discard(document_id)
+
+
+def _process_claimed(document_id: int) -> None:
     try:
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
@@ -266,7 +279,7 @@ def requeue_unfinished() -> int:
     now = timezone.now()
     stale = now - claim_timeout()
     lost = Q(status=Status.PENDING, updated__lt=stale) | Q(status__in=ACTIVE, claimed_at__lt=stale)
-    ids = list(Document.objects.filter(lost).values_list("pk", flat=True))
+    ids = list(Document.objects.filter(lost).exclude(pk__in=list(_working_on)).values_list("pk", flat=True))
     if ids:
         Document.objects.filter(lost, pk__in=ids).update(status=Status.PENDING, claimed_at=None, updated=now)
     for pk in ids:

@@ -210,7 +210,7 @@ RAG_GENERATION_READ_TIMEOUT = envfloat("RAG_GENERATION_READ_TIMEOUT", 60.0)  # l
 # `manage.py build_engine` (TensorRT-LLM, GPU only): engine folder and largest batch.
 RAG_TRTLLM_ENGINE_DIR = Path(envstr("RAG_TRTLLM_ENGINE_DIR") or DATA_DIR / "trtllm" / "engine")
 RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
-RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 3, minimum=1)
+RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 2, minimum=1)
 RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.25)
 RAG_SUPPORT_THRESHOLD = envfloat("RAG_SUPPORT_THRESHOLD", 0.45)
 

@@ -98,6 +98,7 @@ def index_document(document_id: int) -> None:
     them to the index, with their BM25 terms. Raises ingestion.Cancelled if the
     document is cancelled or deleted meanwhile (checked at every batch)."""
     embedder = get_embedder()
+    embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
     store = get_store()
     chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
     present = set(store.current().ids().tolist())

@@ -80,12 +80,12 @@ def worker(start_worker):
     return start_worker()
 
 
-def wait_until(predicate, timeout: float, what: str, worker=None):
+def wait_until(predicate, timeout: float, what: str, worker=None, interval: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(0.5)
+        time.sleep(interval)
     log = worker.log_path.read_text(errors="replace")[-4000:] if worker is not None else ""
     pytest.fail(f"Timed out waiting for {what}.\n{log}")

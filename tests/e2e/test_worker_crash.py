@@ -14,7 +14,7 @@ from tests.e2e.conftest import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def large_document(path, sections=60):
+def large_document(path, sections=150):
     parts = []
     for s in range(sections):
         parts.append(f"## Section {s}\n")
@@ -25,7 +25,7 @@ def large_document(path, sections=60):
 
 
 def test_a_killed_worker_loses_and_duplicates_nothing(start_worker, tmp_path):
-    first = start_worker(RAG_CLAIM_TIMEOUT="3")
+    first = start_worker(RAG_CLAIM_TIMEOUT="10")
     with open(large_document(tmp_path / "manual.md"), "rb") as handle:
         document, _ = services.add_document(handle, "manual.md", collection=services.get_collection())
 
@@ -33,13 +33,13 @@ def test_a_killed_worker_loses_and_duplicates_nothing(start_worker, tmp_path):
         d = Document.objects.get(pk=document.pk)
         return d.status == "embedding" and 0 < d.chunks_embedded < d.chunks_total
 
-    wait_until(embedding_midway, 180, "the worker to be midway through embedding", first)
+    wait_until(embedding_midway, 180, "the worker to be midway through embedding", first, interval=0.1)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     crashed = Document.objects.get(pk=document.pk)
     assert crashed.status == "embedding"  # the claim is left behind, as after a real crash
 
-    second = start_worker(RAG_CLAIM_TIMEOUT="3")  # on start it re-queues claims older than 3 s
+    second = start_worker(RAG_CLAIM_TIMEOUT="10")  # its sweep re-queues claims older than 10 s
     done = wait_until(lambda: Document.objects.get(pk=document.pk).status == "indexed", 240, "the second worker to finish", second)
     assert done
     document.refresh_from_db()

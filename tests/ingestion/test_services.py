@@ -123,3 +123,16 @@ def test_a_failed_document_is_retried_on_upload(handbook_pdf, tmp_path):
     assert document.status == "failed"
     again, created = upload(b"", name="broken.txt")
     assert not created and again.pk == document.pk and again.status == "pending"
+
+
+def test_a_workers_sweep_leaves_its_own_documents_alone(settings):
+    document, _ = upload(V1)
+    assert services.claim(document.pk)
+    settings.RAG_CLAIM_TIMEOUT = 1
+    Document.objects.filter(pk=document.pk).update(claimed_at=document.created.replace(year=2000))
+    services._working_on.add(document.pk)  # as while this process embeds it
+    try:
+        assert services.requeue_unfinished() == 0
+    finally:
+        services._working_on.discard(document.pk)
+    assert services.requeue_unfinished() == 1
