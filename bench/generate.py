@@ -123,13 +123,15 @@ def main():
 
     # End to end, and quality.
     services.ask(LABELLED[0][0])  # warm
-    splits, cited_right, stated = [], 0, 0
+    splits, cited_right, stated, wrong_but_cited = [], 0, 0, 0
     for q, answer, filename in LABELLED:
         result = services.ask(q)
         splits.append(result.timings)
         if any(answer.lower() in c["quote"].lower() and c["filename"] == filename for c in result.citations):
             cited_right += 1
-        stated += answer.lower() in result.answer.lower()
+        states = answer.lower() in result.answer.lower()
+        stated += states
+        wrong_but_cited += bool(result.citations) and not states
 
     def med(key):
         return round(median(s.get(key, 0.0) for s in splits), 1)
@@ -149,6 +151,7 @@ def main():
         "ask_overhead_outside_model_ms": outside,
         "quality_cited_passage_holds_answer": f"{cited_right}/{len(LABELLED)}",
         "quality_answer_states_it": f"{stated}/{len(LABELLED)}",
+        "quality_wrong_answer_shown_as_cited": f"{wrong_but_cited}/{len(LABELLED)}",
     }
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

@@ -122,12 +122,33 @@ def attribute(answer: str, passages: Sequence[str], embed, threshold: float, pas
     for row, (start, end) in enumerate(spans):
         claimed = [n for pos, numbers in markers if start <= pos <= end + 1 for n in numbers]
         valid = [n - 1 for n in claimed if 1 <= n <= len(passages)]  # out-of-range numbers dropped
-        verified = [p for p in valid if scores[row, p] >= threshold]
-        best = int(np.argmax(scores[row]))
-        choice = max(verified, key=lambda p: scores[row, p]) if verified else best
-        score = float(scores[row, choice])
-        supports.append(SentenceSupport(start, end, texts[row], choice if score >= threshold else None, round(score, 4), claimed))
+        # A passage supports a sentence only if it scores above the threshold and
+        # states the sentence's numbers in the passage sentence that matches it best.
+        candidates = [p for p in range(len(passages)) if scores[row, p] >= threshold and numbers_agree(texts[row], passages[p])]
+        verified = [p for p in valid if p in candidates]
+        pool = verified or candidates
+        choice = max(pool, key=lambda p: scores[row, p]) if pool else int(np.argmax(scores[row]))
+        supported = choice in candidates
+        supports.append(SentenceSupport(start, end, texts[row], choice if supported else None,
+                                        round(float(scores[row, choice]), 4), claimed))
     return _render(clean, supports)
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers_agree(sentence: str, passage: str) -> bool:
+    """True when every number in `sentence` appears in the passage sentence
+    that shares most of its other words (so "the Gold card costs 250 euros" is
+    not supported by a passage where 250 is the Platinum card's fee)."""
+    numbers = set(_NUMBER.findall(sentence))
+    if not numbers:
+        return True
+    words = {w for w in content_words(sentence) if not _NUMBER.fullmatch(w)}
+    candidates = [passage[a:b] for a, b in split_sentences(passage)] or [passage]
+    overlap = [len(words & content_words(text)) for text in candidates]
+    most = max(overlap)
+    return any(numbers <= set(_NUMBER.findall(text)) for text, shared in zip(candidates, overlap) if shared == most)
 
 
 def _render(clean: str, supports: list[SentenceSupport]) -> Attribution:

@@ -219,3 +219,30 @@ def test_it_credits_model_markers_to_their_sentence_despite_leading_whitespace()
     answer = "\n\nCats purr when content. [1] The Eiffel tower is in Paris."
     result = attribute(answer, PASSAGES, fake_embed, THRESHOLD)
     assert [s.claimed for s in result.sentences] == [[1], []]
+
+
+FEES = ("The Silver card has no annual fee. The Gold card has an annual fee of 95 euros, which is waived in the "
+        "first year. The Platinum card has an annual fee of 250 euros.")
+
+
+@pytest.mark.parametrize(
+    "sentence, agrees",
+    [
+        ("The annual fee of the Gold card is 95 euros.", True),
+        ("The annual fee of the Gold card is 250 euros.", False),  # 250 is the Platinum card's fee
+        ("The Platinum card costs 250 euros a year.", True),
+        ("The Silver card has no fee.", True),  # no numbers to check
+        ("The Gold card fee is 120 euros.", False),
+    ],
+)
+def test_it_checks_a_sentences_numbers_against_the_passage_sentence_it_matches(sentence, agrees):
+    from generation.citations import numbers_agree
+
+    assert numbers_agree(sentence, FEES) is agrees
+
+
+def test_a_sentence_with_the_wrong_number_is_left_uncited():
+    result = attribute("The annual fee of the Gold card is 250 euros.", [FEES], fake_embed, threshold=0.2)
+    assert result.sentences[0].passage is None and result.cited == [] and "[1]" not in result.answer
+    right = attribute("The annual fee of the Gold card is 95 euros.", [FEES], fake_embed, threshold=0.2)
+    assert right.sentences[0].passage == 0 and "[1]" in right.answer

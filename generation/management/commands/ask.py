@@ -28,7 +28,9 @@ class Command(BaseCommand):
         for c in result.citations:
             where = c["filename"] + (f", page {c['page']}" if c["page"] else "")
             self.stdout.write(f"[{c['number']}] {c['title']} ({where}): " + " ".join(c["quote"].split())[:200])
-        if not result.found and result.passages:
+        for start, end in result.unsupported_spans:
+            self.stdout.write(self.style.WARNING(f"(not supported by the documents: {result.answer[start:end]})"))
+        if not result.citations and result.passages:
             self.stdout.write("\nClosest passages:")
             for p in result.passages:
                 self.stdout.write(f"- {p['title']} ({p['filename']}): " + " ".join(p["text"].split())[:200])

@@ -169,7 +169,8 @@
           const data = ev.data;
           pending.remove();
           addMessage("assistant", data.answer, data.citations,
-                     {guardrail: data.guardrail, closest: data.found ? [] : data.passages, unsupported: data.unsupported_spans});
+                     {guardrail: data.guardrail, closest: data.citations.length ? [] : data.passages,
+                      unsupported: data.unsupported_spans});
         }
       }
     } catch (err) {
