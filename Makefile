@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt | sha256sum | cut -c1-12)
 TEST_STAMP := $(VENV)/.test-installed-$(shell cat requirements.txt requirements-test.txt | sha256sum | cut -c1-12)
 HOST ?= 127.0.0.1
-# For llama-cpp-python's source build (requirements-test.txt): portable AVX-512
-# kernels, AMX off (llama.cpp's AMX path segfaults on this machine's CPU).
-export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# For llama-cpp-python's source build (requirements-test.txt): portable AVX2
+# kernels that run on any x86-64 CPU of the last decade, Intel or AMD (an
+# AVX-512 build dies with an illegal instruction on AVX2-only CPUs, and
+# llama.cpp's AMX path segfaulted on an Intel CPU with AMX). pip caches the
+# built wheel without these flags in its key: after changing them, run
+# `.venv/bin/pip cache remove llama_cpp_python`.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PORT ?= 8000
 
 .PHONY: setup run test test-fast browser-deps clean

@@ -2,11 +2,16 @@
 whole stack (auth, throttling, query embedding, dense + BM25 fusion, the
 permission filter, serialisation), in the same run.
 
-    .venv/bin/python bench/search.py [--sizes 10000 100000] [--queries 200]
+    .venv/bin/python bench/search.py [--sizes 10000 100000 1000000] [--queries 200]
 
-For each size, synthetic 384-d unit vectors (and short texts for BM25) are
-written as real Chunk rows and index snapshots. Reports p50/p99 of both
-paths, the index build time and the index bytes per chunk; writes
+For each size, synthetic embedding-like 384-d unit vectors (tests/vectors.py:
+clustered as real sentence embeddings are) and short texts for BM25 are
+written as real Chunk rows and index snapshots, with the index type the
+settings choose for that size (exact up to RAG_INDEX_EXACT_MAX, HNSW beyond).
+Reports p50/p99 of raw FAISS search (the served index, on precomputed query
+vectors) and of the API (new query texts each time: no query-vector cache
+hits), the API's parts (query embedding, BM25), recall@10 of the served index
+against exact search, build time and index bytes per chunk; writes
 bench/results/search.json.
 """
 
@@ -21,44 +26,53 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import setup_django  # noqa: E402
+from tests.vectors import embedding_like  # noqa: E402
 
 WORDS = ("card fee annual gold silver platinum travel hotel claim receipt insurance lounge interest rate transfer "
          "pin branch account statement limit payment reward point flight booking policy refund dispute").split()
 
 
-def percentile(values, q):
-    return float(np.percentile(np.asarray(values) * 1000, q))
+def ms(values, q):
+    return round(float(np.percentile(np.asarray(values) * 1000, q)), 2)
+
+
+def timed(function, items):
+    times = []
+    for item in items:
+        start = time.perf_counter()
+        function(item)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     setup_django()
 
+    from django.conf import settings
     from django.contrib.auth import get_user_model
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
     from ingestion import services as ingestion
     from ingestion.models import Chunk, Document
+    from retrieval import services
     from retrieval.embedding import get_embedder
-    from retrieval.services import get_store
+    from retrieval.faiss_index import VectorIndex
 
     user = get_user_model().objects.create_user("bench", password="bench-password-1")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    from django.conf import settings
-
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/min"
     embedder = get_embedder()
-    rng = np.random.default_rng(0)
     random.seed(0)
     collection = ingestion.get_collection()
-    queries = [" ".join(random.choices(WORDS, k=6)) for _ in range(args.queries)]
-    results = []
-    total = 0
+    vectors, centers = embedding_like(max(args.sizes), 384, seed=0)
+    query_vectors, _ = embedding_like(args.queries, 384, seed=1, centers=centers)
+    results, total, ids, all_texts = [], 0, [], []
     for size in args.sizes:
         # Rows: one indexed document per 1,000 chunks.
         add = size - total
@@ -73,40 +87,57 @@ def main():
                    content_hash=f"{total + i:064x}") for i in range(add)),
             batch_size=5000,
         )
-        vectors = rng.standard_normal((add, 384)).astype(np.float32)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-        start = time.perf_counter()
-        with get_store().write() as snapshot:
-            snapshot.vectors.add([c.pk for c in rows], vectors)
-            snapshot.bm25.add([c.pk for c in rows], texts)
-        build_seconds = time.perf_counter() - start
+        ids.extend(c.pk for c in rows)
+        params = services.index_params(size)
+        store = services.get_store()
+        all_texts.extend(texts)
+        started = time.perf_counter()
+        with store.write(fresh=True, params=params) as snapshot:
+            for part in range(0, size, 100_000):
+                snapshot.vectors.add(ids[part:part + 100_000], vectors[part:min(part + 100_000, size)])
+            built = time.perf_counter()
+            snapshot.bm25.add(ids, all_texts)
+        write_seconds = time.perf_counter() - started
         total = size
-        index = get_store().current()
-        get_store().current_bm25()
-        folder = Path(settings.RAG_INDEX_DIR)
-        index_bytes = sum(p.stat().st_size for p in folder.glob(f"{json.loads((folder / 'manifest.json').read_text())['file']}*"))
+        index = store.current()
+        bm25 = store.current_bm25()
+        manifest = store.manifest()
+        index_bytes = sum(p.stat().st_size for p in store.folder.glob(f"{manifest['file']}*"))
 
-        query_vectors = embedder.embed_queries(queries)
-        raw = []
-        for vector in query_vectors:
-            t = time.perf_counter()
-            index.search(vector, 10)
-            raw.append(time.perf_counter() - t)
-        client.get("/api/search", {"q": queries[0], "k": 10})  # warm
+        exact = VectorIndex(384, use_gpu=False)
+        exact.add(ids, vectors[:size])
+        exact_times = timed(lambda v: exact.search(v, 10), query_vectors[:50])
+        _, want = exact.search(query_vectors, 10)
+        _, got = index.search(query_vectors, 10)
+        recall = float(np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)]))
+        del exact
+
+        raw = timed(lambda v: index.search(v, 10), query_vectors)
+        queries = [f"{' '.join(random.choices(WORDS, k=6))} {size}-{n}" for n in range(args.queries * 2)]
+        embed = timed(lambda q: embedder.embed_queries([q]), queries[args.queries:])  # texts the API will not see
+        lexical = timed(lambda q: bm25.search(q, 120), queries[:50])
+        client.get("/api/search", {"q": "warm up", "k": 10})
         api = []
-        for q in queries:
-            t = time.perf_counter()
+        for q in queries[:args.queries]:
+            start = time.perf_counter()
             response = client.get("/api/search", {"q": q, "k": 10})
-            api.append(time.perf_counter() - t)
-            assert response.status_code == 200 and len(response.json()["results"]) == 10
+            api.append(time.perf_counter() - start)
+            assert response.status_code == 200 and len(response.json()["results"]) == 10, response.content[:300]
         row = {
             "chunks": size,
-            "raw_faiss_p50_ms": round(percentile(raw, 50), 2),
-            "raw_faiss_p99_ms": round(percentile(raw, 99), 2),
-            "api_p50_ms": round(percentile(api, 50), 2),
-            "api_p99_ms": round(percentile(api, 99), 2),
-            "api_minus_raw_p50_ms": round(percentile(api, 50) - percentile(raw, 50), 2),
-            "snapshot_write_s": round(build_seconds, 2),
+            "index": index.kind,
+            "params": index.params.as_dict(),
+            "recall_at_10_vs_exact": round(recall, 4),
+            "exact_faiss_p50_ms": ms(exact_times, 50),
+            "raw_faiss_p50_ms": ms(raw, 50),
+            "raw_faiss_p99_ms": ms(raw, 99),
+            "api_p50_ms": ms(api, 50),
+            "api_p99_ms": ms(api, 99),
+            "api_minus_raw_p50_ms": round(ms(api, 50) - ms(raw, 50), 2),
+            "query_embedding_p50_ms": ms(embed, 50),
+            "bm25_p50_ms": ms(lexical, 50),
+            "vector_index_build_s": round(built - started, 1),
+            "write_with_bm25_and_save_s": round(write_seconds, 1),
             "index_bytes_per_chunk": round(index_bytes / size, 1),
         }
         results.append(row)

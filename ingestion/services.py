@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -172,15 +173,11 @@ def process_document(document_id: int) -> None:
     if not claim(document_id):
         log.info("Document %s is not claimable (done, gone, cancelled or taken)", document_id)
         return
-    _working_on.add(document_id)
-    try:
-        _process_claimed(document_id)
-    finally:
-        _working_on.discard(document_id)
+    _process_claimed(document_id)
 
 
 def _process_claimed(document_id: int) -> None:
-    try:
+    with failures_recorded(document_id):
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
         parsed = parsing.parse_file(document.file.path, document.original_filename)
@@ -193,6 +190,18 @@ def _process_claimed(document_id: int) -> None:
         log.info("Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s", document_id,
                  len(parsed.pages), parsed_at - started, len(specs), chunked_at - parsed_at, time.perf_counter() - chunked_at)
         document_chunked.send(sender=Document, document_id=document_id)
+
+
+@contextlib.contextmanager
+def failures_recorded(document_id: int):
+    """Around a step of a claimed document (parsing here, embedding in
+    retrieval): a bad file fails the document alone with a readable reason, a
+    cancel stops quietly, and a transient error releases the claim and raises
+    TransientError for the task to retry. The document counts as worked on by
+    this process meanwhile (its own recovery sweep leaves it alone)."""
+    _working_on.add(document_id)
+    try:
+        yield
     except parsing.ParseError as exc:
         mark_failed(document_id, str(exc))
     except FileNotFoundError:
@@ -206,6 +215,8 @@ def _process_claimed(document_id: int) -> None:
     except Exception as exc:
         log.exception("Processing document %s failed", document_id)
         mark_failed(document_id, f"Internal error while indexing: {exc.__class__.__name__}: {exc}")
+    finally:
+        _working_on.discard(document_id)
 
 
 def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) -> list[int]:

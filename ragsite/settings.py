@@ -159,6 +159,14 @@ else:
         "polling_interval": 0.1,  # seconds; the default 1 s would delay every task
     }
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
+# Index writes (embedding a document into the index, removals, rebuilds) go
+# through one queue that a single worker with concurrency 1 consumes (docker/:
+# the `indexer` service). A worker started without -Q consumes both queues
+# (`make run`: one solo worker); others may exclude it with -X.
+CELERY_INDEX_QUEUE = envstr("CELERY_INDEX_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}-index"
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_INDEX_QUEUE: {}}
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_INDEX_QUEUE} for name in (
+    "retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -174,8 +182,19 @@ RAG_EMBEDDER_DEVICE = envstr("RAG_EMBEDDER_DEVICE", "auto")  # auto | cpu | cuda
 # auto: bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), float16 on CUDA, else float32.
 RAG_EMBEDDER_DTYPE = envstr("RAG_EMBEDDER_DTYPE", "auto")  # auto | float32 | bfloat16 | float16
 RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
+# torch threads for embedding a few short texts (a query); 0 = all. Batches use all.
+RAG_EMBEDDER_SMALL_THREADS = envint("RAG_EMBEDDER_SMALL_THREADS", 1, minimum=0)
 RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
 RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
+# Exact search up to this many vectors; beyond it the index is rebuilt as HNSW
+# in the background (retrieval/faiss_index.py). efSearch 128 gives recall@10
+# >= 0.95 against exact on embedding-like data (tests/retrieval, bench/search.py).
+RAG_INDEX_EXACT_MAX = envint("RAG_INDEX_EXACT_MAX", 100_000, minimum=1)
+RAG_HNSW_M = envint("RAG_HNSW_M", 32, minimum=4)
+RAG_HNSW_EF_CONSTRUCTION = envint("RAG_HNSW_EF_CONSTRUCTION", 80, minimum=8)
+RAG_HNSW_EF_SEARCH = envint("RAG_HNSW_EF_SEARCH", 128, minimum=8)
+# An HNSW index whose deleted entries (tombstones) pass this share of it is compacted.
+RAG_INDEX_COMPACT_SHARE = envfloat("RAG_INDEX_COMPACT_SHARE", 0.2)
 RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
 RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
 RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
@@ -191,6 +210,19 @@ RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
 # a dead worker's: the document is processed again.
 RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
 RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
+
+# Fine-tuning the domain retriever (retrieval/finetune/, `manage.py finetune_retriever`).
+# Versions are saved under RAG_RETRIEVER_DIR; a version switches in when its
+# held-out recall@10 beats the serving model's by RAG_FINETUNE_MIN_GAIN (relative).
+RAG_RETRIEVER_DIR = Path(envstr("RAG_RETRIEVER_DIR") or DATA_DIR / "retrievers")
+RAG_FINETUNE_HELDOUT_SHARE = envfloat("RAG_FINETUNE_HELDOUT_SHARE", 0.2)
+RAG_FINETUNE_LLM_QUERIES = envint("RAG_FINETUNE_LLM_QUERIES", 200, minimum=0)
+RAG_FINETUNE_ICT_QUERIES = envint("RAG_FINETUNE_ICT_QUERIES", 2000, minimum=0)
+RAG_FINETUNE_MAX_STEPS = envint("RAG_FINETUNE_MAX_STEPS", 400, minimum=1)
+RAG_FINETUNE_MAX_MINUTES = envfloat("RAG_FINETUNE_MAX_MINUTES", 15.0)
+RAG_FINETUNE_BATCH_SIZE = envint("RAG_FINETUNE_BATCH_SIZE", 32, minimum=2)
+RAG_FINETUNE_SEED = envint("RAG_FINETUNE_SEED", 1234)
+RAG_FINETUNE_MIN_GAIN = envfloat("RAG_FINETUNE_MIN_GAIN", 0.02)
 
 # Generation.
 # auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF

@@ -4,9 +4,16 @@ from retrieval import services
 
 
 def embed_chunked_document(sender, document_id, **kwargs):
-    # Runs in the process that chunked the document (a worker, or the CLI
-    # when no worker runs): the model is already warm there.
-    services.index_document(document_id)
+    """Inside a worker, the embedding goes to the index queue (one writer);
+    elsewhere (the CLI's inline mode, eager tasks in tests) it runs here."""
+    from celery import current_task
+
+    if current_task and current_task.request.id and not current_task.request.is_eager:
+        from retrieval.tasks import index_document
+
+        services.enqueue_safely(index_document, document_id)
+    else:
+        services.index_document(document_id)
 
 
 def remove_deleted_chunks(sender, chunk_ids, **kwargs):

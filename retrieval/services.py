@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
 import time
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -19,6 +22,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
+from django.db import transaction
 from django.db.models import Q
 from django.dispatch import receiver
 
@@ -26,7 +30,8 @@ from ingestion import services as ingestion
 from ingestion.models import Chunk, Collection, Document
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.fusion import reciprocal_rank_fusion
-from retrieval.store import IndexStore
+from retrieval.faiss_index import FLAT, HNSW, IndexParams
+from retrieval.store import IndexRegistry, IndexStore
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +77,60 @@ class SearchHit:
         return asdict(self)
 
 
-@functools.lru_cache(maxsize=1)
-def get_store() -> IndexStore:
-    embedder = get_embedder()
+# -- which index serves ----------------------------------------------------
+def index_params(count: int = 0) -> IndexParams:
+    """Exact search up to RAG_INDEX_EXACT_MAX vectors, HNSW beyond."""
+    kind = FLAT if count <= settings.RAG_INDEX_EXACT_MAX else HNSW
+    return IndexParams(kind, settings.RAG_HNSW_M, settings.RAG_HNSW_EF_CONSTRUCTION, settings.RAG_HNSW_EF_SEARCH)
+
+
+def registry() -> IndexRegistry:
+    return IndexRegistry(settings.RAG_INDEX_DIR)
+
+
+def _resolved(entry: dict) -> dict:
+    return {"name": entry["name"], "model": model_identity(entry.get("model") or settings.RAG_EMBEDDER_PATH)}
+
+
+def active_retriever() -> dict:
+    """{"name", "model"}: the retriever version whose index serves searches
+    ("base" is the packaged embedder) and its model folder."""
+    return _resolved(registry().state()["active"])
+
+
+def store_for(name: str, model: str | None = None) -> IndexStore:
+    """The index store of a retriever version (its own folder under RAG_INDEX_DIR)."""
+    return _store(name, model_identity(model or settings.RAG_EMBEDDER_PATH), str(settings.RAG_INDEX_DIR))
+
+
+@functools.lru_cache(maxsize=8)
+def _store(name: str, model: str, root: str) -> IndexStore:
     use_gpu = {"on": True, "off": False}.get(settings.RAG_FAISS_GPU, "auto")
-    return IndexStore(settings.RAG_INDEX_DIR, embedder.dimension, model_identity(), use_gpu)
+    return IndexStore(Path(root) / name, get_embedder(model).dimension, model, use_gpu, index_params())
+
+
+def get_store() -> IndexStore:
+    """The store that serves searches."""
+    active = active_retriever()
+    return store_for(active["name"], active["model"])
+
+
+def _targets() -> list[tuple[IndexStore, object]]:
+    """(store, embedder) of every index that writes go to: the active one and
+    a version being built to replace it."""
+    state = registry().state()
+    entries = [state["active"]] + ([state["staging"]] if state.get("staging") else [])
+    found = []
+    for entry in entries:
+        entry = _resolved(entry)
+        found.append((store_for(entry["name"], entry["model"]), get_embedder(entry["model"])))
+    return found
 
 
 @receiver(setting_changed)
 def _clear(setting, **kwargs):
-    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS")):
-        get_store.cache_clear()
+    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS", "RAG_HNSW")):
+        _store.cache_clear()
 
 
 def enqueue_safely(task, *args) -> None:
@@ -95,55 +143,69 @@ def enqueue_safely(task, *args) -> None:
 # -- writing -------------------------------------------------------------
 def index_document(document_id: int) -> None:
     """Embed a chunked document's passages that have no vector yet and add
-    them to the index, with their BM25 terms. Raises ingestion.Cancelled if the
-    document is cancelled or deleted meanwhile (checked at every batch)."""
-    embedder = get_embedder()
-    embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
-    store = get_store()
+    them, with their BM25 terms, to every target index (the active one, and a
+    version being built). Raises ingestion.Cancelled if the document is
+    cancelled or deleted meanwhile (checked at every batch)."""
     chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
-    present = set(store.current().ids().tolist())
-    todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
-    todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
-    in_bm25 = set(store.current_bm25().ids().tolist())
-    lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
-    done = len(chunks) - len(todo)
-    ingestion.record_progress(document_id, done)
-    ids, vectors = [], []
+    targets = _targets()
+    for _store_, embedder in targets:
+        embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
+    plans = []
+    for store, embedder in targets:
+        present = set(store.current().ids().tolist())
+        todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
+        todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
+        in_bm25 = set(store.current_bm25().ids().tolist())
+        lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
+        plans.append((store, embedder, todo, lexical))
+    total = sum(len(todo) for _s, _e, todo, _l in plans)
+    done = len(chunks) * len(plans) - total
+    progress = lambda: ingestion.record_progress(document_id, done // len(plans))  # noqa: E731
+    progress()
     started = time.perf_counter()
     batch = max(PROGRESS_EVERY, settings.RAG_EMBED_BATCH_SIZE)
-    for start in range(0, len(todo), batch):
-        part = todo[start:start + batch]
-        vectors.append(embedder.embed_passages([text for _, text in part]))
-        ids.extend(pk for pk, _ in part)
-        ingestion.record_progress(document_id, done + len(ids))
-    embedded = time.perf_counter()
-    if ids or lexical:
-        with store.write() as snapshot:
-            if ids:
-                snapshot.vectors.add(ids, np.vstack(vectors))
-            if lexical:
-                snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
+    for store, embedder, todo, lexical in plans:
+        ids, vectors = [], []
+        for start in range(0, len(todo), batch):
+            part = todo[start:start + batch]
+            vectors.append(embedder.embed_passages([text for _, text in part]))
+            ids.extend(pk for pk, _ in part)
+            done += len(part)
+            progress()
+        if ids or lexical:
+            with store.write() as snapshot:
+                if ids:
+                    snapshot.vectors.add(ids, np.vstack(vectors))
+                if lexical:
+                    snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
+                _plan_maintenance(store, snapshot.vectors)
     ingestion.mark_indexed(document_id)
-    log.info("Document %s: embedded %s passages in %.2f s (%s reused), index write %.2f s", document_id,
-             len(ids), embedded - started, done, time.perf_counter() - embedded)
+    log.info("Document %s: embedded %s passages into %s index(es) in %.2f s", document_id, total, len(plans),
+             time.perf_counter() - started)
 
 
 def remove_chunks(chunk_ids: list[int]) -> int:
-    """Remove chunks from both indexes; returns how many vectors went."""
+    """Remove chunks from every target's indexes; returns how many vectors
+    went from the active one."""
     if not chunk_ids:
         return 0
-    with get_store().write() as snapshot:
-        snapshot.bm25.remove(chunk_ids)
-        return snapshot.vectors.remove(chunk_ids)
+    removed = []
+    for store, _embedder in _targets():
+        with store.write() as snapshot:
+            snapshot.bm25.remove(chunk_ids)
+            removed.append(snapshot.vectors.remove(chunk_ids))
+            _plan_maintenance(store, snapshot.vectors)
+    return removed[0]
 
 
 def rebuild_index(progress=None) -> int:
-    """Re-embed and re-tokenise every stored chunk of every indexed document into fresh indexes."""
-    embedder = get_embedder()
+    """Re-embed and re-tokenise every stored chunk of every indexed document
+    into fresh indexes (exact or HNSW by the corpus size)."""
+    store, embedder = _targets()[0]
     queryset = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "text")
     total = queryset.count()
     done = 0
-    with get_store().write(fresh=True) as snapshot:
+    with store.write(fresh=True, params=index_params(total)) as snapshot:
         ids, texts = [], []
         for pk, text in queryset.iterator(chunk_size=512):
             ids.append(pk)
@@ -163,6 +225,156 @@ def rebuild_index(progress=None) -> int:
     if progress:
         progress(done, total)
     return done
+
+
+# -- index maintenance off the write path ------------------------------------
+def maintenance_due(index) -> IndexParams | None:
+    """The parameters to rebuild an index with, or None: a flat index past the
+    exact-search limit becomes HNSW (an HNSW index that shrank well below it
+    becomes flat again), and an HNSW index whose tombstones pass
+    RAG_INDEX_COMPACT_SHARE of its slots is compacted."""
+    wanted = index_params(index.ntotal)
+    if index.kind == FLAT and wanted.kind == HNSW:
+        return wanted
+    if index.kind == HNSW and index.ntotal < settings.RAG_INDEX_EXACT_MAX // 2:
+        return index_params(index.ntotal)
+    if index.tombstones and index.tombstones > settings.RAG_INDEX_COMPACT_SHARE * index.slots:
+        return index.params
+    return None
+
+
+def _plan_maintenance(store: IndexStore, index) -> None:
+    """After a write: queue a background rebuild when one is due (at most one
+    per store at a time; a marker file stands for the one queued or running)."""
+    if maintenance_due(index) is None:
+        return
+    marker = store.folder / ".rebuilding"
+    try:
+        if time.time() - marker.stat().st_mtime < 3600:
+            return
+    except FileNotFoundError:
+        pass
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    from retrieval.tasks import maintain_index
+
+    transaction.on_commit(lambda: enqueue_safely(maintain_index, store.folder.name, store.model))
+
+
+def maintain_index(name: str | None = None, model: str | None = None) -> str:
+    """Rebuild a store's vector index if maintenance_due says so: built from a
+    snapshot WITHOUT the write lock (an HNSW graph of a million vectors takes
+    minutes; ingestion goes on meanwhile), then, under the lock, brought up to
+    date with the writes made since and swapped in. Returns what was done."""
+    if name is None:
+        active = active_retriever()
+        name, model = active["name"], active["model"]
+    store = store_for(name, model)
+    try:
+        version, copy = store.snapshot_copy()
+        params = maintenance_due(copy) if copy is not None else None
+        if params is None:
+            return "nothing to do"
+        started = time.perf_counter()
+        built = copy.rebuilt(params)
+        built_ids = built.ids()
+        log.info("Built a %s index of %s vectors from version %s in %.1f s", params.kind, built.ntotal, version,
+                 time.perf_counter() - started)
+        with store.write() as snapshot:
+            current = snapshot.vectors
+            now_ids = current.ids()
+            gone = np.setdiff1d(built_ids, now_ids, assume_unique=True)
+            new = np.setdiff1d(now_ids, built_ids, assume_unique=True)
+            built.remove(gone)
+            if len(new):
+                found = current.vectors(new.tolist())
+                built.add(list(found), np.vstack(list(found.values())))
+            snapshot.vectors = built
+        return f"rebuilt as {params.kind} ({built.ntotal} vectors; {len(new)} added and {len(gone)} removed since the snapshot)"
+    finally:
+        (store.folder / ".rebuilding").unlink(missing_ok=True)
+
+
+# -- retriever versions (issue #6) ------------------------------------------
+def switch_retriever(name: str, model_path: str, progress=None) -> int:
+    """Serve searches from the retriever version `name` (embedder folder
+    `model_path`): its index, in its own folder, is built or brought up to
+    date in the background (documents indexed meanwhile are written to it as
+    well as to the serving index, which keeps serving), then switched in
+    atomically. Rolling back is switching to an earlier version. Returns the
+    number of vectors of the new index. On failure the old index keeps serving.
+    `progress(done, total)` is called as passages are embedded."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
+        raise ValueError(f"Bad retriever version name {name!r}.")
+    model = model_identity(model_path)
+    if not os.path.isdir(model):
+        raise FileNotFoundError(f"Embedder folder not found: {model}")
+    entry = {"name": name, "model": None if model == model_identity(settings.RAG_EMBEDDER_PATH) else model}
+    reg = registry()
+    with reg.changing() as state:
+        if state["active"]["name"] == name:
+            state["staging"] = None if (state.get("staging") or {}).get("name") == name else state.get("staging")
+            entry = None
+        elif state.get("staging") and state["staging"]["name"] != name:
+            raise RuntimeError(f"Retriever version {state['staging']['name']} is being switched in; try again when it is done.")
+        else:
+            state["staging"] = entry
+    store = store_for(name, model)
+    if entry is None:
+        return store.current().ntotal
+    try:
+        _fill(store, get_embedder(model), progress)
+        with reg.changing() as state:
+            state["active"], state["staging"] = entry, None
+    except BaseException:
+        with reg.changing() as state:
+            if (state.get("staging") or {}).get("name") == name:
+                state["staging"] = None
+        raise
+    # Catch what a writer that looked up its targets before the switch began
+    # may have left only in the old index.
+    check_index(repair=True)
+    log.info("Searches now use retriever %s (%s)", name, model)
+    return store.current().ntotal
+
+
+FILL_BATCH = 4096  # passages embedded per write while building a version's index
+
+
+def _fill(store: IndexStore, embedder, progress=None) -> None:
+    """Make `store` hold exactly the searchable chunks: embed the missing ones
+    in batches (each batch one write, so other writers interleave), remove the
+    extra ones."""
+    expected = list(Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", flat=True))
+    if store.manifest() is None:
+        with store.write(fresh=True, params=index_params(len(expected))) as snapshot:
+            snapshot.bm25.dirty = True
+    present = set(store.current().ids().tolist())
+    lexical = set(store.current_bm25().ids().tolist())
+    missing = [pk for pk in expected if pk not in present or pk not in lexical]
+    done, total = len(expected) - len(missing), len(expected)
+    if progress:
+        progress(done, total)
+    for start in range(0, len(missing), FILL_BATCH):
+        part = missing[start:start + FILL_BATCH]
+        texts = dict(Chunk.objects.filter(pk__in=part).values_list("pk", "text"))
+        part = [pk for pk in part if pk in texts]
+        dense = [pk for pk in part if pk not in present]
+        vectors = embedder.embed_passages([texts[pk] for pk in dense]) if dense else None
+        with store.write() as snapshot:
+            if dense:
+                snapshot.vectors.add(dense, vectors)
+            words = [pk for pk in part if pk not in lexical]
+            if words:
+                snapshot.bm25.add(words, [texts[pk] for pk in words])
+        done += len(part)
+        if progress:
+            progress(done, total)
+    extra = (present | lexical) - set(expected)
+    if extra:
+        with store.write() as snapshot:
+            snapshot.vectors.remove(sorted(extra))
+            snapshot.bm25.remove(sorted(extra))
 
 
 # -- reading -------------------------------------------------------------
@@ -247,8 +459,9 @@ def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q
         cosine[pk] = float(np.dot(stored, vector))
     order = sorted((pk for pk in fused if pk in cosine), key=lambda pk: (-fused[pk], -cosine[pk], pk))[:k]
     hits = []
-    for rank, pk in enumerate(order, start=1):
-        chunk = readable.chunks[pk]
+    rows = readable.rows(order)
+    for rank, pk in enumerate((pk for pk in order if pk in rows), start=1):  # a chunk deleted meanwhile is skipped
+        chunk = rows[pk]
         hits.append(SearchHit(
             rank=rank,
             score=round(cosine[pk], 6),
@@ -278,7 +491,7 @@ class _ReadableChunks:
     def __init__(self, collection_ids, narrow=Q()):
         self.collection_ids = collection_ids
         self.narrow = narrow
-        self.chunks: dict = {}
+        self.allowed: set[int] = set()
         self.checked: set[int] = set()
 
     def top(self, search, want: int, ntotal: int) -> list[tuple[int, float]]:
@@ -290,23 +503,27 @@ class _ReadableChunks:
             scores, ids = np.ravel(scores), np.ravel(ids)
             pairs = [(int(i), float(s)) for i, s in zip(ids, scores) if i >= 0]
             self._check([i for i, _ in pairs])
-            hits = [(i, s) for i, s in pairs if i in self.chunks][:want]
+            hits = [(i, s) for i, s in pairs if i in self.allowed][:want]
             if len(hits) >= want or len(pairs) < fetch or fetch >= ntotal:
                 return hits
             fetch = min(ntotal, fetch * 4)
 
     def _check(self, ids) -> None:
+        # Only primary keys here: the rows themselves are loaded for the final hits alone.
         new = [i for i in ids if i not in self.checked]
         if not new:
             return
         self.checked.update(new)
-        self.chunks.update(
-            (c.pk, c)
-            for c in Chunk.objects.filter(pk__in=new, document__collection_id__in=self.collection_ids)
+        self.allowed.update(
+            Chunk.objects.filter(pk__in=new, document__collection_id__in=self.collection_ids)
             .filter(SEARCHABLE)
             .filter(self.narrow)
-            .select_related("document", "document__collection")
+            .values_list("pk", flat=True)
         )
+
+    def rows(self, ids) -> dict:
+        """The chunks (with document and collection) of these allowed ids."""
+        return Chunk.objects.select_related("document", "document__collection").in_bulk([i for i in ids if i in self.allowed])
 
 
 # -- evaluation ------------------------------------------------------------
@@ -348,7 +565,8 @@ def passage_vectors(chunk_ids: list[int]):
 def check_index(repair: bool = False) -> dict:
     """Compare the indexes with the database: vectors (and BM25 entries) the
     searchable chunks lack, and ones no such chunk owns. With `repair`, embed
-    what is missing and remove what is extra, under the one writer lock."""
+    what is missing and remove what is extra (in batches, each under the one
+    writer lock)."""
     store = get_store()
     expected = set(Chunk.objects.filter(SEARCHABLE).values_list("pk", flat=True))
     vectors = set(store.current().ids().tolist())
@@ -365,18 +583,6 @@ def check_index(repair: bool = False) -> dict:
     }
     problems = any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
     if repair and problems:
-        texts = dict(Chunk.objects.filter(pk__in=set(report["missing_vectors"]) | set(report["missing_bm25"]))
-                     .values_list("pk", "text"))
-        embedder = get_embedder()
-        with store.write() as snapshot:
-            snapshot.vectors.remove(report["extra_vectors"])
-            snapshot.bm25.remove(report["extra_bm25"])
-            missing = [pk for pk in report["missing_vectors"] if pk in texts]
-            for start in range(0, len(missing), 256):
-                part = missing[start:start + 256]
-                snapshot.vectors.add(part, embedder.embed_passages([texts[pk] for pk in part]))
-            lexical_missing = [pk for pk in report["missing_bm25"] if pk in texts]
-            if lexical_missing:
-                snapshot.bm25.add(lexical_missing, [texts[pk] for pk in lexical_missing])
+        _fill(store, get_embedder(store.model))
         report["repaired"] = True
     return report

@@ -28,7 +28,7 @@ import threading
 from pathlib import Path
 
 from retrieval.bm25_index import BM25Index
-from retrieval.faiss_index import VectorIndex, _atomic_write
+from retrieval.faiss_index import IndexParams, VectorIndex, _atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,13 @@ KEEP_SNAPSHOTS = 2
 
 
 class IndexStore:
-    def __init__(self, folder: str | Path, dimension: int, model: str, use_gpu: bool | str = "auto"):
+    def __init__(self, folder: str | Path, dimension: int, model: str, use_gpu: bool | str = "auto",
+                 params: IndexParams | None = None):
         self.folder = Path(folder)
         self.dimension = dimension
         self.model = model
         self.use_gpu = use_gpu
+        self.params = params or IndexParams()  # of a new, empty index
         self._cached: tuple[int, VectorIndex] | None = None
         self._cached_bm25: tuple[str, BM25Index] | None = None  # keyed by snapshot folder: versions share one
         self._warned = False
@@ -61,7 +63,7 @@ class IndexStore:
         for _attempt in range(3):
             manifest = self.manifest()
             if manifest is None:
-                return VectorIndex(self.dimension, self.model, self.use_gpu)
+                return VectorIndex(self.dimension, self.model, self.use_gpu, self.params)
             with self._lock:
                 if self._cached is not None and self._cached[0] == manifest["version"]:
                     return self._cached[1]
@@ -101,25 +103,29 @@ class IndexStore:
             yield snapshot.vectors
 
     @contextlib.contextmanager
-    def write(self, fresh: bool = False):
+    def write(self, fresh: bool = False, params: IndexParams | None = None):
         """Exclusive write access: yields a WritableSnapshot whose `vectors`
-        and `bm25` may be changed; saves them as a new version on success."""
+        and `bm25` may be changed (or `vectors` replaced by another index);
+        saves them as a new version on success. `fresh` starts from empty
+        indexes, the vector index built with `params` (default: the store's)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / ".lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 manifest = self.manifest()
                 if fresh or manifest is None:
-                    index = VectorIndex(self.dimension, self.model, use_gpu=False)
+                    index = VectorIndex(self.dimension, self.model, use_gpu=False, params=params or self.params)
                 else:
                     index = VectorIndex.load(self.folder / manifest["file"], use_gpu=False)
                 previous_bm25 = None if fresh or manifest is None else manifest.get("bm25")
                 snapshot = WritableSnapshot(index, self.folder / previous_bm25 if previous_bm25 else None)
                 yield snapshot
+                index = snapshot.vectors
                 version = (manifest["version"] if manifest else 0) + 1
                 name = f"index-{version:06d}.faiss"
                 index.save(self.folder / name)
-                new_manifest = {"version": version, "file": name, "dimension": index.dimension, "model": index.model, "ntotal": index.ntotal}
+                new_manifest = {"version": version, "file": name, "dimension": index.dimension, "model": index.model,
+                                "ntotal": index.ntotal, "kind": index.kind, "tombstones": index.tombstones}
                 bm25_name, bm25_ntotal = previous_bm25, manifest.get("bm25_ntotal", 0) if previous_bm25 else 0
                 if snapshot.bm25_changed:
                     bm25_name, bm25_ntotal = f"bm25-{version:06d}", snapshot.bm25.ntotal
@@ -131,6 +137,14 @@ class IndexStore:
                 self._prune(version, keep_bm25=bm25_name)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def snapshot_copy(self) -> tuple[int, VectorIndex | None]:
+        """(version, a private CPU copy of that version's vectors) without the
+        lock: for building a new index off the write path."""
+        manifest = self.manifest()
+        if manifest is None:
+            return 0, None
+        return manifest["version"], VectorIndex.load(self.folder / manifest["file"], use_gpu=False)
 
     def _prune(self, version: int, keep_bm25: str | None = None) -> None:
         for path in self.folder.glob("index-*.faiss"):
@@ -170,3 +184,46 @@ class WritableSnapshot:
     @property
     def bm25_changed(self) -> bool:
         return self._bm25 is not None and self._bm25.dirty
+
+
+class IndexRegistry:
+    """Which index serves searches, when retriever versions exist (issue #6).
+
+        <root>/active.json   {"active": {"name": "base", "model": null},
+                              "staging": null or {"name": "v2", "model": "/path"}}
+        <root>/<name>/       one IndexStore folder per retriever version
+
+    "model" is the embedder folder that made the vectors (null: the packaged
+    default from settings). A version being built is "staging": writers add
+    new documents to it as well as to the active one, so it is complete when
+    it is switched in. Switching rewrites active.json atomically; readers see
+    it on their next search, with no restart.
+    """
+
+    DEFAULT = {"active": {"name": "base", "model": None}, "staging": None}
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    @property
+    def path(self) -> Path:
+        return self.root / "active.json"
+
+    def state(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return json.loads(json.dumps(self.DEFAULT))
+
+    @contextlib.contextmanager
+    def changing(self):
+        """Yields the state to change in place; written atomically on success."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".active.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                state = self.state()
+                yield state
+                _atomic_write(self.path, json.dumps(state, indent=2).encode())
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)

@@ -1,6 +1,25 @@
-from celery import shared_task
+"""Retrieval's Celery tasks. Index writes are routed to the index queue
+(settings.CELERY_TASK_ROUTES), which one worker consumes with concurrency 1;
+building a new index happens on the default queue, off the write path."""
 
+from celery import shared_task
+from django.conf import settings
+
+from ingestion import services as ingestion
 from retrieval import services
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def index_document(self, document_id: int) -> None:
+    try:
+        with ingestion.failures_recorded(document_id):
+            services.index_document(document_id)
+    except ingestion.TransientError as exc:
+        if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
+            ingestion.mark_failed(document_id, f"Gave up after {self.request.retries} retries: {exc}")
+            return
+        # The claim was released: the document is processed again from the start.
+        ingestion.enqueue(document_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -11,3 +30,25 @@ def remove_vectors(chunk_ids: list[int]) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def rebuild_index() -> None:
     services.rebuild_index()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def maintain_index(name: str | None = None, model: str | None = None) -> None:
+    services.maintain_index(name, model)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def finetune_retriever(version_id: int) -> None:
+    """A fine-tuning run queued from the admin (issue #6); progress goes on the row."""
+    from retrieval.finetune import pipeline
+
+    if pipeline.claim(version_id):  # a redelivered task finds the run taken and does nothing
+        pipeline.run(version_id, pipeline.Options.from_settings())
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def switch_retriever(version_id: int) -> None:
+    """Switch searches to a retriever version, or roll back to an earlier one."""
+    from retrieval import versions
+
+    versions.switch_to(version_id)

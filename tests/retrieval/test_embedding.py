@@ -38,3 +38,16 @@ def test_queries_use_the_query_side_and_rank_the_answer_first():
     embedder = SentenceTransformerEmbedder(settings.RAG_EMBEDDER_PATH, "cpu", dtype="auto")
     query = embedder.embed_queries(["How long do I have to file an expense claim?"])
     assert int(np.argmax(embedder.embed_passages(TEXTS) @ query[0])) == 1
+
+
+def test_repeated_queries_are_answered_from_the_cache_with_the_same_vectors(monkeypatch):
+    embedder = SentenceTransformerEmbedder(settings.RAG_EMBEDDER_PATH, "cpu", dtype="float32")
+    first = embedder.embed_queries(["gold card fee", "silver card fee"])
+    encoded = []
+    real = embedder._encode
+    monkeypatch.setattr(embedder, "_encode", lambda texts, method: encoded.append(list(texts)) or real(texts, method))
+    again = embedder.embed_queries(["silver card fee", "platinum lounge", "gold card fee"])
+    assert encoded == [["platinum lounge"]]  # only the new query went through the model
+    np.testing.assert_array_equal(again[0], first[1])
+    np.testing.assert_array_equal(again[2], first[0])
+    np.testing.assert_allclose(again[1], real(["platinum lounge"], "encode_query")[0], atol=1e-6)

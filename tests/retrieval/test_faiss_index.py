@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from retrieval.faiss_index import IndexInfo, VectorIndex, gpu_available
+from retrieval.faiss_index import HNSW, IndexInfo, IndexParams, VectorIndex, gpu_available
 from retrieval.store import KEEP_SNAPSHOTS, IndexStore
 
 DIM = 16
@@ -100,9 +100,11 @@ def test_it_rejects_vectors_of_the_wrong_shape_or_count(index):
 def test_it_round_trips_through_save_and_load(index, tmp_path):
     path = tmp_path / "sub" / "index.faiss"
     index.save(path)
-    assert json.loads(path.with_suffix(".json").read_text()) == {"dimension": DIM, "model": "test-model", "ntotal": 10}
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert {key: meta[key] for key in ("dimension", "model", "ntotal", "kind", "tombstones")} == {
+        "dimension": DIM, "model": "test-model", "ntotal": 10, "kind": "flat", "tombstones": 0}
     loaded = VectorIndex.load(path, use_gpu=False)
-    assert loaded.info() == IndexInfo(DIM, "test-model", 10)
+    assert loaded.info() == IndexInfo(DIM, "test-model", 10, "flat", 0, IndexParams().as_dict())
     queries = unit_vectors(4, seed=5)
     for got, want in zip(loaded.search(queries, 5), index.search(queries, 5)):
         np.testing.assert_array_equal(got, want)
@@ -114,11 +116,11 @@ def test_it_detects_metadata_that_does_not_match_the_index(index, tmp_path):
     index.save(path)
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
-    meta["ntotal"] = 11
+    meta["slots"] = 11
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="does not match its metadata"):
         VectorIndex.load(path, use_gpu=False)
-    meta.update(ntotal=10, dimension=32)
+    meta.update(slots=10, dimension=32)
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="does not match its metadata"):
         VectorIndex.load(path, use_gpu=False)
@@ -130,7 +132,7 @@ def test_it_searches_on_the_cpu_when_no_gpu_is_available(vectors):
     index.add(np.arange(10), vectors)
     _, ids = index.search(vectors[:2], k=1)
     assert ids[:, 0].tolist() == [0, 1]
-    assert index._searcher() is index._cpu and index._gpu is None
+    assert index._searcher() == (index._cpu, False) and index._gpu is None
 
 
 def test_it_falls_back_to_the_cpu_when_a_gpu_is_forced_but_unusable(vectors):
@@ -172,6 +174,8 @@ def test_it_writes_numbered_versions_and_prunes_old_snapshots(tmp_path):
             "dimension": DIM,
             "model": "test-model",
             "ntotal": version,
+            "kind": "flat",
+            "tombstones": 0,
         }
         assert (folder / manifest["file"]).exists() and (folder / manifest["file"]).with_suffix(".json").exists()
         assert snapshot_versions(folder) == list(range(max(1, version - KEEP_SNAPSHOTS + 1), version + 1))

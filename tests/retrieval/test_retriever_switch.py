@@ -1,0 +1,99 @@
+"""Switching the serving retriever to another embedder version and back:
+the new index is built in its own folder while the old one serves, writes
+made meanwhile reach both, the switch is one atomic step, and a failed build
+leaves the old retriever serving."""
+
+import shutil
+
+import pytest
+from django.conf import settings as django_settings
+
+from ingestion.models import Chunk
+from retrieval import services
+from retrieval.embedding import get_embedder, serving_model_path
+from tests.conftest import ingest_path
+
+
+@pytest.fixture
+def other_model(tmp_path):
+    """Another embedder folder (a copy of the packaged one: the mechanics are what is tested)."""
+    return shutil.copytree(django_settings.RAG_EMBEDDER_PATH, tmp_path / "retrievers" / "v1")
+
+
+def write_note(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def chunk_ids(document) -> set[int]:
+    return set(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+
+
+def test_switching_builds_the_new_index_apart_then_serves_from_it(handbook, other_model, tmp_path):
+    old_store = services.get_store()
+    assert services.active_retriever()["name"] == "base"
+    seen = []
+    count = services.switch_retriever("v1", str(other_model), progress=lambda done, total: seen.append((done, total)))
+    assert count == len(chunk_ids(handbook))
+    assert seen[-1] == (count, count)
+    assert services.active_retriever() == {"name": "v1", "model": str(other_model)}
+    assert serving_model_path() == str(other_model)
+    assert get_embedder().model_path == str(other_model)
+    new_store = services.get_store()
+    assert new_store.folder != old_store.folder and new_store.folder.name == "v1"
+    assert set(new_store.current().ids().tolist()) == chunk_ids(handbook)
+    assert set(new_store.current_bm25().ids().tolist()) == chunk_ids(handbook)
+    hits = services.search("annual fee of the Gold card")
+    assert hits and "95 euros" in hits[0].text
+    assert services.check_index()["missing_vectors"] == []
+
+
+def test_documents_indexed_during_a_build_reach_both_indexes(handbook, other_model, tmp_path):
+    registry = services.registry()
+    with registry.changing() as state:  # as switch_retriever does before it embeds the corpus
+        state["staging"] = {"name": "v1", "model": str(other_model)}
+    note = ingest_path(write_note(tmp_path, "late.md", "# Late\n\nThe Titanium card arrives in May."))
+    assert chunk_ids(note) <= set(services.get_store().current().ids().tolist())  # still serving: base
+    staged = services.store_for("v1", str(other_model))
+    assert chunk_ids(note) <= set(staged.current().ids().tolist())
+    assert not chunk_ids(handbook) & set(staged.current().ids().tolist())  # the build has not run yet
+
+    services.remove_chunks(sorted(chunk_ids(note)))  # deletions reach both as well
+    assert not chunk_ids(note) & set(staged.current().ids().tolist())
+    assert not chunk_ids(note) & set(services.get_store().current().ids().tolist())
+
+
+def test_a_failed_build_leaves_the_old_retriever_serving(handbook, other_model):
+    def fail(done, total):
+        if done:
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        services.switch_retriever("v1", str(other_model), progress=fail)
+    assert services.active_retriever()["name"] == "base"
+    assert services.registry().state()["staging"] is None
+    assert services.search("annual fee of the Gold card")
+
+
+def test_rolling_back_catches_up_with_what_changed_meanwhile(handbook, other_model, tmp_path):
+    services.switch_retriever("v1", str(other_model))
+    note = ingest_path(write_note(tmp_path, "later.md", "# Later\n\nThe Copper card has a 12 euro fee."))
+    services.remove_chunks(sorted(chunk_ids(handbook))[:1])
+    Chunk.objects.filter(pk=sorted(chunk_ids(handbook))[0]).delete()
+
+    count = services.switch_retriever("base", django_settings.RAG_EMBEDDER_PATH)
+    assert services.active_retriever()["name"] == "base"
+    assert services.registry().state()["active"]["model"] is None  # the packaged default, whatever its path
+    expected = chunk_ids(handbook) | chunk_ids(note)
+    assert set(services.get_store().current().ids().tolist()) == expected and count == len(expected)
+    report = services.check_index()
+    assert not any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
+
+
+def test_switching_rejects_bad_names_and_missing_models(db, tmp_path):
+    with pytest.raises(ValueError, match="Bad retriever version name"):
+        services.switch_retriever("../etc", str(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        services.switch_retriever("v9", str(tmp_path / "nowhere"))
+    assert services.active_retriever()["name"] == "base"
