@@ -232,6 +232,7 @@ RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm
 RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
 RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)
 RAG_GENERATOR_THREADS = envint("RAG_GENERATOR_THREADS", 0, minimum=0)  # llama.cpp threads; 0 = the cores this process may use
+RAG_GENERATOR_FLASH_ATTENTION = envbool("RAG_GENERATOR_FLASH_ATTENTION", True)  # llama.cpp's flash attention (faster prefill)
 # Served engine (generation.engines.openai_compat.OpenAICompatibleEngine): an
 # OpenAI-compatible server such as trtllm-serve, llama.cpp's server or vLLM.
 RAG_GENERATION_URL = envstr("RAG_GENERATION_URL")  # e.g. http://generator:8000 (without /v1)

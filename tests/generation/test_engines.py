@@ -118,3 +118,26 @@ def test_a_configured_hf_classifier_guards_the_answers(settings, tmp_path, alice
     result = services.ask("What is the annual fee of the Gold card?", user=alice)
     assert result.guardrail["intervened"] and result.guardrail["direction"] == "question"
     assert GuardrailEvent.objects.get().score == pytest.approx(0.9526, abs=1e-3)
+
+
+def test_the_prefix_cache_reuses_the_shared_start_of_prompts_and_changes_no_answer():
+    engine = LlamaCppEngine(django_settings.RAG_GENERATOR_MODEL, 2048)
+    system = {"role": "system", "content": "Answer in a few words, from general knowledge. " * 4}
+    first = [system, {"role": "user", "content": "What is the capital of France?"}]
+    second = [system, {"role": "user", "content": "What colour is a ripe banana?"}]
+    answer_first = generate(engine, first, max_new_tokens=12)
+    assert engine._cache.reused == 0
+    answer_second = generate(engine, second, max_new_tokens=12)
+    assert engine._cache.reused > 30  # the system prompt was not computed again
+    assert generate(engine, first, max_new_tokens=12) == answer_first
+
+    # The same answer from an empty cache.
+    engine._cache.forget(engine._llm._ctx)
+    assert generate(engine, second, max_new_tokens=12) == answer_second and engine._cache.reused == 0
+
+    # A consumer that stops after one piece leaves no half-written cache behind.
+    stream = engine.stream(first, max_new_tokens=12)
+    next(stream)
+    stream.close()
+    assert engine._cache.tokens(engine._llm._ctx) == []
+    assert generate(engine, second, max_new_tokens=12) == answer_second
