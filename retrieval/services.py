@@ -446,11 +446,18 @@ def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q
     readable = _ReadableChunks(collection_ids, narrow)
     depth = max(3 * k, 30)  # candidates each retriever contributes to the fusion
     rankings, dense, lexical = {}, {}, {}
+    searches = {}
     if "dense" in methods:
-        dense = dict(readable.top(lambda n: index.search(vector, n), depth, index.ntotal))
-        rankings["dense"] = list(dense)
+        searches["dense"] = (_remembered(lambda n: index.search(vector, n)), index.ntotal)
     if "bm25" in methods and bm25 is not None and bm25.ntotal:
-        lexical = dict(readable.top(lambda n: bm25.search(query, n), depth, bm25.ntotal))
+        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n)), bm25.ntotal)
+    # Both retrievers' first candidates go through the access filter in one query.
+    readable.check_first(searches.values(), depth)
+    if "dense" in searches:
+        dense = dict(readable.top(*searches["dense"], depth))
+        rankings["dense"] = list(dense)
+    if "bm25" in searches:
+        lexical = dict(readable.top(*searches["bm25"], depth))
         rankings["bm25"] = list(lexical)
     fused = reciprocal_rank_fusion(rankings, settings.RAG_RRF_K)
     # A chunk no dense search ranked gets its cosine from its stored vector.
@@ -484,6 +491,18 @@ def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q
     return hits
 
 
+def _remembered(search):
+    """search(n), each n computed once (the access filter asks twice)."""
+    results = {}
+
+    def run(n):
+        if n not in results:
+            results[n] = search(n)
+        return results[n]
+
+    return run
+
+
 class _ReadableChunks:
     """The access filter, the same for every retriever: chunks of searchable
     documents in the collections the user may read. Remembers what it looked up."""
@@ -494,10 +513,21 @@ class _ReadableChunks:
         self.allowed: set[int] = set()
         self.checked: set[int] = set()
 
-    def top(self, search, want: int, ntotal: int) -> list[tuple[int, float]]:
+    @staticmethod
+    def first_fetch(want: int, ntotal: int) -> int:
+        return min(ntotal, max(4 * want, 32))
+
+    def check_first(self, searches, want: int) -> None:
+        """Check the first candidates of several searches (search, ntotal) at once."""
+        ids = []
+        for search, ntotal in searches:
+            ids.extend(int(i) for i in np.ravel(search(self.first_fetch(want, ntotal))[1]) if i >= 0)
+        self._check(ids)
+
+    def top(self, search, ntotal: int, want: int) -> list[tuple[int, float]]:
         """The best `want` readable (id, score) pairs of `search(n)`, which
         returns (scores, ids) best first; asks for more until enough are found."""
-        fetch = min(ntotal, max(4 * want, 32))
+        fetch = self.first_fetch(want, ntotal)
         while True:
             scores, ids = search(fetch)
             scores, ids = np.ravel(scores), np.ravel(ids)
