@@ -17,7 +17,6 @@ bench/results/search.json.
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -28,8 +27,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import setup_django  # noqa: E402
 from tests.vectors import embedding_like  # noqa: E402
 
-WORDS = ("card fee annual gold silver platinum travel hotel claim receipt insurance lounge interest rate transfer "
-         "pin branch account statement limit payment reward point flight booking policy refund dispute").split()
+# Text drawn from a Zipfian vocabulary, as words in real text are (a few very
+# common words, a long tail): BM25's cost depends on how long the posting
+# lists of the query's words are.
+VOCABULARY = 30_000
+
+
+class Words:
+    def __init__(self, seed: int = 0):
+        self.rng = np.random.default_rng(seed)
+        letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+        self.words = ["".join(self.rng.choice(letters, size=int(self.rng.integers(3, 10)))) for _ in range(VOCABULARY)]
+        weights = 1.0 / np.arange(1, VOCABULARY + 1) ** 1.07
+        self.p = weights / weights.sum()
+
+    def texts(self, n: int, count: int) -> list[str]:
+        words = self.words
+        return [" ".join(words[i] for i in row) for row in self.rng.choice(VOCABULARY, size=(n, count), p=self.p)]
 
 
 def ms(values, q):
@@ -68,7 +82,7 @@ def main():
     client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/min"
     embedder = get_embedder()
-    random.seed(0)
+    words = Words(0)
     collection = ingestion.get_collection()
     vectors, centers = embedding_like(max(args.sizes), 384, seed=0)
     query_vectors, _ = embedding_like(args.queries, 384, seed=1, centers=centers)
@@ -81,7 +95,7 @@ def main():
                      file=f"synthetic/{total + i}.txt", sha256=f"{total + i:064d}", status="indexed")
             for i in range(0, add, 1000)
         )
-        texts = [" ".join(random.choices(WORDS, k=40)) for _ in range(add)]
+        texts = words.texts(add, 40)
         rows = Chunk.objects.bulk_create(
             (Chunk(document=docs[i // 1000], ordinal=i % 1000, text=texts[i], char_start=0, char_end=len(texts[i]),
                    content_hash=f"{total + i:064x}") for i in range(add)),
@@ -113,7 +127,7 @@ def main():
         del exact
 
         raw = timed(lambda v: index.search(v, 10), query_vectors)
-        queries = [f"{' '.join(random.choices(WORDS, k=6))} {size}-{n}" for n in range(args.queries * 2)]
+        queries = words.texts(args.queries * 2, 5)
         embed = timed(lambda q: embedder.embed_queries([q]), queries[args.queries:])  # texts the API will not see
         lexical = timed(lambda q: bm25.search(q, 120), queries[:50])
         client.get("/api/search", {"q": "warm up", "k": 10})
