@@ -108,10 +108,11 @@ def main():
     # Ours: the engine the application uses.
     engine.warm_up()
     list(engine.stream(prompts[-1], max_new_tokens=4))
-    ours = []
+    ours, reused = [], []
     for messages in prompts[:RUNS]:
         ttft, decode, text = timed_stream(engine.stream(messages, max_new_tokens=max_new))
         ours.append((ttft, (engine.count_tokens(text) - 1) / decode if decode else 0.0))
+        reused.append(engine._cache.reused)  # prompt tokens served from the prefix cache
 
     # Peer: llama.cpp called directly (llama-cpp-python), same file, same
     # threads, in its own process (two llama.cpp builds in one process crash).
@@ -141,6 +142,8 @@ def main():
     result = {
         "prompt_tokens": prompt_tokens,
         "threads": THREADS,
+        "ours_prefix_cache_tokens_reused": round(median(reused)),
+        "ours_flash_attention": settings.RAG_GENERATOR_FLASH_ATTENTION,
         "ours_ttft_s": round(median(t for t, _ in ours), 3),
         "direct_ttft_s": round(median(t for t, _ in peer), 3),
         "ours_decode_tok_s": round(median(r for _, r in ours), 1),

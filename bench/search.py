@@ -63,8 +63,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--reuse", metavar="DATA_DIR", help="measure again on the rows and index an earlier run left in "
+                        "DATA_DIR (its largest size; build times are kept from bench/results/search.json)")
     args = parser.parse_args()
-    setup_django()
+    setup_django(args.reuse)
 
     from django.conf import settings
     from django.contrib.auth import get_user_model
@@ -77,9 +79,9 @@ def main():
     from retrieval.embedding import get_embedder
     from retrieval.faiss_index import VectorIndex
 
-    user = get_user_model().objects.create_user("bench", password="bench-password-1")
+    user, _ = get_user_model().objects.get_or_create(username="bench")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/min"
     embedder = get_embedder()
     words = Words(0)
@@ -87,7 +89,12 @@ def main():
     vectors, centers = embedding_like(max(args.sizes), 384, seed=0)
     query_vectors, _ = embedding_like(args.queries, 384, seed=1, centers=centers)
     results, total, ids, all_texts = [], 0, [], []
-    for size in args.sizes:
+    out = Path(__file__).resolve().parent / "results"
+    earlier = {row["chunks"]: row for row in json.loads((out / "search.json").read_text())} if args.reuse else {}
+    if args.reuse:
+        args.sizes = [Chunk.objects.count()]
+        ids = list(Chunk.objects.order_by("pk").values_list("pk", flat=True))
+    for size in args.sizes if not args.reuse else []:
         # Rows: one indexed document per 1,000 chunks.
         add = size - total
         docs = Document.objects.bulk_create(
@@ -113,52 +120,66 @@ def main():
             snapshot.bm25.add(ids, all_texts)
         write_seconds = time.perf_counter() - started
         total = size
-        index = store.current()
-        bm25 = store.current_bm25()
-        manifest = store.manifest()
-        index_bytes = sum(p.stat().st_size for p in store.folder.glob(f"{manifest['file']}*"))
-
-        exact = VectorIndex(384, use_gpu=False)
-        exact.add(ids, vectors[:size])
-        exact_times = timed(lambda v: exact.search(v, 10), query_vectors[:50])
-        _, want = exact.search(query_vectors, 10)
-        _, got = index.search(query_vectors, 10)
-        recall = float(np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)]))
-        del exact
-
-        raw = timed(lambda v: index.search(v, 10), query_vectors)
-        queries = words.texts(args.queries * 2, 5)
-        embed = timed(lambda q: embedder.embed_queries([q]), queries[args.queries:])  # texts the API will not see
-        lexical = timed(lambda q: bm25.search(q, 120), queries[:50])
-        client.get("/api/search", {"q": "warm up", "k": 10})
-        api = []
-        for q in queries[:args.queries]:
-            start = time.perf_counter()
-            response = client.get("/api/search", {"q": q, "k": 10})
-            api.append(time.perf_counter() - start)
-            assert response.status_code == 200 and len(response.json()["results"]) == 10, response.content[:300]
-        row = {
-            "chunks": size,
-            "index": index.kind,
-            "params": index.params.as_dict(),
-            "recall_at_10_vs_exact": round(recall, 4),
-            "exact_faiss_p50_ms": ms(exact_times, 50),
-            "raw_faiss_p50_ms": ms(raw, 50),
-            "raw_faiss_p99_ms": ms(raw, 99),
-            "api_p50_ms": ms(api, 50),
-            "api_p99_ms": ms(api, 99),
-            "api_minus_raw_p50_ms": round(ms(api, 50) - ms(raw, 50), 2),
-            "query_embedding_p50_ms": ms(embed, 50),
-            "bm25_p50_ms": ms(lexical, 50),
-            "vector_index_build_s": round(built - started, 1),
-            "write_with_bm25_and_save_s": round(write_seconds, 1),
-            "index_bytes_per_chunk": round(index_bytes / size, 1),
-        }
-        results.append(row)
-        print(json.dumps(row), flush=True)
-    out = Path(__file__).resolve().parent / "results"
+        results.append(measure(size, ids, vectors, query_vectors, args.queries, words, embedder, client,
+                               {"vector_index_build_s": round(built - started, 1),
+                                "write_with_bm25_and_save_s": round(write_seconds, 1)}))
+    if args.reuse:
+        size = args.sizes[0]
+        kept = {key: earlier.get(size, {}).get(key) for key in ("vector_index_build_s", "write_with_bm25_and_save_s")}
+        results = [row for row in earlier.values() if row["chunks"] != size]
+        results.append(measure(size, ids, vectors, query_vectors, args.queries, words, embedder, client, kept))
+        results.sort(key=lambda row: row["chunks"])
     out.mkdir(exist_ok=True)
     (out / "search.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+def measure(size, ids, vectors, query_vectors, count, words, embedder, client, build) -> dict:
+    from retrieval import services
+    from retrieval.faiss_index import VectorIndex
+
+    store = services.get_store()
+    index = store.current()
+    bm25 = store.current_bm25()
+    manifest = store.manifest()
+    index_bytes = sum(p.stat().st_size for p in store.folder.glob(f"{manifest['file']}*"))
+
+    exact = VectorIndex(384, use_gpu=False)
+    exact.add(ids, vectors[:size])
+    exact_times = timed(lambda v: exact.search(v, 10), query_vectors[:50])
+    _, want = exact.search(query_vectors, 10)
+    _, got = index.search(query_vectors, 10)
+    recall = float(np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)]))
+    del exact
+
+    raw = timed(lambda v: index.search(v, 10), query_vectors)
+    queries = words.texts(count * 2, 5)
+    embed = timed(lambda q: embedder.embed_queries([q]), queries[count:])  # texts the API will not see
+    lexical = timed(lambda q: bm25.search(q, 120), queries[:50])
+    client.get("/api/search", {"q": "warm up", "k": 10})
+    api = []
+    for q in queries[:count]:
+        start = time.perf_counter()
+        response = client.get("/api/search", {"q": q, "k": 10})
+        api.append(time.perf_counter() - start)
+        assert response.status_code == 200 and len(response.json()["results"]) == 10, response.content[:300]
+    row = {
+        "chunks": size,
+        "index": index.kind,
+        "params": index.params.as_dict(),
+        "recall_at_10_vs_exact": round(recall, 4),
+        "exact_faiss_p50_ms": ms(exact_times, 50),
+        "raw_faiss_p50_ms": ms(raw, 50),
+        "raw_faiss_p99_ms": ms(raw, 99),
+        "api_p50_ms": ms(api, 50),
+        "api_p99_ms": ms(api, 99),
+        "api_minus_raw_p50_ms": round(ms(api, 50) - ms(raw, 50), 2),
+        "query_embedding_p50_ms": ms(embed, 50),
+        "bm25_p50_ms": ms(lexical, 50),
+        **build,
+        "index_bytes_per_chunk": round(index_bytes / size, 1),
+    }
+    print(json.dumps(row), flush=True)
+    return row
 
 
 if __name__ == "__main__":
