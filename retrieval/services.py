@@ -322,10 +322,10 @@ def switch_retriever(name: str, model_path: str, progress=None) -> int:
             raise RuntimeError(f"Retriever version {state['staging']['name']} is being switched in; try again when it is done.")
         else:
             state["staging"] = entry
-    store = store_for(name, model)
     if entry is None:
-        return store.current().ntotal
+        return store_for(name, model).current().ntotal
     try:
+        store = store_for(name, model)  # loads the model: a broken one must not stay staged
         _fill(store, get_embedder(model), progress)
         with reg.changing() as state:
             state["active"], state["staging"] = entry, None

@@ -1,0 +1,124 @@
+"""Retriever versions: their held-out metrics, a run started from here, and
+switching search to any version (a rollback is a switch to an earlier one).
+The work happens in Celery tasks; these views only queue it."""
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.shortcuts import redirect
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from retrieval import services, versions
+from retrieval.models import RetrieverVersion
+
+Status = RetrieverVersion.Status
+
+
+def _fmt(value):
+    return "—" if value is None else f"{value:.3f}"
+
+
+@admin.register(RetrieverVersion)
+class RetrieverVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "status_badge", "is_active", "recall_before", "recall_after", "gain_shown", "recall_bm25",
+                    "pairs_shown", "progress", "created"]
+    list_filter = ["status"]
+    actions = ["switch_to_version"]
+    readonly_fields = ["name", "number", "path", "base_model", "status", "is_active", "stage", "progress_done",
+                       "progress_total", "train_documents", "heldout_documents", "train_chunks", "heldout_chunks",
+                       "pairs", "metrics_table", "duration", "error", "created", "updated", "switched_at"]
+    exclude = ["metrics"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        versions.base_version()  # the packaged model is listed, so search can roll back to it
+        extra_context = {**(extra_context or {}), "can_finetune": self.has_change_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        start = self.admin_site.admin_view(require_POST(self.start_finetune))
+        return [path("finetune/", start, name="retrieval_retrieverversion_finetune"), *super().get_urls()]
+
+    def start_finetune(self, request):
+        if not self.has_change_permission(request):
+            messages.error(request, "You may not start a fine-tuning run.")
+            return redirect("admin:retrieval_retrieverversion_changelist")
+        from retrieval.finetune.pipeline import Options
+        from retrieval.tasks import finetune_retriever
+
+        with transaction.atomic():
+            version = versions.new_version(Options.from_settings().base_model)
+            transaction.on_commit(lambda: services.enqueue_safely(finetune_retriever, version.pk))
+        messages.success(request, f"Fine-tuning run {version.name} queued; its progress shows here.")
+        return redirect("admin:retrieval_retrieverversion_changelist")
+
+    @admin.action(description="Switch search to this version (or roll back to it)")
+    def switch_to_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to switch to.", messages.WARNING)
+            return
+        version = queryset.get()
+        if version.is_active:
+            self.message_user(request, f"{version.name} is already serving.", messages.INFO)
+            return
+        if version.status not in versions.SWITCHABLE:
+            self.message_user(request, f"{version.name} is {version.get_status_display().lower()}: it cannot be switched in.",
+                              messages.ERROR)
+            return
+        versions.switch_later(version.pk)
+        self.message_user(request, f"Switching to {version.name}: its index is built in the background; "
+                                   "search keeps using the current one until it is ready.")
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, version):
+        colours = {"active": "#1e7b34", "failed": "#b3261e", "rejected": "#8a6d00", "retired": "#6b7385"}
+        return format_html('<b style="color:{}" title="{}">{}</b>', colours.get(version.status, "#2456c9"),
+                           version.error[:300], version.get_status_display())
+
+    @admin.display(description="Recall@10 before")
+    def recall_before(self, version):
+        decision = version.metrics.get("decision") or {}
+        return _fmt(decision.get("serving_recall"))
+
+    @admin.display(description="Recall@10 after")
+    def recall_after(self, version):
+        return _fmt(version.recall_at_10("finetuned-dense"))
+
+    @admin.display(description="Gain")
+    def gain_shown(self, version):
+        gain = version.gain
+        return "—" if gain is None else f"{gain:+.1%}"
+
+    @admin.display(description="BM25 recall@10")
+    def recall_bm25(self, version):
+        return _fmt(version.recall_at_10("bm25"))
+
+    @admin.display(description="Pairs")
+    def pairs_shown(self, version):
+        return ", ".join(f"{k} {v}" for k, v in version.pairs.items()) or "—"
+
+    @admin.display(description="Progress")
+    def progress(self, version):
+        if version.status in (Status.TRAINING, Status.SWITCHING):
+            return f"{version.stage or 'queued'} {version.progress_done}/{version.progress_total}"
+        if version.status == Status.FAILED:
+            return version.error.splitlines()[0][:120] if version.error else "failed"
+        return "—" if version.duration is None else f"took {version.duration / 60:.1f} min"
+
+    @admin.display(description="Held-out retrieval")
+    def metrics_table(self, version):
+        methods = version.metrics.get("methods") or {}
+        if not methods:
+            return "—"
+        from retrieval.finetune.evaluate import METRICS
+
+        header = format_html_join("", "<th>{}</th>", ((m,) for m in METRICS))
+        rows = format_html_join("", "<tr><td>{}</td>{}</tr>", (
+            (name, format_html_join("", "<td>{}</td>", ((f"{m[k]:.3f}",) for k in METRICS))) for name, m in methods.items()))
+        return format_html("<table><tr><th>method</th>{}</tr>{}</table>", header, rows)

@@ -1,0 +1,440 @@
+"""The fine-tuning run, step by step; the one module of retrieval/finetune/
+that reads the database (chunks in, a RetrieverVersion row out).
+
+1. Split the indexed documents into train and held-out (by document, seeded).
+2. Synthetic queries: LLM-written questions and ICT sentences for sampled
+   passages of each side (held-out ones become the evaluation queries).
+3. Hard negatives for the training pairs, mined over the training passages
+   with the serving model and BM25.
+4. Fine-tune the base model (retrieval/finetune/train.py).
+5. Evaluate base, serving (when it is not the base) and the new model on the
+   held-out queries over the held-out passages, with BM25 and hybrid.
+6. Save the version: report.json, report.md and pairs.jsonl beside the model,
+   metrics on the row; switch it in when its recall@10 beats the serving
+   model's by RAG_FINETUNE_MIN_GAIN (relative).
+
+`progress(stage, done, total)` is called throughout; the row records the
+stage too, so the admin shows how far a run is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ingestion.models import Chunk
+from retrieval import services, versions
+from retrieval.embedding import get_embedder, model_identity
+from retrieval.finetune import evaluate as evaluation
+from retrieval.finetune import negatives, queries
+from retrieval.finetune.data import Passage, Split, sample, share, split_documents
+from retrieval.finetune.queries import ICT, LLM, Pair
+from retrieval.models import RetrieverVersion
+
+log = logging.getLogger(__name__)
+
+Status = RetrieverVersion.Status
+Progress = Callable[[str, int, int], None]
+STAGES = ("corpus", "llm_queries", "ict_queries", "negatives", "train", "evaluate", "report", "switch")
+
+
+@dataclass
+class Options:
+    llm_queries: int
+    ict_queries: int
+    max_steps: int
+    max_minutes: float
+    batch_size: int
+    seed: int
+    heldout_share: float
+    min_gain: float
+    base_model: str
+    switch: bool = True
+    labelled: Sequence = ()  # retrieval.evaluation.LabelledQuery: extra held-out queries (by document or chunk id)
+
+    @classmethod
+    def from_settings(cls, **overrides) -> "Options":
+        values = {
+            "llm_queries": settings.RAG_FINETUNE_LLM_QUERIES,
+            "ict_queries": settings.RAG_FINETUNE_ICT_QUERIES,
+            "max_steps": settings.RAG_FINETUNE_MAX_STEPS,
+            "max_minutes": settings.RAG_FINETUNE_MAX_MINUTES,
+            "batch_size": settings.RAG_FINETUNE_BATCH_SIZE,
+            "seed": settings.RAG_FINETUNE_SEED,
+            "heldout_share": settings.RAG_FINETUNE_HELDOUT_SHARE,
+            "min_gain": settings.RAG_FINETUNE_MIN_GAIN,
+            "base_model": settings.RAG_EMBEDDER_PATH,
+        }
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "labelled"} | {
+            "labelled": len(self.labelled)}
+
+
+@dataclass
+class Prepared:
+    """Steps 1-3: everything but the training, deterministic for a corpus and seed."""
+
+    split: Split
+    train_passages: list[Passage]
+    heldout_passages: list[Passage]
+    train_pairs: list[Pair]
+    eval_queries: list[evaluation.EvalQuery]
+    eval_passages: dict[int, str]  # held-out chunk id -> text, ICT query sentences taken out
+    triplets: list[negatives.Triplet]
+    llm_filter: dict
+    mining: dict
+    durations: dict = field(default_factory=dict)
+
+    @property
+    def pairs_by_method(self) -> dict:
+        return dict(sorted(Counter(p.method for p in self.train_pairs).items()))
+
+
+class _Recorder:
+    """Passes progress on and writes it to the row, at most once a second per stage."""
+
+    def __init__(self, version_id: int | None, callback: Progress | None):
+        self.version_id = version_id
+        self.callback = callback
+        self.stage = None
+        self.written = 0.0
+        self.durations: dict[str, float] = {}
+        self.started: dict[str, float] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage != self.stage:
+            self.stage = stage
+            self.started.setdefault(stage, now)
+            self.written = 0.0
+        if self.callback:
+            self.callback(stage, done, total)
+        if self.version_id and (now - self.written >= 1.0 or done >= total):
+            self.written = now
+            RetrieverVersion.objects.filter(pk=self.version_id).update(stage=stage, progress_done=done, progress_total=total)
+
+    def timed(self, stage: str):
+        recorder = self
+
+        class Timer:
+            def __enter__(self):
+                self.start = time.perf_counter()
+                recorder(stage, 0, 1)
+                return self
+
+            def __exit__(self, *exc):
+                recorder.durations[stage] = round(recorder.durations.get(stage, 0) + time.perf_counter() - self.start, 2)
+                return False
+
+        return Timer()
+
+
+# -- steps 1-3 ------------------------------------------------------------
+def load_passages() -> list[Passage]:
+    """The searchable passages, in chunk order."""
+    rows = Chunk.objects.filter(services.SEARCHABLE).order_by("pk").values_list("pk", "document_id", "heading", "text")
+    return [Passage(pk, document_id, heading, text) for pk, document_id, heading, text in rows]
+
+
+def prepare(options: Options, progress: Progress | None = None, *, generate=None) -> Prepared:
+    """Steps 1 to 3. `generate(messages) -> text` defaults to the configured generator engine."""
+    recorder = progress if isinstance(progress, _Recorder) else _Recorder(None, progress)
+    embedder = get_embedder()  # the serving model: it judges questions and mines negatives
+    from retrieval.bm25_index import BM25Index, tokenize
+
+    with recorder.timed("corpus"):
+        passages = load_passages()
+        split = split_documents({p.document_id for p in passages}, options.heldout_share, options.seed)
+        heldout_ids = set(split.heldout)
+        train = [p for p in passages if p.document_id not in heldout_ids]
+        heldout = [p for p in passages if p.document_id in heldout_ids]
+        if not train or not heldout:
+            raise ValueError("Both the training and the held-out documents need passages.")
+    budget = {
+        LLM: (options.llm_queries - share(options.llm_queries, len(heldout), len(passages)),
+              share(options.llm_queries, len(heldout), len(passages))),
+        ICT: (options.ict_queries - share(options.ict_queries, len(heldout), len(passages)),
+              share(options.ict_queries, len(heldout), len(passages))),
+    }
+    # LLM passages first, ICT passages from the rest: no passage has a query of both kinds.
+    order = {"train": sample(train, len(train), options.seed), "heldout": sample(heldout, len(heldout), options.seed + 1)}
+    llm = {side: order[side][:budget[LLM][i]] for i, side in enumerate(("train", "heldout"))}
+    llm_made, filters = {}, {}
+    if options.llm_queries:
+        if generate is None:
+            generate = _engine_generate()
+        with recorder.timed("llm_queries"):
+            asked = len(llm["train"]) + len(llm["heldout"])
+            offset = 0
+            for side in ("train", "heldout"):
+                def step(done, total, offset=offset):
+                    recorder("llm_queries", offset + done, asked)
+
+                llm_made[side], stats = queries.llm_pairs(llm[side], generate, embedder.embed_queries, tokenize, step)
+                filters[side] = stats.as_dict()
+                offset += len(llm[side])
+    ict_made = {}
+    with recorder.timed("ict_queries"):
+        for i, side in enumerate(("train", "heldout")):
+            rest, want = order[side][len(llm[side]):], budget[ICT][i]
+            made = []
+            for passage in rest:
+                if len(made) >= want:
+                    break
+                pair = queries.ict_pair(passage, options.seed)
+                if pair is not None:
+                    made.append(pair)
+            ict_made[side] = made
+            recorder("ict_queries", i + 1, 2)
+    train_pairs = llm_made.get("train", []) + ict_made["train"]
+    heldout_texts = {p.chunk_id: p.text for p in heldout}
+    masked, holders = queries.mask_sentences(heldout_texts, [p.query for p in ict_made["heldout"]])
+    eval_queries = [evaluation.EvalQuery(p.query, frozenset({p.chunk_id}), LLM) for p in llm_made.get("heldout", [])]
+    eval_queries += [evaluation.EvalQuery(p.query, frozenset(holders[p.query] or {p.chunk_id}), ICT)
+                     for p in ict_made["heldout"]]
+    eval_queries += _labelled(options.labelled, heldout)
+    if not eval_queries:
+        raise ValueError("No held-out queries: raise the LLM or ICT query budget.")
+    if not train_pairs:
+        raise ValueError("No training pairs: raise the LLM or ICT query budget.")
+
+    with recorder.timed("negatives"):
+        steps = 4
+        recorder("negatives", 0, steps)
+        # The serving index already holds these passages' vectors from the serving model.
+        passage_vectors = services.passage_vectors([p.chunk_id for p in train])
+        if passage_vectors is None:
+            passage_vectors = embedder.embed_passages([p.text for p in train])
+        recorder("negatives", 1, steps)
+        query_vectors = embedder.embed_queries([p.query for p in train_pairs])
+        positive_vectors = embedder.embed_passages([p.positive for p in train_pairs])
+        recorder("negatives", 2, steps)
+        bm25 = BM25Index()
+        bm25.add([p.chunk_id for p in train], [p.text for p in train])
+        recorder("negatives", 3, steps)
+        triplets, mining = negatives.mine(train_pairs, train, query_vectors=query_vectors,
+                                          positive_vectors=positive_vectors, passage_vectors=passage_vectors,
+                                          bm25=bm25, rrf_k=settings.RAG_RRF_K)
+        recorder("negatives", steps, steps)
+    llm_filter = {side: filters[side] for side in filters}
+    return Prepared(split=split, train_passages=train, heldout_passages=heldout, train_pairs=train_pairs,
+                    eval_queries=eval_queries, eval_passages=masked, triplets=triplets, llm_filter=llm_filter,
+                    mining=mining.as_dict(), durations=dict(recorder.durations))
+
+
+def _labelled(labelled, heldout: list[Passage]) -> list[evaluation.EvalQuery]:
+    """Labelled queries whose relevant documents (or chunks) are all held out."""
+    documents = {p.document_id for p in heldout}
+    chunks = {p.chunk_id for p in heldout}
+    found = []
+    for item in labelled:
+        within = documents if item.unit == "document" else chunks
+        if item.relevant and set(item.relevant) <= within:
+            found.append(evaluation.EvalQuery(item.query, frozenset(item.relevant), "labelled", item.unit))
+    return found
+
+
+def _engine_generate():
+    from generation.engines import get_engine
+    from generation.engines.base import generate
+
+    engine = get_engine()
+    return lambda messages: generate(engine, messages, max_new_tokens=queries.QUESTION_MAX_TOKENS, stop=queries.QUESTION_STOP)
+
+
+# -- the run --------------------------------------------------------------
+def start(options: Options, progress: Progress | None = None, *, generate=None) -> RetrieverVersion:
+    """Create a version row and run the pipeline for it, here and now."""
+    version = versions.new_version(options.base_model)
+    claim(version.pk)
+    return run(version.pk, options, progress, generate=generate)
+
+
+def claim(version_id: int) -> bool:
+    """Take a queued run (or one whose worker stopped writing progress for
+    RAG_CLAIM_TIMEOUT seconds); False when another process has it."""
+    stale = timezone.now() - datetime.timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
+    return RetrieverVersion.objects.filter(pk=version_id, status=Status.TRAINING).filter(
+        Q(stage="queued") | Q(updated__lt=stale)).update(stage="corpus", progress_done=0, progress_total=0, error="") == 1
+
+
+def run(version_id: int, options: Options, progress: Progress | None = None, *, generate=None,
+        prepared: Prepared | None = None) -> RetrieverVersion:
+    """Steps 1-6 for a claimed version row (steps 1-3 skipped when `prepared`
+    is given, e.g. by a benchmark that trains several models on the same data).
+    On failure the row is marked failed with the error, and the exception
+    propagates; the serving model is untouched."""
+    version = RetrieverVersion.objects.get(pk=version_id)
+    recorder = _Recorder(version.pk, progress)
+    started = time.perf_counter()
+    try:
+        prepared = prepared or prepare(options, recorder, generate=generate)
+        folder = Path(version.path).parent
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_pairs(folder / "pairs.jsonl", prepared)
+        version.train_documents, version.heldout_documents = len(prepared.split.train), len(prepared.split.heldout)
+        version.train_chunks, version.heldout_chunks = len(prepared.train_passages), len(prepared.heldout_passages)
+        version.pairs = prepared.pairs_by_method
+        version.save(update_fields=["train_documents", "heldout_documents", "train_chunks", "heldout_chunks", "pairs", "updated"])
+
+        from retrieval.finetune.train import train
+
+        with recorder.timed("train"):
+            trained = train(options.base_model, [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
+                            version.path, max_steps=options.max_steps, max_minutes=options.max_minutes,
+                            batch_size=options.batch_size, seed=options.seed,
+                            progress=lambda done, total: recorder("train", done, total))
+
+        with recorder.timed("evaluate"):
+            serving = services.active_retriever()
+            embedders = {"base": get_embedder(options.base_model)}
+            if model_identity(serving["model"]) != model_identity(options.base_model):
+                embedders["serving"] = get_embedder(serving["model"])
+            embedders["finetuned"] = get_embedder(version.path)
+            documents = {p.chunk_id: p.document_id for p in prepared.heldout_passages}
+            result = evaluation.evaluate(prepared.eval_queries, prepared.eval_passages, embedders, documents=documents,
+                                         rrf_k=settings.RAG_RRF_K, progress=lambda d, t: recorder("evaluate", d, t))
+        decision = decide(result["methods"], "serving" if "serving" in embedders else "base", serving["name"],
+                          options.min_gain)
+        durations = {**prepared.durations, **recorder.durations}
+        with recorder.timed("report"):
+            report = _report(version, options, prepared, trained, result, decision, durations, serving)
+            (folder / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+            (folder / "report.md").write_text(render_markdown(report))
+        version.metrics = {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
+                           "by_source": result["by_source"], "decision": decision, "training": trained.as_dict(),
+                           "llm_filter": prepared.llm_filter, "durations": report["durations"]}
+        version.status = Status.EVALUATED if decision["better"] else Status.REJECTED
+        version.duration = round(time.perf_counter() - started, 2)
+        version.stage = ""
+        version.save()
+    except Exception as exc:
+        log.exception("Fine-tuning run %s failed", version.name)
+        RetrieverVersion.objects.filter(pk=version.pk).update(
+            status=Status.FAILED, error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+            duration=round(time.perf_counter() - started, 2))
+        raise
+    if decision["better"] and options.switch:
+        try:
+            with recorder.timed("switch"):
+                versions.switch_to(version.pk, progress=lambda done, total: recorder("switch", done, total))
+        except Exception:  # the row has the error; the run's model and report stay, to switch to later
+            log.exception("Retriever %s was not switched in", version.name)
+        version.refresh_from_db()
+        version.metrics["durations"]["switch"] = recorder.durations["switch"]
+        version.save(update_fields=["metrics", "updated"])
+    return version
+
+
+def decide(methods: dict, serving_method: str, serving_name: str, min_gain: float) -> dict:
+    """Is the new model's held-out dense recall@10 at least `min_gain` (relative) above the serving model's?"""
+    new = methods["finetuned-dense"]["recall@10"]
+    old = methods[f"{serving_method}-dense"]["recall@10"]
+    gain = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
+    gain_over_bm25 = (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
+    return {"metric": "recall@10", "serving": serving_name, "serving_recall": old, "finetuned_recall": new,
+            "gain": None if math.isinf(gain) else round(gain, 6), "min_gain": min_gain,
+            "better": bool(new > old and gain >= min_gain),
+            "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6)}
+
+
+def _write_pairs(path: Path, prepared: Prepared) -> None:
+    negative_of = {id(t.pair): t for t in prepared.triplets}
+    with open(path, "w", encoding="utf-8") as out:
+        for pair in prepared.train_pairs:
+            triplet = negative_of.get(id(pair))
+            row = triplet.as_dict() if triplet else {**pair.as_dict(), "negative_chunk_id": None}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _report(version, options, prepared: Prepared, trained, result, decision, durations, serving) -> dict:
+    heldout_by_source = Counter(q.source for q in prepared.eval_queries)
+    return {
+        "version": version.name,
+        "model": version.path,
+        "base_model": options.base_model,
+        "serving_before": serving,
+        "created": timezone.now().isoformat(),
+        "options": options.as_dict(),
+        "corpus": {
+            "train_documents": len(prepared.split.train), "heldout_documents": len(prepared.split.heldout),
+            "train_chunks": len(prepared.train_passages), "heldout_chunks": len(prepared.heldout_passages),
+            "heldout_document_ids": list(prepared.split.heldout),
+        },
+        "pairs_by_method": prepared.pairs_by_method,
+        "triplets": len(prepared.triplets),
+        "heldout_queries_by_source": dict(sorted(heldout_by_source.items())),
+        "llm_filter": prepared.llm_filter,
+        "mining": prepared.mining,
+        "training": trained.as_dict(),
+        "evaluation": {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
+                       "by_source": result["by_source"]},
+        "decision": decision,
+        "durations": {stage: durations[stage] for stage in STAGES if stage in durations},
+        "per_query": [
+            {"query": q.query, "source": q.source, "unit": q.unit, "relevant": sorted(q.relevant),
+             **{method: ranking[i] for method, ranking in result["rankings"].items()}}
+            for i, q in enumerate(prepared.eval_queries)
+        ],
+    }
+
+
+def render_markdown(report: dict) -> str:
+    corpus, training, decision = report["corpus"], report["training"], report["decision"]
+    lines = [
+        f"# Retriever {report['version']}",
+        "",
+        f"Base model `{report['base_model']}`; serving before this run: {report['serving_before']['name']}.",
+        "",
+        f"Documents: {corpus['train_documents']} train, {corpus['heldout_documents']} held out; "
+        f"passages: {corpus['train_chunks']} train, {corpus['heldout_chunks']} held out.",
+        f"Training pairs by method: {_counts(report['pairs_by_method'])}; with a hard negative: {report['triplets']}.",
+        f"Held-out queries: {report['evaluation']['queries']} ({_counts(report['heldout_queries_by_source'])}) "
+        f"over {report['evaluation']['passages']} held-out passages.",
+        f"Training: {training['steps']} of {training['max_steps']} steps in {training['seconds']:.0f} s on "
+        f"{training['device']} (stopped by {training['stopped_by']}), mean loss {training['loss'] or 0:.4f}.",
+        "",
+        "## Held-out retrieval",
+        "",
+        evaluation.format_table(report["evaluation"]["methods"]),
+        "",
+    ]
+    for source, methods in report["evaluation"]["by_source"].items():
+        lines += [f"### {source} queries ({methods['queries']})", "",
+                  evaluation.format_table({k: v for k, v in methods.items() if k != "queries"}), ""]
+    gain = "n/a" if decision["gain"] is None else f"{decision['gain']:+.1%}"
+    lines += [
+        "## Decision",
+        "",
+        f"recall@10 {decision['finetuned_recall']:.3f} against {decision['serving_recall']:.3f} for the serving "
+        f"model ({decision['serving']}): {gain}, needed {decision['min_gain']:+.1%}. "
+        + ("Better: switch in." if decision["better"] else "Not better: kept the serving model."),
+        "",
+        "## LLM questions",
+        "",
+    ]
+    for side, stats in report["llm_filter"].items():
+        lines.append(f"- {side}: asked {stats['asked']}, kept {stats['kept']}, dropped {_counts(stats['dropped']) or 'none'}")
+    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["durations"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())

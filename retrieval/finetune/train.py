@@ -1,0 +1,130 @@
+"""Contrastive fine-tuning of the embedder with sentence-transformers. Pure: no Django.
+
+(anchor, positive, negative) triplets, MultipleNegativesRankingLoss: each
+query is scored against its positive, its hard negative and every other
+passage of the batch (in-batch negatives), so batches are drawn without
+duplicate texts (BatchSamplers.NO_DUPLICATES). The budget is a number of
+steps and a number of minutes, whichever runs out first (a callback stops the
+trainer). Seeds are fixed; on the GPU when there is one, else the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+LEARNING_RATE = 2e-5
+WARMUP_RATIO = 0.1
+TRAIN_MAX_TOKENS = 128  # passages are about 100 of the embedder's tokens; queries fewer
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    max_steps: int
+    seconds: float
+    stopped_by: str  # "steps" or "minutes"
+    loss: float | None  # mean training loss
+    device: str
+    examples: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def train(base_model: str, triplets: Sequence[tuple[str, str, str]], output: str | Path, *, max_steps: int,
+          max_minutes: float, batch_size: int, seed: int, learning_rate: float = LEARNING_RATE,
+          progress: Callable[[int, int], None] | None = None) -> TrainResult:
+    """Fine-tune the model in folder `base_model` on (query, positive,
+    negative) texts and save it to `output` (a sentence-transformers folder)."""
+    if not triplets:
+        raise ValueError("No training triplets")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("WANDB_DISABLED", "true")
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import TrainerCallback, set_seed
+
+    set_seed(seed)
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    model = SentenceTransformer(base_model, device=device, local_files_only=True)
+    served_max_tokens = model.max_seq_length
+    model.max_seq_length = min(served_max_tokens, TRAIN_MAX_TOKENS)
+    dataset = Dataset.from_dict({
+        "anchor": [t[0] for t in triplets],
+        "positive": [t[1] for t in triplets],
+        "negative": [t[2] for t in triplets],
+    })
+    batch_size = min(batch_size, len(triplets))
+    started = time.monotonic()
+    budget = _Budget(max_steps, max_minutes * 60, started, progress, TrainerCallback)
+    with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch,
+            max_steps=max_steps,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=max(1, round(WARMUP_RATIO * max_steps)),
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            seed=seed,
+            data_seed=seed,
+            use_cpu=not cuda,
+            fp16=cuda,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="steps",
+            logging_steps=max(1, min(50, max_steps // 10)),
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_drop_last=len(triplets) >= 2 * batch_size,
+        )
+        trainer = SentenceTransformerTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            loss=MultipleNegativesRankingLoss(model),
+            callbacks=[budget.callback],
+        )
+        output_state = trainer.train()
+    seconds = time.monotonic() - started
+    model.max_seq_length = served_max_tokens  # serve as the base model did
+    Path(output).mkdir(parents=True, exist_ok=True)
+    model.save(str(output))
+    steps = int(output_state.global_step)
+    loss = float(output_state.training_loss) if output_state.training_loss is not None else None
+    log.info("Fine-tuned %s for %s steps in %.0f s (%s), mean loss %.4f", base_model, steps, seconds, device, loss or 0)
+    return TrainResult(steps=steps, max_steps=max_steps, seconds=round(seconds, 2),
+                       stopped_by="minutes" if budget.timed_out else "steps", loss=loss, device=device,
+                       examples=len(triplets))
+
+
+class _Budget:
+    """Stops training after `max_seconds` (checked after every step) and reports progress."""
+
+    def __init__(self, max_steps, max_seconds, started, progress, base_class):
+        self.timed_out = False
+        budget = self
+
+        class Callback(base_class):
+            def on_step_end(self, args, state, control, **kwargs):
+                if progress:
+                    progress(state.global_step, max_steps)
+                if time.monotonic() - started >= max_seconds and state.global_step < max_steps:
+                    budget.timed_out = True
+                    control.should_training_stop = True
+                return control
+
+        self.callback = Callback()
