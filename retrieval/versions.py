@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -65,11 +66,21 @@ def new_version(base_model: str) -> RetrieverVersion:
         path = os.path.join(str(settings.RAG_RETRIEVER_DIR), name, "model")
         try:
             with transaction.atomic():
-                return RetrieverVersion.objects.create(number=number, name=name, path=path, base_model=base_model,
-                                                       status=Status.TRAINING, stage="queued")
+                version = RetrieverVersion.objects.create(number=number, name=name, path=path, base_model=base_model,
+                                                          status=Status.TRAINING, stage="queued")
         except IntegrityError:
             continue
+        _drop_leftover_index(name)
+        return version
     raise RuntimeError("Could not number a new retriever version")
+
+
+def _drop_leftover_index(name: str) -> None:
+    """A new version's name can be an old one's whose row was deleted: its
+    index folder (vectors of another model) must not be taken for this one's."""
+    state = services.registry().state()
+    if name not in (state["active"]["name"], (state.get("staging") or {}).get("name")):
+        shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), name), ignore_errors=True)
 
 
 def switch_to(version_id: int, progress=None) -> RetrieverVersion:

@@ -97,3 +97,15 @@ def test_switching_rejects_bad_names_and_missing_models(db, tmp_path):
     with pytest.raises(FileNotFoundError):
         services.switch_retriever("v9", str(tmp_path / "nowhere"))
     assert services.active_retriever()["name"] == "base"
+
+
+def test_a_new_version_never_inherits_the_index_of_a_deleted_one_with_its_name(db, settings):
+    from retrieval import versions
+
+    first = versions.new_version(settings.RAG_EMBEDDER_PATH)
+    leftover = settings.RAG_INDEX_DIR / first.name
+    leftover.mkdir(parents=True)
+    (leftover / "manifest.json").write_text("{}")  # vectors of the deleted version's model
+    first.delete()
+    again = versions.new_version(settings.RAG_EMBEDDER_PATH)
+    assert again.name == first.name and not leftover.exists()
