@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from ragsite.env import hub_offline
+
 log = logging.getLogger(__name__)
 
 QUERY_CACHE = 1024  # query vectors remembered per embedder
@@ -74,10 +76,7 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                    hub_offline()
                     import torch
                     from sentence_transformers import SentenceTransformer
 

@@ -8,6 +8,8 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 
+from ragsite.env import hub_offline
+
 log = logging.getLogger(__name__)
 
 
@@ -27,7 +29,7 @@ class TransformersEngine:
 
     def warm_up(self):
         if self._loaded is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            hub_offline()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -11,12 +11,13 @@ trainer). Seeds are fixed; on the GPU when there is one, else the CPU.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from ragsite.env import hub_offline
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,7 @@ def train(base_model: str, triplets: Sequence[tuple[str, str, str]], output: str
     negative) texts and save it to `output` (a sentence-transformers folder)."""
     if not triplets:
         raise ValueError("No training triplets")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("WANDB_DISABLED", "true")
+    hub_offline()
     import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
