@@ -13,7 +13,11 @@ import functools
 import logging
 import os
 import re
+import threading
 import time
+import weakref
+from array import array
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
@@ -440,20 +444,47 @@ def search_many(queries: list[str], *, user=None, k: int | None = None, collecti
     if index.ntotal == 0 or not collection_ids:
         return [[] for _ in queries]
     bm25 = store.current_bm25() if "bm25" in methods else None
+    # BM25 needs no query vector: its first candidates are found on another
+    # thread while the query is embedded (both release the GIL in their
+    # inner loops, so the two overlap on two cores).
+    lexical = {}
+    if bm25 is not None and bm25.ntotal:
+        fetch = _ReadableChunks.first_fetch(_depth(k + offset), bm25.ntotal)
+        lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch)} for query in queries}
     vectors = get_embedder().embed_queries(queries)
-    return [_search_one(query, vector, k + offset, methods, index, bm25, collection_ids, narrow)[offset:]
+    owners = chunk_owners(store, index)
+    return [_search_one(query, vector, k + offset, methods, index, bm25, _ReadableChunks(collection_ids, narrow, owners),
+                        lexical.get(query, {}))[offset:]
             for query, vector in zip(queries, vectors)]
 
 
-def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q()) -> list[SearchHit]:
-    readable = _ReadableChunks(collection_ids, narrow)
-    depth = max(3 * k, 30)  # candidates each retriever contributes to the fusion
+def _depth(k: int) -> int:
+    """Candidates each retriever contributes to the fusion."""
+    return max(3 * k, 30)
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for work a search runs beside the query embedding (one pool
+    per process: a forked worker makes its own)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search"))
+        return _POOL[1]
+
+
+def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None) -> list[SearchHit]:
+    depth = _depth(k)
     rankings, dense, lexical = {}, {}, {}
     searches = {}
     if "dense" in methods:
         searches["dense"] = (_remembered(lambda n: index.search(vector, n)), index.ntotal)
     if "bm25" in methods and bm25 is not None and bm25.ntotal:
-        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n)), bm25.ntotal)
+        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n), lexical_started), bm25.ntotal)
     # Both retrievers' first candidates go through the access filter in one query.
     readable.check_first(searches.values(), depth)
     if "dense" in searches:
@@ -494,25 +525,93 @@ def _search_one(query, vector, k, methods, index, bm25, collection_ids, narrow=Q
     return hits
 
 
-def _remembered(search):
-    """search(n), each n computed once (the access filter asks twice)."""
-    results = {}
+def _remembered(search, started=None):
+    """search(n), each n computed once (the access filter asks twice);
+    `started`: {n: a Future of search(n)} already under way."""
+    results, started = {}, dict(started or {})
 
     def run(n):
         if n not in results:
-            results[n] = search(n)
+            results[n] = started.pop(n).result() if n in started else search(n)
         return results[n]
 
     return run
+
+
+class ChunkOwners:
+    """chunk id -> document id of every chunk in an index, in memory (16 bytes
+    a chunk), so that the access filter asks the database about the few
+    documents of a search's candidates and never about each candidate chunk.
+
+    A chunk never moves to another document and primary keys are not reused
+    (PostgreSQL sequences; SQLite AUTOINCREMENT), so a pair once read stays
+    true: the map only grows, by the chunks above the highest id it holds,
+    read when the index has a new version (a chunk is indexed after its row
+    is committed). A chunk deleted since is harmless: its document check, or
+    the final row load, drops it. An id the map lacks (indexed after the
+    last read) is looked up in the database. One map per index store, so a
+    store made anew (another data folder) starts from nothing."""
+
+    READ_BATCH = 50_000
+
+    def __init__(self):
+        self._pairs = (np.zeros(0, np.int64), np.zeros(0, np.int64))  # ids ascending, their documents
+        self._index = None  # the index version read up to (weakly: versions come and go)
+        self._lock = threading.Lock()
+
+    def refresh(self, index) -> None:
+        if self._index is not None and self._index() is index:
+            return
+        with self._lock:
+            if self._index is not None and self._index() is index:
+                return
+            ids, documents = self._pairs
+            high = int(ids[-1]) if len(ids) else 0
+            new_ids, new_documents = array("q"), array("q")
+            while True:  # in batches by primary key: memory stays flat at a million rows
+                batch = list(Chunk.objects.filter(pk__gt=high).order_by("pk").values_list("pk", "document_id")[:self.READ_BATCH])
+                for pk, document in batch:
+                    new_ids.append(pk)
+                    new_documents.append(document)
+                if len(batch) < self.READ_BATCH:
+                    break
+                high = batch[-1][0]
+            if new_ids:
+                self._pairs = (np.concatenate([ids, np.frombuffer(new_ids, dtype=np.int64)]),
+                               np.concatenate([documents, np.frombuffer(new_documents, dtype=np.int64)]))
+            self._index = weakref.ref(index)
+
+    def lookup(self, chunk_ids) -> tuple[list[tuple[int, int]], list[int]]:
+        """([(chunk id, document id)] of the ids the map holds, [ids it does not])."""
+        ids, documents = self._pairs
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, wanted), max(len(ids) - 1, 0))
+        held = ids[at] == wanted if len(ids) else np.zeros(len(wanted), dtype=bool)
+        return (list(zip(wanted[held].tolist(), documents[at[held]].tolist())), wanted[~held].tolist())
+
+
+_OWNERS: "weakref.WeakKeyDictionary[IndexStore, ChunkOwners]" = weakref.WeakKeyDictionary()
+_OWNERS_LOCK = threading.Lock()
+
+
+def chunk_owners(store: IndexStore, index) -> ChunkOwners:
+    """The store's ChunkOwners, read up to `index` (its current version)."""
+    with _OWNERS_LOCK:
+        owners = _OWNERS.get(store)
+        if owners is None:
+            owners = _OWNERS[store] = ChunkOwners()
+    owners.refresh(index)
+    return owners
 
 
 class _ReadableChunks:
     """The access filter, the same for every retriever: chunks of searchable
     documents in the collections the user may read. Remembers what it looked up."""
 
-    def __init__(self, collection_ids, narrow=Q()):
+    def __init__(self, collection_ids, narrow=Q(), owners: ChunkOwners | None = None):
         self.collection_ids = collection_ids
         self.narrow = narrow
+        self.owners = owners
         self.allowed: set[int] = set()
         self.checked: set[int] = set()
         self.allowed_documents: set[int] = set()
@@ -544,16 +643,19 @@ class _ReadableChunks:
             fetch = min(ntotal, fetch * 4)
 
     def _check(self, ids) -> None:
-        # Two indexed lookups instead of one join: chunk -> document by
-        # primary key, then the few documents against the collections and
-        # filters (SQLite planned the join as a scan of every chunk of the
-        # readable collections: 220 ms at a million chunks). Only primary
-        # keys here: rows are loaded for the final hits alone.
-        new = [i for i in ids if i not in self.checked]
+        # chunk -> document from the owner map (the database for chunks it
+        # lacks), then one indexed lookup of the few documents against the
+        # collections and filters (a join over chunks was planned by SQLite
+        # as a scan of every chunk of the readable collections: 220 ms at a
+        # million chunks). Only primary keys here: rows are loaded for the
+        # final hits alone.
+        new = [i for i in dict.fromkeys(ids) if i not in self.checked]
         if not new:
             return
         self.checked.update(new)
-        owners = list(Chunk.objects.filter(pk__in=new).order_by().values_list("pk", "document_id"))
+        owners, missing = self.owners.lookup(new) if self.owners is not None else ([], new)
+        if missing:
+            owners += list(Chunk.objects.filter(pk__in=missing).order_by().values_list("pk", "document_id"))
         unknown = {document for _, document in owners} - self.checked_documents
         if unknown:
             self.checked_documents |= unknown
@@ -564,9 +666,12 @@ class _ReadableChunks:
         self.allowed.update(pk for pk, document in owners if document in self.allowed_documents)
 
     def rows(self, ids) -> dict:
-        """The chunks (with document and collection) of these allowed ids."""
-        return Chunk.objects.select_related("document", "document__collection").order_by().in_bulk(
+        """The chunks (with document and collection) of these allowed ids.
+        Each row's own document is checked again: whatever the owner map
+        says, nothing of a document the user may not read leaves here."""
+        found = Chunk.objects.select_related("document", "document__collection").order_by().in_bulk(
             [i for i in ids if i in self.allowed])
+        return {pk: chunk for pk, chunk in found.items() if chunk.document_id in self.allowed_documents}
 
 
 # -- evaluation ------------------------------------------------------------

@@ -44,6 +44,52 @@ def test_it_returns_only_chunks_that_share_a_term_best_first(index):
     assert index.search("the of", k=5)[1].size == 0  # stopwords only
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_its_pruned_top_k_is_exactly_the_top_k_of_scoring_every_row(seed):
+    # Postings.top skips most of the common words' posting lists: its results
+    # must still equal bm25s's score for every row, sorted by (score, row).
+    from retrieval.bm25_index import Postings
+
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(300)]
+    p = 1.0 / np.arange(1, 301) ** 1.1
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 30)), p=p / p.sum())) for _ in range(2000)]
+    texts[5] = texts[6] = "w250 w251"  # exact ties
+    corpus = BM25Index()
+    corpus.add(range(1, 2001), texts)
+    engine = corpus._built()
+    postings = Postings(engine)
+    queries = [["w0", "w1", "w250"], ["w250", "w251"], ["w3", "w3", "w120"], ["w0"], list(words[:12]),
+               [str(w) for w in rng.choice(words, size=5)]]
+    for query in queries:
+        term_ids = engine.get_tokens_ids(query)
+        every = np.asarray(engine.get_scores_from_ids(term_ids), dtype=np.float32)
+        for k in (1, 2, 10, 60, 5000):
+            rows, scores = postings.top(term_ids, k)
+            matching = np.flatnonzero(every > 0)
+            expected = matching[np.lexsort((matching, -every[matching]))][:k]
+            assert rows.tolist() == expected.tolist(), (query, k)
+            np.testing.assert_allclose(scores, every[expected], rtol=1e-5)
+
+
+def test_its_posting_lists_are_put_in_row_order_when_they_are_not():
+    from retrieval.bm25_index import Postings
+
+    corpus = BM25Index()
+    corpus.add(range(1, 7), ["alpha beta", "beta", "alpha", "beta gamma", "alpha", "gamma"])
+    engine = corpus._built()
+    indptr, indices = engine.scores["indptr"], engine.scores["indices"]
+    before = Postings(engine).top(engine.get_tokens_ids(["alpha", "beta"]), 6)
+    for column in range(len(indptr) - 1):  # reverse every posting list
+        indices[indptr[column]:indptr[column + 1]] = indices[indptr[column]:indptr[column + 1]][::-1].copy()
+        engine.scores["data"][indptr[column]:indptr[column + 1]] = engine.scores["data"][indptr[column]:indptr[column + 1]][::-1].copy()
+    after = Postings(engine)
+    assert not np.array_equal(after.indices, indices) or len(indices) < 2
+    got = after.top(engine.get_tokens_ids(["alpha", "beta"]), 6)
+    assert got[0].tolist() == before[0].tolist()
+    np.testing.assert_allclose(got[1], before[1])
+
+
 def test_it_removes_and_replaces_by_id(index):
     assert index.remove([12, 999]) == 1
     assert index.search("ZX-4471", k=3)[1].size == 0

@@ -107,3 +107,33 @@ def test_rebuild_index_restores_bm25(parts):
     assert sorted(store.current_bm25().ids().tolist()) == before
     assert filenames(search("ZX-4471", k=1, methods=["bm25"])) == ["dock-notes.md"]
 
+
+
+def test_the_access_filter_asks_the_database_about_documents_not_each_candidate(parts, django_assert_max_num_queries):
+    search("warm up", k=3)  # reads the chunk -> document map once
+    with django_assert_max_num_queries(3):  # collections, the candidates' documents, the final rows
+        assert filenames(search("ZX-4471", k=5))[0] == "dock-notes.md"
+
+
+def test_chunks_indexed_after_the_map_was_read_are_found(parts, tmp_path):
+    assert search("Kestrel telemetry", k=3, methods=["bm25"]) == []  # the map is read up to this index version
+    (tmp_path / "kestrel.md").write_text("# Kestrel\n\nKestrel telemetry uplink runs on band C.\n")
+    ingest_path(tmp_path / "kestrel.md")
+    assert filenames(search("Kestrel telemetry", k=3, methods=["bm25"])) == ["kestrel.md"]
+    owners = services.chunk_owners(get_store(), get_store().current())
+    assert all(pk in dict(owners.lookup([pk])[0]) for pk in get_store().current().ids().tolist())
+
+
+def test_a_wrong_owner_in_the_map_never_shows_a_private_chunk(private_note, parts, bob):
+    # Even if the map said a private chunk belonged to a public document,
+    # the final rows are checked against their own documents.
+    query = "Project Falcon Diamond card"
+    assert search(query, user=bob, methods=["bm25"]) == []
+    store = get_store()
+    owners = services.chunk_owners(store, store.current())
+    ids, documents = owners._pairs
+    public = parts["dock-notes.md"].pk
+    owners._pairs = (ids, documents.copy())
+    owners._pairs[1][:] = public  # every chunk "belongs" to a public document
+    assert search(query, user=bob, methods=["bm25"]) == []
+    assert all(hit.filename in PARTS for hit in search(query, user=bob, k=10))
