@@ -270,23 +270,32 @@ class Postings:
         # float32 sums never make the pruning test wrong.
         left = np.cumsum(bounds[::-1])[::-1] * (1 + 1e-5) + 1e-6
         scores = np.zeros(self.rows, dtype=np.float32)
-        taken, found = [], None  # posting lists added in full; their rows
-        threshold = 0.0
+        taken, found = [], None  # posting lists added in full; their rows (None: not worked out since)
+        threshold, pruning = 0.0, False
         for i, term in enumerate(terms):
             start, end = self.indptr[term], self.indptr[term + 1]
             rows, values, times = self.indices[start:end], self.data[start:end], np.float32(weight[term])
-            if found is None or len(found) < k or left[i] >= threshold:
+            # The k-th score so far is at most what the terms taken could give
+            # (their bounds' sum): only when that passes what the terms left
+            # could add is it worth working out.
+            if not pruning and taken and left[0] - left[i] > left[i]:
+                if found is None:
+                    found = self._union(taken, scores)
+                    if len(found) >= k:
+                        threshold = float(np.partition(scores[found], len(found) - k)[len(found) - k])
+                pruning = len(found) >= k and left[i] < threshold  # and so for every term after this one
+            if not pruning:
                 scores[rows] += values * times if times != 1 else values
                 taken.append(rows)
-                found = self._union(taken, scores)
-                if len(found) >= k:
-                    threshold = float(np.partition(scores[found], len(found) - k)[len(found) - k])
+                found = None
             else:
                 # A row that even every term left could not lift to the k-th score is out.
                 found = found[scores[found] + np.float32(left[i]) >= threshold]
                 at = np.minimum(np.searchsorted(rows, found), len(rows) - 1)
                 hit = rows[at] == found
                 scores[found[hit]] += values[at[hit]] * times
+        if found is None and taken:
+            found = self._union(taken, scores)
         if found is None or not len(found):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         found = found[scores[found] > 0]
