@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from tests.conftest import ingest_path
 
@@ -36,6 +37,11 @@ def page(live_server):
         page.on("pageerror", lambda error: page.console_messages.append(f"page error: {error}"))
         yield page
         browser.close()
+        # The ORM calls made while Playwright's event loop ran in this thread
+        # had their own connection (asgiref keys connections by the running
+        # loop): close it here, or it outlives the tests and holds the test
+        # database when pytest-django drops it.
+        connections.close_all()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
