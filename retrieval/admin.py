@@ -67,7 +67,7 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         if version.is_active:
             self.message_user(request, f"{version.name} is already serving.", messages.INFO)
             return
-        if version.status not in versions.SWITCHABLE:
+        if version.status not in versions.SWITCHABLE and not versions.is_stalled(version):
             self.message_user(request, f"{version.name} is {version.get_status_display().lower()}: it cannot be switched in.",
                               messages.ERROR)
             return
@@ -105,6 +105,8 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, version):
+        if versions.is_stalled(version):
+            return f"stalled at {version.progress_done}/{version.progress_total}: switch to it again to resume"
         if version.status in (Status.TRAINING, Status.SWITCHING):
             return f"{version.stage or 'queued'} {version.progress_done}/{version.progress_total}"
         if version.status == Status.FAILED:

@@ -345,6 +345,14 @@ def switch_retriever(name: str, model_path: str, progress=None) -> int:
     return store.current().ntotal
 
 
+def unstage(name: str) -> None:
+    """Stop staging version `name` (its switch was abandoned): writers no
+    longer write to its index."""
+    with registry().changing() as state:
+        if (state.get("staging") or {}).get("name") == name:
+            state["staging"] = None
+
+
 FILL_BATCH = 4096  # passages embedded per write while building a version's index
 
 

@@ -6,6 +6,7 @@ this module claims the row, calls it, and records the outcome.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import shutil
@@ -83,22 +84,59 @@ def _drop_leftover_index(name: str) -> None:
         shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), name), ignore_errors=True)
 
 
+def stalled_before():
+    """A switch whose row has not reported progress since then has lost its
+    worker (progress is written at least every FILL_BATCH passages)."""
+    return timezone.now() - datetime.timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
+
+
+def is_stalled(version: RetrieverVersion) -> bool:
+    return version.status == Status.SWITCHING and version.updated < stalled_before()
+
+
+def abandon_stalled_switches(keep: int | None = None) -> int:
+    """Switches whose worker stopped (killed, redeployed) mid-build: the row
+    gets its former status back with the reason, and the index registry stops
+    staging its index (writers stop writing to it; its folder stays, and a
+    later switch to that version resumes from what it holds). `keep`: a row
+    to leave alone (the one about to be resumed)."""
+    abandoned = 0
+    for version in RetrieverVersion.objects.filter(status=Status.SWITCHING, updated__lt=stalled_before()).exclude(pk=keep):
+        taken = RetrieverVersion.objects.filter(pk=version.pk, status=Status.SWITCHING, updated=version.updated).update(
+            status=version.switch_from or Status.EVALUATED, stage="", updated=timezone.now(),
+            error="Switch interrupted: its worker stopped. Switch to this version again to resume.")
+        if taken:
+            services.unstage(version.name)
+            log.warning("Retriever %s: the switch in stalled; abandoned", version.name)
+            abandoned += 1
+    return abandoned
+
+
 def switch_to(version_id: int, progress=None) -> RetrieverVersion:
     """Switch searches to this version's model (also a rollback, to any earlier
     version or the base). Raises SwitchError when the version cannot be
     switched now; on any failure of the switch itself the row gets the error
-    and its former status back, and the serving model stays in place."""
+    and its former status back, and the serving model stays in place. A
+    switch of this version that stalled is resumed; one of another version
+    that stalled is abandoned first (abandon_stalled_switches)."""
     version = RetrieverVersion.objects.get(pk=version_id)
+    abandon_stalled_switches(keep=version.pk)
     former = version.status
-    if former not in SWITCHABLE:
+    if former == Status.SWITCHING:
+        if not is_stalled(version):
+            raise SwitchError(f"{version.name} is being switched in now; its progress shows in the admin.")
+        former = version.switch_from or Status.EVALUATED
+    elif former not in SWITCHABLE:
         raise SwitchError(f"{version.name} is {version.get_status_display().lower()}; only a saved model can be switched in.")
-    claimed = RetrieverVersion.objects.filter(pk=version.pk, status=former).update(
-        status=Status.SWITCHING, stage="switching", progress_done=0, progress_total=0, error="")
+    claimed = RetrieverVersion.objects.filter(pk=version.pk, status=version.status, updated=version.updated).update(
+        status=Status.SWITCHING, stage="switching", switch_from=former, progress_done=0, progress_total=0, error="",
+        updated=timezone.now())
     if claimed != 1:
         raise SwitchError(f"{version.name} changed meanwhile (another switch?); try again.")
 
-    def report(done, total):
-        RetrieverVersion.objects.filter(pk=version.pk).update(progress_done=done, progress_total=total)
+    def report(done, total):  # also the heartbeat that tells a running switch from a stalled one
+        RetrieverVersion.objects.filter(pk=version.pk).update(progress_done=done, progress_total=total,
+                                                              updated=timezone.now())
         if progress:
             progress(done, total)
 
@@ -109,7 +147,8 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
         services.switch_retriever(version.name, version.path, progress=report)
     except Exception as exc:
         log.exception("Switching to retriever %s failed", version.name)
-        RetrieverVersion.objects.filter(pk=version.pk).update(status=former, stage="", error=f"Switch failed: {exc}")
+        RetrieverVersion.objects.filter(pk=version.pk).update(status=former, stage="", error=f"Switch failed: {exc}",
+                                                              updated=timezone.now())
         raise
     with transaction.atomic():
         RetrieverVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False, status=Status.RETIRED)

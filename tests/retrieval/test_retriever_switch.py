@@ -109,3 +109,68 @@ def test_a_new_version_never_inherits_the_index_of_a_deleted_one_with_its_name(d
     first.delete()
     again = versions.new_version(settings.RAG_EMBEDDER_PATH)
     assert again.name == first.name and not leftover.exists()
+
+
+def stalled_switch(version, other_model, seconds_ago):
+    """What a worker killed in the middle of switching to `version` leaves:
+    the row switching (its progress last written `seconds_ago`) and the
+    version's index staged in the registry."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from retrieval.models import RetrieverVersion
+
+    RetrieverVersion.objects.filter(pk=version.pk).update(
+        status="switching", stage="switching", switch_from="evaluated", progress_done=3, progress_total=9,
+        updated=timezone.now() - timedelta(seconds=seconds_ago))
+    with services.registry().changing() as state:
+        state["staging"] = {"name": version.name, "model": str(other_model)}
+    version.refresh_from_db()
+    return version
+
+
+@pytest.fixture
+def v1(handbook, other_model):
+    from retrieval import versions
+    from retrieval.models import RetrieverVersion
+
+    versions.base_version()
+    return RetrieverVersion.objects.create(number=1, name="v1", path=str(other_model), status="evaluated")
+
+
+def test_a_switch_whose_worker_died_is_resumed_by_switching_again(v1, other_model, handbook, settings):
+    from retrieval import versions
+
+    stalled_switch(v1, other_model, seconds_ago=settings.RAG_CLAIM_TIMEOUT + 5)
+    assert versions.is_stalled(v1)
+    versions.switch_to(v1.pk)
+    v1.refresh_from_db()
+    assert (v1.status, v1.is_active, v1.error) == ("active", True, "")
+    assert services.active_retriever()["name"] == "v1" and services.registry().state()["staging"] is None
+    assert set(services.get_store().current().ids().tolist()) == chunk_ids(handbook)
+
+
+def test_a_running_switch_is_not_taken_over(v1, other_model):
+    from retrieval import versions
+
+    stalled_switch(v1, other_model, seconds_ago=5)  # still reporting progress
+    with pytest.raises(versions.SwitchError, match="being switched in now"):
+        versions.switch_to(v1.pk)
+    assert versions.abandon_stalled_switches() == 0
+    assert services.registry().state()["staging"]["name"] == "v1"
+
+
+def test_a_stalled_switch_does_not_block_switching_to_another_version(v1, other_model, settings, tmp_path):
+    from retrieval import versions
+    from retrieval.models import RetrieverVersion
+
+    stalled_switch(v1, other_model, seconds_ago=settings.RAG_CLAIM_TIMEOUT + 5)
+    v2_model = shutil.copytree(other_model, tmp_path / "retrievers" / "v2")
+    v2 = RetrieverVersion.objects.create(number=2, name="v2", path=str(v2_model), status="evaluated")
+    versions.switch_to(v2.pk)
+    v1.refresh_from_db()
+    assert v1.status == "evaluated" and "interrupted" in v1.error  # back as it was, with the reason
+    assert services.active_retriever()["name"] == "v2" and services.registry().state()["staging"] is None
+    note = ingest_path(write_note(tmp_path, "after.md", "# After\n\nWritten after the stalled switch was abandoned."))
+    assert not chunk_ids(note) & set(services.store_for("v1", str(other_model)).current().ids().tolist())
