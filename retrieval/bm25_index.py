@@ -207,6 +207,22 @@ class BM25Index:
         return index
 
 
+def kth_largest(values: np.ndarray, k: int):
+    """The k-th largest of `values` (1 <= k <= len), exactly. On a large array
+    a strided sample first guesses a bound that about 4k values pass; if at
+    least k pass, the k-th largest is among them, and selecting from those few
+    is several times cheaper than selecting from all (a million scores: about
+    6 ms with np.partition)."""
+    n = len(values)
+    if n > 65_536 and 8 * k < n:
+        sample = values[::n // 16_384]
+        rank = min(len(sample) - 1, int(len(sample) * (1 - 4 * k / n)))
+        above = values[values >= np.partition(sample, rank)[rank]]
+        if len(above) >= k:
+            values, n = above, len(above)
+    return np.partition(values, n - k)[n - k]
+
+
 class Postings:
     """Top-k BM25 search over a built bm25s matrix, exact and pruned.
 
@@ -282,7 +298,7 @@ class Postings:
                 if found is None:
                     found = self._union(taken, scores)
                     if len(found) >= k:
-                        threshold = float(np.partition(scores[found], len(found) - k)[len(found) - k])
+                        threshold = float(kth_largest(scores[found], k))
                 pruning = len(found) >= k and left[i] < threshold  # and so for every term after this one
             if not pruning:
                 scores[rows] += values * times if times != 1 else values
@@ -300,7 +316,7 @@ class Postings:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         found = found[scores[found] > 0]
         if len(found) > k:  # every row tied with the k-th, then the first k by (score, row)
-            kth = np.partition(scores[found], len(found) - k)[len(found) - k]
+            kth = kth_largest(scores[found], k)
             found = found[scores[found] >= kth]
         order = np.lexsort((found, -scores[found]))[:k]
         best = found[order].astype(np.int64)

@@ -72,6 +72,22 @@ def test_its_pruned_top_k_is_exactly_the_top_k_of_scoring_every_row(seed):
             np.testing.assert_allclose(scores, every[expected], rtol=1e-5)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_its_kth_largest_is_exact_on_large_arrays_with_ties(seed):
+    from retrieval.bm25_index import kth_largest
+
+    rng = np.random.default_rng(seed)
+    values = rng.random(300_000).astype(np.float32)
+    values[rng.random(300_000) < 0.3] = 0.5  # a third tied at one score
+    values[:1000] = values.max()  # and a block tied at the top
+    for k in (1, 10, 60, 999, 1000, 1001, 5000, 30_000, 300_000):
+        assert kth_largest(values, k) == np.sort(values)[-k], k
+    # A sample that overestimates: the high values sit exactly where the sample looks.
+    skewed = rng.random(300_000).astype(np.float32) * 0.5
+    skewed[::300_000 // 16_384] = 1.0
+    assert kth_largest(skewed, 30_000) == np.sort(skewed)[-30_000]
+
+
 def test_its_posting_lists_are_put_in_row_order_when_they_are_not():
     from retrieval.bm25_index import Postings
 
