@@ -2,7 +2,7 @@
 against bm25s's own `retrieve` on the same matrix and queries, in the same run.
 
     .venv/bin/python bench/bm25.py [--docs 200000] [--queries 400] [--k 60]
-    .venv/bin/python bench/bm25.py --reuse /tmp/rag-bench-XXXX   # the BM25 index bench/search.py left
+    .venv/bin/python bench/bm25.py --reuse DATA_DIR   # DATA_DIR: the /tmp/rag-bench-* folder a bench/search.py run left
 
 The corpus is bench/search.py's: 40-word texts from a Zipfian vocabulary of
 30,000 words, five-word queries from the same vocabulary (no stopwords among
