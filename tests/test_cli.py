@@ -78,7 +78,7 @@ def test_it_rebuilds_the_index_from_the_database(handbook):
 
 def test_demo_corpus_ingests(tmp_path):
     output = run("ingest", str(DEMO), "--inline")
-    assert "indexed 3, skipped 0 (already ingested), failed 0" in output
+    assert "indexed 7, skipped 0 (already ingested), failed 0" in output
 
 
 def test_check_index_finds_and_repairs_drift(handbook):
