@@ -86,7 +86,7 @@ def main():
     call_command("ingest", str(ROOT / "demo"), "--inline", stdout=open(os.devnull, "w"))
     from generation import services
     from generation.engines.llamacpp import LlamaCppEngine
-    from generation.prompts import PromptPassage, build_prompt
+    from generation.prompts import EvidenceLine, build_prompt
     from retrieval.services import search
 
     engine = LlamaCppEngine(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, THREADS)
@@ -100,7 +100,7 @@ def main():
     prompts = []
     for question in questions:
         hits = search(question, k=5)
-        prompts.append(build_prompt(question, [PromptPassage(h.text) for h in hits], count_tokens=engine.count_tokens,
+        prompts.append(build_prompt(question, [EvidenceLine(h.text) for h in hits], count_tokens=engine.count_tokens,
                                     budget=1800).messages)
     prompt_tokens = round(median(sum(engine.count_tokens(m["content"]) for m in p) for p in prompts))
     max_new = 96

@@ -19,7 +19,7 @@ class AskRequest(serializers.Serializer):
     conversation_id = serializers.IntegerField(required=False, allow_null=True)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     stream = serializers.BooleanField(required=False, default=False,
-                                      help_text="Stream Server-Sent Events: start, token*, retract?, done (with citations).")
+                                      help_text="Stream Server-Sent Events: start, token*, retract?, replace?, done (with citations).")
 
 
 class CitationSerializer(serializers.Serializer):
@@ -32,6 +32,8 @@ class CitationSerializer(serializers.Serializer):
     quote = serializers.CharField()
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     score = serializers.FloatField()
+    highlight = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
+                                      help_text="[[start, end], ...] of `quote`: the evidence sentence cited.")
 
 
 class AskResponse(serializers.Serializer):
@@ -43,7 +45,13 @@ class AskResponse(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     message_id = serializers.IntegerField()
     timings = serializers.DictField()
-    unsupported_spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+    kind = serializers.ChoiceField(choices=["generated", "quoted", "not_found", "refused"],
+                                   help_text="generated: the model's text, verified; quoted: the evidence quoted because the "
+                                             "model's text did not verify; not_found: no evidence answers; refused: the guardrail.")
+    generated = serializers.CharField(help_text="The model's own text (shown only when kind is generated).")
+    notice = serializers.CharField(help_text="For the reader, when the answer is not the model's text.")
+    reason = serializers.CharField(help_text="Why the model's text did not verify.")
+    evidence = serializers.ListField(child=serializers.DictField(), help_text="The evidence the model read, best first.")
 
 
 class EventStreamRenderer(BaseRenderer):

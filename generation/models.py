@@ -27,6 +27,17 @@ class Message(models.Model):
     guardrail_intervened = models.BooleanField(default=False)
     timings = models.JSONField(default=dict, blank=True)
     unsupported_spans = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of sentences no passage supports.")
+
+    class Kind(models.TextChoices):
+        GENERATED = "generated", "Generated and verified"
+        QUOTED = "quoted", "Quoted evidence (the generated answer did not verify)"
+        NOT_FOUND = "not_found", "Not in the documents"
+        REFUSED = "refused", "Refused by the guardrail"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, blank=True, help_text="What the answer policy showed (assistant messages).")
+    generated = models.TextField(blank=True, help_text="The model's own text, kept for audit when it was not shown.")
+    notice = models.TextField(blank=True, help_text="Why the generated text was replaced.")
+    passages = models.JSONField(default=list, blank=True, help_text="The closest passages, shown when nothing answered.")
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -49,6 +60,7 @@ class Citation(models.Model):
     quote = models.TextField()
     spans = models.JSONField(default=list, help_text="[[start, end], ...] of the answer text this passage supports.")
     score = models.FloatField(default=0.0)
+    highlight = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of the quote: the evidence sentence(s) cited.")
 
     class Meta:
         ordering = ["message_id", "number"]
@@ -64,6 +76,7 @@ class Citation(models.Model):
             "quote": self.quote,
             "spans": self.spans,
             "score": self.score,
+            "highlight": self.highlight,
         }
 
 

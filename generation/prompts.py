@@ -1,4 +1,4 @@
-"""The RAG prompt: numbered passages within the model's context budget. Pure."""
+"""The RAG prompt: numbered evidence within the model's context budget; follow-up questions made standalone. Pure."""
 
 from __future__ import annotations
 
@@ -7,48 +7,50 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 SYSTEM_PROMPT = (
-    "You are a careful assistant. Answer the question using only the numbered passages. "
-    "Answer in one to three short sentences. "
-    "If the passages do not contain the answer, say that the documents do not say."
+    "You answer questions from numbered evidence taken from the user's documents. "
+    "Answer in one short sentence, using only the evidence. Copy numbers, amounts and names exactly as the evidence "
+    "writes them. End the sentence with the number of the evidence it comes from, like [1]."
 )
 
 
 @dataclass(frozen=True)
-class PromptPassage:
+class EvidenceLine:
+    """One numbered item of the prompt: an evidence unit's text and its heading."""
+
     text: str
-    title: str = ""
-    page: int | None = None
+    heading: str = ""
 
 
 @dataclass(frozen=True)
 class Prompt:
     messages: list[dict[str, str]]
-    passages: list[PromptPassage]  # those that fitted, in prompt order: [1] is passages[0]
+    passages: list[EvidenceLine]  # the items that fitted, in prompt order: [1] is passages[0]
     dropped: int
 
 
-def _render(number: int, passage: PromptPassage) -> str:
-    # Titles and pages stay out of the prompt: the small default model copies
-    # them into its answer. Citations carry them instead.
-    return f"[{number}] {' '.join(passage.text.split())}"
+def _render(number: int, line: EvidenceLine) -> str:
+    # Titles stay out of the prompt (the small default model copies them into
+    # its answer); the heading says what a sentence is about.
+    text = " ".join(line.text.split())
+    return f"[{number}] ({line.heading}) {text}" if line.heading else f"[{number}] {text}"
 
 
-def build_prompt(question: str, passages: list[PromptPassage], *, count_tokens: Callable[[str], int], budget: int) -> Prompt:
-    """Messages for the chat template. Passages come best first; the
-    lowest-ranked ones are dropped whole when the budget would be exceeded."""
-    kept: list[PromptPassage] = []
-    fixed = count_tokens(SYSTEM_PROMPT) + count_tokens(f"Passages:\n\nQuestion: {question}") + 16
-    used = fixed
-    for passage in passages:
-        cost = count_tokens(_render(len(kept) + 1, passage)) + 2
+def build_prompt(question: str, evidence: list[EvidenceLine], *, count_tokens: Callable[[str], int], budget: int) -> Prompt:
+    """Messages for the chat template: the numbered evidence, best first. An
+    item that does not fit what is left of the budget is skipped, never cut
+    (a shorter one after it may still fit)."""
+    kept: list[EvidenceLine] = []
+    used = count_tokens(SYSTEM_PROMPT) + count_tokens(f"Evidence:\n\nQuestion: {question}") + 16
+    for line in evidence:
+        cost = count_tokens(_render(len(kept) + 1, line)) + 2
         if used + cost > budget:
-            break
-        kept.append(passage)
+            continue
+        kept.append(line)
         used += cost
-    context = "\n\n".join(_render(i, p) for i, p in enumerate(kept, start=1))
-    user = f"Passages:\n{context}\n\nQuestion: {question.strip()}"
+    context = "\n".join(_render(i, line) for i, line in enumerate(kept, start=1))
+    user = f"Evidence:\n{context}\n\nQuestion: {question.strip()}"
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-    return Prompt(messages=messages, passages=kept, dropped=len(passages) - len(kept))
+    return Prompt(messages=messages, passages=kept, dropped=len(evidence) - len(kept))
 
 
 _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|then|what about|how about|what of|same for)\b", re.I)

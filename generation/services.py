@@ -3,18 +3,19 @@ guardrail, store. The one seam between generation's pure parts and the ORM."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from django.conf import settings
 from django.db import transaction
 
-from generation.citations import attribute
+from generation import evidence, policy
 from generation.engines import get_engine
 from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
-from generation.prompts import PromptPassage, build_prompt, standalone_question
+from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
 from retrieval import services as retrieval
 from retrieval.embedding import get_embedder
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 
 REFUSAL_QUESTION = "I can't help with that request: the question was flagged as toxic or abusive. Please rephrase it."
 REFUSAL_ANSWER = "The generated answer was withheld because it was flagged as toxic. Please rephrase your question."
-NOT_FOUND = "I could not find an answer to that in the documents."
 STOP = ("<|im_end|>", "<|endoftext|>", "\nQuestion:", "\nPassages:")
 
 
@@ -31,26 +31,20 @@ STOP = ("<|im_end|>", "<|endoftext|>", "\nQuestion:", "\nPassages:")
 class AnswerResult:
     answer: str
     citations: list[dict]
-    passages: list[dict]
+    passages: list[dict]  # the passages behind the evidence; or, when nothing answered, the closest ones
     found: bool
     guardrail: dict
     conversation_id: int
     message_id: int
     timings: dict = field(default_factory=dict)
-    unsupported_spans: list = field(default_factory=list)  # [start, end] of answer sentences no passage supports
+    kind: str = policy.GENERATED  # generated | quoted | not_found | refused (generation.policy)
+    generated: str = ""  # the model's own text (shown only when kind is "generated")
+    notice: str = ""  # for the reader, when the shown answer is not the model's text
+    reason: str = ""  # why the model's text did not verify
+    evidence: list[dict] = field(default_factory=list)  # the evidence the model read, best first
 
     def as_dict(self) -> dict:
-        return {
-            "answer": self.answer,
-            "citations": self.citations,
-            "passages": self.passages,
-            "found": self.found,
-            "guardrail": self.guardrail,
-            "conversation_id": self.conversation_id,
-            "message_id": self.message_id,
-            "timings": self.timings,
-            "unsupported_spans": self.unsupported_spans,
-        }
+        return asdict(self)
 
 
 class Timer:
@@ -85,8 +79,9 @@ def ask(question: str, *, user=None, conversation_id: int | None = None, collect
 
 def ask_stream(question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None):
     """Answer as a stream of events: `start`, `token`* (the model's text as it
-    is generated), `retract` (the guardrail stopped a toxic continuation), and
-    `done` with the stored AnswerResult (answer with [n] markers, citations)."""
+    is generated), `retract` (the guardrail stopped a toxic continuation),
+    `replace` (the model's text did not verify: the evidence is quoted
+    instead) and `done` with the stored AnswerResult."""
     question = (question or "").strip()
     if not question:
         raise retrieval.SearchError("The question is empty.")
@@ -96,29 +91,34 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     history = list(conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
     query = standalone_question(question, history)
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
+    store = functools.partial(_store, conversation, question, timer=timer, user=owner)
 
     classifier = get_classifier()
     q_score = classifier.score([question])[0]
     timer.lap("guardrail_question")
     if is_toxic(q_score):
-        yield _done(_store(conversation, question, REFUSAL_QUESTION, [], [], found=False, timer=timer,
-                           guardrail={"intervened": True, "direction": "question", "score": q_score}, user=owner))
+        yield _done(store(REFUSAL_QUESTION, [], [], kind=policy.REFUSED,
+                          guardrail={"intervened": True, "direction": "question", "score": q_score}))
         return
 
     hits = retrieval.search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
     timer.lap("retrieval")
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
-    if not relevant:
-        yield _done(_store(conversation, question, NOT_FOUND + (" The closest passages are listed below." if hits else ""),
-                           [], hits, found=False, timer=timer,
-                           guardrail={"intervened": False, "direction": None, "score": q_score}, user=owner))
+    found = gather_evidence(query, relevant)
+    timer.lap("evidence")
+    calm = {"intervened": False, "direction": None, "score": q_score}
+    if not found.answers:
+        closest = hits[: settings.RAG_CLOSEST_PASSAGES]
+        answer = policy.NOT_FOUND_ANSWER + (" The closest passages are listed below." if closest else "")
+        yield _done(store(answer, [], closest, kind=policy.NOT_FOUND, guardrail=calm, evidence=found.rows(relevant)))
         return
 
     engine = get_engine()
     budget = settings.RAG_GENERATOR_CONTEXT - settings.RAG_GENERATOR_MAX_TOKENS
-    prompt = build_prompt(query, [PromptPassage(h.text, h.title, h.page) for h in relevant],
-                          count_tokens=engine.count_tokens, budget=budget)
-    used = relevant[: len(prompt.passages)]
+    lines = [EvidenceLine(u.text, u.heading) for u in found.units]
+    prompt = build_prompt(query, lines, count_tokens=engine.count_tokens, budget=budget)
+    kept = {id(line) for line in prompt.passages}
+    units = [u for u, line in zip(found.units, lines) if id(line) in kept]
     timer.lap("prompt")
 
     raw, flagged, window_start = "", None, 0
@@ -145,31 +145,75 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     timer.lap("guardrail_answer")
     if is_toxic(a_score):
         yield {"event": "retract", "reason": REFUSAL_ANSWER}
-        yield _done(_store(conversation, question, REFUSAL_ANSWER, [], used, found=True, timer=timer,
-                           guardrail={"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score},
-                           user=owner, flagged_text=raw))
+        yield _done(store(REFUSAL_ANSWER, [], [], kind=policy.REFUSED, flagged_text=raw,
+                          guardrail={"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score}))
         return
 
-    attribution = attribute(raw or NOT_FOUND, [h.text for h in used], get_embedder().embed_passages,
-                            settings.RAG_SUPPORT_THRESHOLD, passage_vectors=retrieval.passage_vectors([h.chunk_id for h in used]))
-    timer.lap("attribution")
+    items = [policy.Item(u.text, _context(relevant[u.passage], u), u.score) for u in units]
+    decision = policy.decide(raw, query, items, wants=found.profile.wants, salient=found.salient,
+                             margin=settings.RAG_EVIDENCE_MARGIN)
+    timer.lap("verification")
+    if decision.kind == policy.QUOTED:
+        yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}
     citations = [
-        {"number": n, "passage": used[p], "spans": attribution.spans[p],
-         "score": max(s.score for s in attribution.sentences if s.passage == p)}
-        for n, p in enumerate(attribution.cited, start=1)
+        {"number": n, "passage": relevant[units[i].passage], "spans": decision.spans[i], "score": units[i].score,
+         "highlight": [list(units[i].sentence_span)]}
+        for n, i in enumerate(decision.cited, start=1)
     ]
-    unsupported = [[s.start, s.end] for s in attribution.sentences if s.passage is None]
-    yield _done(_store(conversation, question, attribution.answer, citations, used, found=True, timer=timer,
-                       guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)}, user=owner,
-                       unsupported=unsupported))
+    shown = list({relevant[u.passage].chunk_id: relevant[u.passage] for u in units}.values())
+    yield _done(store(decision.answer, citations, shown, kind=decision.kind, generated=raw, evidence=found.rows(relevant, units),
+                      notice=policy.QUOTE_NOTICE if decision.kind == policy.QUOTED else "", reason=decision.reason,
+                      guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)}))
+
+
+@dataclass
+class Found:
+    """The evidence for a question: its profile, the selected units (best
+    first) and whether the best of them answers it."""
+
+    profile: evidence.Profile
+    units: list
+    answers: bool
+    salient: frozenset = frozenset()
+
+    def rows(self, hits, units=None) -> list[dict]:
+        return [{"chunk_id": hits[u.passage].chunk_id, "document_id": hits[u.passage].document_id,
+                 "filename": hits[u.passage].filename, "page": hits[u.passage].page, "heading": u.heading,
+                 "text": u.text, "sentence": list(u.sentence_span), "score": u.score, "features": u.features}
+                for u in (self.units if units is None else units)]
+
+
+def gather_evidence(question: str, hits) -> Found:
+    """Score every sentence of the hits (generation.evidence) and keep the best."""
+    profile = evidence.profile(question)
+    passages = [evidence.Passage(h.text, h.title, h.heading) for h in hits]
+    candidates = evidence.units(passages)
+    if not candidates:
+        return Found(profile, [], False)
+    counts, total = retrieval.term_statistics([profile.words.get(t, t) for t in profile.terms])
+    weights = evidence.idf_weights(profile, counts, total)
+    # Words and value type first (cheap); only the best of them are embedded.
+    shortlist = evidence.score(profile, candidates, passages, weights)[: settings.RAG_EVIDENCE_SHORTLIST]
+    embedder = get_embedder()
+    vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
+    cosine = vectors @ embedder.embed_queries([question])[0]
+    ranked = evidence.score(profile, shortlist, passages, weights, cosine)
+    chosen = evidence.select(ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS)
+    return Found(profile, chosen, bool(chosen) and chosen[0].score >= settings.RAG_EVIDENCE_THRESHOLD,
+                 evidence.salient(weights))
+
+
+def _context(hit, unit) -> str:
+    return " ".join(part for part in (hit.title, unit.heading) if part)
 
 
 def _done(result: AnswerResult) -> dict:
     return {"event": "done", "result": result}
 
 
-def _store(conversation, question, answer, citations, hits, *, found, guardrail, timer, user, flagged_text=None,
-           unsupported=()) -> AnswerResult:
+def _store(conversation, question, answer, citations, hits, *, kind, guardrail, timer, user, flagged_text=None,
+           generated="", notice="", reason="", evidence=()) -> AnswerResult:
+    found = kind in (policy.GENERATED, policy.QUOTED)
     with transaction.atomic():
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
         message = Message.objects.create(
@@ -177,9 +221,12 @@ def _store(conversation, question, answer, citations, hits, *, found, guardrail,
             role=Message.Role.ASSISTANT,
             content=answer,
             found=found,
+            kind=kind,
+            generated=generated if generated != answer else "",
+            notice=notice,
+            passages=[h.as_dict() for h in hits] if kind == policy.NOT_FOUND else [],
             guardrail_intervened=guardrail["intervened"],
             timings=timer.timings,
-            unsupported_spans=[list(span) for span in unsupported],
         )
         rows = [
             Citation(
@@ -193,6 +240,7 @@ def _store(conversation, question, answer, citations, hits, *, found, guardrail,
                 quote=c["passage"].text,
                 spans=[list(s) for s in c["spans"]],
                 score=c["score"],
+                highlight=c["highlight"],
             )
             for c in citations
         ]
@@ -214,5 +262,39 @@ def _store(conversation, question, answer, citations, hits, *, found, guardrail,
         conversation_id=conversation.pk,
         message_id=message.pk,
         timings=timer.timings,
-        unsupported_spans=message.unsupported_spans,
+        kind=kind,
+        generated=generated,
+        notice=notice,
+        reason=reason,
+        evidence=list(evidence),
     )
+
+
+def evaluate_answers(questions, *, k: int | None = None, collections: list[str] | None = None, progress=None) -> dict:
+    """Run the answer path on labelled questions (each in a new conversation
+    of no user: a trusted caller, as the CLI) and score it (generation.evaluation)."""
+    from django.test.utils import override_settings
+
+    from generation import evaluation
+
+    rows = []
+    with override_settings(**({"RAG_ANSWER_PASSAGES": k} if k else {})):
+        for done, item in enumerate(questions, start=1):
+            started = time.perf_counter()
+            result = ask(item.question, collections=collections).as_dict()
+            seconds = time.perf_counter() - started
+            outcome = evaluation.Outcome(
+                answer=result["answer"], found=result["found"],
+                kind=result["kind"],
+                cited_quotes=tuple(c["quote"] for c in result["citations"]),
+                cited_files=tuple(c["filename"] for c in result["citations"]),
+                passages=tuple(p["text"] for p in result["passages"]),
+                evidence=tuple(e["text"] for e in result["evidence"]),
+                generated=result["generated"],
+                seconds=seconds,
+                evidence_score=result["evidence"][0]["score"] if result["evidence"] else None,
+            )
+            rows.append(evaluation.judge(item, outcome))
+            if progress:
+                progress(done, len(questions))
+    return {"summary": evaluation.summarise(rows), "questions": rows}

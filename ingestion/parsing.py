@@ -275,6 +275,9 @@ def _parse_html(path: Path) -> ParsedDocument:
     )
     if not text or not text.strip():
         raise ParseError("No readable main text was found in the HTML page.")
+    # trafilatura's Markdown escapes underscores ("max\\_connections"): the
+    # passages are shown and searched as plain text, so they are unescaped.
+    text = text.replace("\\_", "_")
     metadata = trafilatura.extract_metadata(html)
     title = (metadata.title or "").strip() if metadata else ""
     return ParsedDocument(kind="html", pages=[Page(None, _normalise(text))], title=title)

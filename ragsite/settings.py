@@ -243,9 +243,21 @@ RAG_GENERATION_READ_TIMEOUT = envfloat("RAG_GENERATION_READ_TIMEOUT", 60.0)  # l
 # `manage.py build_engine` (TensorRT-LLM, GPU only): engine folder and largest batch.
 RAG_TRTLLM_ENGINE_DIR = Path(envstr("RAG_TRTLLM_ENGINE_DIR") or DATA_DIR / "trtllm" / "engine")
 RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
-RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 2, minimum=1)
-RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.25)
-RAG_SUPPORT_THRESHOLD = envfloat("RAG_SUPPORT_THRESHOLD", 0.45)
+# Answers are built from evidence (generation/evidence.py): the sentences of
+# the top RAG_ANSWER_PASSAGES passages are scored against the question and
+# the best RAG_EVIDENCE_ITEMS (at most RAG_EVIDENCE_CHARS characters) become
+# the numbered evidence. When the best scores below RAG_EVIDENCE_THRESHOLD
+# (calibrated on bench/qa, docs/BENCHMARKS.md), the answer is "not in the
+# documents" with the closest RAG_CLOSEST_PASSAGES passages. An answer
+# sentence verifies only against evidence within RAG_EVIDENCE_MARGIN of the best.
+RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 8, minimum=1)
+RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.1)
+RAG_EVIDENCE_ITEMS = envint("RAG_EVIDENCE_ITEMS", 4, minimum=1)
+RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 16, minimum=1)  # units embedded after the cheap first pass
+RAG_EVIDENCE_CHARS = envint("RAG_EVIDENCE_CHARS", 1200, minimum=100)
+RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.5)
+RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
+RAG_CLOSEST_PASSAGES = envint("RAG_CLOSEST_PASSAGES", 3, minimum=0)
 
 # Guardrail.
 RAG_GUARDRAIL_BACKEND = envstr("RAG_GUARDRAIL_BACKEND", "generation.guardrails.ProfanityCheckClassifier")

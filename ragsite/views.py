@@ -14,8 +14,9 @@ def chat(request, conversation_id=None):
     if conversation_id is not None:
         conversation = get_object_or_404(Conversation, pk=conversation_id, user=request.user)
         history = [
-            {"role": m.role, "content": m.content, "found": m.found, "unsupported_spans": m.unsupported_spans,
-             "citations": [c.as_dict() for c in m.citations.all()]}
+            {"role": m.role, "content": m.content, "found": m.found, "kind": m.kind, "notice": m.notice,
+             "passages": m.passages, "guardrail": {"intervened": m.guardrail_intervened},
+             "unsupported_spans": m.unsupported_spans, "citations": [c.as_dict() for c in m.citations.all()]}
             for m in conversation.messages.prefetch_related("citations")
         ]
     context = {"conversations": conversations, "conversation": conversation, "history": history}

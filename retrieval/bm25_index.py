@@ -140,6 +140,19 @@ class BM25Index:
         rows, scores = self._postings.top(term_ids, k)
         return scores, self._rows[rows]
 
+    def document_frequency(self, words: list[str]) -> dict[str, int]:
+        """How many passages hold each word (tokenised as queries are; a word
+        that tokenises to nothing, such as a stopword, counts 0)."""
+        if self.ntotal == 0:
+            return {word: 0 for word in words}
+        engine = self._built()
+        indptr, vocab = engine.scores["indptr"], engine.vocab_dict
+        counts = {}
+        for word, tokens in zip(words, tokenize(list(words))):
+            column = vocab.get(tokens[0]) if tokens else None
+            counts[word] = 0 if column is None else int(indptr[column + 1] - indptr[column])
+        return counts
+
     def _built(self):
         if self._engine is None:
             engine = _bm25s().BM25()

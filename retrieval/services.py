@@ -707,6 +707,13 @@ def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -
     return {"k": k, "queries": len(labelled), "summary": summary, "per_query": per_query}
 
 
+def term_statistics(words: list[str]) -> tuple[dict[str, int], int]:
+    """(passages holding each word, passages in all) in the serving BM25 index:
+    how rare a question's words are in the corpus (evidence scoring weighs them by it)."""
+    bm25 = get_store().current_bm25()
+    return bm25.document_frequency(words), bm25.ntotal
+
+
 def passage_vectors(chunk_ids: list[int]):
     """The indexed vectors of these chunks, in order (so an answer's attribution
     need not embed its passages again); None when any is missing."""

@@ -85,3 +85,28 @@ def test_a_wrong_password_is_refused(page, live_server, alice):
     page.fill("#id_password", "wrong")
     page.click("button[type=submit]")
     assert "didn't match" in page.inner_text(".login")
+
+
+def test_a_replaced_answer_and_a_not_found_answer_stay_visible_after_a_reload(page, live_server, alice, handbook_pdf, settings):
+    settings.RAG_GENERATOR_ENGINE = "tests.generation.test_answer_policy.WrongEngine"
+    ingest_path(handbook_pdf)
+    log_in(page, live_server, "alice", "alice-password-1")
+    page.fill("#question", "What is the annual fee of the Gold card?")
+    page.click("#send")
+    quoted = page.locator(".msg.assistant.kind-quoted")
+    quoted.wait_for(timeout=120_000)
+    page.fill("#question", "What is my daily Zelle sending limit?")
+    page.click("#send")
+    page.locator(".msg.assistant.kind-not_found").wait_for(timeout=120_000)
+    for when in ("live", "reloaded"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"chat-quoted-and-not-found-{when}.png"), full_page=True)
+        quoted = page.locator(".msg.assistant.kind-quoted")
+        assert "Quoted from the documents" in quoted.locator(".kind").inner_text()
+        assert "no annual fee" not in quoted.locator(".body").inner_text() and "95 euros" in quoted.locator(".body").inner_text()
+        assert "95 euros" in quoted.locator(".sources mark").first.inner_text()  # the cited sentence is highlighted
+        missing = page.locator(".msg.assistant.kind-not_found")
+        assert "Not in the documents" in missing.locator(".kind").inner_text()
+        assert missing.locator(".sources li").count() >= 1  # the closest passages
+        page.reload()
+    assert not page.console_messages, page.console_messages

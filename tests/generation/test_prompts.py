@@ -1,8 +1,8 @@
-"""generation/prompts.py: numbered passages within the context budget."""
+"""generation/prompts.py: numbered evidence within the context budget; follow-ups."""
 
 import pytest
 
-from generation.prompts import SYSTEM_PROMPT, PromptPassage, build_prompt
+from generation.prompts import SYSTEM_PROMPT, EvidenceLine, build_prompt
 
 
 def words(text: str) -> int:
@@ -10,20 +10,20 @@ def words(text: str) -> int:
 
 
 QUESTION = "What is the annual fee of the Gold card?"
-PASSAGES = [
-    PromptPassage("The Gold card has an annual fee of 95 euros.", title="Handbook", page=2),
-    PromptPassage("The Silver card has no annual fee.", title="Handbook", page=2),
-    PromptPassage("The Platinum card includes travel insurance.", title="Handbook", page=3),
-    PromptPassage("Cards are issued within five days.", title="FAQ"),
+EVIDENCE = [
+    EvidenceLine("The Gold card has an annual fee of 95 euros.", heading="Annual fees"),
+    EvidenceLine("The Silver card has no annual fee."),
+    EvidenceLine("The Platinum card includes travel insurance.", heading="Insurance"),
+    EvidenceLine("Cards are issued within five days."),
 ]
 
 
 def fixed_cost(question: str) -> int:
-    return words(SYSTEM_PROMPT) + words(f"Passages:\n\nQuestion: {question}") + 16
+    return words(SYSTEM_PROMPT) + words(f"Evidence:\n\nQuestion: {question}") + 16
 
 
-def passage_cost(number: int, passage: PromptPassage) -> int:
-    return words(f"[{number}] {passage.text}") + 2
+def item_cost(number: int, line: EvidenceLine) -> int:
+    return words(f"[{number}] ({line.heading}) {line.text}" if line.heading else f"[{number}] {line.text}") + 2
 
 
 def user_message(prompt) -> str:
@@ -32,72 +32,53 @@ def user_message(prompt) -> str:
 
 
 def test_it_builds_a_system_and_a_user_message():
-    prompt = build_prompt(QUESTION, PASSAGES, count_tokens=words, budget=10_000)
+    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=10_000)
     assert [m["role"] for m in prompt.messages] == ["system", "user"]
     assert prompt.messages[0]["content"] == SYSTEM_PROMPT
 
 
-def test_it_numbers_passages_in_order_from_one():
-    prompt = build_prompt(QUESTION, PASSAGES, count_tokens=words, budget=10_000)
-    assert prompt.passages == PASSAGES and prompt.dropped == 0
+def test_it_numbers_evidence_in_order_from_one_with_its_heading():
+    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=10_000)
+    assert prompt.passages == EVIDENCE and prompt.dropped == 0
     user = user_message(prompt)
-    positions = [user.index(f"[{n}] {p.text}") for n, p in enumerate(PASSAGES, start=1)]
-    assert positions == sorted(positions)
+    assert user.startswith("Evidence:\n[1] (Annual fees) The Gold card") and "[2] The Silver card" in user
     assert "[5]" not in user and "[0]" not in user
-    assert user.startswith("Passages:\n[1] The Gold card")
 
 
-def test_it_puts_the_stripped_question_after_the_passages():
-    prompt = build_prompt(f"  {QUESTION}\n", PASSAGES, count_tokens=words, budget=10_000)
-    user = user_message(prompt)
-    assert user.endswith(f"\n\nQuestion: {QUESTION}")
-    assert user.index("Question:") > user.index("[4]")
+def test_it_puts_the_stripped_question_after_the_evidence():
+    user = user_message(build_prompt(f"  {QUESTION}\n", EVIDENCE, count_tokens=words, budget=10_000))
+    assert user.endswith(f"\n\nQuestion: {QUESTION}") and user.index("Question:") > user.index("[4]")
 
 
-def test_it_collapses_whitespace_and_leaves_titles_and_pages_out_of_the_prompt():
-    passage = PromptPassage("Line one\n\n   line   two\tend.", title="Secret Title", page=42)
-    user = user_message(build_prompt(QUESTION, [passage], count_tokens=words, budget=10_000))
+def test_it_collapses_whitespace():
+    user = user_message(build_prompt(QUESTION, [EvidenceLine("Line one\n\n   line   two\tend.")], count_tokens=words, budget=10_000))
     assert "[1] Line one line two end." in user
-    assert "Secret Title" not in user and "42" not in user
 
 
 @pytest.mark.parametrize("kept", [0, 1, 2, 3, 4])
-def test_it_drops_the_lowest_ranked_passages_whole_when_over_budget(kept):
-    budget = fixed_cost(QUESTION) + sum(passage_cost(n, p) for n, p in enumerate(PASSAGES[:kept], start=1))
-    prompt = build_prompt(QUESTION, PASSAGES, count_tokens=words, budget=budget)
-    assert prompt.passages == PASSAGES[:kept]
-    assert prompt.dropped == len(PASSAGES) - kept
+def test_it_keeps_what_fits_and_never_cuts_an_item(kept):
+    budget = fixed_cost(QUESTION) + sum(item_cost(n, e) for n, e in enumerate(EVIDENCE[:kept], start=1))
+    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=budget)
+    assert prompt.passages == EVIDENCE[:kept] and prompt.dropped == len(EVIDENCE) - kept
     user = user_message(prompt)
-    for passage in PASSAGES[kept:]:
-        assert passage.text not in user  # dropped whole, never truncated
+    for line in EVIDENCE[kept:]:
+        assert line.text not in user
     assert QUESTION in user
 
 
-def test_it_drops_one_token_short_of_fitting():
-    budget = fixed_cost(QUESTION) + passage_cost(1, PASSAGES[0]) + passage_cost(2, PASSAGES[1]) - 1
-    prompt = build_prompt(QUESTION, PASSAGES, count_tokens=words, budget=budget)
-    assert prompt.passages == PASSAGES[:1] and prompt.dropped == 3
+def test_an_item_too_long_for_the_budget_is_skipped_and_a_shorter_one_after_it_still_fits():
+    # One huge passage must not leave the model with no evidence at all.
+    lines = [EvidenceLine("short one."), EvidenceLine("a much longer passage " * 200), EvidenceLine("tiny.")]
+    budget = fixed_cost(QUESTION) + item_cost(1, lines[0]) + item_cost(2, lines[2])
+    prompt = build_prompt(QUESTION, lines, count_tokens=words, budget=budget)
+    assert prompt.passages == [lines[0], lines[2]] and prompt.dropped == 1
+    assert "[2] tiny." in user_message(prompt)
 
 
-def test_it_stops_at_the_first_passage_that_does_not_fit():
-    # A later, smaller passage is not promoted over a larger, better-ranked one.
-    passages = [PromptPassage("short one."), PromptPassage("a much longer passage " * 20), PromptPassage("tiny.")]
-    budget = fixed_cost(QUESTION) + passage_cost(1, passages[0]) + passage_cost(2, passages[2])
-    prompt = build_prompt(QUESTION, passages, count_tokens=words, budget=budget)
-    assert prompt.passages == passages[:1]
-    assert prompt.dropped == 2
-
-
-def test_it_still_asks_the_question_when_no_passage_fits():
-    prompt = build_prompt(QUESTION, PASSAGES, count_tokens=words, budget=1)
+def test_it_still_asks_the_question_when_nothing_fits():
+    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=1)
     assert prompt.passages == [] and prompt.dropped == 4
-    assert user_message(prompt) == f"Passages:\n\n\nQuestion: {QUESTION}"
-
-
-def test_it_handles_no_passages():
-    prompt = build_prompt(QUESTION, [], count_tokens=words, budget=10_000)
-    assert prompt.passages == [] and prompt.dropped == 0
-    assert QUESTION in user_message(prompt)
+    assert user_message(prompt) == f"Evidence:\n\n\nQuestion: {QUESTION}"
 
 
 @pytest.mark.parametrize(

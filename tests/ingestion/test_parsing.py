@@ -316,6 +316,12 @@ def test_it_extracts_the_main_content_of_an_html_page(tmp_path):
     assert "Products" not in text and "Cookie settings" not in text
 
 
+def test_html_identifiers_keep_their_underscores(tmp_path):
+    page = b"<html><body><main><p>Raise max_connections and set wal_log_hints to on before you restart the server.</p></main></body></html>"
+    text = parse_file(write(tmp_path, "config.html", page), "config.html").pages[0].text
+    assert "max_connections" in text and "wal_log_hints" in text and "\\_" not in text
+
+
 def test_it_rejects_an_html_page_without_text(tmp_path):
     path = write(tmp_path, "empty.html", b"<html><head><script>var x = 1;</script></head><body><img src=a.png></body></html>")
     assert "No readable main text" in parse_error(path, "empty.html")

@@ -22,15 +22,16 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(result.as_dict()))
             return
+        if result.kind == "quoted":
+            self.stdout.write(self.style.WARNING("Quoted from the documents: " + result.notice))
         self.stdout.write(result.answer)
         if result.citations:
             self.stdout.write("")
         for c in result.citations:
             where = c["filename"] + (f", page {c['page']}" if c["page"] else "")
-            self.stdout.write(f"[{c['number']}] {c['title']} ({where}): " + " ".join(c["quote"].split())[:200])
-        for start, end in result.unsupported_spans:
-            self.stdout.write(self.style.WARNING(f"(not supported by the documents: {result.answer[start:end]})"))
-        if not result.citations and result.passages:
+            quote = " ".join(c["quote"][slice(*c["highlight"][0])].split()) if c["highlight"] else " ".join(c["quote"].split())
+            self.stdout.write(f"[{c['number']}] {c['title']} ({where}): " + quote[:300])
+        if result.kind == "not_found" and result.passages:
             self.stdout.write("\nClosest passages:")
             for p in result.passages:
                 self.stdout.write(f"- {p['title']} ({p['filename']}): " + " ".join(p["text"].split())[:200])

@@ -47,6 +47,34 @@
     return body;
   }
 
+  // The passage around the cited evidence sentence, which is marked.
+  function quoteWithHighlight(text, highlight) {
+    const quote = el("blockquote");
+    if (!highlight.length) {
+      quote.textContent = text.slice(0, 600);
+      return quote;
+    }
+    const [start, end] = highlight[0];
+    const from = Math.max(0, start - 200), to = Math.min(text.length, end + 200);
+    quote.appendChild(document.createTextNode((from > 0 ? "…" : "") + text.slice(from, start)));
+    quote.appendChild(el("mark", null, text.slice(start, end)));
+    quote.appendChild(document.createTextNode(text.slice(end, to) + (to < text.length ? "…" : "")));
+    return quote;
+  }
+
+  // What kind of answer this is, said in words (not only by styling).
+  const KIND_LABELS = {
+    quoted: "Quoted from the documents",
+    not_found: "Not in the documents",
+  };
+  function kindBanner(kind, notice) {
+    const banner = el("div", "kind kind-" + kind);
+    banner.setAttribute("role", "note");
+    banner.appendChild(el("strong", null, KIND_LABELS[kind]));
+    if (notice) banner.appendChild(el("span", null, " · " + notice));
+    return banner;
+  }
+
   function sources(citations, id, heading) {
     const box = el("ol", "sources");
     for (const c of citations) {
@@ -59,8 +87,7 @@
       if (c.page) where.push("page " + c.page);
       head.appendChild(el("span", "where", " · " + where.join(", ")));
       li.appendChild(head);
-      const quote = el("blockquote", null, (c.quote || c.text || "").slice(0, 600));
-      li.appendChild(quote);
+      li.appendChild(quoteWithHighlight(c.quote || c.text || "", c.highlight || []));
       box.appendChild(li);
     }
     const wrap = el("div", "sources-wrap");
@@ -76,6 +103,11 @@
     const id = ++counter;
     const box = el("div", "msg " + role);
     if (role === "assistant") {
+      const kind = extra && extra.kind;
+      if (KIND_LABELS[kind]) {
+        box.classList.add("kind-" + kind);
+        box.appendChild(kindBanner(kind, extra.notice));
+      }
       box.appendChild(answerBody(text, citations || [], id, extra && extra.unsupported));
       if (citations && citations.length) box.appendChild(sources(citations, id, "Sources"));
       if (extra && extra.closest && extra.closest.length) {
@@ -92,7 +124,8 @@
   }
 
   for (const m of JSON.parse(document.getElementById("history").textContent)) {
-    addMessage(m.role, m.content, m.citations, {unsupported: m.unsupported_spans});
+    addMessage(m.role, m.content, m.citations, {unsupported: m.unsupported_spans, kind: m.kind, notice: m.notice,
+                                                closest: m.passages, guardrail: m.guardrail});
   }
 
   // Read Server-Sent Events from a streamed POST /api/ask.
@@ -165,12 +198,16 @@
           addMessage("assistant error", ev.data.detail);
         } else if (ev.name === "retract") {
           live.textContent = ev.data.reason;
+        } else if (ev.name === "replace") {
+          // The model's text did not verify: the evidence replaces it, visibly.
+          live.textContent = ev.data.answer;
+          pending.insertBefore(kindBanner(ev.data.kind, ev.data.notice), live);
         } else if (ev.name === "done") {
           const data = ev.data;
           pending.remove();
           addMessage("assistant", data.answer, data.citations,
-                     {guardrail: data.guardrail, closest: data.citations.length ? [] : data.passages,
-                      unsupported: data.unsupported_spans});
+                     {guardrail: data.guardrail, closest: data.kind === "not_found" ? data.passages : [],
+                      kind: data.kind, notice: data.notice});
         }
       }
     } catch (err) {

@@ -1,0 +1,260 @@
+"""Evidence selection: the sentences of the retrieved passages that answer a
+question, scored, with enough neighbouring text to make sense. Pure.
+
+Every passage is split into sentences (table rows and list items count as
+sentences). Each sentence becomes a candidate *unit*: the sentence plus, when
+it cannot stand alone (short, opening with "It"/"This"/..., a table row
+without its header), the text it leans on. A unit is scored by
+
+    dense     cosine of the question and the unit (with its heading), from
+              the retriever's own embedder
+    overlap   the question's terms found in the unit, weighted by how rare
+              each term is in the corpus (IDF), so "Zelle" counts for more
+              than "limit"
+    context   the same over the unit's heading, title and whole passage
+    type      whether the unit holds what the question asks for: an amount
+              for "how much", a duration for "how long", a number for "how
+              many", a percentage for "what rate"
+
+and the best units, best first, become the numbered evidence [1], [2], ...
+that the model reads and that answers are verified against. Whether any unit
+answers the question at all is decided on the best unit's score against a
+threshold calibrated on the labelled sets (RAG_EVIDENCE_THRESHOLD).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from generation.citations import STOPWORDS, split_sentences
+from generation.claims import has_amount, has_duration, has_number, has_percent, terms
+
+# Words that say what kind of answer is wanted, not what it is about.
+QUESTION_WORDS = frozenset(
+    "what whats which who whom whose when where why how much many long often soon far is are was were do does did can "
+    "could should would will shall may might must i me my we our us you your there please tell know want need get "
+    "give let about any some ever".split()
+)
+WEIGHTS = {"dense": 0.45, "overlap": 0.35, "context": 0.10, "type": 0.10}
+TYPE_MISSING_PENALTY = 0.15  # a unit without the kind of value the question asks for
+_ANAPHORA = re.compile(r"^(?:it|its|it's|this|these|that|those|they|their|them|such|both|either|neither|here|there|"
+                       r"the same|also|however|otherwise|in that case|if so)\b", re.I)
+SHORT_UNIT_CHARS = 30  # a shorter sentence ("Yes.", "It does.") is quoted with the one before
+HEADING_CHARS = 60  # a line this short without end punctuation is a heading: context, not evidence
+# A line break inside a sentence (a PDF's wrapped line): the line before ends
+# without punctuation and the next goes on in lower case or with a number.
+_SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;|])\n(?=[a-z0-9(€$£%])")
+_LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
+_SURFACE = re.compile(r"[a-z0-9]+(?:[._][a-z0-9]+)*")
+MAX_TABLE_GAP = 200  # characters between a table's header row and a row quoted with it
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved passage, as the evidence selection needs it."""
+
+    text: str
+    title: str = ""
+    heading: str = ""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a question asks about and for."""
+
+    terms: tuple[str, ...]  # content terms, normalised (see claims.terms)
+    wants: str  # amount | percent | duration | number | any
+    words: dict = field(default_factory=dict)  # term -> the question's own word for it (for corpus statistics)
+
+
+@dataclass
+class Unit:
+    passage: int  # index into the passages
+    start: int  # the sentence's span in the passage text
+    end: int
+    context_start: int  # the quoted span: the sentence and what it leans on
+    context_end: int
+    text: str  # passage text[context_start:context_end]
+    heading: str
+    score: float = 0.0
+    features: dict = field(default_factory=dict)
+
+    @property
+    def sentence_span(self) -> tuple[int, int]:
+        return self.start, self.end
+
+
+# -- the question ---------------------------------------------------------------
+_WANTS = [
+    ("percent", re.compile(r"\b(?:rate|interest|apr|percent(?:age)?|yield|%)", re.I)),
+    ("duration", re.compile(r"\bhow (?:long|soon|quickly|far (?:ahead|in advance)|many (?:days|weeks|months|years|hours|minutes|seconds))\b"
+                            r"|\bwithin how\b|\bhow much time\b", re.I)),
+    ("amount", re.compile(r"\bhow much\b.*\b(?:cost|costs|pay|charge|fee|fees|price|spend|reimburs\w*|get back|allowance|earn|worth)\b"
+                          r"|\b(?:cost|costs|price|fee|fees|charge|charged|allowance)\b.*\?|\bhow much (?:is|are|does|do)\b", re.I)),
+    ("number", re.compile(r"\bhow (?:many|much|big|large|high|low|often)\b|\b(?:maximum|minimum|max|min|limit|number of|size|port|default)\b", re.I)),
+]
+
+
+def profile(question: str) -> Profile:
+    wants = "any"
+    for name, pattern in _WANTS:
+        if pattern.search(question):
+            wants = name
+            break
+    words: dict[str, str] = {}
+    for token in _SURFACE.findall(question.lower()):
+        if token in QUESTION_WORDS:
+            continue
+        for term in sorted(terms(token)):
+            words.setdefault(term, token)
+    return Profile(tuple(words), wants, words)
+
+
+def holds_wanted(text: str, wants: str) -> bool | None:
+    """Whether `text` has a value of the wanted kind (None: nothing particular is wanted)."""
+    if wants == "any":
+        return None
+    return {"amount": has_amount, "percent": has_percent, "duration": has_duration, "number": has_number}[wants](text)
+
+
+# -- units ------------------------------------------------------------------------
+def units(passages: Sequence[Passage]) -> list[Unit]:
+    """Every sentence of every passage, with the text it leans on."""
+    found = []
+    for index, passage in enumerate(passages):
+        text = passage.text
+        spans = split_sentences(_SOFT_BREAK.sub(" ", text))  # same length: spans index `text` too
+        for position, (start, end) in enumerate(spans):
+            sentence = text[start:end]
+            context_start, context_end, lead = start, end, ""
+            if len(sentence) < HEADING_CHARS and not sentence.rstrip().endswith((".", "!", "?", "|")):
+                continue  # a heading line
+            if sentence.rstrip().endswith("?"):
+                continue  # a question (an FAQ's) states nothing
+            if sentence.lstrip().startswith("|"):  # a table row: lean on the table's header row
+                header = _table_header(spans, position, text)
+                if header is not None and header[0] < start:
+                    if start - header[1] <= MAX_TABLE_GAP:
+                        context_start = header[0]  # header, separator (and a row or two), this row
+                    else:
+                        lead = text[header[0]:header[1]] + "\n…\n"
+            elif _LIST_ITEM.match(sentence) and (lead_in := _lead_in(spans, position, text)) is not None:
+                if start - lead_in[1] <= MAX_TABLE_GAP:
+                    context_start = lead_in[0]  # "Limits by channel:", the items before, this item
+                else:
+                    lead = text[lead_in[0]:lead_in[1]] + " … "
+            elif position and (len(sentence) < SHORT_UNIT_CHARS or _ANAPHORA.match(sentence)):
+                context_start = spans[position - 1][0]
+            if sentence.rstrip().endswith(":") and position + 1 < len(spans):
+                context_end = spans[position + 1][1]
+            found.append(Unit(index, start, end, context_start, context_end, lead + text[context_start:context_end],
+                              passage.heading))
+    return found
+
+
+def _lead_in(spans, position, text):
+    """The sentence ending in ":" that opens the list this item belongs to."""
+    for back in range(position - 1, -1, -1):
+        line = text[spans[back][0]:spans[back][1]]
+        if line.rstrip().endswith(":"):
+            return spans[back]
+        if not _LIST_ITEM.match(line):
+            return None
+    return None
+
+
+def _table_header(spans, position, text):
+    """The first row of the table this row belongs to (the rows above it that start with "|")."""
+    first = None
+    for back in range(position - 1, -1, -1):
+        row = text[spans[back][0]:spans[back][1]].lstrip()
+        if not row.startswith("|"):
+            break
+        first = spans[back]
+    return first
+
+
+# -- scoring ----------------------------------------------------------------------
+def idf_weights(question: Profile, counts: dict | None, total: int) -> dict:
+    """BM25's IDF of each of the question's terms over the corpus (1.0 each
+    when no statistics are given); `counts` holds, for each of the question's
+    own words (Profile.words), the passages that contain it."""
+    if counts is None or total <= 0:
+        return {t: 1.0 for t in question.terms}
+    weights = {}
+    for term in question.terms:
+        count = counts.get(question.words.get(term, term), 0)
+        weights[term] = math.log(1 + (total - count + 0.5) / (count + 0.5))
+    return weights
+
+
+def salient(weights: dict, share: float = 0.5) -> frozenset:
+    """The question's rarest terms: those weighing at least `share` of the heaviest."""
+    top = max(weights.values(), default=0.0)
+    return frozenset(t for t, w in weights.items() if top and w >= share * top)
+
+
+def coverage(weights: dict, text_terms: set) -> float:
+    total = sum(weights.values())
+    if not total:
+        return 0.0
+    return sum(w for t, w in weights.items() if t in text_terms) / total
+
+
+def score(question: Profile, found: list[Unit], passages: Sequence[Passage], weights: dict, cosine=None) -> list[Unit]:
+    """Score units in place; returns them best first. `cosine[i]` is the
+    question's similarity to unit i; without it only the words and the type
+    count (the cheap first pass that picks the units worth embedding)."""
+    if not found:
+        return []
+    cosine = np.zeros(len(found), np.float32) if cosine is None else np.clip(np.asarray(cosine, np.float32), 0.0, 1.0)
+    passage_terms = {}
+    for i, unit in enumerate(found):
+        if unit.passage not in passage_terms:
+            p = passages[unit.passage]
+            passage_terms[unit.passage] = terms(" ".join((p.title, p.heading, p.text)))
+        unit_terms = terms(unit.text)
+        wanted = holds_wanted(unit.text, question.wants)
+        type_score = 0.5 if wanted is None else (1.0 if wanted else 0.0)
+        features = {
+            "dense": float(cosine[i]),
+            "overlap": coverage(weights, unit_terms),
+            "context": coverage(weights, unit_terms | passage_terms[unit.passage]),
+            "type": type_score,
+        }
+        value = sum(WEIGHTS[name] * features[name] for name in WEIGHTS)
+        if wanted is False:
+            value -= TYPE_MISSING_PENALTY
+        unit.features = {name: round(v, 4) for name, v in features.items()}
+        unit.score = round(value, 4)
+    return sorted(found, key=lambda u: (-u.score, u.passage, u.start))
+
+
+def embedding_text(unit: Unit) -> str:
+    return f"{unit.heading}: {unit.text}" if unit.heading else unit.text
+
+
+def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
+    """The best units that do not repeat one another: a unit whose quoted span
+    overlaps one already taken is skipped, and so is one whose text is the same."""
+    taken: list[Unit] = []
+    used = 0
+    seen_texts = set()
+    for unit in ranked:
+        if len(taken) >= limit:
+            break
+        key = " ".join(unit.text.split()).casefold()
+        if key in seen_texts or any(u.passage == unit.passage and u.context_start < unit.context_end and unit.context_start < u.context_end
+                                    for u in taken):
+            continue
+        if used + len(unit.text) > max_chars and taken:
+            continue  # too long for what is left of the budget; a shorter one may fit
+        taken.append(unit)
+        seen_texts.add(key)
+        used += len(unit.text)
+    return taken

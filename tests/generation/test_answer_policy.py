@@ -1,0 +1,72 @@
+"""Evidence-first answering on the real packaged models (embedder, guardrail,
+GGUF): a known-wrong generated answer is replaced by the quoted evidence, an
+unanswerable question is answered "not in the documents", and the API and
+the stored message say which of the three happened."""
+
+import pytest
+
+from generation import policy, services
+from generation.models import Message
+from tests.conftest import api_client_for
+from tests.generation.test_streaming import parse_sse
+
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+
+
+class WrongEngine:
+    """Answers every question with a fee the documents never give, cited."""
+
+    context_tokens = 2048
+
+    @classmethod
+    def from_settings(cls, settings):
+        return cls()
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def stream(self, messages, *, max_new_tokens, stop=()):
+        yield from ["The Gold card ", "has no annual fee ", "[1]."]
+
+
+def test_a_wrong_generated_answer_is_replaced_by_the_quoted_evidence(alice, handbook, settings):
+    settings.RAG_GENERATOR_ENGINE = "tests.generation.test_answer_policy.WrongEngine"
+    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?", "stream": True},
+                                          format="json")
+    events = parse_sse(b"".join(response.streaming_content))
+    names = [name for name, _ in events]
+    assert names.index("replace") < names.index("done") == len(names) - 1
+    done = events[-1][1]
+    assert done["kind"] == "quoted" and done["found"] is True
+    assert "has no annual fee" not in done["answer"]  # the wrong text is never shown ...
+    assert done["generated"] == "The Gold card has no annual fee [1]."  # ... but kept for audit
+    assert "95 euros" in done["answer"] and done["answer"].startswith("\u201c") and done["answer"].endswith("[1]")
+    first = done["citations"][0]
+    start, end = first["highlight"][0]
+    assert "95 euros" in first["quote"][start:end] and first["page"] == 2
+    message = Message.objects.get(pk=done["message_id"])
+    assert message.kind == Message.Kind.QUOTED and message.generated == done["generated"] and message.notice
+    assert message.content == done["answer"]
+
+
+def test_a_verified_answer_from_the_packaged_model_is_shown_as_generated(alice, handbook):
+    result = services.ask("What is the annual fee of the Gold card?", user=alice)
+    assert result.found and result.kind in (policy.GENERATED, policy.QUOTED)
+    assert "95 euros" in result.answer and result.citations[0]["page"] == 2
+    if result.kind == policy.GENERATED:
+        assert result.answer.replace(" [1]", "") == result.generated.replace(" [1]", "")
+
+
+@pytest.mark.parametrize("question", [
+    "What is my daily Zelle sending limit?",
+    "What is the capital of Peru?",
+    "Who is the chief executive of Northwind Bank?",
+])
+def test_an_unanswerable_question_is_not_found(alice, handbook, question):
+    body = api_client_for(alice).post("/api/ask", {"question": question}, format="json").json()
+    assert body["found"] is False and body["kind"] == "not_found"
+    assert body["answer"].startswith(policy.NOT_FOUND_ANSWER) and body["citations"] == []
+    assert body["passages"]  # the closest passages are offered instead
+    message = Message.objects.get(pk=body["message_id"])
+    assert message.kind == Message.Kind.NOT_FOUND and message.passages[0]["chunk_id"] == body["passages"][0]["chunk_id"]
+    assert "generation" not in body["timings"]  # nothing was generated

@@ -1,0 +1,77 @@
+"""Evidence selection (generation/evidence.py): pure, no database; vectors are made up."""
+
+import numpy as np
+
+from generation import evidence
+from generation.evidence import Passage, profile, units
+
+HANDBOOK = Passage(
+    "The Silver card has no annual fee. Its purchase interest rate is 22.9 percent APR.\n"
+    "The Gold card has an annual fee of 95 euros, which is waived in the first year.",
+    title="Card Handbook", heading="Annual fees")
+TABLE = Passage("Rates by account:\n| Account | Rate |\n| --- | --- |\n| Easy Saver | 1.5% |\n| Fixed Saver | 3.1% |",
+                heading="Rates")
+
+
+def test_it_knows_what_kind_of_value_a_question_wants():
+    assert profile("What is the annual fee of the Gold card?").wants == "amount"
+    assert profile("how long do i have to file an expense claim").wants == "duration"
+    assert profile("what's the interest on the easy saver").wants == "percent"
+    assert profile("how many reward points per euro").wants == "number"
+    assert profile("Which card includes lounge access?").wants == "any"
+    assert set(profile("What is the annual fee of the Gold card?").terms) == {"annual", "fee", "gold", "card"}
+
+
+def test_a_sentence_that_leans_on_the_one_before_is_quoted_with_it():
+    found = units([HANDBOOK])
+    its = next(u for u in found if u.text.endswith("22.9 percent APR."))
+    assert its.text.startswith("The Silver card has no annual fee.")  # "Its ..." needs its subject
+    assert HANDBOOK.text[its.start:its.end] == "Its purchase interest rate is 22.9 percent APR."
+    gold = next(u for u in found if "95 euros" in u.text)
+    assert gold.text == HANDBOOK.text[gold.start:gold.end]  # stands alone
+
+
+def test_a_table_row_is_quoted_with_its_header():
+    row = next(u for u in units([TABLE]) if "Fixed Saver" in TABLE.text[u.start:u.end])
+    assert row.text.startswith("| Account | Rate |") and row.text.endswith("| Fixed Saver | 3.1% |")
+
+
+def test_rare_words_weigh_more():
+    question = profile("zelle limit")
+    weights = evidence.idf_weights(question, {"zelle": 0, "limit": 400}, 1000)
+    assert weights["zelle"] > 3 * weights["limit"]
+    assert evidence.idf_weights(question, None, 0) == {"zelle": 1.0, "limit": 1.0}
+
+
+def test_the_sentence_with_the_asked_value_and_words_ranks_first():
+    question = profile("What is the annual fee of the Gold card?")
+    found = units([HANDBOOK])
+    weights = evidence.idf_weights(question, None, 0)
+    ranked = evidence.score(question, found, [HANDBOOK], weights, cosine=np.full(len(found), 0.5))  # words and type decide
+    assert "95 euros" in ranked[0].text
+    assert ranked[0].features["type"] == 1.0 and ranked[-1].features["type"] == 0.0
+    assert ranked[0].score > ranked[-1].score
+
+
+def test_selection_skips_overlapping_and_repeated_units():
+    found = units([HANDBOOK, HANDBOOK])
+    for i, unit in enumerate(found):
+        unit.score = 1.0 - i / 10
+    chosen = evidence.select(found, limit=5, max_chars=10_000)
+    texts = [u.text for u in chosen]
+    assert len(texts) == len(set(texts))
+    for a in chosen:
+        for b in chosen:
+            assert a is b or a.passage != b.passage or a.context_end <= b.context_start or b.context_end <= a.context_start
+    assert len(evidence.select(found, limit=1, max_chars=10_000)) == 1
+
+
+def test_similarity_adds_to_the_cheap_first_pass():
+    question = profile("What is the annual fee of the Gold card?")
+    found = units([HANDBOOK])
+    weights = evidence.idf_weights(question, None, 0)
+    plain = {u.start: u.score for u in evidence.score(question, found, [HANDBOOK], weights)}
+    cosine = np.linspace(0.2, 0.9, len(found))
+    expected = {u.start: plain[u.start] + evidence.WEIGHTS["dense"] * float(c) for u, c in zip(found, cosine)}
+    for unit in evidence.score(question, found, [HANDBOOK], weights, cosine):
+        assert abs(unit.score - expected[unit.start]) < 1e-3 and unit.features["dense"] > 0
