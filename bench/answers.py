@@ -81,11 +81,18 @@ def main():
     report = services.evaluate_answers(questions, k=args.k,
                                        progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr))
     print(file=sys.stderr)
-    report = {"corpus": name, "documents": len(files), "label": args.label, "machine": machine(), **report}
+    # Calibration: what each evidence threshold would give on this set (the
+    # decision "not in the documents" depends on nothing else).
+    calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(30, 72, 2)])
+    report = {"corpus": name, "documents": len(files), "label": args.label, "machine": machine(), **report,
+              "calibration": calibration}
     out = ROOT / "bench" / "results" / f"answers-{name}-{args.label}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"## {name} ({len(files)} documents), {args.label}\n")
     print(evaluation.format_table(report["summary"]))
+    print("\n| threshold | false abstention | abstention (unanswerable) | not-found precision |\n| --- | --- | --- | --- |")
+    for row in calibration:
+        print(f"| {row['threshold']} | {row['false_abstention']} | {row['abstained']} | {row['not_found_precision']} |")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def build_prompt(question: str, evidence: list[EvidenceLine], *, count_tokens: C
     return Prompt(messages=messages, passages=kept, dropped=len(evidence) - len(kept))
 
 
+MAX_FOLLOW_UP_CHARS = 300  # a longer question is taken as standalone
 _FOLLOW_UP = re.compile(r"^\s*(?:and|but|also|so|then|what about|how about|what of|same for)\b", re.I)
 _ABOUT = re.compile(r"^\s*(?:and|but|so)?\s*(?:what|how)\s+about\s+(.+?)\s*[?.!]*\s*$", re.I)
 _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|that|this|those|these|one)\b", re.I)
@@ -64,18 +65,19 @@ def standalone_question(question: str, previous_questions: list[str]) -> str:
     questions pass unchanged. Deterministic: the small default model rewrites
     unreliably, and retrieval needs the earlier question's subject."""
     question = question.strip()
-    if not previous_questions:
+    if not previous_questions or len(question) > MAX_FOLLOW_UP_CHARS:
         return question
     previous = previous_questions[-1].strip()
     words = question.split()
-    about = _ABOUT.match(question)
+    # One space between words: the patterns then cannot backtrack over runs of white space.
+    about = _ABOUT.match(" ".join(words))
     if about:
         # Swap the earlier question's phrase that ends in the same noun: "the Gold card" -> "the silver card".
         replacement = about.group(1)
         head = re.escape(replacement.split()[-1])
         phrase = re.compile(rf"\b(?:(?:the|a|an|your|my|our)\s+)?(?:[\w-]+\s+){{0,2}}{head}\b", re.I)
-        if phrase.search(previous):
-            return phrase.sub(replacement, previous, count=1)
+        if phrase.search(previous):  # the user's words are text, never a replacement template ("\\1")
+            return phrase.sub(lambda _match: replacement, previous, count=1)
     if _FOLLOW_UP.match(question) or (len(words) <= 8 and _PRONOUN.search(question)) or len(words) <= 3:
         return f"{question} (follow-up to: {previous})"
     return question

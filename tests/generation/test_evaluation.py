@@ -46,3 +46,11 @@ def test_it_judges_right_wrong_and_abstained_answers():
 def test_percentiles_are_nearest_rank():
     assert evaluation.percentile([1, 2, 3, 4], 0.5) == 2 and evaluation.percentile([1, 2, 3, 4], 0.9) == 4
     assert evaluation.percentile([], 0.5) == 0.0
+
+
+def test_the_threshold_table_says_what_each_threshold_would_do():
+    rows = [{"answerable": True, "evidence_score": 0.8}, {"answerable": True, "evidence_score": 0.4},
+            {"answerable": False, "evidence_score": 0.3}, {"answerable": False, "evidence_score": 0.6}]
+    low, high = evaluation.threshold_table(rows, [0.35, 0.5])
+    assert low == {"threshold": 0.35, "false_abstention": 0.0, "abstained": 0.5, "not_found_precision": 1.0, "not_found_recall": 0.5}
+    assert high["false_abstention"] == 0.5 and high["abstained"] == 0.5 and high["not_found_precision"] == 0.5

@@ -95,3 +95,15 @@ def test_it_makes_follow_up_questions_standalone(question, history, expected):
     from generation.prompts import standalone_question
 
     assert standalone_question(question, history) == expected
+
+
+def test_a_hostile_follow_up_is_quick_and_taken_literally():
+    import time
+
+    from generation.prompts import standalone_question
+
+    started = time.perf_counter()
+    standalone_question("what about x" + " " * 1985 + "a", ["What is the annual fee of the Gold card?"])
+    assert time.perf_counter() - started < 0.5  # was about 6 s of backtracking
+    assert standalone_question("what about the \\1 card?", ["What is the fee of the Gold card?"]) == "What is the fee of the \\1 card?"
+    assert standalone_question("what about the \\g<x> card?", ["What is the fee of the Gold card?"]) == "What is the fee of the \\g<x> card?"
