@@ -26,17 +26,14 @@ the model's own text, in what was shown.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from retrieval.evaluation import LabelError, json_objects  # noqa: F401 (LabelError: the error callers catch)
+
 _SPACE = re.compile(r"\s+")
 _FOLD = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
-
-
-class LabelError(ValueError):
-    """A malformed line in a labelled file; the message says where."""
 
 
 @dataclass(frozen=True)
@@ -66,23 +63,14 @@ class Outcome:
 
 def parse_questions(lines: Iterable[str], source: str = "questions") -> list[LabelledQuestion]:
     questions, seen = [], set()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{source}:{number}"
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise LabelError(f"{where}: not JSON") from None
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
-            raise LabelError(f'{where}: expected {{"question": "...", "answerable": true|false, ...}}')
+    for where, item in json_objects(lines, source, "question"):
         answerable = item.get("answerable", True)
         if not isinstance(answerable, bool):
             raise LabelError(f"{where}: answerable must be true or false")
         answers = item.get("answers", [])
         if answerable and (not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers)):
             raise LabelError(f"{where}: an answerable question needs a non-empty list of answer strings")
-        qid = str(item.get("id") or number)
+        qid = str(item.get("id") or where)
         if qid in seen:
             raise LabelError(f"{where}: duplicate id {qid}")
         seen.add(qid)

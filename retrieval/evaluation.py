@@ -43,10 +43,9 @@ class Metrics:
         return {"recall": self.recall, "mrr": self.mrr, "ndcg": self.ndcg}
 
 
-def parse_labels(lines: Iterable[str], source: str = "queries") -> list[LabelledQuery]:
-    """JSON lines: {"query": "...", "relevant_chunk_ids": [...]} or
-    {"query": "...", "relevant_document_ids": [...]}; blank lines are skipped."""
-    labelled = []
+def json_objects(lines: Iterable[str], source: str, text_key: str):
+    """(where, object) for each non-blank JSON line, each an object with a
+    non-empty string under `text_key`; LabelError says where one is not."""
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -55,8 +54,16 @@ def parse_labels(lines: Iterable[str], source: str = "queries") -> list[Labelled
             item = json.loads(line)
         except ValueError:
             raise LabelError(f"{where}: not JSON") from None
-        if not isinstance(item, dict) or not isinstance(item.get("query"), str) or not item["query"].strip():
-            raise LabelError(f'{where}: expected {{"query": "...", "relevant_chunk_ids" or "relevant_document_ids": [...]}}')
+        if not isinstance(item, dict) or not isinstance(item.get(text_key), str) or not item[text_key].strip():
+            raise LabelError(f'{where}: expected {{"{text_key}": "...", ...}} with a non-empty "{text_key}"')
+        yield where, item
+
+
+def parse_labels(lines: Iterable[str], source: str = "queries") -> list[LabelledQuery]:
+    """JSON lines: {"query": "...", "relevant_chunk_ids": [...]} or
+    {"query": "...", "relevant_document_ids": [...]}; blank lines are skipped."""
+    labelled = []
+    for where, item in json_objects(lines, source, "query"):
         keys = [key for key in ("relevant_chunk_ids", "relevant_document_ids") if key in item]
         if len(keys) != 1:
             raise LabelError(f"{where}: give exactly one of relevant_chunk_ids, relevant_document_ids")

@@ -8,25 +8,16 @@ import pytest
 from generation import policy, services
 from generation.models import Message
 from tests.conftest import api_client_for
+from tests.engines import ScriptedEngine
 from tests.generation.test_streaming import parse_sse
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
-class WrongEngine:
-    """Answers every question with a fee the documents never give, cited."""
+class WrongEngine(ScriptedEngine):
+    """Answers every question with a claim the documents contradict, cited."""
 
-    context_tokens = 2048
-
-    @classmethod
-    def from_settings(cls, settings):
-        return cls()
-
-    def count_tokens(self, text):
-        return len(text.split())
-
-    def stream(self, messages, *, max_new_tokens, stop=()):
-        yield from ["The Gold card ", "has no annual fee ", "[1]."]
+    script = ("The Gold card ", "has no annual fee ", "[1].")
 
 
 def test_a_wrong_generated_answer_is_replaced_by_the_quoted_evidence(alice, handbook, settings):

@@ -11,6 +11,7 @@ from generation import services
 from generation.models import GuardrailEvent, Message
 from generation.streaming import buffered
 from tests.conftest import api_client_for
+from tests.engines import ScriptedEngine
 
 pytestmark = pytest.mark.django_db
 
@@ -46,20 +47,12 @@ def test_a_stream_still_validates_its_input(alice):
     assert api_client_for(alice).post("/api/ask", {"question": " ", "stream": True}, format="json").status_code == 400
 
 
-class ToxicEngine:
+class ToxicEngine(ScriptedEngine):
     """Streams a polite start, then abuse: what the window guardrail must stop."""
 
-    context_tokens = 2048
     produced = []
 
-    @classmethod
-    def from_settings(cls, settings):
-        return cls()
-
-    def count_tokens(self, text):
-        return len(text.split())
-
-    def stream(self, messages, *, max_new_tokens, stop=()):
+    def pieces(self):
         words = ("The fee is 95 euros. " + "You are a fucking stupid idiot and a moron. " * 3 + "More text follows here. " * 20).split(" ")
         for word in words:
             ToxicEngine.produced.append(word)

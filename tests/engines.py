@@ -1,0 +1,22 @@
+"""Scripted generator engines for tests that need a known model output
+(configured by dotted path in RAG_GENERATOR_ENGINE, like any engine)."""
+
+
+class ScriptedEngine:
+    """Streams `pieces()` (by default the class's `script`); counts a token per word."""
+
+    context_tokens = 2048
+    script: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings):
+        return cls()
+
+    def count_tokens(self, text):
+        return len(text.split())
+
+    def stream(self, messages, *, max_new_tokens, stop=()):
+        yield from self.pieces()
+
+    def pieces(self):
+        return self.script
