@@ -51,6 +51,7 @@ HEADING_CHARS = 60  # a line this short without end punctuation is a heading: co
 _SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;|])\n(?=[a-z0-9(€$£%])")
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
 _SURFACE = re.compile(r"[a-z0-9]+(?:[._][a-z0-9]+)*")
+MAX_LABEL_GAP = 600  # characters between a heading-like line and a sentence quoted with it
 MAX_TABLE_GAP = 200  # characters between a table's header row and a row quoted with it
 
 
@@ -96,7 +97,7 @@ _WANTS = [
                             r"|\bwithin how\b|\bhow much time\b", re.I)),
     ("amount", re.compile(r"\bhow much\b.*\b(?:cost|costs|pay|charge|fee|fees|price|spend|reimburs\w*|get back|allowance|earn|worth)\b"
                           r"|\b(?:cost|costs|price|fee|fees|charge|charged|allowance)\b.*\?|\bhow much (?:is|are|does|do)\b", re.I)),
-    ("number", re.compile(r"\bhow (?:many|much|big|large|high|low|often)\b|\b(?:maximum|minimum|max|min|limit|number of|size|port|default)\b", re.I)),
+    ("number", re.compile(r"\bhow (?:many|much|big|large|high|low|often)\b|\b(?:maximum|minimum|max|min|limit|number of|size|port)\b", re.I)),
 ]
 
 
@@ -129,11 +130,13 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
     for index, passage in enumerate(passages):
         text = passage.text
         spans = split_sentences(_SOFT_BREAK.sub(" ", text))  # same length: spans index `text` too
+        label = None  # the last heading-like line: a section title, a defined term ("- `work_mem` (integer)")
         for position, (start, end) in enumerate(spans):
             sentence = text[start:end]
             context_start, context_end, lead = start, end, ""
             if len(sentence) < HEADING_CHARS and not sentence.rstrip().endswith((".", "!", "?", "|")):
-                continue  # a heading line
+                label = (start, end)
+                continue  # a heading line: context for what follows, not evidence
             if sentence.rstrip().endswith("?"):
                 continue  # a question (an FAQ's) states nothing
             if sentence.lstrip().startswith("|"):  # a table row: lean on the table's header row
@@ -152,6 +155,12 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 context_start = spans[position - 1][0]
             if sentence.rstrip().endswith(":") and position + 1 < len(spans):
                 context_end = spans[position + 1][1]
+            if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
+                # "The default is 4MB." says nothing without the term it defines.
+                if not text[label[1]:context_start].strip():
+                    context_start = label[0]
+                else:
+                    lead = text[label[0]:label[1]].lstrip("#- ").strip() + " … "
             found.append(Unit(index, start, end, context_start, context_end, lead + text[context_start:context_end],
                               passage.heading))
     return found

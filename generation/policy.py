@@ -47,7 +47,7 @@ class Decision:
 
 
 def decide(generated: str, question: str, items: list[Item], *, wants: str = "any", salient=frozenset(),
-           margin: float = 0.1, quote_margin: float = 0.03, quote_chars: int = 400) -> Decision:
+           margin: float = 0.1, quote_margin: float = 0.1, quote_chars: int = 400) -> Decision:
     """`items` are best first; `wants` is the kind of value the question asks
     for; `salient` its rarest terms (claims.verify)."""
     if not items:

@@ -151,7 +151,8 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
 
     items = [policy.Item(u.text, _context(relevant[u.passage], u), u.score) for u in units]
     decision = policy.decide(raw, query, items, wants=found.profile.wants, salient=found.salient,
-                             margin=settings.RAG_EVIDENCE_MARGIN)
+                             margin=settings.RAG_EVIDENCE_MARGIN, quote_margin=settings.RAG_QUOTE_MARGIN,
+                             quote_chars=settings.RAG_QUOTE_CHARS)
     timer.lap("verification")
     if decision.kind == policy.QUOTED:
         yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}

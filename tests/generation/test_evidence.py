@@ -33,7 +33,7 @@ def test_a_sentence_that_leans_on_the_one_before_is_quoted_with_it():
 
 def test_a_table_row_is_quoted_with_its_header():
     row = next(u for u in units([TABLE]) if "Fixed Saver" in TABLE.text[u.start:u.end])
-    assert row.text.startswith("| Account | Rate |") and row.text.endswith("| Fixed Saver | 3.1% |")
+    assert "| Account | Rate |" in row.text and row.text.endswith("| Fixed Saver | 3.1% |")
 
 
 def test_rare_words_weigh_more():
@@ -75,3 +75,11 @@ def test_similarity_adds_to_the_cheap_first_pass():
     expected = {u.start: plain[u.start] + evidence.WEIGHTS["dense"] * float(c) for u, c in zip(found, cosine)}
     for unit in evidence.score(question, found, [HANDBOOK], weights, cosine):
         assert abs(unit.score - expected[unit.start]) < 1e-3 and unit.features["dense"] > 0
+
+
+def test_a_sentence_is_quoted_with_the_term_it_defines():
+    definition = Passage("- `work_mem` (`integer`)\n- Sets the memory of a sort before it spills to disk. "
+                         "It is taken as kilobytes. The default value is four megabytes (`4MB`).")
+    default = next(u for u in units([definition]) if "4MB" in definition.text[u.start:u.end])
+    assert default.text == "`work_mem` (`integer`) … The default value is four megabytes (`4MB`)."
+    assert "work_mem" in evidence.terms(default.text)
