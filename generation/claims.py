@@ -36,6 +36,7 @@ _DURATION = re.compile(r"(?:\d+(?:[.,]\d+)?|\b(?:" + "|".join(NUMBER_WORDS) + r"
                        + r"|\b(?:next|same|following)\s+(?:working\s+|business\s+)?day\b|\bimmediately\b|\binstantly\b", re.I)
 _AMOUNT = re.compile(r"(?:€|\$|£|¥)\s?\d|\d[\d,.]*\s?(?:euros?|eur|usd|dollars?|pounds?|gbp|cents?)\b", re.I)
 _PERCENT = re.compile(r"\d[\d.,]*\s?(?:%|percent\b|per\s?cent\b)", re.I)
+_DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.I)
 _NEGATION = re.compile(r"\b(?:no|not|never|none|nothing|without|cannot|neither|nor|free of charge)\b|n't\b", re.I)
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]*(?:[-'][A-Za-z0-9]+)*\b")
 _IDENTIFIER = re.compile(r"\b[A-Za-z]+(?:_[A-Za-z0-9]+)+\b|\b[A-Za-z]+\d+[A-Za-z0-9]*\b")
@@ -103,6 +104,11 @@ def has_percent(text: str) -> bool:
 
 def has_duration(text: str) -> bool:
     return bool(_DURATION.search(text))
+
+
+def states_default(text: str) -> bool:
+    """The text gives a default ("The default is 4MB", "It defaults to on", "by default")."""
+    return bool(_DEFAULT.search(text))
 
 
 def negated(text: str) -> bool:

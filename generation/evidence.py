@@ -14,7 +14,8 @@ without its header), the text it leans on. A unit is scored by
     context   the same over the unit's heading, title and whole passage
     type      whether the unit holds what the question asks for: an amount
               for "how much", a duration for "how long", a number for "how
-              many", a percentage for "what rate"
+              many", a percentage for "what rate", a stated default for
+              "what is the default ..."
 
 and the best units, best first, become the numbered evidence [1], [2], ...
 that the model reads and that answers are verified against. Whether any unit
@@ -31,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generation.citations import STOPWORDS, split_sentences
-from generation.claims import has_amount, has_duration, has_number, has_percent, terms
+from generation.citations import split_sentences
+from generation.claims import has_amount, has_duration, has_number, has_percent, states_default, terms
 
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_WORDS = frozenset(
@@ -69,7 +70,7 @@ class Profile:
     """What a question asks about and for."""
 
     terms: tuple[str, ...]  # content terms, normalised (see claims.terms)
-    wants: str  # amount | percent | duration | number | any
+    wants: str  # amount | percent | duration | number | default | any
     words: dict = field(default_factory=dict)  # term -> the question's own word for it (for corpus statistics)
 
 
@@ -92,6 +93,7 @@ class Unit:
 
 # -- the question ---------------------------------------------------------------
 _WANTS = [
+    ("default", re.compile(r"\bdefaults?\b|\bout of the box\b", re.I)),
     ("percent", re.compile(r"\b(?:rate|interest|apr|percent(?:age)?|yield|%)", re.I)),
     ("duration", re.compile(r"\bhow (?:long|soon|quickly|far (?:ahead|in advance)|many (?:days|weeks|months|years|hours|minutes|seconds))\b"
                             r"|\bwithin how\b|\bhow much time\b", re.I)),
@@ -120,10 +122,23 @@ def holds_wanted(text: str, wants: str) -> bool | None:
     """Whether `text` has a value of the wanted kind (None: nothing particular is wanted)."""
     if wants == "any":
         return None
-    return {"amount": has_amount, "percent": has_percent, "duration": has_duration, "number": has_number}[wants](text)
+    return {"amount": has_amount, "percent": has_percent, "duration": has_duration, "number": has_number,
+            "default": states_default}[wants](text)
 
 
 # -- units ------------------------------------------------------------------------
+def completed(text: str, following: str) -> str:
+    """The passage with its last sentence completed from the text that
+    follows it, when a chunk boundary cut that sentence."""
+    if not following or not text.strip() or text.rstrip().endswith((".", "!", "?", ":", "|")):
+        return text
+    spans = split_sentences(following)
+    if not spans:
+        return text
+    return text + (" " if not text[-1].isspace() else "") + following[: spans[0][1]].lstrip()
+
+
+
 def units(passages: Sequence[Passage]) -> list[Unit]:
     """Every sentence of every passage, with the text it leans on."""
     found = []
@@ -139,6 +154,8 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 continue  # a heading line: context for what follows, not evidence
             if sentence.rstrip().endswith("?"):
                 continue  # a question (an FAQ's) states nothing
+            if position == 0 and start < 3 and sentence[:1].islower():
+                continue  # the end of a sentence the chunk boundary cut: its start is in another passage
             if sentence.lstrip().startswith("|"):  # a table row: lean on the table's header row
                 header = _table_header(spans, position, text)
                 if header is not None and header[0] < start:

@@ -158,7 +158,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}
     citations = [
         {"number": n, "passage": relevant[units[i].passage], "spans": decision.spans[i], "score": units[i].score,
-         "highlight": [list(units[i].sentence_span)]}
+         "highlight": [[units[i].start, min(units[i].end, len(relevant[units[i].passage].text))]]}
         for n, i in enumerate(decision.cited, start=1)
     ]
     shown = list({relevant[u.passage].chunk_id: relevant[u.passage] for u in units}.values())
@@ -187,7 +187,8 @@ class Found:
 def gather_evidence(question: str, hits) -> Found:
     """Score every sentence of the hits (generation.evidence) and keep the best."""
     profile = evidence.profile(question)
-    passages = [evidence.Passage(h.text, h.title, h.heading) for h in hits]
+    following = retrieval.continuations([h.chunk_id for h in hits])
+    passages = [evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits]
     candidates = evidence.units(passages)
     if not candidates:
         return Found(profile, [], False)

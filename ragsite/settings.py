@@ -253,7 +253,7 @@ RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
 RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 8, minimum=1)
 RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.1)
 RAG_EVIDENCE_ITEMS = envint("RAG_EVIDENCE_ITEMS", 4, minimum=1)
-RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 16, minimum=1)  # units embedded after the cheap first pass
+RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 24, minimum=1)  # units embedded after the cheap first pass
 RAG_EVIDENCE_CHARS = envint("RAG_EVIDENCE_CHARS", 1200, minimum=100)
 RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.5)
 RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)

@@ -61,3 +61,18 @@ def test_an_unanswerable_question_is_not_found(alice, handbook, question):
     message = Message.objects.get(pk=body["message_id"])
     assert message.kind == Message.Kind.NOT_FOUND and message.passages[0]["chunk_id"] == body["passages"][0]["chunk_id"]
     assert "generation" not in body["timings"]  # nothing was generated
+
+
+def test_the_text_after_a_chunk_continues_it(tmp_path):
+    from ingestion.models import Chunk
+    from retrieval.services import continuations
+    from tests.conftest import ingest_path
+
+    words = " ".join(f"word{i}" for i in range(400))
+    path = tmp_path / "long.md"
+    path.write_text(f"# Long\n\nThe one sentence that goes on: {words} and ends here.\n")
+    document = ingest_path(path)
+    first, second = Chunk.objects.filter(document=document).order_by("ordinal")[:2]
+    following = continuations([first.pk, second.pk])[first.pk]
+    joined = " ".join((first.text + " " + following).split())
+    assert joined in " ".join(path.read_text().split()) and len(following) <= 400 and following.strip()

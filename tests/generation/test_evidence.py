@@ -19,6 +19,9 @@ def test_it_knows_what_kind_of_value_a_question_wants():
     assert profile("what's the interest on the easy saver").wants == "percent"
     assert profile("how many reward points per euro").wants == "number"
     assert profile("Which card includes lounge access?").wants == "any"
+    assert profile("What's the default work_mem?").wants == "default"
+    assert evidence.holds_wanted("The default value is four megabytes (4MB).", "default")
+    assert not evidence.holds_wanted("Sets the base maximum amount of memory.", "default")
     assert set(profile("What is the annual fee of the Gold card?").terms) == {"annual", "fee", "gold", "card"}
 
 
@@ -83,3 +86,12 @@ def test_a_sentence_is_quoted_with_the_term_it_defines():
     default = next(u for u in units([definition]) if "4MB" in definition.text[u.start:u.end])
     assert default.text == "`work_mem` (`integer`) … The default value is four megabytes (`4MB`)."
     assert "work_mem" in evidence.terms(default.text)
+
+
+def test_a_sentence_cut_by_the_chunk_boundary_is_completed_and_its_stray_end_skipped():
+    cut = "Specifies the target of checkpoint completion, as a fraction of"
+    following = "total time between checkpoints. The default is 0.9. Other text."
+    assert evidence.completed(cut, following) == cut + " total time between checkpoints."
+    assert evidence.completed("A whole sentence.", following) == "A whole sentence."
+    stray = units([Passage("total time between checkpoints. The default is 0.9, which spreads the load.")])
+    assert [u.text for u in stray] == ["The default is 0.9, which spreads the load."]
