@@ -59,12 +59,13 @@ def main():
     parser.add_argument("corpora", nargs="*", default=["demo", "postgresql"])
     parser.add_argument("--label", default="now", help="Names the result file (before, after, ...).")
     parser.add_argument("-k", type=int, help="Passages retrieved per answer.")
+    parser.add_argument("--limit", type=int, help="Only the first N questions (a quick latency comparison).")
     args = parser.parse_args()
     if len(args.corpora) > 1:  # one Django set-up per process: run each corpus in its own
         import subprocess
 
         for name in args.corpora:
-            extra = ["--label", args.label] + (["-k", str(args.k)] if args.k else [])
+            extra = ["--label", args.label] + (["-k", str(args.k)] if args.k else []) + (["--limit", str(args.limit)] if args.limit else [])
             subprocess.run([sys.executable, __file__, name, *extra], check=True)
         return
     name = args.corpora[0]
@@ -76,7 +77,7 @@ def main():
 
     call_command("ingest", *map(str, files), "--inline", stdout=sys.stderr)
     with open(ROOT / "bench" / "qa" / f"{name}.jsonl", encoding="utf-8") as handle:
-        questions = evaluation.parse_questions(handle)
+        questions = evaluation.parse_questions(handle)[: args.limit]
     services.ask("What is this collection about?")  # warm: the models load once
     report = services.evaluate_answers(questions, k=args.k,
                                        progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr))
