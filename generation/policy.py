@@ -16,6 +16,7 @@ Three outcomes, recorded with every answer (`kind`):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from generation.citations import split_sentences, strip_markers
@@ -25,6 +26,18 @@ from generation.evidence import holds_wanted
 GENERATED, QUOTED, NOT_FOUND, REFUSED = "generated", "quoted", "not_found", "refused"
 NOT_FOUND_ANSWER = "The documents do not contain an answer to that."
 QUOTE_NOTICE = "The generated answer could not be checked against the documents, so their own words are quoted instead."
+
+
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
+def flatten(text: str) -> str:
+    """The quoted text on one line: a heading-like line ("Payment limits")
+    keeps a dash before the sentence it titles; other breaks become spaces."""
+    def join(match):
+        before, after = text[: match.start()].rstrip()[-1:], text[match.end(): match.end() + 1]
+        return " " if not before or before in ".!?:;,|…" or after[:1].islower() or after[:1].isdigit() else " \u2014 "
+    return " ".join(_LINE_BREAK.sub(join, text.strip()).split())
 
 
 @dataclass(frozen=True)
@@ -120,7 +133,7 @@ def _quote(items: list[Item], reason: str, checks: list[dict], quote_margin: flo
         chosen.append(1)
     parts, spans, length = [], {}, 0
     for number, index in enumerate(chosen, start=1):
-        body = f"\u201c{' '.join(items[index].text.split())}\u201d [{number}]"
+        body = f"\u201c{flatten(items[index].text)}\u201d [{number}]"
         start = length + (1 if parts else 0)
         parts.append(body)
         length = start + len(body)

@@ -69,3 +69,8 @@ def test_an_answer_about_something_the_evidence_never_names_is_replaced():
 def test_an_answer_that_says_nothing_or_asks_back_is_replaced():
     for text in ("Yes, you can [1].", "What is the annual fee of the Gold card [1]?"):
         assert decide(text, QUESTION, [GOLD]).kind == policy.QUOTED
+
+
+def test_a_quote_is_put_on_one_line_without_gluing_a_heading_to_its_sentence():
+    assert policy.flatten("Payment limits\nTransfers have a daily limit.") == "Payment limits \u2014 Transfers have a daily limit."
+    assert policy.flatten("Its rate is\n19.9 percent APR.\nThe Gold card.") == "Its rate is 19.9 percent APR. The Gold card."
