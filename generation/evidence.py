@@ -284,3 +284,14 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
         seen_texts.add(key)
         used += len(unit.text)
     return taken
+
+
+def settles(ranked: list[Unit], *, threshold: float, gap: float, clear: float) -> bool:
+    """Whether the best evidence answers the question: it scores at least
+    `threshold`, and either `clear` or `gap` above the runner-up. Two
+    different sentences scoring alike is the mark of a question the
+    documents do not settle ("late payment fee on the Gold card?" meets the
+    Gold card's annual fee and the Platinum card's, equally)."""
+    if not ranked or ranked[0].score < threshold:
+        return False
+    return ranked[0].score >= clear or len(ranked) == 1 or ranked[0].score - ranked[1].score >= gap

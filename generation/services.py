@@ -201,8 +201,9 @@ def gather_evidence(question: str, hits) -> Found:
     cosine = vectors @ embedder.embed_queries([question])[0]
     ranked = evidence.score(profile, shortlist, passages, weights, cosine)
     chosen = evidence.select(ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS)
-    return Found(profile, chosen, bool(chosen) and chosen[0].score >= settings.RAG_EVIDENCE_THRESHOLD,
-                 evidence.salient(weights))
+    answers = evidence.settles(chosen, threshold=settings.RAG_EVIDENCE_THRESHOLD, gap=settings.RAG_EVIDENCE_GAP,
+                               clear=settings.RAG_EVIDENCE_CLEAR)
+    return Found(profile, chosen, answers, evidence.salient(weights))
 
 
 def _context(hit, unit) -> str:
