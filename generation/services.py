@@ -17,6 +17,7 @@ from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
+from retrieval import passages as passages_around
 from retrieval import services as retrieval
 from retrieval.embedding import get_embedder
 
@@ -187,12 +188,12 @@ class Found:
 def gather_evidence(question: str, hits) -> Found:
     """Score every sentence of the hits (generation.evidence) and keep the best."""
     profile = evidence.profile(question)
-    following = retrieval.continuations([h.chunk_id for h in hits])
+    following = passages_around.continuations([h.chunk_id for h in hits])
     passages = [evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits]
     candidates = evidence.units(passages)
     if not candidates:
         return Found(profile, [], False)
-    counts, total = retrieval.term_statistics([profile.words.get(t, t) for t in profile.terms])
+    counts, total = passages_around.term_statistics([profile.words.get(t, t) for t in profile.terms])
     weights = evidence.idf_weights(profile, counts, total)
     # Words and value type first (cheap); only the best of them are embedded.
     shortlist = evidence.score(profile, candidates, passages, weights)[: settings.RAG_EVIDENCE_SHORTLIST]

@@ -65,7 +65,7 @@ def test_an_unanswerable_question_is_not_found(alice, handbook, question):
 
 def test_the_text_after_a_chunk_continues_it(tmp_path):
     from ingestion.models import Chunk
-    from retrieval.services import continuations
+    from retrieval.passages import continuations
     from tests.conftest import ingest_path
 
     words = " ".join(f"word{i}" for i in range(400))
