@@ -60,29 +60,35 @@ class DocumentListView(APIView):
         return Response(payload, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)
 
 
+def readable_document(request, pk) -> Document:
+    """The document, if the caller may read its collection; 404 otherwise."""
+    readable = Collection.objects.readable_by(request.user)
+    return get_object_or_404(Document.objects.select_related("collection"), pk=pk, collection__in=readable)
+
+
 class DocumentDetailView(APIView):
     permission_classes = [IsStaffForWrites]
 
-    def _get(self, request, pk):
-        readable = Collection.objects.readable_by(request.user)
-        return get_object_or_404(Document.objects.select_related("collection"), pk=pk, collection__in=readable)
-
     @extend_schema(responses=DocumentSerializer)
     def get(self, request, pk):
-        return Response(DocumentSerializer(self._get(request, pk), context={"request": request}).data)
+        return Response(DocumentSerializer(readable_document(request, pk), context={"request": request}).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
-        self._get(request, pk).delete()  # chunks cascade; vectors follow via signals
+        readable_document(request, pk).delete()  # chunks cascade; vectors follow via signals
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class DocumentCancelView(DocumentDetailView):
+# The actions define only POST: they are not detail views (a subclass of the
+# detail view once let DELETE on .../cancel/ delete the document).
+class DocumentCancelView(APIView):
     """POST: stop a queued or running document (staff)."""
+
+    permission_classes = [IsStaffForWrites]
 
     @extend_schema(request=None, responses={200: DocumentSerializer, 409: None})
     def post(self, request, pk):
-        document = self._get(request, pk)
+        document = readable_document(request, pk)
         if not services.cancel(document):
             return Response({"detail": f"The document is {document.status}; only queued or running documents can be cancelled."},
                             status=status.HTTP_409_CONFLICT)
@@ -90,12 +96,14 @@ class DocumentCancelView(DocumentDetailView):
         return Response(DocumentSerializer(document, context={"request": request}).data)
 
 
-class DocumentReindexView(DocumentDetailView):
+class DocumentReindexView(APIView):
     """POST: parse, chunk and embed the document again (staff)."""
+
+    permission_classes = [IsStaffForWrites]
 
     @extend_schema(request=None, responses={202: DocumentSerializer})
     def post(self, request, pk):
-        document = self._get(request, pk)
+        document = readable_document(request, pk)
         services.reindex(document)
         document.refresh_from_db()
         return Response(DocumentSerializer(document, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -209,6 +209,20 @@ def test_staff_cancel_and_reindex_over_the_api(admin_user, alice, handbook):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
 
 
+@pytest.mark.parametrize("path, methods", [
+    ("/api/documents/{pk}/", ["put", "patch", "post"]),
+    ("/api/documents/{pk}/cancel/", ["get", "put", "patch", "delete"]),
+    ("/api/documents/{pk}/reindex/", ["get", "put", "patch", "delete"]),
+    ("/api/ask", ["get", "put", "patch", "delete"]),
+])
+def test_each_endpoint_answers_only_its_own_methods(admin_user, handbook, path, methods):
+    client = api_client_for(admin_user)
+    for method in methods:
+        response = getattr(client, method)(path.format(pk=handbook.pk))
+        assert response.status_code == 405, (method, path, response.status_code)
+    assert Document.objects.filter(pk=handbook.pk).exists()  # DELETE on .../cancel/ once deleted it
+
+
 def test_it_pages_and_filters_search_results(alice, handbook, private_note, tmp_path):
     from datetime import date, timedelta
 
