@@ -38,9 +38,9 @@ def main():
         from bench.common import setup_django
 
         setup_django(args.reuse)
-        from retrieval import services
+        from retrieval import stores
 
-        index = services.get_store().current_bm25()
+        index = stores.get_store().current_bm25()
     else:
         index = BM25Index()
         started = time.perf_counter()

@@ -87,7 +87,7 @@ def main():
     from generation import services
     from generation.engines.llamacpp import LlamaCppEngine
     from generation.prompts import EvidenceLine, build_prompt
-    from retrieval.services import search
+    from retrieval.search import search
 
     engine = LlamaCppEngine(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, THREADS)
     # A different question each run: neither side may serve a repeated prompt from its cache.

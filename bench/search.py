@@ -77,9 +77,8 @@ def main():
 
     from ingestion import services as ingestion
     from ingestion.models import Chunk, Document
-    from retrieval import services
+    from retrieval import stores
     from retrieval.embedding import get_embedder
-    from retrieval.faiss_index import VectorIndex
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     client = APIClient()
@@ -111,8 +110,8 @@ def main():
             batch_size=5000,
         )
         ids.extend(c.pk for c in rows)
-        params = services.index_params(size)
-        store = services.get_store()
+        params = stores.index_params(size)
+        store = stores.get_store()
         all_texts.extend(texts)
         started = time.perf_counter()
         with store.write(fresh=True, params=params) as snapshot:
@@ -136,10 +135,10 @@ def main():
 
 
 def measure(size, ids, vectors, query_vectors, count, words, embedder, client, build) -> dict:
-    from retrieval import services
+    from retrieval import access, stores
     from retrieval.faiss_index import VectorIndex
 
-    store = services.get_store()
+    store = stores.get_store()
     index = store.current()
     bm25 = store.current_bm25()
     manifest = store.manifest()
@@ -151,7 +150,7 @@ def measure(size, ids, vectors, query_vectors, count, words, embedder, client, b
     _, want = exact.search(query_vectors, 10)
     _, got = index.search(query_vectors, 10)
     recall = float(np.mean([len(set(w) & set(g)) / 10 for w, g in zip(want, got)]))
-    del exact
+    exact = None  # frees the copy before the next size
 
     from django.conf import settings
 
@@ -159,9 +158,9 @@ def measure(size, ids, vectors, query_vectors, count, words, embedder, client, b
     queries = words.texts(count * 3, 5)
     embed = timed(lambda q: embedder.embed_queries([q]), queries[count:count * 2])  # texts the API will not see
     lexical = timed(lambda q: bm25.search(q, 60), queries[count * 2:])  # 60: the candidates a k=10 search asks for
-    services._OWNERS.clear()
+    access._OWNERS.clear()
     started = time.perf_counter()
-    services.chunk_owners(store, index)  # what the first search after a start reads
+    access.chunk_owners(store, index)  # what the first search after a start reads
     owner_map_s = time.perf_counter() - started
 
     def api(texts, **params):

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from generation import services
 from generation.engines.base import GeneratorUnavailable
-from retrieval.services import SearchError
+from retrieval.search import SearchError
 
 
 class AskRequest(serializers.Serializer):

@@ -18,7 +18,7 @@ from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
 from retrieval import passages as passages_around
-from retrieval import services as retrieval
+from retrieval.search import SearchError, search
 from retrieval.embedding import get_embedder
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     instead) and `done` with the stored AnswerResult."""
     question = (question or "").strip()
     if not question:
-        raise retrieval.SearchError("The question is empty.")
+        raise SearchError("The question is empty.")
     timer = Timer()
     conversation = conversation_for(user, conversation_id, question)
     owner = conversation.user
@@ -102,7 +102,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
                           guardrail={"intervened": True, "direction": "question", "score": q_score}))
         return
 
-    hits = retrieval.search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
+    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
     timer.lap("retrieval")
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
     found = gather_evidence(query, relevant)

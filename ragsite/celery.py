@@ -1,6 +1,7 @@
 """The Celery application: Redis when REDIS_URL is set, else Kombu's
 filesystem transport under the data folder (no server needed)."""
 
+import logging
 import os
 
 from celery import Celery
@@ -18,3 +19,11 @@ def workers_online(timeout: float = 1.0) -> bool:
         return bool(app.control.ping(timeout=timeout))
     except Exception:  # transports without broadcast, or a broker that is down
         return False
+
+
+def enqueue_safely(task, *args) -> None:
+    """Queue a task; a broker outage is logged and must not break the request that caused it."""
+    try:
+        task.delay(*args)
+    except Exception:
+        logging.getLogger(__name__).exception("Could not enqueue %s%r", task.name, args)

@@ -9,7 +9,8 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from retrieval import services, versions
+from ragsite.celery import enqueue_safely
+from retrieval import versions
 from retrieval.models import RetrieverVersion
 
 Status = RetrieverVersion.Status
@@ -54,7 +55,7 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
 
         with transaction.atomic():
             version = versions.new_version(Options.from_settings().base_model)
-            transaction.on_commit(lambda: services.enqueue_safely(finetune_retriever, version.pk))
+            transaction.on_commit(lambda: enqueue_safely(finetune_retriever, version.pk))
         messages.success(request, f"Fine-tuning run {version.name} queued; its progress shows here.")
         return redirect("admin:retrieval_retrieverversion_changelist")
 

@@ -1,15 +1,16 @@
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from retrieval import services
+from retrieval import search
 
 
 class SearchParams(serializers.Serializer):
     q = serializers.CharField(max_length=2000, trim_whitespace=True)
     k = serializers.IntegerField(required=False, min_value=1)
-    offset = serializers.IntegerField(required=False, min_value=0, max_value=services.MAX_OFFSET, default=0)
+    offset = serializers.IntegerField(required=False, min_value=0, max_value=search.MAX_OFFSET, default=0)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     document = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
     since = serializers.DateField(required=False)
@@ -61,15 +62,15 @@ class SearchView(APIView):
         params = SearchParams(data={**query.dict(), "collection": query.getlist("collection"), "document": query.getlist("document")})
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        k = data.get("k") or services.settings.RAG_SEARCH_DEFAULT_K
+        k = data.get("k") or settings.RAG_SEARCH_DEFAULT_K
         try:
-            hits = services.search(data["q"], user=request.user, k=k, collections=data.get("collection") or None,
+            hits = search.search(data["q"], user=request.user, k=k, collections=data.get("collection") or None,
                                    documents=data.get("document") or None, since=data.get("since"),
                                    until=data.get("until"), offset=data["offset"])
-        except services.SearchError as exc:
+        except search.SearchError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
         following = None
-        if len(hits) == k and data["offset"] + k <= services.MAX_OFFSET:
+        if len(hits) == k and data["offset"] + k <= search.MAX_OFFSET:
             following = query.copy()
             following["offset"] = str(data["offset"] + k)
             following = request.build_absolute_uri(f"{request.path}?{following.urlencode()}")

@@ -6,8 +6,9 @@ Vectors are L2-normalised, so inner product is cosine similarity. Two kinds:
            and fast enough up to about a hundred thousand chunks.
     hnsw   approximate search (IndexHNSWFlat): a graph walk whose breadth is
            efSearch; recall@10 against exact is tested (>= 0.95 at the
-           default settings). Build time grows with size, so services build
-           it in the background (retrieval/services.py: upgrade_index).
+           default settings). Build time grows with size, so an index
+           past the exact limit is rebuilt as HNSW in the background
+           (retrieval/indexing.py: maintain_index).
 
 Both sit inside an IndexIDMap2, whose external ids are chunk primary keys and
 which can reconstruct a chunk's vector from its id.

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Q
 
 from ingestion.models import Chunk
-from retrieval.services import get_store
+from retrieval.stores import get_store
 
 
 def continuations(chunk_ids: list[int], limit: int = 400) -> dict[int, str]:

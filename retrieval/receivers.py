@@ -1,6 +1,7 @@
 """Retrieval's answers to what ingestion announces."""
 
-from retrieval import services
+from ragsite.celery import enqueue_safely
+from retrieval import indexing
 
 
 def embed_chunked_document(sender, document_id, **kwargs):
@@ -11,12 +12,12 @@ def embed_chunked_document(sender, document_id, **kwargs):
     if current_task and current_task.request.id and not current_task.request.is_eager:
         from retrieval.tasks import index_document
 
-        services.enqueue_safely(index_document, document_id)
+        enqueue_safely(index_document, document_id)
     else:
-        services.index_document(document_id)
+        indexing.index_document(document_id)
 
 
 def remove_deleted_chunks(sender, chunk_ids, **kwargs):
     from retrieval.tasks import remove_vectors
 
-    services.enqueue_safely(remove_vectors, list(chunk_ids))
+    enqueue_safely(remove_vectors, list(chunk_ids))

@@ -6,14 +6,14 @@ from celery import shared_task
 from django.conf import settings
 
 from ingestion import services as ingestion
-from retrieval import services
+from retrieval import indexing
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
 def index_document(self, document_id: int) -> None:
     try:
         with ingestion.failures_recorded(document_id):
-            services.index_document(document_id)
+            indexing.index_document(document_id)
     except ingestion.TransientError as exc:
         if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
             ingestion.mark_failed(document_id, f"Gave up after {self.request.retries} retries: {exc}")
@@ -24,17 +24,17 @@ def index_document(self, document_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def remove_vectors(chunk_ids: list[int]) -> None:
-    services.remove_chunks(chunk_ids)
+    indexing.remove_chunks(chunk_ids)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def rebuild_index() -> None:
-    services.rebuild_index()
+    indexing.rebuild_index()
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def maintain_index(name: str | None = None, model: str | None = None) -> None:
-    services.maintain_index(name, model)
+    indexing.maintain_index(name, model)
 
 
 @shared_task(acks_late=True, ignore_result=True)

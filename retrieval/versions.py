@@ -1,7 +1,8 @@
-"""Retriever versions in the database: the rows the admin lists, switching
-one in and rolling back. The index side of a switch (build the version's
-index in the background, then swap atomically) is retrieval.services.switch_retriever;
-this module claims the row, calls it, and records the outcome.
+"""Retriever versions: the rows the admin lists, switching one in and
+rolling back. A switch has two sides: the row (claimed, its progress and
+outcome recorded: switch_to) and the index (the version's index built in the
+background while the serving one keeps serving, then swapped in atomically
+through the index registry: switch_retriever).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
 import shutil
 
 from django.conf import settings
@@ -16,8 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from retrieval import services
-from retrieval.embedding import get_embedder
+from ragsite.celery import enqueue_safely
+from retrieval import indexing, stores
+from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
 
 log = logging.getLogger(__name__)
@@ -46,7 +49,7 @@ def base_version() -> RetrieverVersion:
 
 def sync_active() -> None:
     """Mark the row of the serving retriever active (and only it), as the index registry says."""
-    name = services.active_retriever()["name"]
+    name = stores.active_retriever()["name"]
     with transaction.atomic():
         stale = RetrieverVersion.objects.filter(is_active=True).exclude(name=name)
         stale.filter(status=Status.ACTIVE).update(status=Status.RETIRED)
@@ -79,7 +82,7 @@ def new_version(base_model: str) -> RetrieverVersion:
 def _drop_leftover_index(name: str) -> None:
     """A new version's name can be an old one's whose row was deleted: its
     index folder (vectors of another model) must not be taken for this one's."""
-    state = services.registry().state()
+    state = stores.registry().state()
     if name not in (state["active"]["name"], (state.get("staging") or {}).get("name")):
         shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), name), ignore_errors=True)
 
@@ -106,12 +109,64 @@ def abandon_stalled_switches(keep: int | None = None) -> int:
             status=version.switch_from or Status.EVALUATED, stage="", updated=timezone.now(),
             error="Switch interrupted: its worker stopped. Switch to this version again to resume.")
         if taken:
-            services.unstage(version.name)
+            unstage(version.name)
             log.warning("Retriever %s: the switch in stalled; abandoned", version.name)
             abandoned += 1
     return abandoned
 
 
+# -- the index side --------------------------------------------------------
+def switch_retriever(name: str, model_path: str, progress=None) -> int:
+    """Serve searches from the retriever version `name` (embedder folder
+    `model_path`): its index, in its own folder, is built or brought up to
+    date in the background (documents indexed meanwhile are written to it as
+    well as to the serving index, which keeps serving), then switched in
+    atomically. Rolling back is switching to an earlier version. Returns the
+    number of vectors of the new index. On failure the old index keeps serving.
+    `progress(done, total)` is called as passages are embedded."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
+        raise ValueError(f"Bad retriever version name {name!r}.")
+    model = model_identity(model_path)
+    if not os.path.isdir(model):
+        raise FileNotFoundError(f"Embedder folder not found: {model}")
+    entry = {"name": name, "model": None if model == model_identity(settings.RAG_EMBEDDER_PATH) else model}
+    reg = stores.registry()
+    with reg.changing() as state:
+        if state["active"]["name"] == name:
+            state["staging"] = None if (state.get("staging") or {}).get("name") == name else state.get("staging")
+            entry = None
+        elif state.get("staging") and state["staging"]["name"] != name:
+            raise RuntimeError(f"Retriever version {state['staging']['name']} is being switched in; try again when it is done.")
+        else:
+            state["staging"] = entry
+    if entry is None:
+        return stores.store_for(name, model).current().ntotal
+    try:
+        store = stores.store_for(name, model)  # loads the model: a broken one must not stay staged
+        indexing.fill(store, get_embedder(model), progress)
+        with reg.changing() as state:
+            state["active"], state["staging"] = entry, None
+    except BaseException:
+        with reg.changing() as state:
+            if (state.get("staging") or {}).get("name") == name:
+                state["staging"] = None
+        raise
+    # Catch what a writer that looked up its targets before the switch began
+    # may have left only in the old index.
+    indexing.check_index(repair=True)
+    log.info("Searches now use retriever %s (%s)", name, model)
+    return store.current().ntotal
+
+
+def unstage(name: str) -> None:
+    """Stop staging version `name` (its switch was abandoned): writers no
+    longer write to its index."""
+    with stores.registry().changing() as state:
+        if (state.get("staging") or {}).get("name") == name:
+            state["staging"] = None
+
+
+# -- the row side ------------------------------------------------------------
 def switch_to(version_id: int, progress=None) -> RetrieverVersion:
     """Switch searches to this version's model (also a rollback, to any earlier
     version or the base). Raises SwitchError when the version cannot be
@@ -144,7 +199,7 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
         # Load the model first: one that cannot load must not get as far as
         # the index registry (writers would try to embed with it).
         get_embedder(version.path).dimension
-        services.switch_retriever(version.name, version.path, progress=report)
+        switch_retriever(version.name, version.path, progress=report)
     except Exception as exc:
         log.exception("Switching to retriever %s failed", version.name)
         RetrieverVersion.objects.filter(pk=version.pk).update(status=former, stage="", error=f"Switch failed: {exc}",
@@ -164,4 +219,4 @@ def switch_later(version_id: int) -> None:
     """Queue the switch for a worker, after the current transaction commits."""
     from retrieval.tasks import switch_retriever
 
-    transaction.on_commit(lambda: services.enqueue_safely(switch_retriever, version_id))
+    transaction.on_commit(lambda: enqueue_safely(switch_retriever, version_id))

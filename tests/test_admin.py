@@ -39,7 +39,7 @@ def test_it_shows_why_a_document_failed(client, admin_user, tmp_path):
 
 
 def test_it_deletes_documents_with_their_chunks_and_vectors(client, admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks):
-    from retrieval.services import get_store
+    from retrieval.stores import get_store
 
     client.force_login(admin_user)
     chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
@@ -58,7 +58,7 @@ def test_it_reindexes_a_document(client, admin_user, handbook, django_capture_on
     handbook.refresh_from_db()
     new_ids = set(handbook.chunks.values_list("pk", flat=True))
     assert handbook.status == "indexed" and new_ids == old_ids  # unchanged passages keep their rows
-    from retrieval.services import get_store
+    from retrieval.stores import get_store
 
     assert set(get_store().current().ids().tolist()) == new_ids
 

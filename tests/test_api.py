@@ -181,7 +181,7 @@ def test_bad_files_fail_alone_with_a_reason(admin_user, handbook, handbook_pdf):
 
 
 def test_delete_removes_chunks_and_vectors(admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks):
-    from retrieval.services import get_store
+    from retrieval.stores import get_store
 
     chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
     assert chunk_ids <= set(get_store().current().ids().tolist())

@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from ingestion.models import Document
-from retrieval.services import get_store
+from retrieval.stores import get_store
 from tests.conftest import DEMO
 
 pytestmark = pytest.mark.django_db

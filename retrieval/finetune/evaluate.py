@@ -4,10 +4,10 @@ over the held-out documents' passages only. Pure: no Django.
 Indexes are built in memory for the run: an exact dense index (normalised
 vectors, inner product = cosine, searched with numpy) per model, and one
 BM25Index (retrieval/bm25_index.py, the one search uses). Hybrid fuses a
-model's dense ranking with BM25's by reciprocal rank fusion
-(retrieval/fusion.py) at the depth search uses, ties broken by cosine then
-chunk id, as retrieval/services.py does. Every number comes from these
-rankings, scored by retrieval/evaluation.py.
+model's dense ranking with BM25's by the ranking rule search uses
+(retrieval/ranking.py: its depth, fusion and tie-breaks), so a model is
+judged by the order users would see. Every number comes from these rankings,
+scored by retrieval/evaluation.py.
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from retrieval import evaluation
+from retrieval import evaluation, ranking
 from retrieval.bm25_index import BM25Index
-from retrieval.fusion import reciprocal_rank_fusion
 
 K = 10
 CUTOFFS = (1, 5, 10)
@@ -35,8 +34,8 @@ class EvalQuery:
 
 
 def search_depth(k: int = K) -> int:
-    """Candidates each retriever gives the fusion: as retrieval.services._search_one."""
-    return max(3 * k, 30)
+    """Candidates each retriever gives the fusion (the ranking rule's depth)."""
+    return ranking.depth(k)
 
 
 def dense_rankings(query_vectors: np.ndarray, passage_vectors: np.ndarray, ids: np.ndarray, depth: int):
@@ -60,8 +59,8 @@ def hybrid_rankings(dense: list[list[int]], lexical: list[list[int]], cosines: n
     column = {int(pk): i for i, pk in enumerate(ids.tolist())}
     fused_lists = []
     for row, (d, b) in enumerate(zip(dense, lexical)):
-        fused = reciprocal_rank_fusion({"dense": d, "bm25": b}, rrf_k)
-        fused_lists.append(sorted(fused, key=lambda pk: (-fused[pk], -float(cosines[row, column[pk]]), pk))[:k])
+        cosine = {pk: float(cosines[row, column[pk]]) for pk in (*d, *b)}
+        fused_lists.append(ranking.fused_order({"dense": d, "bm25": b}, cosine, rrf_k, k)[0])
     return fused_lists
 
 
@@ -70,7 +69,7 @@ def score(rankings: Sequence[Sequence[int]], queries: Sequence[EvalQuery],
     """Mean recall@1/5/10, MRR@10 and nDCG@10 of ranked chunk ids against the
     queries' relevant ids. A query labelled with documents scores the ranked
     chunks' documents, each at the rank of its first chunk (`documents`: chunk
-    id -> document id), as retrieval.services.evaluate_retrieval does."""
+    id -> document id), as retrieval.search.evaluate_retrieval does."""
     if not queries:
         return {name: 0.0 for name in METRICS}
     totals = dict.fromkeys(METRICS, 0.0)

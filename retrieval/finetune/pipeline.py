@@ -36,7 +36,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ingestion.models import Chunk
-from retrieval import services, versions
+from retrieval import stores, versions
+from retrieval.access import SEARCHABLE
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives, queries
@@ -148,7 +149,7 @@ class _Recorder:
 # -- steps 1-3 ------------------------------------------------------------
 def load_passages() -> list[Passage]:
     """The searchable passages, in chunk order."""
-    rows = Chunk.objects.filter(services.SEARCHABLE).order_by("pk").values_list("pk", "document_id", "heading", "text")
+    rows = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "document_id", "heading", "text")
     return [Passage(pk, document_id, heading, text) for pk, document_id, heading, text in rows]
 
 
@@ -218,7 +219,7 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
         steps = 4
         recorder("negatives", 0, steps)
         # The serving index already holds these passages' vectors from the serving model.
-        passage_vectors = services.passage_vectors([p.chunk_id for p in train])
+        passage_vectors = stores.passage_vectors([p.chunk_id for p in train])
         if passage_vectors is None:
             passage_vectors = embedder.embed_passages([p.text for p in train])
         recorder("negatives", 1, steps)
@@ -302,7 +303,7 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
                             progress=lambda done, total: recorder("train", done, total))
 
         with recorder.timed("evaluate"):
-            serving = services.active_retriever()
+            serving = stores.active_retriever()
             embedders = {"base": get_embedder(options.base_model)}
             if model_identity(serving["model"]) != model_identity(options.base_model):
                 embedders["serving"] = get_embedder(serving["model"])

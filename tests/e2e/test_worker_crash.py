@@ -8,7 +8,7 @@ import pytest
 
 from ingestion import services
 from ingestion.models import Chunk, Document
-from retrieval.services import get_store
+from retrieval.stores import get_store
 from tests.e2e.conftest import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from ingestion.models import Chunk, Document
-from retrieval.services import get_store
+from retrieval.stores import get_store
 from tests.conftest import api_client_for
 from tests.e2e.conftest import wait_until
 

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from ingestion.models import Document
-from retrieval.services import search
+from retrieval.search import search
 from tests import hostile
 from tests.conftest import api_client_for
 

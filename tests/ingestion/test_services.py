@@ -7,7 +7,8 @@ from django.db import OperationalError
 
 from ingestion import services
 from ingestion.models import Chunk, Document
-from retrieval.services import get_store, search
+from retrieval.search import search
+from retrieval.stores import get_store
 from tests.conftest import ingest_path
 
 pytestmark = pytest.mark.django_db
@@ -67,7 +68,6 @@ def test_a_dead_workers_claim_is_taken_over(settings):
 
 def test_a_cancelled_document_stops_and_can_be_ingested_again(monkeypatch):
     document, _ = upload(V1)
-    from retrieval import services as retrieval
 
     def cancel_midway(document_id, embedded):
         services.cancel(Document.objects.get(pk=document_id))
@@ -85,7 +85,7 @@ def test_a_cancelled_document_stops_and_can_be_ingested_again(monkeypatch):
     services.process_document(document.pk)
     document.refresh_from_db()
     assert document.status == "indexed"
-    assert retrieval.search("Gold card", k=1)[0].document_id == document.pk
+    assert search("Gold card", k=1)[0].document_id == document.pk
 
 
 def test_a_transient_error_releases_the_document_for_a_retry(monkeypatch):

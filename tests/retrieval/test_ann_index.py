@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from django.conf import settings as django_settings
 
-from retrieval import services
+from retrieval import indexing, stores
 from retrieval.faiss_index import FLAT, HNSW, IndexParams, VectorIndex
 from tests.vectors import embedding_like, uniform
 
@@ -96,24 +96,24 @@ def test_tombstones_survive_save_and_load(corpus, tmp_path):
 
 def test_the_index_type_follows_the_corpus_size(settings):
     settings.RAG_INDEX_EXACT_MAX = 1000
-    assert services.index_params(1000).kind == FLAT
-    assert services.index_params(1001).kind == HNSW
+    assert stores.index_params(1000).kind == FLAT
+    assert stores.index_params(1001).kind == HNSW
     flat = VectorIndex(8, use_gpu=False)
     flat.add(np.arange(1001), uniform(1001, 8))
-    assert services.maintenance_due(flat).kind == HNSW
-    small = VectorIndex(8, use_gpu=False, params=services.index_params(5000))
+    assert indexing.maintenance_due(flat).kind == HNSW
+    small = VectorIndex(8, use_gpu=False, params=stores.index_params(5000))
     small.add(np.arange(10), uniform(10, 8))
-    assert services.maintenance_due(small).kind == FLAT  # shrank far below the limit
+    assert indexing.maintenance_due(small).kind == FLAT  # shrank far below the limit
 
 
 def test_a_growing_index_is_rebuilt_as_hnsw_in_the_background_without_losing_concurrent_writes(db, settings):
     settings.RAG_INDEX_EXACT_MAX = 1500
-    store = services.get_store()
+    store = stores.get_store()
     vectors, _ = embedding_like(3000, DIM, seed=4)
     with store.write() as snapshot:
         snapshot.vectors.add(np.arange(1, 2001), vectors[:2000])
     version, copy = store.snapshot_copy()
-    assert copy.kind == FLAT and services.maintenance_due(copy).kind == HNSW
+    assert copy.kind == FLAT and indexing.maintenance_due(copy).kind == HNSW
 
     # A write lands while the graph is being built from the older snapshot.
     real_rebuilt = VectorIndex.rebuilt
@@ -127,7 +127,7 @@ def test_a_growing_index_is_rebuilt_as_hnsw_in_the_background_without_losing_con
 
     VectorIndex.rebuilt = rebuilt_while_writing
     try:
-        outcome = services.maintain_index()
+        outcome = indexing.maintain_index()
     finally:
         VectorIndex.rebuilt = real_rebuilt
     assert "rebuilt as hnsw" in outcome
@@ -136,5 +136,5 @@ def test_a_growing_index_is_rebuilt_as_hnsw_in_the_background_without_losing_con
     assert sorted(index.ids().tolist()) == list(range(4, 3001))
     _, ids = index.search(vectors[2500], 1)
     assert ids[0, 0] == 2501
-    assert services.maintain_index() == "nothing to do"
+    assert indexing.maintain_index() == "nothing to do"
     assert not (store.folder / ".rebuilding").exists()

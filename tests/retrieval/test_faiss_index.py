@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from retrieval.faiss_index import HNSW, IndexInfo, IndexParams, VectorIndex, gpu_available
+from retrieval.faiss_index import IndexInfo, IndexParams, VectorIndex, gpu_available
 from retrieval.store import KEEP_SNAPSHOTS, IndexStore
 
 DIM = 16

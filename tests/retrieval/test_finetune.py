@@ -11,7 +11,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from ingestion.models import Chunk
-from retrieval import evaluation, services, versions
+from retrieval import evaluation, stores, versions
+from retrieval.search import search
 from retrieval.embedding import get_embedder
 from retrieval.finetune import pipeline, queries
 from retrieval.finetune.data import Passage
@@ -47,7 +48,7 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
     assert version.status in (Status.EVALUATED, Status.REJECTED) and not version.is_active
     assert version.status == (Status.EVALUATED if version.metrics["decision"]["better"] else Status.REJECTED)
     assert RetrieverVersion.objects.get(name="base").is_active  # --no-switch: search still uses the base model
-    assert services.active_retriever()["name"] == "base"
+    assert stores.active_retriever()["name"] == "base"
     folder = Path(version.path).parent
     assert (Path(version.path) / "config.json").exists() and (folder / "report.md").read_text().startswith("# Retriever v1")
     report = json.loads((folder / "report.json").read_text())
@@ -132,15 +133,15 @@ def scores_follow(path, hits) -> bool:
 def test_it_switches_search_to_a_version_and_rolls_back(tuned, eager_tasks):
     base = RetrieverVersion.objects.get(name="base")
     question = "How do I fix a heat pump error code?"
-    before = services.search(question, k=5, methods=["dense"])
+    before = search(question, k=5, methods=["dense"])
     assert scores_follow(base.path, before) and not scores_follow(tuned.path, before)
 
     versions.switch_to(tuned.pk)
     tuned.refresh_from_db()
     base.refresh_from_db()
-    assert services.active_retriever() == {"name": "v1", "model": str(Path(tuned.path))}
+    assert stores.active_retriever() == {"name": "v1", "model": str(Path(tuned.path))}
     assert (tuned.status, tuned.is_active, base.status, base.is_active) == (Status.ACTIVE, True, Status.RETIRED, False)
-    after = services.search(question, k=5, methods=["dense"])
+    after = search(question, k=5, methods=["dense"])
     assert scores_follow(tuned.path, after) and not scores_follow(base.path, after)
     assert len(after) == 5
 
@@ -150,9 +151,9 @@ def test_it_switches_search_to_a_version_and_rolls_back(tuned, eager_tasks):
     switch_retriever.delay(base.pk)
     base.refresh_from_db()
     tuned.refresh_from_db()
-    assert services.active_retriever()["name"] == "base"
+    assert stores.active_retriever()["name"] == "base"
     assert (base.status, base.is_active, tuned.status, tuned.is_active) == (Status.ACTIVE, True, Status.RETIRED, False)
-    assert scores_follow(base.path, services.search(question, k=5, methods=["dense"]))
+    assert scores_follow(base.path, search(question, k=5, methods=["dense"]))
 
 
 def test_a_failed_switch_leaves_the_serving_model_in_place(corpus, tmp_path):
@@ -162,15 +163,15 @@ def test_a_failed_switch_leaves_the_serving_model_in_place(corpus, tmp_path):
     (broken / "config.json").write_text("{not json")
     version = RetrieverVersion.objects.create(number=1, name="v1", path=str(broken), status=Status.EVALUATED)
     question = "How do I fix a heat pump error code?"
-    before = services.search(question, k=3)
+    before = search(question, k=3)
     with pytest.raises(Exception):
         versions.switch_to(version.pk)
     version.refresh_from_db()
     assert version.status == Status.EVALUATED and version.error.startswith("Switch failed") and not version.is_active
-    assert services.active_retriever()["name"] == "base" and RetrieverVersion.objects.get(pk=base.pk).is_active
-    assert [h.chunk_id for h in services.search(question, k=3)] == [h.chunk_id for h in before]
+    assert stores.active_retriever()["name"] == "base" and RetrieverVersion.objects.get(pk=base.pk).is_active
+    assert [h.chunk_id for h in search(question, k=3)] == [h.chunk_id for h in before]
     # Nothing half switched is left for writers: new documents are indexed as before.
-    assert not services.registry().state().get("staging")
+    assert not stores.registry().state().get("staging")
     note = tmp_path / "falcon.md"
     note.write_text("# Falcon\n\nThe peregrine falcon is the fastest bird.\n")
     assert ingest_path(note).status == "indexed"
@@ -185,8 +186,8 @@ def test_a_failed_run_is_recorded_and_changes_nothing(corpus, settings):
         pipeline.start(options)
     version = RetrieverVersion.objects.get(name="v1")
     assert version.status == Status.FAILED and version.error.startswith("train:") and not version.is_active
-    assert services.active_retriever()["name"] == "base"
-    assert services.search("sourdough starter", k=1)[0].filename == "sourdough-baking.md"
+    assert stores.active_retriever()["name"] == "base"
+    assert search("sourdough starter", k=1)[0].filename == "sourdough-baking.md"
 
 
 def test_admin_lists_versions_switches_and_starts_runs(tuned, admin_user, alice, client, eager_tasks,
@@ -208,7 +209,7 @@ def test_admin_lists_versions_switches_and_starts_runs(tuned, admin_user, alice,
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(url, {"action": "switch_to_version", "_selected_action": [tuned.pk]})
     assert response.status_code == 302
-    assert services.active_retriever()["name"] == "v1" and RetrieverVersion.objects.get(pk=tuned.pk).is_active
+    assert stores.active_retriever()["name"] == "v1" and RetrieverVersion.objects.get(pk=tuned.pk).is_active
 
     with django_capture_on_commit_callbacks(execute=False) as queued:
         response = client.post(reverse("admin:retrieval_retrieverversion_finetune"))
@@ -216,3 +217,28 @@ def test_admin_lists_versions_switches_and_starts_runs(tuned, admin_user, alice,
     run = RetrieverVersion.objects.get(name="v2")
     assert (run.status, run.stage) == (Status.TRAINING, "queued")
     assert pipeline.claim(run.pk) and not pipeline.claim(run.pk)  # a second delivery of the task does nothing
+
+
+def test_the_evaluation_ranks_exactly_as_search_does(corpus, settings):
+    """The fine-tuning decision rests on the held-out evaluation ranking as
+    users' searches do: the same corpus, ranked by both, gives the same top 10
+    for every labelled query, dense, BM25 and fused (retrieval/ranking.py)."""
+    from retrieval.access import SEARCHABLE
+    from retrieval.finetune import evaluate
+
+    labelled = [json.loads(line)["query"] for line in (CORPUS.parent / "retrieval_eval.jsonl").read_text().splitlines()]
+    passages = dict(Chunk.objects.filter(SEARCHABLE).values_list("pk", "text"))
+    eval_queries = [evaluate.EvalQuery(q, frozenset({-1}), "labelled") for q in labelled]  # ranked, not scored
+    embedder = get_embedder()
+
+    class Served:  # the vectors search uses: the indexed passages', each query embedded alone
+        def embed_passages(self, texts):
+            return stores.passage_vectors(sorted(passages))
+
+        def embed_queries(self, texts):
+            return np.vstack([embedder.embed_queries([text]) for text in texts])
+
+    result = evaluate.evaluate(eval_queries, passages, {"base": Served()}, rrf_k=settings.RAG_RRF_K)
+    for method, ranked in (("hybrid-base", ["dense", "bm25"]), ("base-dense", ["dense"]), ("bm25", ["bm25"])):
+        searched = [[hit.chunk_id for hit in search(q, k=evaluate.K, methods=ranked)] for q in labelled]
+        assert result["rankings"][method] == searched, method

@@ -21,3 +21,14 @@ def test_it_counts_an_item_once_per_ranking_and_handles_nothing():
     assert reciprocal_rank_fusion({}) == {} and reciprocal_rank_fusion({"a": []}) == {}
     with pytest.raises(ValueError):
         reciprocal_rank_fusion({"a": [1]}, k=-1)
+
+
+def test_the_ranking_rule_breaks_ties_by_cosine_then_id_and_skips_what_has_no_cosine():
+    from retrieval import ranking
+
+    rankings = {"dense": [1, 2], "bm25": [2, 1, 3, 4]}  # 1 and 2 tie in the fused score
+    order, fused = ranking.fused_order(rankings, {1: 0.3, 2: 0.7, 4: 0.1}, rrf_k=60, k=10)
+    assert order == [2, 1, 4] and set(fused) == {1, 2, 3, 4}  # 3 has no vector: not ranked
+    assert ranking.fused_order({"bm25": [5, 6]}, {5: 0.2, 6: 0.2}, rrf_k=60, k=1)[0] == [5]
+    assert ranking.fused_order({"a": [7], "b": [6]}, {6: 0.5, 7: 0.5}, rrf_k=60, k=2)[0] == [6, 7]  # then by id
+    assert ranking.depth(5) == 30 and ranking.depth(20) == 60

@@ -1,11 +1,13 @@
-"""Hybrid search (dense + BM25, fused) through retrieval.services, on really
+"""Hybrid search (dense + BM25, fused) through retrieval.search, on really
 ingested documents: the real embedder, FAISS and BM25 indexes."""
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.contrib.auth.models import AnonymousUser
 
-from retrieval import services
-from retrieval.services import get_store, search
+from retrieval import access, indexing
+from retrieval.search import search
+from retrieval.stores import get_store
 from tests.conftest import ingest_path
 
 PARTS = {
@@ -65,7 +67,7 @@ def test_it_searches_with_bm25_alone_or_dense_alone_as_settings_say(parts, setti
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     settings.RAG_SEARCH_DENSE = False
     settings.RAG_SEARCH_BM25 = False
-    with pytest.raises(services.ImproperlyConfigured):
+    with pytest.raises(ImproperlyConfigured):
         search("ZX-4471")
 
 
@@ -103,7 +105,7 @@ def test_rebuild_index_restores_bm25(parts):
     with store.write(fresh=True):
         pass  # a lost index
     assert store.current_bm25().ntotal == 0
-    assert services.rebuild_index() == len(before)
+    assert indexing.rebuild_index() == len(before)
     assert sorted(store.current_bm25().ids().tolist()) == before
     assert filenames(search("ZX-4471", k=1, methods=["bm25"])) == ["dock-notes.md"]
 
@@ -120,7 +122,7 @@ def test_chunks_indexed_after_the_map_was_read_are_found(parts, tmp_path):
     (tmp_path / "kestrel.md").write_text("# Kestrel\n\nKestrel telemetry uplink runs on band C.\n")
     ingest_path(tmp_path / "kestrel.md")
     assert filenames(search("Kestrel telemetry", k=3, methods=["bm25"])) == ["kestrel.md"]
-    owners = services.chunk_owners(get_store(), get_store().current())
+    owners = access.chunk_owners(get_store(), get_store().current())
     assert all(pk in dict(owners.lookup([pk])[0]) for pk in get_store().current().ids().tolist())
 
 
@@ -130,7 +132,7 @@ def test_a_wrong_owner_in_the_map_never_shows_a_private_chunk(private_note, part
     query = "Project Falcon Diamond card"
     assert search(query, user=bob, methods=["bm25"]) == []
     store = get_store()
-    owners = services.chunk_owners(store, store.current())
+    owners = access.chunk_owners(store, store.current())
     ids, documents = owners._pairs
     public = parts["dock-notes.md"].pk
     owners._pairs = (ids, documents.copy())

@@ -9,7 +9,8 @@ import pytest
 from django.conf import settings as django_settings
 
 from ingestion.models import Chunk
-from retrieval import services
+from retrieval import indexing, stores, versions
+from retrieval.search import search
 from retrieval.embedding import get_embedder, serving_model_path
 from tests.conftest import ingest_path
 
@@ -31,37 +32,37 @@ def chunk_ids(document) -> set[int]:
 
 
 def test_switching_builds_the_new_index_apart_then_serves_from_it(handbook, other_model, tmp_path):
-    old_store = services.get_store()
-    assert services.active_retriever()["name"] == "base"
+    old_store = stores.get_store()
+    assert stores.active_retriever()["name"] == "base"
     seen = []
-    count = services.switch_retriever("v1", str(other_model), progress=lambda done, total: seen.append((done, total)))
+    count = versions.switch_retriever("v1", str(other_model), progress=lambda done, total: seen.append((done, total)))
     assert count == len(chunk_ids(handbook))
     assert seen[-1] == (count, count)
-    assert services.active_retriever() == {"name": "v1", "model": str(other_model)}
+    assert stores.active_retriever() == {"name": "v1", "model": str(other_model)}
     assert serving_model_path() == str(other_model)
     assert get_embedder().model_path == str(other_model)
-    new_store = services.get_store()
+    new_store = stores.get_store()
     assert new_store.folder != old_store.folder and new_store.folder.name == "v1"
     assert set(new_store.current().ids().tolist()) == chunk_ids(handbook)
     assert set(new_store.current_bm25().ids().tolist()) == chunk_ids(handbook)
-    hits = services.search("annual fee of the Gold card")
+    hits = search("annual fee of the Gold card")
     assert hits and "95 euros" in hits[0].text
-    assert services.check_index()["missing_vectors"] == []
+    assert indexing.check_index()["missing_vectors"] == []
 
 
 def test_documents_indexed_during_a_build_reach_both_indexes(handbook, other_model, tmp_path):
-    registry = services.registry()
+    registry = stores.registry()
     with registry.changing() as state:  # as switch_retriever does before it embeds the corpus
         state["staging"] = {"name": "v1", "model": str(other_model)}
     note = ingest_path(write_note(tmp_path, "late.md", "# Late\n\nThe Titanium card arrives in May."))
-    assert chunk_ids(note) <= set(services.get_store().current().ids().tolist())  # still serving: base
-    staged = services.store_for("v1", str(other_model))
+    assert chunk_ids(note) <= set(stores.get_store().current().ids().tolist())  # still serving: base
+    staged = stores.store_for("v1", str(other_model))
     assert chunk_ids(note) <= set(staged.current().ids().tolist())
     assert not chunk_ids(handbook) & set(staged.current().ids().tolist())  # the build has not run yet
 
-    services.remove_chunks(sorted(chunk_ids(note)))  # deletions reach both as well
+    indexing.remove_chunks(sorted(chunk_ids(note)))  # deletions reach both as well
     assert not chunk_ids(note) & set(staged.current().ids().tolist())
-    assert not chunk_ids(note) & set(services.get_store().current().ids().tolist())
+    assert not chunk_ids(note) & set(stores.get_store().current().ids().tolist())
 
 
 def test_a_failed_build_leaves_the_old_retriever_serving(handbook, other_model):
@@ -70,33 +71,33 @@ def test_a_failed_build_leaves_the_old_retriever_serving(handbook, other_model):
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError, match="disk full"):
-        services.switch_retriever("v1", str(other_model), progress=fail)
-    assert services.active_retriever()["name"] == "base"
-    assert services.registry().state()["staging"] is None
-    assert services.search("annual fee of the Gold card")
+        versions.switch_retriever("v1", str(other_model), progress=fail)
+    assert stores.active_retriever()["name"] == "base"
+    assert stores.registry().state()["staging"] is None
+    assert search("annual fee of the Gold card")
 
 
 def test_rolling_back_catches_up_with_what_changed_meanwhile(handbook, other_model, tmp_path):
-    services.switch_retriever("v1", str(other_model))
+    versions.switch_retriever("v1", str(other_model))
     note = ingest_path(write_note(tmp_path, "later.md", "# Later\n\nThe Copper card has a 12 euro fee."))
-    services.remove_chunks(sorted(chunk_ids(handbook))[:1])
+    indexing.remove_chunks(sorted(chunk_ids(handbook))[:1])
     Chunk.objects.filter(pk=sorted(chunk_ids(handbook))[0]).delete()
 
-    count = services.switch_retriever("base", django_settings.RAG_EMBEDDER_PATH)
-    assert services.active_retriever()["name"] == "base"
-    assert services.registry().state()["active"]["model"] is None  # the packaged default, whatever its path
+    count = versions.switch_retriever("base", django_settings.RAG_EMBEDDER_PATH)
+    assert stores.active_retriever()["name"] == "base"
+    assert stores.registry().state()["active"]["model"] is None  # the packaged default, whatever its path
     expected = chunk_ids(handbook) | chunk_ids(note)
-    assert set(services.get_store().current().ids().tolist()) == expected and count == len(expected)
-    report = services.check_index()
+    assert set(stores.get_store().current().ids().tolist()) == expected and count == len(expected)
+    report = indexing.check_index()
     assert not any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
 
 
 def test_switching_rejects_bad_names_and_missing_models(db, tmp_path):
     with pytest.raises(ValueError, match="Bad retriever version name"):
-        services.switch_retriever("../etc", str(tmp_path))
+        versions.switch_retriever("../etc", str(tmp_path))
     with pytest.raises(FileNotFoundError):
-        services.switch_retriever("v9", str(tmp_path / "nowhere"))
-    assert services.active_retriever()["name"] == "base"
+        versions.switch_retriever("v9", str(tmp_path / "nowhere"))
+    assert stores.active_retriever()["name"] == "base"
 
 
 def test_a_new_version_never_inherits_the_index_of_a_deleted_one_with_its_name(db, settings):
@@ -124,7 +125,7 @@ def stalled_switch(version, other_model, seconds_ago):
     RetrieverVersion.objects.filter(pk=version.pk).update(
         status="switching", stage="switching", switch_from="evaluated", progress_done=3, progress_total=9,
         updated=timezone.now() - timedelta(seconds=seconds_ago))
-    with services.registry().changing() as state:
+    with stores.registry().changing() as state:
         state["staging"] = {"name": version.name, "model": str(other_model)}
     version.refresh_from_db()
     return version
@@ -147,8 +148,8 @@ def test_a_switch_whose_worker_died_is_resumed_by_switching_again(v1, other_mode
     versions.switch_to(v1.pk)
     v1.refresh_from_db()
     assert (v1.status, v1.is_active, v1.error) == ("active", True, "")
-    assert services.active_retriever()["name"] == "v1" and services.registry().state()["staging"] is None
-    assert set(services.get_store().current().ids().tolist()) == chunk_ids(handbook)
+    assert stores.active_retriever()["name"] == "v1" and stores.registry().state()["staging"] is None
+    assert set(stores.get_store().current().ids().tolist()) == chunk_ids(handbook)
 
 
 def test_a_running_switch_is_not_taken_over(v1, other_model):
@@ -158,7 +159,7 @@ def test_a_running_switch_is_not_taken_over(v1, other_model):
     with pytest.raises(versions.SwitchError, match="being switched in now"):
         versions.switch_to(v1.pk)
     assert versions.abandon_stalled_switches() == 0
-    assert services.registry().state()["staging"]["name"] == "v1"
+    assert stores.registry().state()["staging"]["name"] == "v1"
 
 
 def test_a_stalled_switch_does_not_block_switching_to_another_version(v1, other_model, settings, tmp_path):
@@ -171,6 +172,6 @@ def test_a_stalled_switch_does_not_block_switching_to_another_version(v1, other_
     versions.switch_to(v2.pk)
     v1.refresh_from_db()
     assert v1.status == "evaluated" and "interrupted" in v1.error  # back as it was, with the reason
-    assert services.active_retriever()["name"] == "v2" and services.registry().state()["staging"] is None
+    assert stores.active_retriever()["name"] == "v2" and stores.registry().state()["staging"] is None
     note = ingest_path(write_note(tmp_path, "after.md", "# After\n\nWritten after the stalled switch was abandoned."))
-    assert not chunk_ids(note) & set(services.store_for("v1", str(other_model)).current().ids().tolist())
+    assert not chunk_ids(note) & set(stores.store_for("v1", str(other_model)).current().ids().tolist())

@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from generation import evaluation, services
-from retrieval.services import SearchError
+from retrieval.search import SearchError
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from retrieval import services
+from retrieval import indexing
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
 
     def handle(self, *args, repair, json: bool, **options):
-        report = services.check_index(repair=repair)
+        report = indexing.check_index(repair=repair)
         if json:
             self.stdout.write(_dumps(report))
             return

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval import evaluation, services
+from retrieval import evaluation, search
 
 
 class Command(BaseCommand):
@@ -22,10 +22,10 @@ class Command(BaseCommand):
         try:
             with open(queries, encoding="utf-8") as handle:
                 labelled = evaluation.parse_labels(handle, source=queries)
-            report = services.evaluate_retrieval(labelled, k, collections=collection)
+            report = search.evaluate_retrieval(labelled, k, collections=collection)
         except OSError as exc:
             raise CommandError(f"{queries}: {exc.strerror}") from None
-        except (evaluation.LabelError, services.SearchError) as exc:
+        except (evaluation.LabelError, search.SearchError) as exc:
             raise CommandError(str(exc)) from None
         if json:
             report["summary"] = {name: m.as_dict() for name, m in report["summary"].items()}

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval import services
+from retrieval import search
 
 
 class Command(BaseCommand):
@@ -21,12 +21,12 @@ class Command(BaseCommand):
         try:
             if queries:
                 texts = list(self._read(queries))
-                results = services.search_many(texts, k=k, collections=collection)  # the model loads once
+                results = search.search_many(texts, k=k, collections=collection)  # the model loads once
                 for text, hits in zip(texts, results):
                     self.stdout.write(_json({"query": text, "results": [h.as_dict() for h in hits]}))
                 return
-            hits = services.search(query, k=k, collections=collection)
-        except services.SearchError as exc:
+            hits = search.search(query, k=k, collections=collection)
+        except search.SearchError as exc:
             raise CommandError(str(exc)) from None
         if json:
             self.stdout.write(_json({"query": query, "results": [h.as_dict() for h in hits]}))

@@ -1,0 +1,263 @@
+"""Writing the indexes: a document's passages in, deleted chunks out, a whole
+store filled or rebuilt, its integrity checked, and its vector index
+maintained (flat to HNSW, compaction) off the write path.
+
+Every write changes both the dense vectors and the BM25 terms, whatever the
+search settings, so either retriever can be switched on at any time. One
+loop embeds passages in batches (`_embedded`); each job decides how its
+batches are written.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from ingestion import services as ingestion
+from ingestion.models import Chunk
+from ragsite.celery import enqueue_safely
+from retrieval.access import SEARCHABLE
+from retrieval.faiss_index import FLAT, HNSW, IndexParams
+from retrieval.store import IndexStore
+from retrieval.embedding import get_embedder
+from retrieval.stores import active_retriever, get_store, index_params, store_for, write_targets
+
+log = logging.getLogger(__name__)
+
+PROGRESS_EVERY = 256  # passages per embedding call and progress write (a heartbeat every few seconds)
+FILL_BATCH = 4096  # passages embedded per write while filling a store
+
+
+def _embedded(embedder, batches: Iterable[list[tuple[int, str]]], present=frozenset()
+              ) -> Iterator[tuple[list[tuple[int, str]], list[int], np.ndarray | None]]:
+    """Per batch of (chunk id, text): (the batch, the ids embedded, their
+    vectors); passages whose id is in `present` already have a vector and are
+    not embedded again (None when none was embedded)."""
+    for part in batches:
+        dense = [(pk, text) for pk, text in part if pk not in present]
+        vectors = embedder.embed_passages([text for _, text in dense]) if dense else None
+        yield part, [pk for pk, _ in dense], vectors
+
+
+def _slices(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _rows(chunk_ids: list[int], size: int) -> Iterator[list[tuple[int, str]]]:
+    """The (id, text) of these chunks, read from the database in batches
+    (a chunk deleted meanwhile is left out)."""
+    for part in _slices(chunk_ids, size):
+        texts = dict(Chunk.objects.filter(pk__in=part).values_list("pk", "text"))
+        yield [(pk, texts[pk]) for pk in part if pk in texts]
+
+
+# -- a document in, chunks out ---------------------------------------------
+def index_document(document_id: int) -> None:
+    """Embed a chunked document's passages that have no vector yet and add
+    them, with their BM25 terms, to every target index (the active one, and a
+    version being built), in one write per index. Raises ingestion.Cancelled
+    if the document is cancelled or deleted meanwhile (checked at every batch)."""
+    chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
+    targets = write_targets()
+    for _store, embedder in targets:
+        embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
+    plans = []
+    for store, embedder in targets:
+        present = set(store.current().ids().tolist())
+        todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
+        todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
+        in_bm25 = set(store.current_bm25().ids().tolist())
+        lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
+        plans.append((store, embedder, todo, lexical))
+    total = sum(len(todo) for _s, _e, todo, _l in plans)
+    done = len(chunks) * len(plans) - total
+    progress = lambda: ingestion.record_progress(document_id, done // len(plans))  # noqa: E731
+    progress()
+    started = time.perf_counter()
+    batch = max(PROGRESS_EVERY, settings.RAG_EMBED_BATCH_SIZE)
+    for store, embedder, todo, lexical in plans:
+        ids, vectors = [], []
+        for part, embedded, part_vectors in _embedded(embedder, _slices(todo, batch)):
+            ids.extend(embedded)
+            vectors.append(part_vectors)
+            done += len(part)
+            progress()
+        if ids or lexical:
+            with store.write() as snapshot:
+                if ids:
+                    snapshot.vectors.add(ids, np.vstack(vectors))
+                if lexical:
+                    snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
+                _plan_maintenance(store, snapshot.vectors)
+    ingestion.mark_indexed(document_id)
+    log.info("Document %s: embedded %s passages into %s index(es) in %.2f s", document_id, total, len(plans),
+             time.perf_counter() - started)
+
+
+def remove_chunks(chunk_ids: list[int]) -> int:
+    """Remove chunks from every target's indexes; returns how many vectors
+    went from the active one."""
+    if not chunk_ids:
+        return 0
+    removed = []
+    for store, _embedder in write_targets():
+        with store.write() as snapshot:
+            snapshot.bm25.remove(chunk_ids)
+            removed.append(snapshot.vectors.remove(chunk_ids))
+            _plan_maintenance(store, snapshot.vectors)
+    return removed[0]
+
+
+# -- a whole store ---------------------------------------------------------
+def fill(store: IndexStore, embedder, progress=None, *, fresh: bool = False) -> int:
+    """Make `store` hold exactly the searchable chunks; returns how many it holds.
+
+    By default the missing passages are embedded in batches, each batch one
+    write (other writers interleave, and a run that stops resumes from what
+    was written), and passages no searchable chunk owns are removed. With
+    `fresh` the indexes are built anew (exact or HNSW by the corpus size) in
+    one write: the old ones serve until the new ones are complete.
+    `progress(done, total)` is called after each batch."""
+    expected = list(Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", flat=True))
+    if fresh or store.manifest() is None:
+        with store.write(fresh=True, params=index_params(len(expected))) as snapshot:
+            snapshot.bm25.dirty = True  # an empty corpus is a BM25 index too
+            if fresh:
+                _add_missing(expected, embedder, lambda: nullcontext(snapshot), frozenset(), frozenset(), progress)
+                return len(expected)
+    present = set(store.current().ids().tolist())
+    lexical = set(store.current_bm25().ids().tolist())
+    _add_missing(expected, embedder, store.write, present, lexical, progress)
+    extra = (present | lexical) - set(expected)
+    if extra:
+        with store.write() as snapshot:
+            snapshot.vectors.remove(sorted(extra))
+            snapshot.bm25.remove(sorted(extra))
+    return len(expected)
+
+
+def _add_missing(expected: list[int], embedder, write, present, lexical, progress=None) -> None:
+    """Add the `expected` chunks that lack a vector (not in `present`) or BM25
+    terms (not in `lexical`), a batch per `write()`."""
+    missing = [pk for pk in expected if pk not in present or pk not in lexical]
+    done, total = len(expected) - len(missing), len(expected)
+    if progress:
+        progress(done, total)
+    for part, embedded, vectors in _embedded(embedder, _rows(missing, FILL_BATCH), present):
+        with write() as snapshot:
+            if embedded:
+                snapshot.vectors.add(embedded, vectors)
+            words = [(pk, text) for pk, text in part if pk not in lexical]
+            if words:
+                snapshot.bm25.add([pk for pk, _ in words], [text for _, text in words])
+        done += len(part)
+        if progress:
+            progress(done, total)
+
+
+def rebuild_index(progress=None) -> int:
+    """Re-embed and re-tokenise every searchable chunk into fresh indexes of
+    the serving store; returns how many passages it holds."""
+    store, embedder = write_targets()[0]
+    return fill(store, embedder, progress, fresh=True)
+
+
+def check_index(repair: bool = False) -> dict:
+    """Compare the indexes with the database: vectors (and BM25 entries) the
+    searchable chunks lack, and ones no such chunk owns. With `repair`, embed
+    what is missing and remove what is extra (in batches, each under the one
+    writer lock)."""
+    store = get_store()
+    expected = set(Chunk.objects.filter(SEARCHABLE).values_list("pk", flat=True))
+    vectors = set(store.current().ids().tolist())
+    lexical = set(store.current_bm25().ids().tolist())
+    report = {
+        "chunks": len(expected),
+        "vectors": len(vectors),
+        "bm25": len(lexical),
+        "missing_vectors": sorted(expected - vectors),
+        "extra_vectors": sorted(vectors - expected),
+        "missing_bm25": sorted(expected - lexical),
+        "extra_bm25": sorted(lexical - expected),
+        "repaired": False,
+    }
+    problems = any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
+    if repair and problems:
+        fill(store, get_embedder(store.model))
+        report["repaired"] = True
+    return report
+
+
+# -- index maintenance off the write path ------------------------------------
+def maintenance_due(index) -> IndexParams | None:
+    """The parameters to rebuild an index with, or None: a flat index past the
+    exact-search limit becomes HNSW (an HNSW index that shrank well below it
+    becomes flat again), and an HNSW index whose tombstones pass
+    RAG_INDEX_COMPACT_SHARE of its slots is compacted."""
+    wanted = index_params(index.ntotal)
+    if index.kind == FLAT and wanted.kind == HNSW:
+        return wanted
+    if index.kind == HNSW and index.ntotal < settings.RAG_INDEX_EXACT_MAX // 2:
+        return index_params(index.ntotal)
+    if index.tombstones and index.tombstones > settings.RAG_INDEX_COMPACT_SHARE * index.slots:
+        return index.params
+    return None
+
+
+def _plan_maintenance(store: IndexStore, index) -> None:
+    """After a write: queue a background rebuild when one is due (at most one
+    per store at a time; a marker file stands for the one queued or running)."""
+    if maintenance_due(index) is None:
+        return
+    marker = store.folder / ".rebuilding"
+    try:
+        if time.time() - marker.stat().st_mtime < 3600:
+            return
+    except FileNotFoundError:
+        pass
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    from retrieval.tasks import maintain_index
+
+    transaction.on_commit(lambda: enqueue_safely(maintain_index, store.folder.name, store.model))
+
+
+def maintain_index(name: str | None = None, model: str | None = None) -> str:
+    """Rebuild a store's vector index if maintenance_due says so: built from a
+    snapshot WITHOUT the write lock (an HNSW graph of a million vectors takes
+    minutes; ingestion goes on meanwhile), then, under the lock, brought up to
+    date with the writes made since and swapped in. Returns what was done."""
+    if name is None:
+        active = active_retriever()
+        name, model = active["name"], active["model"]
+    store = store_for(name, model)
+    try:
+        version, copy = store.snapshot_copy()
+        params = maintenance_due(copy) if copy is not None else None
+        if params is None:
+            return "nothing to do"
+        started = time.perf_counter()
+        built = copy.rebuilt(params)
+        built_ids = built.ids()
+        log.info("Built a %s index of %s vectors from version %s in %.1f s", params.kind, built.ntotal, version,
+                 time.perf_counter() - started)
+        with store.write() as snapshot:
+            current = snapshot.vectors
+            now_ids = current.ids()
+            gone = np.setdiff1d(built_ids, now_ids, assume_unique=True)
+            new = np.setdiff1d(now_ids, built_ids, assume_unique=True)
+            built.remove(gone)
+            if len(new):
+                found = current.vectors(new.tolist())
+                built.add(list(found), np.vstack(list(found.values())))
+            snapshot.vectors = built
+        return f"rebuilt as {params.kind} ({built.ntotal} vectors; {len(new)} added and {len(gone)} removed since the snapshot)"
+    finally:
+        (store.folder / ".rebuilding").unlink(missing_ok=True)

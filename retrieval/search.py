@@ -1,0 +1,226 @@
+"""Search: the enabled retrievers' candidates for a query, kept to what the
+user may read (retrieval/access.py), fused and ordered by the ranking rule
+(retrieval/ranking.py), each hit scored by its cosine with the query.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
+
+from ingestion.models import Collection
+from retrieval import evaluation, ranking
+from retrieval.access import ReadableChunks, chunk_owners
+from retrieval.embedding import get_embedder
+from retrieval.stores import get_store
+
+METHODS = ("dense", "bm25")
+
+
+class SearchError(ValueError):
+    """Bad search input; the message is for the caller."""
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One passage of a result. `score` is the cosine similarity of the query
+    and the passage's vector, whichever retriever found it (a chunk that only
+    BM25 found has its vector read back from FAISS), so a threshold on it
+    means the same in every search mode; `rank` follows the fused order, so
+    scores need not decrease with rank in a hybrid search.
+    `scores`: {"dense": that cosine, "bm25": the BM25 score, or None when BM25
+    did not rank the passage, "rrf": the fused reciprocal-rank score}."""
+
+    rank: int
+    score: float
+    chunk_id: int
+    document_id: int
+    title: str
+    filename: str
+    collection: str
+    page: int | None
+    heading: str
+    char_start: int
+    char_end: int
+    text: str
+    scores: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None,
+           methods: list[str] | None = None, **narrowing) -> list[SearchHit]:
+    """Top-k passages for `query` among the documents `user` may read
+    (`user=None` is a trusted caller such as the CLI); `narrowing` as in search_many."""
+    return search_many([query], user=user, k=k, collections=collections, methods=methods, **narrowing)[0]
+
+
+def enabled_methods() -> list[str]:
+    """The retrievers that settings switch on ("dense", "bm25")."""
+    methods = [name for name, on in (("dense", settings.RAG_SEARCH_DENSE), ("bm25", settings.RAG_SEARCH_BM25)) if on]
+    if not methods:
+        raise ImproperlyConfigured("RAG_SEARCH_DENSE and RAG_SEARCH_BM25 are both off: no retriever to search with.")
+    return methods
+
+
+MAX_OFFSET = 1000
+
+
+def search_many(queries: list[str], *, user=None, k: int | None = None, collections: list[str] | None = None,
+                methods: list[str] | None = None, documents: list[int] | None = None, since=None, until=None,
+                offset: int = 0) -> list[list[SearchHit]]:
+    """`methods` overrides the settings' choice of retrievers (the evaluation
+    compares them); one method alone ranks as that retriever does. `documents`,
+    `since` and `until` (dates the documents were added) narrow the search;
+    `offset` skips that many hits (pagination: ranks continue from it)."""
+    methods = enabled_methods() if methods is None else list(methods)
+    if not methods or set(methods) - set(METHODS):
+        raise SearchError(f"methods must be a non-empty subset of {', '.join(METHODS)}.")
+    k = settings.RAG_SEARCH_DEFAULT_K if k is None else k
+    if not 1 <= k <= settings.RAG_SEARCH_MAX_K:
+        raise SearchError(f"k must be between 1 and {settings.RAG_SEARCH_MAX_K}.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise SearchError(f"offset must be between 0 and {MAX_OFFSET}.")
+    if since and until and since > until:
+        raise SearchError("since must not be after until.")
+    queries = [q.strip() for q in queries]
+    if any(not q for q in queries):
+        raise SearchError("The query is empty.")
+    narrow = Q()  # on documents
+    if documents:
+        narrow &= Q(pk__in=documents)
+    if since:
+        narrow &= Q(created__date__gte=since)
+    if until:
+        narrow &= Q(created__date__lte=until)
+    readable = Collection.objects.readable_by(user)
+    if collections:
+        found = set(readable.filter(name__in=collections).values_list("name", flat=True))
+        missing = sorted(set(collections) - found)
+        if missing:
+            raise SearchError(f"Unknown collection: {', '.join(missing)}.")
+        readable = readable.filter(name__in=collections)
+    collection_ids = set(readable.values_list("pk", flat=True))
+    store = get_store()
+    index = store.current()
+    # Without vectors there is no score to give a hit (see SearchHit), so no hits.
+    if index.ntotal == 0 or not collection_ids:
+        return [[] for _ in queries]
+    bm25 = store.current_bm25() if "bm25" in methods else None
+    # BM25 needs no query vector: its first candidates are found on another
+    # thread while the query is embedded (both release the GIL in their
+    # inner loops, so the two overlap on two cores).
+    lexical = {}
+    if bm25 is not None and bm25.ntotal:
+        fetch = ReadableChunks.first_fetch(ranking.depth(k + offset), bm25.ntotal)
+        lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch)} for query in queries}
+    vectors = get_embedder().embed_queries(queries)
+    owners = chunk_owners(store, index)
+    return [_search_one(query, vector, k + offset, methods, index, bm25, ReadableChunks(collection_ids, narrow, owners),
+                        lexical.get(query, {}))[offset:]
+            for query, vector in zip(queries, vectors)]
+
+
+_POOL: tuple[int, ThreadPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads for work a search runs beside the query embedding (one pool
+    per process: a forked worker makes its own)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL[0] != os.getpid():
+            _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=2, thread_name_prefix="rag-search"))
+        return _POOL[1]
+
+
+def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None) -> list[SearchHit]:
+    depth = ranking.depth(k)
+    rankings, dense, lexical = {}, {}, {}
+    searches = {}
+    if "dense" in methods:
+        searches["dense"] = (_remembered(lambda n: index.search(vector, n)), index.ntotal)
+    if "bm25" in methods and bm25 is not None and bm25.ntotal:
+        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n), lexical_started), bm25.ntotal)
+    # Both retrievers' first candidates go through the access filter in one query.
+    readable.check_first(searches.values(), depth)
+    if "dense" in searches:
+        dense = dict(readable.top(*searches["dense"], depth))
+        rankings["dense"] = list(dense)
+    if "bm25" in searches:
+        lexical = dict(readable.top(*searches["bm25"], depth))
+        rankings["bm25"] = list(lexical)
+    # A chunk no dense search ranked gets its cosine from its stored vector.
+    cosine = dict(dense)
+    for pk, stored in index.vectors([pk for pk in lexical if pk not in dense]).items():
+        cosine[pk] = float(np.dot(stored, vector))
+    order, fused = ranking.fused_order(rankings, cosine, settings.RAG_RRF_K, k)
+    hits = []
+    rows = readable.rows(order)
+    for rank, pk in enumerate((pk for pk in order if pk in rows), start=1):  # a chunk deleted meanwhile is skipped
+        chunk = rows[pk]
+        hits.append(SearchHit(
+            rank=rank,
+            score=round(cosine[pk], 6),
+            chunk_id=chunk.pk,
+            document_id=chunk.document_id,
+            title=chunk.document.title,
+            filename=chunk.document.original_filename,
+            collection=chunk.document.collection.name,
+            page=chunk.page,
+            heading=chunk.heading,
+            char_start=chunk.char_start,
+            char_end=chunk.char_end,
+            text=chunk.text,
+            scores={
+                "dense": round(cosine[pk], 6),
+                "bm25": round(lexical[pk], 6) if pk in lexical else None,
+                "rrf": round(fused[pk], 6),
+            },
+        ))
+    return hits
+
+
+def _remembered(search, started=None):
+    """search(n), each n computed once (the access filter asks twice);
+    `started`: {n: a Future of search(n)} already under way."""
+    results, started = {}, dict(started or {})
+
+    def run(n):
+        if n not in results:
+            results[n] = started.pop(n).result() if n in started else search(n)
+        return results[n]
+
+    return run
+
+
+# -- evaluation ------------------------------------------------------------
+EVALUATED = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25"]}
+
+
+def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -> dict:
+    """Run labelled queries (retrieval.evaluation.LabelledQuery) through each
+    retriever alone and fused, whatever the settings switch on, and score the
+    top-k passages. Returns {"k", "queries", "summary": {method: Metrics},
+    "per_query": [...]}."""
+    texts = [item.query for item in labelled]
+    summary, per_query = {}, [{"query": item.query, "unit": item.unit, "relevant": sorted(item.relevant)} for item in labelled]
+    for name, methods in EVALUATED.items():
+        results = search_many(texts, k=k, collections=collections, methods=methods)
+        scored = []
+        for item, hits, row in zip(labelled, results, per_query):
+            retrieved = evaluation.first_occurrences(h.chunk_id if item.unit == "chunk" else h.document_id for h in hits)
+            metrics = evaluation.score_query(retrieved, item.relevant, k)
+            scored.append(metrics)
+            row[name] = {"retrieved": retrieved, **metrics.as_dict()}
+        summary[name] = evaluation.mean(scored)
+    return {"k": k, "queries": len(labelled), "summary": summary, "per_query": per_query}
