@@ -11,12 +11,13 @@ from rest_framework.views import APIView
 
 from generation import services
 from generation.engines.base import GeneratorUnavailable
+from ingestion.models import MAX_ID
 from retrieval.search import SearchError
 
 
 class AskRequest(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
-    conversation_id = serializers.IntegerField(required=False, allow_null=True)
+    conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     stream = serializers.BooleanField(required=False, default=False,
                                       help_text="Stream Server-Sent Events: start, token*, retract?, replace?, done (with citations).")

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from generation import evidence, policy
+from generation import evaluation, evidence, policy
 from generation.engines import get_engine
 from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
@@ -59,15 +59,19 @@ class Timer:
         self._last = now
 
 
-def conversation_for(user, conversation_id: int | None, question: str) -> Conversation:
-    """The user's conversation by id (404-style LookupError if not theirs), or a new one."""
-    owner = user if getattr(user, "is_authenticated", False) else None
-    if conversation_id is not None:
-        try:
-            return Conversation.objects.get(pk=conversation_id, user=owner)
-        except Conversation.DoesNotExist:
-            raise LookupError(f"No conversation {conversation_id}.") from None
-    return Conversation.objects.create(user=owner, title=question.strip()[:200])
+def conversation_for(user, conversation_id: int | None) -> Conversation | None:
+    """The user's conversation by id (404-style LookupError if not theirs), or
+    None for a new one."""
+    if conversation_id is None:
+        return None
+    try:
+        return Conversation.objects.get(pk=conversation_id, user=_owner(user))
+    except Conversation.DoesNotExist:
+        raise LookupError(f"No conversation {conversation_id}.") from None
+
+
+def _owner(user):
+    return user if getattr(user, "is_authenticated", False) else None
 
 
 def ask(question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None) -> AnswerResult:
@@ -87,10 +91,18 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     if not question:
         raise SearchError("The question is empty.")
     timer = Timer()
-    conversation = conversation_for(user, conversation_id, question)
-    owner = conversation.user
-    history = list(conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
+    conversation = conversation_for(user, conversation_id)
+    history = [] if conversation is None else list(
+        conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
     query = standalone_question(question, history)
+    # Searched before anything is stored or streamed: a collection the user
+    # cannot read is a SearchError for the caller (a 400), not a new empty
+    # conversation and a broken stream. (A refused question's search is wasted.)
+    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
+    timer.lap("retrieval")
+    if conversation is None:
+        conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
+    owner = conversation.user
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
     store = functools.partial(_store, conversation, question, timer=timer, user=owner)
 
@@ -102,8 +114,6 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
                           guardrail={"intervened": True, "direction": "question", "score": q_score}))
         return
 
-    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
-    timer.lap("retrieval")
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
     found = gather_evidence(query, relevant)
     timer.lap("evidence")
@@ -278,8 +288,6 @@ def evaluate_answers(questions, *, k: int | None = None, collections: list[str] 
     """Run the answer path on labelled questions (each in a new conversation
     of no user: a trusted caller, as the CLI) and score it (generation.evaluation)."""
     from django.test.utils import override_settings
-
-    from generation import evaluation
 
     rows = []
     with override_settings(**({"RAG_ANSWER_PASSAGES": k} if k else {})):

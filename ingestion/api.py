@@ -35,7 +35,9 @@ class DocumentSerializer(serializers.ModelSerializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
-    collection = serializers.SlugField(max_length=100, required=False)
+    collection = serializers.SlugField(max_length=100, required=False,
+                                       help_text="An existing collection you may upload to (default: the default "
+                                                 "collection); an unknown name is refused, never created.")
     title = serializers.CharField(max_length=300, required=False)
 
 
@@ -48,8 +50,8 @@ class DocumentListView(APIView):
         body = UploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
+        collection = writable_collection(request, data.get("collection"))
         try:
-            collection = services.get_collection(data.get("collection"), create=True)
             document, created = services.add_document(
                 data["file"], data["file"].name, collection=collection, owner=request.user, title=data.get("title", "")
             )
@@ -58,6 +60,23 @@ class DocumentListView(APIView):
         payload = DocumentSerializer(document, context={"request": request}).data
         headers = {"Location": payload["url"]}
         return Response(payload, status=status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK, headers=headers)
+
+
+def writable_collection(request, name: str | None) -> Collection:
+    """The named collection, if the caller may upload to it (a 400 listing
+    those it may, otherwise: a name is never created by an upload); without a
+    name, RAG_DEFAULT_COLLECTION (created on first use)."""
+    if not name:
+        return services.get_collection()
+    writable = Collection.objects.writable_by(request.user)
+    collection = writable.filter(name=name).first()
+    if collection is None:
+        names = list(writable.values_list("name", flat=True)[:21])
+        listed = ", ".join(names[:20]) + (", …" if len(names) > 20 else "") if names else "none"
+        raise serializers.ValidationError({"collection": [
+            f"Unknown collection {name!r}. Collections you may upload to: {listed}. "
+            "New collections are created in the admin."]})
+    return collection
 
 
 def readable_document(request, pk) -> Document:

@@ -2,6 +2,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+# The largest primary key (BigAutoField): an id above it is no id (and would
+# overflow the database driver), so requests are refused before they query.
+MAX_ID = 2**63 - 1
+
 
 class CollectionQuerySet(models.QuerySet):
     def readable_by(self, user):
@@ -13,6 +17,12 @@ class CollectionQuerySet(models.QuerySet):
         if user.is_staff:
             return self
         return self.filter(Q(is_public=True) | Q(owner=user) | Q(members=user)).distinct()
+
+    def writable_by(self, user):
+        """Collections `user` may upload documents to: staff, any (as the admin offers)."""
+        if user is None:
+            return self
+        return self if user.is_authenticated and user.is_staff else self.none()
 
 
 class Collection(models.Model):

@@ -8,7 +8,6 @@ import logging
 import os
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from django.conf import settings
@@ -21,6 +20,7 @@ from ingestion.chunking import chunk_pages
 from ingestion.models import Chunk, Collection, Document
 from ingestion.signals import chunks_deleted, document_chunked
 from ingestion.tokens import count_tokens
+from ragsite.transitions import stale_before, transition
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,6 @@ class TransientError(Exception):
 
 class Cancelled(Exception):
     """The document was cancelled (or deleted) while it was being processed."""
-
-
-def claim_timeout() -> timedelta:
-    return timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
 
 
 def get_collection(name: str | None = None, *, create: bool = True) -> Collection:
@@ -121,9 +117,8 @@ def _replace_file(document: Document, relative: str, sha: str, size: int) -> Non
     searchable until the new ones are indexed; unchanged chunks keep their
     vectors (chunks are upserted by content hash)."""
     old_name = document.file.name
-    Document.objects.filter(pk=document.pk).update(
-        file=relative, sha256=sha, size=size, status=Status.PENDING, error="", claimed_at=None, updated=timezone.now()
-    )
+    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, file=relative, sha256=sha, size=size,
+               error="", claimed_at=None)
     document.refresh_from_db()
     if old_name != relative and not Document.objects.filter(file=old_name).exists():
         storage = document.file.storage
@@ -141,7 +136,7 @@ def _blocks(fileobj, size=1024 * 1024):
 
 def enqueue(document_id: int) -> None:
     """Hand the document to a worker. A broker outage leaves it pending, not lost."""
-    from ingestion.tasks import process_document
+    from ingestion.tasks import process_document  # the tasks module imports this one
 
     try:
         process_document.delay(document_id)
@@ -156,15 +151,14 @@ _working_on: set[int] = set()
 
 def claim(document_id: int) -> bool:
     """Claim a pending document (or one whose worker died) for processing."""
-    now = timezone.now()
-    stale = now - claim_timeout()
-    claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale)
-    return Document.objects.filter(claimable, pk=document_id).update(status=Status.PARSING, claimed_at=now, error="") == 1
+    claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale_before())
+    return transition(Document.objects.filter(claimable, pk=document_id), to=Status.PARSING, claimed_at=timezone.now(),
+                      error="") == 1
 
 
 def release(document_id: int) -> None:
     """Give a claimed document back (to be retried)."""
-    Document.objects.filter(pk=document_id, status__in=ACTIVE).update(status=Status.PENDING, claimed_at=None)
+    transition(Document.objects.filter(pk=document_id), from_states=ACTIVE, to=Status.PENDING, claimed_at=None)
 
 
 def process_document(document_id: int) -> None:
@@ -248,11 +242,11 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
         if keep:
             Chunk.objects.bulk_update(keep, ["page", "heading", "char_start", "char_end", "token_count"])
         Chunk.objects.bulk_create(create)
-        update = {"status": Status.EMBEDDING, "chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
+        update = {"chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
         update["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
         if parsed.title and document.title == Path(document.original_filename).stem:
             update["title"] = parsed.title[:300]
-        Document.objects.filter(pk=document.pk).update(**update)
+        transition(Document.objects.filter(pk=document.pk), to=Status.EMBEDDING, **update)
         if removed:
             transaction.on_commit(lambda: chunks_deleted.send(sender=Document, chunk_ids=removed))
     return removed
@@ -261,25 +255,20 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
 def record_progress(document_id: int, embedded: int) -> None:
     """Progress and a heartbeat on the claim; raises Cancelled when the document
     was cancelled or deleted meanwhile, so the worker stops."""
-    updated = Document.objects.filter(pk=document_id, status=Status.EMBEDDING).update(
-        chunks_embedded=embedded, claimed_at=timezone.now()
-    )
-    if not updated:
+    if not transition(Document.objects.filter(pk=document_id), from_states=[Status.EMBEDDING], chunks_embedded=embedded,
+                      claimed_at=timezone.now()):
         raise Cancelled(document_id)
 
 
 def mark_indexed(document_id: int) -> None:
-    Document.objects.filter(pk=document_id, status=Status.EMBEDDING).update(
-        status=Status.INDEXED, error="", indexed_at=timezone.now(), claimed_at=None
-    )
+    transition(Document.objects.filter(pk=document_id), from_states=[Status.EMBEDDING], to=Status.INDEXED, error="",
+               indexed_at=timezone.now(), claimed_at=None)
 
 
 def cancel(document: Document) -> bool:
     """Stop a queued or running document; its worker stops at its next batch."""
-    cancelled = Document.objects.filter(pk=document.pk, status__in=[Status.PENDING, *ACTIVE]).update(
-        status=Status.CANCELLED, error="Cancelled by a user.", claimed_at=None
-    )
-    return cancelled == 1
+    return transition(Document.objects.filter(pk=document.pk), from_states=[Status.PENDING, *ACTIVE],
+                      to=Status.CANCELLED, error="Cancelled by a user.", claimed_at=None) == 1
 
 
 def requeue_unfinished() -> int:
@@ -287,12 +276,11 @@ def requeue_unfinished() -> int:
     worker) and documents pending for longer than the claim timeout (a lost
     message). Each is reset to pending and stamped, so a document is re-queued
     at most once per timeout."""
-    now = timezone.now()
-    stale = now - claim_timeout()
+    stale = stale_before()
     lost = Q(status=Status.PENDING, updated__lt=stale) | Q(status__in=ACTIVE, claimed_at__lt=stale)
     ids = list(Document.objects.filter(lost).exclude(pk__in=list(_working_on)).values_list("pk", flat=True))
     if ids:
-        Document.objects.filter(lost, pk__in=ids).update(status=Status.PENDING, claimed_at=None, updated=now)
+        transition(Document.objects.filter(lost, pk__in=ids), to=Status.PENDING, claimed_at=None)
     for pk in ids:
         enqueue(pk)
     return len(ids)
@@ -300,12 +288,12 @@ def requeue_unfinished() -> int:
 
 def mark_failed(document_id: int, reason: str) -> None:
     log.warning("Document %s failed: %s", document_id, reason)
-    Document.objects.filter(pk=document_id).update(status=Status.FAILED, error=reason[:2000], claimed_at=None)
+    transition(Document.objects.filter(pk=document_id), to=Status.FAILED, error=reason[:2000], claimed_at=None)
 
 
 def reindex(document: Document) -> None:
     """Queue a document again (re-parse, re-chunk, re-embed what changed)."""
-    Document.objects.filter(pk=document.pk).update(status=Status.PENDING, error="", claimed_at=None)
+    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, error="", claimed_at=None)
     transaction.on_commit(lambda: enqueue(document.pk))
 
 

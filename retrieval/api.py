@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ingestion.models import MAX_ID
 from retrieval import search
 
 
@@ -12,7 +13,7 @@ class SearchParams(serializers.Serializer):
     k = serializers.IntegerField(required=False, min_value=1)
     offset = serializers.IntegerField(required=False, min_value=0, max_value=search.MAX_OFFSET, default=0)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    document = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
+    document = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False)
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
 

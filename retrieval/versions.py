@@ -7,7 +7,6 @@ through the index registry: switch_retriever).
 
 from __future__ import annotations
 
-import datetime
 import logging
 import os
 import re
@@ -19,6 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from ragsite.celery import enqueue_safely
+from ragsite.transitions import stale_before, transition
 from retrieval import indexing, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
@@ -52,9 +52,9 @@ def sync_active() -> None:
     name = stores.active_retriever()["name"]
     with transaction.atomic():
         stale = RetrieverVersion.objects.filter(is_active=True).exclude(name=name)
-        stale.filter(status=Status.ACTIVE).update(status=Status.RETIRED)
-        stale.update(is_active=False)
-        RetrieverVersion.objects.filter(name=name, is_active=False).update(is_active=True, status=Status.ACTIVE)
+        transition(stale, from_states=[Status.ACTIVE], to=Status.RETIRED)
+        transition(stale, is_active=False)
+        transition(RetrieverVersion.objects.filter(name=name, is_active=False), to=Status.ACTIVE, is_active=True)
 
 
 def next_number() -> int:
@@ -87,14 +87,10 @@ def _drop_leftover_index(name: str) -> None:
         shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), name), ignore_errors=True)
 
 
-def stalled_before():
-    """A switch whose row has not reported progress since then has lost its
-    worker (progress is written at least every FILL_BATCH passages)."""
-    return timezone.now() - datetime.timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
-
-
 def is_stalled(version: RetrieverVersion) -> bool:
-    return version.status == Status.SWITCHING and version.updated < stalled_before()
+    """A switch whose row has not reported progress (written at least every
+    FILL_BATCH passages) since stale_before() has lost its worker."""
+    return version.status == Status.SWITCHING and version.updated < stale_before()
 
 
 def abandon_stalled_switches(keep: int | None = None) -> int:
@@ -104,10 +100,10 @@ def abandon_stalled_switches(keep: int | None = None) -> int:
     later switch to that version resumes from what it holds). `keep`: a row
     to leave alone (the one about to be resumed)."""
     abandoned = 0
-    for version in RetrieverVersion.objects.filter(status=Status.SWITCHING, updated__lt=stalled_before()).exclude(pk=keep):
-        taken = RetrieverVersion.objects.filter(pk=version.pk, status=Status.SWITCHING, updated=version.updated).update(
-            status=version.switch_from or Status.EVALUATED, stage="", updated=timezone.now(),
-            error="Switch interrupted: its worker stopped. Switch to this version again to resume.")
+    for version in RetrieverVersion.objects.filter(status=Status.SWITCHING, updated__lt=stale_before()).exclude(pk=keep):
+        taken = transition(RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
+                           from_states=[Status.SWITCHING], to=version.switch_from or Status.EVALUATED, stage="",
+                           error="Switch interrupted: its worker stopped. Switch to this version again to resume.")
         if taken:
             unstage(version.name)
             log.warning("Retriever %s: the switch in stalled; abandoned", version.name)
@@ -183,15 +179,14 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
         former = version.switch_from or Status.EVALUATED
     elif former not in SWITCHABLE:
         raise SwitchError(f"{version.name} is {version.get_status_display().lower()}; only a saved model can be switched in.")
-    claimed = RetrieverVersion.objects.filter(pk=version.pk, status=version.status, updated=version.updated).update(
-        status=Status.SWITCHING, stage="switching", switch_from=former, progress_done=0, progress_total=0, error="",
-        updated=timezone.now())
+    claimed = transition(RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
+                         from_states=[version.status], to=Status.SWITCHING, stage="switching", switch_from=former,
+                         progress_done=0, progress_total=0, error="")
     if claimed != 1:
         raise SwitchError(f"{version.name} changed meanwhile (another switch?); try again.")
 
     def report(done, total):  # also the heartbeat that tells a running switch from a stalled one
-        RetrieverVersion.objects.filter(pk=version.pk).update(progress_done=done, progress_total=total,
-                                                              updated=timezone.now())
+        transition(RetrieverVersion.objects.filter(pk=version.pk), progress_done=done, progress_total=total)
         if progress:
             progress(done, total)
 
@@ -202,13 +197,13 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
         switch_retriever(version.name, version.path, progress=report)
     except Exception as exc:
         log.exception("Switching to retriever %s failed", version.name)
-        RetrieverVersion.objects.filter(pk=version.pk).update(status=former, stage="", error=f"Switch failed: {exc}",
-                                                              updated=timezone.now())
+        transition(RetrieverVersion.objects.filter(pk=version.pk), to=former, stage="", error=f"Switch failed: {exc}")
         raise
     with transaction.atomic():
-        RetrieverVersion.objects.filter(is_active=True).exclude(pk=version.pk).update(is_active=False, status=Status.RETIRED)
-        RetrieverVersion.objects.filter(pk=version.pk).update(status=Status.ACTIVE, is_active=True, stage="",
-                                                              switched_at=timezone.now())
+        transition(RetrieverVersion.objects.filter(is_active=True).exclude(pk=version.pk), to=Status.RETIRED,
+                   is_active=False)
+        transition(RetrieverVersion.objects.filter(pk=version.pk), to=Status.ACTIVE, is_active=True, stage="",
+                   switched_at=timezone.now())
     sync_active()
     version.refresh_from_db()
     log.info("Retriever %s is serving", version.name)
@@ -217,6 +212,6 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
 
 def switch_later(version_id: int) -> None:
     """Queue the switch for a worker, after the current transaction commits."""
-    from retrieval.tasks import switch_retriever
+    from retrieval.tasks import switch_retriever  # the tasks module imports this one
 
     transaction.on_commit(lambda: enqueue_safely(switch_retriever, version_id))

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from generation.models import Citation, GuardrailEvent, Message
 from ingestion import services
-from ingestion.models import Chunk, Document
+from ingestion.models import Chunk, Collection, Document
 from tests.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +134,7 @@ def test_only_staff_upload_and_delete(alice, admin_user, handbook, handbook_pdf)
 
 
 def test_it_accepts_an_upload_and_reports_its_status(admin_user):
+    Collection.objects.create(name="team-notes")  # uploads never create one (tests/test_api_input.py)
     client = api_client_for(admin_user)
     upload = SimpleUploadedFile("../../etc/notes.md", b"# Notes\n\nThe Gold card fee is 95 euros.\n")
     response = client.post("/api/documents/", {"file": upload, "collection": "team-notes"}, format="multipart")

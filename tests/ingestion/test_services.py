@@ -54,6 +54,24 @@ def test_a_claimed_document_is_not_processed_twice():
     assert document.status == "parsing" and not Chunk.objects.exists()
 
 
+def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeued_at_once(eager_tasks):
+    """Issue #13 item 3: reindex() on a document last saved longer than the
+    claim timeout ago left `updated` old, and the next recovery sweep queued
+    it a second time."""
+    document, _ = upload(V1)
+    services.process_document(document.pk)
+    long_ago = document.created.replace(year=2000)
+    Document.objects.filter(pk=document.pk).update(updated=long_ago)
+    services.reindex(Document.objects.get(pk=document.pk))
+    assert Document.objects.get(pk=document.pk).updated > long_ago
+    assert services.requeue_unfinished() == 0
+    for change in (lambda: services.claim(document.pk), lambda: services.release(document.pk),
+                   lambda: services.cancel(document), lambda: services.mark_failed(document.pk, "bad")):
+        Document.objects.filter(pk=document.pk).update(updated=long_ago)
+        change()
+        assert Document.objects.get(pk=document.pk).updated > long_ago
+
+
 def test_a_dead_workers_claim_is_taken_over(settings):
     document, _ = upload(V1)
     assert services.claim(document.pk)

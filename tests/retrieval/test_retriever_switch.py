@@ -175,3 +175,25 @@ def test_a_stalled_switch_does_not_block_switching_to_another_version(v1, other_
     assert stores.active_retriever()["name"] == "v2" and stores.registry().state()["staging"] is None
     note = ingest_path(write_note(tmp_path, "after.md", "# After\n\nWritten after the stalled switch was abandoned."))
     assert not chunk_ids(note) & set(stores.store_for("v1", str(other_model)).current().ids().tolist())
+
+
+def test_a_running_fine_tuning_runs_progress_keeps_another_worker_from_claiming_it(db):
+    """The run's progress is its heartbeat: it stamps `updated`, so a run
+    that is writing progress is never taken for a stopped one (its progress
+    writes left `updated` as it was, and after RAG_CLAIM_TIMEOUT a second
+    worker could claim the live run)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from retrieval.finetune import pipeline
+    from retrieval.models import RetrieverVersion
+
+    version = versions.new_version(django_settings.RAG_EMBEDDER_PATH)
+    assert pipeline.claim(version.pk) and not pipeline.claim(version.pk)
+    long_ago = timezone.now() - timedelta(seconds=django_settings.RAG_CLAIM_TIMEOUT + 60)
+    RetrieverVersion.objects.filter(pk=version.pk).update(updated=long_ago)
+    pipeline._Recorder(version.pk, None)("train", 1, 10)
+    assert not pipeline.claim(version.pk)
+    RetrieverVersion.objects.filter(pk=version.pk).update(updated=long_ago)  # no progress since: a stopped worker
+    assert pipeline.claim(version.pk)
