@@ -11,6 +11,9 @@ from django.views.decorators.http import require_POST
 
 from ragsite.celery import enqueue_safely
 from retrieval import versions
+from retrieval.finetune.evaluate import METRICS
+from retrieval.finetune.pipeline import Options
+from retrieval.tasks import finetune_retriever
 from retrieval.models import RetrieverVersion
 
 Status = RetrieverVersion.Status
@@ -50,9 +53,6 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             messages.error(request, "You may not start a fine-tuning run.")
             return redirect("admin:retrieval_retrieverversion_changelist")
-        from retrieval.finetune.pipeline import Options
-        from retrieval.tasks import finetune_retriever
-
         with transaction.atomic():
             version = versions.new_version(Options.from_settings().base_model)
             transaction.on_commit(lambda: enqueue_safely(finetune_retriever, version.pk))
@@ -119,8 +119,6 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         methods = version.metrics.get("methods") or {}
         if not methods:
             return "—"
-        from retrieval.finetune.evaluate import METRICS
-
         header = format_html_join("", "<th>{}</th>", ((m,) for m in METRICS))
         rows = format_html_join("", "<tr><td>{}</td>{}</tr>", (
             (name, format_html_join("", "<td>{}</td>", ((f"{m[k]:.3f}",) for k in METRICS))) for name, m in methods.items()))

@@ -16,6 +16,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ragsite.env import hub_offline
+from retrieval.store import IndexRegistry
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +160,6 @@ get_embedder.cache_clear = _embedder.cache_clear
 
 def serving_model_path() -> str:
     """The embedder folder of the active index (retrieval/store.py IndexRegistry)."""
-    from retrieval.store import IndexRegistry
-
     return IndexRegistry(settings.RAG_INDEX_DIR).state()["active"].get("model") or settings.RAG_EMBEDDER_PATH
 
 

@@ -6,7 +6,8 @@ from celery import shared_task
 from django.conf import settings
 
 from ingestion import services as ingestion
-from retrieval import indexing
+from retrieval import indexing, versions
+from retrieval.finetune import pipeline
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -40,8 +41,6 @@ def maintain_index(name: str | None = None, model: str | None = None) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def finetune_retriever(version_id: int) -> None:
     """A fine-tuning run queued from the admin (issue #6); progress goes on the row."""
-    from retrieval.finetune import pipeline
-
     if pipeline.claim(version_id):  # a redelivered task finds the run taken and does nothing
         pipeline.run(version_id, pipeline.Options.from_settings())
 
@@ -49,6 +48,4 @@ def finetune_retriever(version_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def switch_retriever(version_id: int) -> None:
     """Switch searches to a retriever version, or roll back to an earlier one."""
-    from retrieval import versions
-
     versions.switch_to(version_id)

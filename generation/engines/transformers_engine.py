@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from ragsite.env import hub_offline
+from retrieval.embedding import choose_dtype
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,6 @@ class TransformersEngine:
             hub_offline()
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
-
-            from retrieval.embedding import choose_dtype
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
             dtype = getattr(torch, choose_dtype(self.dtype_setting, device))

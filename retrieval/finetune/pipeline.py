@@ -20,10 +20,8 @@ stage too, so the admin shows how far a run is.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import logging
-import math
 import time
 import traceback
 from collections import Counter
@@ -33,14 +31,17 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db.models import Q
-from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from ingestion.models import Chunk
+from ragsite.transitions import stale_before, transition
 from retrieval import stores, versions
+from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.access import SEARCHABLE
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives, queries
+from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, Split, sample, share, split_documents
 from retrieval.finetune.queries import ICT, LLM, Pair
 from retrieval.models import RetrieverVersion
@@ -49,7 +50,6 @@ log = logging.getLogger(__name__)
 
 Status = RetrieverVersion.Status
 Progress = Callable[[str, int, int], None]
-STAGES = ("corpus", "llm_queries", "ict_queries", "negatives", "train", "evaluate", "report", "switch")
 
 
 @dataclass
@@ -128,7 +128,9 @@ class _Recorder:
             self.callback(stage, done, total)
         if self.version_id and (now - self.written >= 1.0 or done >= total):
             self.written = now
-            RetrieverVersion.objects.filter(pk=self.version_id).update(stage=stage, progress_done=done, progress_total=total)
+            # Also the heartbeat: a run whose row stops changing for RAG_CLAIM_TIMEOUT may be claimed again.
+            transition(RetrieverVersion.objects.filter(pk=self.version_id), stage=stage, progress_done=done,
+                       progress_total=total)
 
     def timed(self, stage: str):
         recorder = self
@@ -157,7 +159,6 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
     """Steps 1 to 3. `generate(messages) -> text` defaults to the configured generator engine."""
     recorder = progress if isinstance(progress, _Recorder) else _Recorder(None, progress)
     embedder = get_embedder()  # the serving model: it judges questions and mines negatives
-    from retrieval.bm25_index import BM25Index, tokenize
 
     with recorder.timed("corpus"):
         passages = load_passages()
@@ -179,7 +180,7 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
     llm_made, filters = {}, {}
     if options.llm_queries:
         if generate is None:
-            generate = _engine_generate()
+            generate = _question_writer()
         with recorder.timed("llm_queries"):
             asked = len(llm["train"]) + len(llm["heldout"])
             offset = 0
@@ -251,12 +252,12 @@ def _labelled(labelled, heldout: list[Passage]) -> list[evaluation.EvalQuery]:
     return found
 
 
-def _engine_generate():
-    from generation.engines import get_engine
-    from generation.engines.base import generate
-
-    engine = get_engine()
-    return lambda messages: generate(engine, messages, max_new_tokens=queries.QUESTION_MAX_TOKENS, stop=queries.QUESTION_STOP)
+def _question_writer():
+    """generate(messages) -> text from the factory settings name
+    (RAG_FINETUNE_QUESTION_WRITER; by default the configured generator):
+    retrieval is below generation and does not import it."""
+    factory = import_string(settings.RAG_FINETUNE_QUESTION_WRITER)
+    return factory(max_new_tokens=queries.QUESTION_MAX_TOKENS, stop=queries.QUESTION_STOP)
 
 
 # -- the run --------------------------------------------------------------
@@ -270,9 +271,9 @@ def start(options: Options, progress: Progress | None = None, *, generate=None) 
 def claim(version_id: int) -> bool:
     """Take a queued run (or one whose worker stopped writing progress for
     RAG_CLAIM_TIMEOUT seconds); False when another process has it."""
-    stale = timezone.now() - datetime.timedelta(seconds=settings.RAG_CLAIM_TIMEOUT)
-    return RetrieverVersion.objects.filter(pk=version_id, status=Status.TRAINING).filter(
-        Q(stage="queued") | Q(updated__lt=stale)).update(stage="corpus", progress_done=0, progress_total=0, error="") == 1
+    taken = RetrieverVersion.objects.filter(Q(stage="queued") | Q(updated__lt=stale_before()), pk=version_id)
+    return transition(taken, from_states=[Status.TRAINING], stage="corpus", progress_done=0, progress_total=0,
+                      error="") == 1
 
 
 def run(version_id: int, options: Options, progress: Progress | None = None, *, generate=None,
@@ -294,7 +295,7 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
         version.pairs = prepared.pairs_by_method
         version.save(update_fields=["train_documents", "heldout_documents", "train_chunks", "heldout_chunks", "pairs", "updated"])
 
-        from retrieval.finetune.train import train
+        from retrieval.finetune.train import train  # torch and sentence-transformers: loaded when a run trains
 
         with recorder.timed("train"):
             trained = train(options.base_model, [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
@@ -311,13 +312,13 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
             documents = {p.chunk_id: p.document_id for p in prepared.heldout_passages}
             result = evaluation.evaluate(prepared.eval_queries, prepared.eval_passages, embedders, documents=documents,
                                          rrf_k=settings.RAG_RRF_K, progress=lambda d, t: recorder("evaluate", d, t))
-        decision = decide(result["methods"], "serving" if "serving" in embedders else "base", serving["name"],
+        decision = reporting.decide(result["methods"], "serving" if "serving" in embedders else "base", serving["name"],
                           options.min_gain)
         durations = {**prepared.durations, **recorder.durations}
         with recorder.timed("report"):
-            report = _report(version, options, prepared, trained, result, decision, durations, serving)
+            report = reporting.build(version, options, prepared, trained, result, decision, durations, serving)
             (folder / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
-            (folder / "report.md").write_text(render_markdown(report))
+            (folder / "report.md").write_text(reporting.render_markdown(report))
         version.metrics = {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
                            "by_source": result["by_source"], "decision": decision, "training": trained.as_dict(),
                            "llm_filter": prepared.llm_filter, "durations": report["durations"]}
@@ -327,8 +328,8 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
         version.save()
     except Exception as exc:
         log.exception("Fine-tuning run %s failed", version.name)
-        RetrieverVersion.objects.filter(pk=version.pk).update(
-            status=Status.FAILED, error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+        transition(
+            RetrieverVersion.objects.filter(pk=version.pk), to=Status.FAILED, error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
             duration=round(time.perf_counter() - started, 2))
         raise
     if decision["better"] and options.switch:
@@ -343,18 +344,6 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
     return version
 
 
-def decide(methods: dict, serving_method: str, serving_name: str, min_gain: float) -> dict:
-    """Is the new model's held-out dense recall@10 at least `min_gain` (relative) above the serving model's?"""
-    new = methods["finetuned-dense"]["recall@10"]
-    old = methods[f"{serving_method}-dense"]["recall@10"]
-    gain = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
-    gain_over_bm25 = (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
-    return {"metric": "recall@10", "serving": serving_name, "serving_recall": old, "finetuned_recall": new,
-            "gain": None if math.isinf(gain) else round(gain, 6), "min_gain": min_gain,
-            "better": bool(new > old and gain >= min_gain),
-            "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6)}
-
-
 def _write_pairs(path: Path, prepared: Prepared) -> None:
     negative_of = {id(t.pair): t for t in prepared.triplets}
     with open(path, "w", encoding="utf-8") as out:
@@ -362,80 +351,3 @@ def _write_pairs(path: Path, prepared: Prepared) -> None:
             triplet = negative_of.get(id(pair))
             row = triplet.as_dict() if triplet else {**pair.as_dict(), "negative_chunk_id": None}
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-
-def _report(version, options, prepared: Prepared, trained, result, decision, durations, serving) -> dict:
-    heldout_by_source = Counter(q.source for q in prepared.eval_queries)
-    return {
-        "version": version.name,
-        "model": version.path,
-        "base_model": options.base_model,
-        "serving_before": serving,
-        "created": timezone.now().isoformat(),
-        "options": options.as_dict(),
-        "corpus": {
-            "train_documents": len(prepared.split.train), "heldout_documents": len(prepared.split.heldout),
-            "train_chunks": len(prepared.train_passages), "heldout_chunks": len(prepared.heldout_passages),
-            "heldout_document_ids": list(prepared.split.heldout),
-        },
-        "pairs_by_method": prepared.pairs_by_method,
-        "triplets": len(prepared.triplets),
-        "heldout_queries_by_source": dict(sorted(heldout_by_source.items())),
-        "llm_filter": prepared.llm_filter,
-        "mining": prepared.mining,
-        "training": trained.as_dict(),
-        "evaluation": {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
-                       "by_source": result["by_source"]},
-        "decision": decision,
-        "durations": {stage: durations[stage] for stage in STAGES if stage in durations},
-        "per_query": [
-            {"query": q.query, "source": q.source, "unit": q.unit, "relevant": sorted(q.relevant),
-             **{method: ranking[i] for method, ranking in result["rankings"].items()}}
-            for i, q in enumerate(prepared.eval_queries)
-        ],
-    }
-
-
-def render_markdown(report: dict) -> str:
-    corpus, training, decision = report["corpus"], report["training"], report["decision"]
-    lines = [
-        f"# Retriever {report['version']}",
-        "",
-        f"Base model `{report['base_model']}`; serving before this run: {report['serving_before']['name']}.",
-        "",
-        f"Documents: {corpus['train_documents']} train, {corpus['heldout_documents']} held out; "
-        f"passages: {corpus['train_chunks']} train, {corpus['heldout_chunks']} held out.",
-        f"Training pairs by method: {_counts(report['pairs_by_method'])}; with a hard negative: {report['triplets']}.",
-        f"Held-out queries: {report['evaluation']['queries']} ({_counts(report['heldout_queries_by_source'])}) "
-        f"over {report['evaluation']['passages']} held-out passages.",
-        f"Training: {training['steps']} of {training['max_steps']} steps in {training['seconds']:.0f} s on "
-        f"{training['device']} (stopped by {training['stopped_by']}), mean loss {training['loss'] or 0:.4f}.",
-        "",
-        "## Held-out retrieval",
-        "",
-        evaluation.format_table(report["evaluation"]["methods"]),
-        "",
-    ]
-    for source, methods in report["evaluation"]["by_source"].items():
-        lines += [f"### {source} queries ({methods['queries']})", "",
-                  evaluation.format_table({k: v for k, v in methods.items() if k != "queries"}), ""]
-    gain = "n/a" if decision["gain"] is None else f"{decision['gain']:+.1%}"
-    lines += [
-        "## Decision",
-        "",
-        f"recall@10 {decision['finetuned_recall']:.3f} against {decision['serving_recall']:.3f} for the serving "
-        f"model ({decision['serving']}): {gain}, needed {decision['min_gain']:+.1%}. "
-        + ("Better: switch in." if decision["better"] else "Not better: kept the serving model."),
-        "",
-        "## LLM questions",
-        "",
-    ]
-    for side, stats in report["llm_filter"].items():
-        lines.append(f"- {side}: asked {stats['asked']}, kept {stats['kept']}, dropped {_counts(stats['dropped']) or 'none'}")
-    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---:|"]
-    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["durations"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _counts(counts: dict) -> str:
-    return ", ".join(f"{key} {value}" for key, value in counts.items())

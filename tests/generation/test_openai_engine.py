@@ -1,11 +1,11 @@
 """The served engine (OpenAI-compatible chat API with streaming) against small
 scripted HTTP servers on 127.0.0.1 in threads.
 
-Not here: a run against a real model server. cyllama's embedded llama.cpp
-server (the only one installable here) does not stream, ignores stop
-sequences and fails every request after a slot's first one (its KV cache is
-never cleared), so these servers script the wire format that trtllm-serve,
-llama.cpp's server and vLLM send instead.
+These servers script the wire format that trtllm-serve, llama.cpp's server
+and vLLM send, including the failures a real server rarely shows on demand
+(timeouts, a server gone mid-answer). The run against a real model server,
+llama.cpp's own (llama-cpp-python[server]) on the packaged GGUF, is
+tests/generation/test_llamacpp_server.py.
 """
 
 import json

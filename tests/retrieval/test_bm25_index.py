@@ -48,7 +48,7 @@ def test_it_returns_only_chunks_that_share_a_term_best_first(index):
 def test_its_pruned_top_k_is_exactly_the_top_k_of_scoring_every_row(seed):
     # Postings.top skips most of the common words' posting lists: its results
     # must still equal bm25s's score for every row, sorted by (score, row).
-    from retrieval.bm25_index import Postings
+    from retrieval.postings import Postings
 
     rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(300)]
@@ -74,7 +74,7 @@ def test_its_pruned_top_k_is_exactly_the_top_k_of_scoring_every_row(seed):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_its_kth_largest_is_exact_on_large_arrays_with_ties(seed):
-    from retrieval.bm25_index import kth_largest
+    from retrieval.postings import kth_largest
 
     rng = np.random.default_rng(seed)
     values = rng.random(300_000).astype(np.float32)
@@ -89,7 +89,7 @@ def test_its_kth_largest_is_exact_on_large_arrays_with_ties(seed):
 
 
 def test_its_posting_lists_are_put_in_row_order_when_they_are_not():
-    from retrieval.bm25_index import Postings
+    from retrieval.postings import Postings
 
     corpus = BM25Index()
     corpus.add(range(1, 7), ["alpha beta", "beta", "alpha", "beta gamma", "alpha", "gamma"])

@@ -7,7 +7,8 @@ import pytest
 
 from retrieval import evaluation
 from retrieval.bm25_index import BM25Index, tokenize
-from retrieval.finetune import evaluate, negatives, pipeline, queries
+from retrieval.finetune import evaluate, negatives, queries
+from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
 from retrieval.finetune.queries import Pair
 
@@ -183,7 +184,7 @@ def test_hybrid_fuses_as_search_does():
 
 def test_the_decision_needs_the_margin_over_the_serving_model():
     methods = {"finetuned-dense": {"recall@10": 0.55}, "base-dense": {"recall@10": 0.5}, "bm25": {"recall@10": 0.6}}
-    assert pipeline.decide(methods, "base", "base", 0.05)["better"]
-    decision = pipeline.decide(methods, "base", "base", 0.2)
+    assert reporting.decide(methods, "base", "base", 0.05)["better"]
+    decision = reporting.decide(methods, "base", "base", 0.2)
     assert not decision["better"] and decision["gain"] == pytest.approx(0.1)
     assert decision["gain_over_bm25"] == pytest.approx(-1 / 12, abs=1e-6)

@@ -1,0 +1,105 @@
+"""A fine-tuning run's verdict and report: whether the new model switches in,
+report.json and report.md beside the model. Pure: no Django."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections import Counter
+
+from retrieval.finetune import evaluate as evaluation
+
+STAGES = ("corpus", "llm_queries", "ict_queries", "negatives", "train", "evaluate", "report", "switch")
+
+
+def decide(methods: dict, serving_method: str, serving_name: str, min_gain: float) -> dict:
+    """Is the new model's held-out dense recall@10 at least `min_gain` (relative) above the serving model's?"""
+    new = methods["finetuned-dense"]["recall@10"]
+    old = methods[f"{serving_method}-dense"]["recall@10"]
+    gain = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
+    gain_over_bm25 = (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
+    return {"metric": "recall@10", "serving": serving_name, "serving_recall": old, "finetuned_recall": new,
+            "gain": None if math.isinf(gain) else round(gain, 6), "min_gain": min_gain,
+            "better": bool(new > old and gain >= min_gain),
+            "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6)}
+
+
+def build(version, options, prepared, trained, result, decision, durations, serving) -> dict:
+    """report.json of a run: `version` is its row (name, path), `prepared`
+    steps 1-3 (pipeline.Prepared), `trained` the training summary, `result`
+    the held-out evaluation, `decision` decide()'s verdict."""
+    heldout_by_source = Counter(q.source for q in prepared.eval_queries)
+    return {
+        "version": version.name,
+        "model": version.path,
+        "base_model": options.base_model,
+        "serving_before": serving,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "options": options.as_dict(),
+        "corpus": {
+            "train_documents": len(prepared.split.train), "heldout_documents": len(prepared.split.heldout),
+            "train_chunks": len(prepared.train_passages), "heldout_chunks": len(prepared.heldout_passages),
+            "heldout_document_ids": list(prepared.split.heldout),
+        },
+        "pairs_by_method": prepared.pairs_by_method,
+        "triplets": len(prepared.triplets),
+        "heldout_queries_by_source": dict(sorted(heldout_by_source.items())),
+        "llm_filter": prepared.llm_filter,
+        "mining": prepared.mining,
+        "training": trained.as_dict(),
+        "evaluation": {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
+                       "by_source": result["by_source"]},
+        "decision": decision,
+        "durations": {stage: durations[stage] for stage in STAGES if stage in durations},
+        "per_query": [
+            {"query": q.query, "source": q.source, "unit": q.unit, "relevant": sorted(q.relevant),
+             **{method: ranking[i] for method, ranking in result["rankings"].items()}}
+            for i, q in enumerate(prepared.eval_queries)
+        ],
+    }
+
+
+def render_markdown(report: dict) -> str:
+    """report.md: the report for a person."""
+    corpus, training, decision = report["corpus"], report["training"], report["decision"]
+    lines = [
+        f"# Retriever {report['version']}",
+        "",
+        f"Base model `{report['base_model']}`; serving before this run: {report['serving_before']['name']}.",
+        "",
+        f"Documents: {corpus['train_documents']} train, {corpus['heldout_documents']} held out; "
+        f"passages: {corpus['train_chunks']} train, {corpus['heldout_chunks']} held out.",
+        f"Training pairs by method: {_counts(report['pairs_by_method'])}; with a hard negative: {report['triplets']}.",
+        f"Held-out queries: {report['evaluation']['queries']} ({_counts(report['heldout_queries_by_source'])}) "
+        f"over {report['evaluation']['passages']} held-out passages.",
+        f"Training: {training['steps']} of {training['max_steps']} steps in {training['seconds']:.0f} s on "
+        f"{training['device']} (stopped by {training['stopped_by']}), mean loss {training['loss'] or 0:.4f}.",
+        "",
+        "## Held-out retrieval",
+        "",
+        evaluation.format_table(report["evaluation"]["methods"]),
+        "",
+    ]
+    for source, methods in report["evaluation"]["by_source"].items():
+        lines += [f"### {source} queries ({methods['queries']})", "",
+                  evaluation.format_table({k: v for k, v in methods.items() if k != "queries"}), ""]
+    gain = "n/a" if decision["gain"] is None else f"{decision['gain']:+.1%}"
+    lines += [
+        "## Decision",
+        "",
+        f"recall@10 {decision['finetuned_recall']:.3f} against {decision['serving_recall']:.3f} for the serving "
+        f"model ({decision['serving']}): {gain}, needed {decision['min_gain']:+.1%}. "
+        + ("Better: switch in." if decision["better"] else "Not better: kept the serving model."),
+        "",
+        "## LLM questions",
+        "",
+    ]
+    for side, stats in report["llm_filter"].items():
+        lines.append(f"- {side}: asked {stats['asked']}, kept {stats['kept']}, dropped {_counts(stats['dropped']) or 'none'}")
+    lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---:|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["durations"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in counts.items())
