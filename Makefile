@@ -16,7 +16,7 @@ HOST ?= 127.0.0.1
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PORT ?= 8000
 
-.PHONY: setup run test test-fast browser-deps clean
+.PHONY: setup run test test-fast lint browser-deps clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,11 +47,15 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed: browser tests will be skipped"
 
-test: $(TEST_STAMP) browser-deps
+test: lint browser-deps
 	$(BIN)/python -m pytest
 
-test-fast: $(TEST_STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not slow and not browser"
+
+# The linter (ruff.toml): part of `make test`, so CI fails on a lint error.
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf data-test .pytest_cache

@@ -163,8 +163,8 @@ def main():
         listing.write_text(json.dumps(corpus))
         (data / "timings.json").write_text(json.dumps(timings))
     # Code and settings are read now, once: a checkout edited while this runs cannot mix them.
-    from generation.engines import get_engine
     import retrieval.finetune.train  # noqa: F401
+    from generation.engines import get_engine
 
     get_engine()
 
@@ -182,7 +182,9 @@ def main():
         llm_queries=args.llm_queries, ict_queries=args.ict_queries, max_steps=args.max_steps,
         max_minutes=args.minutes, seed=args.seed, labelled=labelled, switch=False)
 
-    def show(stage, done, total, state={"stage": None, "at": 0.0}):
+    state = {"stage": None, "at": 0.0}
+
+    def show(stage, done, total):
         now = time.monotonic()
         if stage != state["stage"] or now - state["at"] > 20 or done == total:
             state["stage"], state["at"] = stage, now

@@ -11,8 +11,8 @@ import json
 import platform
 import sys
 import time
-from statistics import median
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import setup_django, start_worker, stop  # noqa: E402

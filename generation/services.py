@@ -18,8 +18,8 @@ from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
 from retrieval import passages as passages_around
-from retrieval.search import SearchError, search
 from retrieval.embedding import get_embedder
+from retrieval.search import SearchError, search
 
 log = logging.getLogger(__name__)
 

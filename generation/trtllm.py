@@ -73,7 +73,7 @@ class EnginePlan:
 
     @classmethod
     def for_generator(cls, engine_dir, *, context_tokens: int, max_new_tokens: int, max_batch_size: int,
-                      dtype: str = "float16") -> "EnginePlan":
+                      dtype: str = "float16") -> EnginePlan:
         """Sized like the in-process engine: the answer budget out of the context window."""
         return cls(Path(engine_dir), max_batch_size=max_batch_size,
                    max_input_len=context_tokens - max_new_tokens, max_seq_len=context_tokens, dtype=dtype)

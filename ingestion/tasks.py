@@ -20,7 +20,7 @@ def process_document(self, document_id: int) -> None:
         if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
             services.mark_failed(document_id, f"Gave up after {self.request.retries} retries: {exc}")
             return
-        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1)))
+        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
 
 
 @worker_ready.connect

@@ -82,7 +82,7 @@ class ChunkOwners:
         return (list(zip(wanted[held].tolist(), documents[at[held]].tolist())), wanted[~held].tolist())
 
 
-_OWNERS: "weakref.WeakKeyDictionary[IndexStore, ChunkOwners]" = weakref.WeakKeyDictionary()
+_OWNERS: weakref.WeakKeyDictionary[IndexStore, ChunkOwners] = weakref.WeakKeyDictionary()
 _OWNERS_LOCK = threading.Lock()
 
 
@@ -100,9 +100,9 @@ class ReadableChunks:
     """The access filter, the same for every retriever: chunks of searchable
     documents in the collections the user may read. Remembers what it looked up."""
 
-    def __init__(self, collection_ids, narrow=Q(), owners: ChunkOwners | None = None):
+    def __init__(self, collection_ids, narrow: Q | None = None, owners: ChunkOwners | None = None):
         self.collection_ids = collection_ids
-        self.narrow = narrow
+        self.narrow = Q() if narrow is None else narrow
         self.owners = owners
         self.allowed: set[int] = set()
         self.checked: set[int] = set()

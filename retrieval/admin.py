@@ -13,8 +13,8 @@ from ragsite.celery import enqueue_safely
 from retrieval import versions
 from retrieval.finetune.evaluate import METRICS
 from retrieval.finetune.pipeline import Options
-from retrieval.tasks import finetune_retriever
 from retrieval.models import RetrieverVersion
+from retrieval.tasks import finetune_retriever
 
 Status = RetrieverVersion.Status
 

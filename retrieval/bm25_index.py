@@ -196,7 +196,7 @@ class BM25Index:
             raise
 
     @classmethod
-    def load(cls, folder: str | Path, for_writing: bool = False) -> "BM25Index":
+    def load(cls, folder: str | Path, for_writing: bool = False) -> BM25Index:
         """Readers get the built matrix (eagerly, so a later pruning of the
         folder cannot break them); writers get the token lists instead."""
         folder = Path(folder)

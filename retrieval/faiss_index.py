@@ -146,12 +146,12 @@ class VectorIndex:
         self._cpu.construct_rev_map()
         self._dead = int(np.count_nonzero(labels < 0))
 
-    def compact(self) -> "VectorIndex":
+    def compact(self) -> VectorIndex:
         """A new index of the same kind holding only the live vectors (a
         rebuild: for HNSW this takes a while, so run it off the write path)."""
         return self.rebuilt(self.params)
 
-    def rebuilt(self, params: IndexParams) -> "VectorIndex":
+    def rebuilt(self, params: IndexParams) -> VectorIndex:
         """A new index built with `params` from this one's live vectors."""
         fresh = VectorIndex(self.dimension, self.model, use_gpu=self._use_gpu, params=params)
         ids, vectors = self.live()
@@ -263,7 +263,7 @@ class VectorIndex:
                 "tombstones": self.tombstones, "kind": self.kind, "params": self.params.as_dict()}
 
     @classmethod
-    def load(cls, path: str | Path, use_gpu: bool | str = "auto") -> "VectorIndex":
+    def load(cls, path: str | Path, use_gpu: bool | str = "auto") -> VectorIndex:
         import faiss
 
         path = Path(path)

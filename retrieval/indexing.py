@@ -23,9 +23,9 @@ from ingestion import services as ingestion
 from ingestion.models import Chunk
 from ragsite.celery import enqueue_safely
 from retrieval.access import SEARCHABLE
+from retrieval.embedding import get_embedder
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
 from retrieval.store import IndexStore
-from retrieval.embedding import get_embedder
 from retrieval.stores import active_retriever, get_store, index_params, store_for, write_targets
 
 log = logging.getLogger(__name__)
@@ -224,7 +224,7 @@ def _plan_maintenance(store: IndexStore, index) -> None:
         pass
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.touch()
-    from retrieval.tasks import maintain_index
+    from retrieval.tasks import maintain_index  # the tasks module imports this one
 
     transaction.on_commit(lambda: enqueue_safely(maintain_index, store.folder.name, store.model))
 

@@ -193,7 +193,7 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
     try:
         # Load the model first: one that cannot load must not get as far as
         # the index registry (writers would try to embed with it).
-        get_embedder(version.path).dimension
+        _ = get_embedder(version.path).dimension
         switch_retriever(version.name, version.path, progress=report)
     except Exception as exc:
         log.exception("Switching to retriever %s failed", version.name)

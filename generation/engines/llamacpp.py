@@ -124,7 +124,7 @@ class LlamaCppEngine:
         self._lock = threading.Lock()  # one llama.cpp context: one generation at a time
 
     @classmethod
-    def from_settings(cls, settings) -> "LlamaCppEngine":
+    def from_settings(cls, settings) -> LlamaCppEngine:
         return cls(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, settings.RAG_GENERATOR_THREADS,
                    settings.RAG_GENERATOR_FLASH_ATTENTION)
 

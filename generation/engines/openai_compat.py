@@ -59,7 +59,7 @@ class OpenAICompatibleEngine:
         self._has_tokenize: bool | None = None  # unknown until the first count_tokens
 
     @classmethod
-    def from_settings(cls, settings) -> "OpenAICompatibleEngine":
+    def from_settings(cls, settings) -> OpenAICompatibleEngine:
         return cls(
             settings.RAG_GENERATION_URL,
             model=settings.RAG_GENERATION_MODEL,
@@ -79,7 +79,7 @@ class OpenAICompatibleEngine:
         connection = connection_class(self._host, self._port, timeout=self.connect_timeout)
         try:
             connection.connect()
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             connection.close()
             raise GeneratorUnavailable(f"Generation server unreachable at {url}: no connection within {self.connect_timeout:g} s.") from None
         except OSError as error:

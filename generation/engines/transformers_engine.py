@@ -25,7 +25,7 @@ class TransformersEngine:
         self._lock = threading.Lock()  # one generation at a time per process
 
     @classmethod
-    def from_settings(cls, settings) -> "TransformersEngine":
+    def from_settings(cls, settings) -> TransformersEngine:
         return cls(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, settings.RAG_EMBEDDER_DTYPE)
 
     def warm_up(self):

@@ -36,8 +36,8 @@ from django.utils.module_loading import import_string
 from ingestion.models import Chunk
 from ragsite.transitions import stale_before, transition
 from retrieval import stores, versions
-from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.access import SEARCHABLE
+from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives, queries
@@ -67,7 +67,7 @@ class Options:
     labelled: Sequence = ()  # retrieval.evaluation.LabelledQuery: extra held-out queries (by document or chunk id)
 
     @classmethod
-    def from_settings(cls, **overrides) -> "Options":
+    def from_settings(cls, **overrides) -> Options:
         values = {
             "llm_queries": settings.RAG_FINETUNE_LLM_QUERIES,
             "ict_queries": settings.RAG_FINETUNE_ICT_QUERIES,

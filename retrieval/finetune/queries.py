@@ -177,7 +177,7 @@ def rejection(question: str, passage: str, *, cosine: float, overlap: float) -> 
 
 
 def llm_pairs(passages: Sequence[Passage], generate: Callable[[list[dict]], str],
-              embed: Callable[[list[str]], "object"], tokenize: Callable[[list[str]], list[list[str]]],
+              embed: Callable[[list[str]], object], tokenize: Callable[[list[str]], list[list[str]]],
               progress: Callable[[int, int], None] | None = None) -> tuple[list[Pair], FilterStats]:
     """One question per passage from `generate(messages) -> text`, filtered.
     `embed(texts)` returns normalised vectors (for the support check)."""

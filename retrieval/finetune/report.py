@@ -34,7 +34,7 @@ def build(version, options, prepared, trained, result, decision, durations, serv
         "model": version.path,
         "base_model": options.base_model,
         "serving_before": serving,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(),
         "options": options.as_dict(),
         "corpus": {
             "train_documents": len(prepared.split.train), "heldout_documents": len(prepared.split.heldout),

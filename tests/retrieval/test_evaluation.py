@@ -5,8 +5,17 @@ import math
 import pytest
 
 from retrieval.evaluation import (
-    LabelError, LabelledQuery, Metrics, first_occurrences, format_table, mean, ndcg_at_k, parse_labels,
-    recall_at_k, reciprocal_rank, score_query,
+    LabelError,
+    LabelledQuery,
+    Metrics,
+    first_occurrences,
+    format_table,
+    mean,
+    ndcg_at_k,
+    parse_labels,
+    recall_at_k,
+    reciprocal_rank,
+    score_query,
 )
 
 

@@ -12,12 +12,12 @@ from django.urls import reverse
 
 from ingestion.models import Chunk
 from retrieval import evaluation, stores, versions
-from retrieval.search import search
 from retrieval.embedding import get_embedder
 from retrieval.finetune import pipeline, queries
 from retrieval.finetune.data import Passage
 from retrieval.finetune.train import train
 from retrieval.models import RetrieverVersion
+from retrieval.search import search
 from tests.conftest import ingest_path
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
     # Pairs by method, as recorded on the row and in the files.
     assert version.pairs == {m: sum(r["method"] == m for r in rows) for m in {r["method"] for r in rows}}
     assert version.pairs["ict"] > 0 and set(version.pairs) <= {"llm", "ict"}
-    for side, stats in report["llm_filter"].items():
+    for stats in report["llm_filter"].values():
         assert stats["kept"] + sum(stats["dropped"].values()) == stats["asked"]
     assert report["llm_filter"]["train"]["kept"] == version.pairs.get("llm", 0)
     # Negatives are never the positive, nor from the positive's section.
@@ -164,7 +164,7 @@ def test_a_failed_switch_leaves_the_serving_model_in_place(corpus, tmp_path):
     version = RetrieverVersion.objects.create(number=1, name="v1", path=str(broken), status=Status.EVALUATED)
     question = "How do I fix a heat pump error code?"
     before = search(question, k=3)
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (whatever the broken model raises)
         versions.switch_to(version.pk)
     version.refresh_from_db()
     assert version.status == Status.EVALUATED and version.error.startswith("Switch failed") and not version.is_active
@@ -182,7 +182,7 @@ def test_a_failed_switch_leaves_the_serving_model_in_place(corpus, tmp_path):
 
 def test_a_failed_run_is_recorded_and_changes_nothing(corpus, settings):
     options = small_options(llm_queries=0, base_model=str(Path(settings.RAG_RETRIEVER_DIR) / "no-such-model"))
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (whatever the missing model raises)
         pipeline.start(options)
     version = RetrieverVersion.objects.get(name="v1")
     assert version.status == Status.FAILED and version.error.startswith("train:") and not version.is_active

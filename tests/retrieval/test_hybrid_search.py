@@ -2,8 +2,8 @@
 ingested documents: the real embedder, FAISS and BM25 indexes."""
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
 from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ImproperlyConfigured
 
 from retrieval import access, indexing
 from retrieval.search import search

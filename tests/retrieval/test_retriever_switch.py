@@ -10,8 +10,8 @@ from django.conf import settings as django_settings
 
 from ingestion.models import Chunk
 from retrieval import indexing, stores, versions
-from retrieval.search import search
 from retrieval.embedding import get_embedder, serving_model_path
+from retrieval.search import search
 from tests.conftest import ingest_path
 
 
