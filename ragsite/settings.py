@@ -104,6 +104,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Django's model backend, throttled: wrong passwords are counted (ragsite.throttling).
+AUTHENTICATION_BACKENDS = ["ragsite.throttling.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
@@ -140,8 +142,21 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": envstr("API_RATE_LIMIT", "600/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "user": envstr("API_RATE_LIMIT", "600/min"),
+        "token": envstr("API_TOKEN_RATE_LIMIT", "20/min"),  # POST /api/token/, per client address
+    },
+    # Client addresses come from REMOTE_ADDR, or from X-Forwarded-For as appended
+    # by this many trusted reverse proxies (0: the header is ignored, so that a
+    # client cannot pick a fresh address for each guess).
+    "NUM_PROXIES": envint("RAG_NUM_PROXIES", 0, minimum=0),
 }
+# Sign-in (the login page, the admin's, POST /api/token/): after RAG_LOGIN_FAILURES
+# wrong passwords for one user name from one address within RAG_LOGIN_WINDOW_MINUTES,
+# further attempts are refused (429) until the window ends.
+RAG_LOGIN_FAILURES = envint("RAG_LOGIN_FAILURES", 10, minimum=1)
+RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG question answering API",
     "DESCRIPTION": "Search your documents and ask questions answered with cited passages.",
@@ -167,6 +182,16 @@ else:
         "store_processed": False,
         "polling_interval": 0.1,  # seconds; the default 1 s would delay every task
     }
+# The cache holds throttle and sign-in counters: in Redis when REDIS_URL is set,
+# so that every web process counts together; else in each process's memory.
+# Keys of a test run are its own (as its database is).
+_CACHE_PREFIX = f"rag-test-{os.getpid()}" if "pytest" in sys.modules else "rag"
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": _CACHE_PREFIX}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": _CACHE_PREFIX}}
+
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
 # Index writes (embedding a document into the index, removals, rebuilds) go
 # through one queue that a single worker with concurrency 1 consumes (docker/:

@@ -2,18 +2,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from generation.api import AskView
 from ingestion.api import DocumentCancelView, DocumentDetailView, DocumentListView, DocumentReindexView
 from ragsite import views
+from ragsite.api import TokenView
+from ragsite.throttling import throttled_sign_in
 from retrieval.api import SearchView
 
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("c/<int:conversation_id>/", views.chat, name="conversation"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", throttled_sign_in(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls, which has its own
     path("admin/", admin.site.urls),
     path("api/search", SearchView.as_view(), name="api-search"),
     path("api/ask", AskView.as_view(), name="api-ask"),
@@ -21,6 +23,6 @@ urlpatterns = [
     path("api/documents/<int:pk>/", DocumentDetailView.as_view(), name="api-document"),
     path("api/documents/<int:pk>/cancel/", DocumentCancelView.as_view(), name="api-document-cancel"),
     path("api/documents/<int:pk>/reindex/", DocumentReindexView.as_view(), name="api-document-reindex"),
-    path("api/token/", obtain_auth_token, name="api-token"),
+    path("api/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

@@ -117,7 +117,7 @@ def test_a_body_within_the_limit_reads_as_before(settings):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/api/ask"])
+@pytest.mark.parametrize("path", ["/api/ask", "/api/token/"])
 def test_json_nested_too_deep_is_a_400(alice, path):
     response = api_client_for(alice).post(path, "[" * 100_000, content_type="application/json")
     assert response.status_code == 400
