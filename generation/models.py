@@ -61,6 +61,7 @@ class Citation(models.Model):
     spans = models.JSONField(default=list, help_text="[[start, end], ...] of the answer text this passage supports.")
     score = models.FloatField(default=0.0)
     highlight = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of the quote: the evidence sentence(s) cited.")
+    withdrawn = models.BooleanField(default=False, help_text="Its document was deleted: the quote is gone.")
 
     class Meta:
         ordering = ["message_id", "number"]
@@ -77,6 +78,7 @@ class Citation(models.Model):
             "spans": self.spans,
             "score": self.score,
             "highlight": self.highlight,
+            "withdrawn": self.withdrawn,
         }
 
 
