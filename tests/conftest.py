@@ -9,6 +9,13 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.pdfs import make_pdf
+from tests.tiers import (  # noqa: F401  (the fast tier's guard: hooks and an autouse fixture)
+    _models_only_in_slow_tests,
+    pytest_collection_finish,
+    pytest_collection_modifyitems,
+    pytest_sessionfinish,
+    pytest_terminal_summary,
+)
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 

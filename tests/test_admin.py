@@ -8,6 +8,7 @@ from ingestion.models import Chunk, Document
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.slow  # the real embedder
 def test_it_uploads_a_document_and_shows_its_status(client, admin_user, handbook_pdf):
     client.force_login(admin_user)
     form = client.get("/admin/ingestion/document/add/")

@@ -19,6 +19,7 @@ def run(*args) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow  # the real embedder
 def test_it_ingests_a_folder_and_summarises(tmp_path, handbook_pdf):
     folder = tmp_path / "corpus"
     (folder / "sub").mkdir(parents=True)
@@ -76,6 +77,7 @@ def test_it_rebuilds_the_index_from_the_database(handbook):
     assert json.loads(run("search", "lounge access", "--json"))["results"][0]["page"] == 3
 
 
+@pytest.mark.slow  # the real embedder
 def test_demo_corpus_ingests(tmp_path):
     output = run("ingest", str(DEMO), "--inline")
     assert "indexed 7, skipped 0 (already ingested), failed 0" in output

@@ -15,6 +15,7 @@ from tests.conftest import api_client_for
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.slow  # the real embedder
 def test_each_hostile_file_fails_alone_and_the_rest_indexes(tmp_path):
     expected = hostile.build(tmp_path / "corpus")
     out = StringIO()

@@ -29,6 +29,7 @@ def test_it_stores_the_same_bytes_once():
     assert Document.objects.count() == 1
 
 
+@pytest.mark.slow  # the real embedder
 def test_a_changed_file_replaces_the_old_versions_chunks_and_vectors(eager_tasks, django_capture_on_commit_callbacks):
     document, _ = upload(V1)
     services.process_document(document.pk)
@@ -54,6 +55,7 @@ def test_a_claimed_document_is_not_processed_twice():
     assert document.status == "parsing" and not Chunk.objects.exists()
 
 
+@pytest.mark.slow  # the real embedder
 def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeued_at_once(eager_tasks):
     """Issue #13 item 3: reindex() on a document last saved longer than the
     claim timeout ago left `updated` old, and the next recovery sweep queued
@@ -72,6 +74,7 @@ def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeu
         assert Document.objects.get(pk=document.pk).updated > long_ago
 
 
+@pytest.mark.slow  # the real embedder
 def test_a_dead_workers_claim_is_taken_over(settings):
     document, _ = upload(V1)
     assert services.claim(document.pk)
@@ -84,6 +87,7 @@ def test_a_dead_workers_claim_is_taken_over(settings):
     assert document.status == "indexed" and document.chunks.count() == 2
 
 
+@pytest.mark.slow  # the real embedder
 def test_a_cancelled_document_stops_and_can_be_ingested_again(monkeypatch):
     document, _ = upload(V1)
 
@@ -106,6 +110,7 @@ def test_a_cancelled_document_stops_and_can_be_ingested_again(monkeypatch):
     assert search("Gold card", k=1)[0].document_id == document.pk
 
 
+@pytest.mark.slow  # the real embedder
 def test_a_transient_error_releases_the_document_for_a_retry(monkeypatch):
     document, _ = upload(V1)
 

@@ -106,6 +106,7 @@ def test_the_index_type_follows_the_corpus_size(settings):
     assert indexing.maintenance_due(small).kind == FLAT  # shrank far below the limit
 
 
+@pytest.mark.slow  # the real embedder
 def test_a_growing_index_is_rebuilt_as_hnsw_in_the_background_without_losing_concurrent_writes(db, settings):
     settings.RAG_INDEX_EXACT_MAX = 1500
     store = stores.get_store()

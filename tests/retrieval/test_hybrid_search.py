@@ -10,6 +10,8 @@ from retrieval.search import search
 from retrieval.stores import get_store
 from tests.conftest import ingest_path
 
+pytestmark = pytest.mark.slow  # the real embedder, in every test
+
 PARTS = {
     # Codes that look like the one asked for, in passages about parts: dense
     # retrieval ranks these first for "ZX-4471"; none shares a term with it.
