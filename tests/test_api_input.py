@@ -26,6 +26,7 @@ def test_ask_refuses_a_collection_the_user_cannot_read_and_stores_nothing(bob, p
     assert not Conversation.objects.exists()
 
 
+@pytest.mark.slow  # the real guardrail and embedder
 def test_ask_in_a_readable_collection_still_answers(alice, private_collection):
     response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee?",
                                                        "collection": ["alice-private"]}, format="json")
