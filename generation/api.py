@@ -1,5 +1,6 @@
 import itertools
 import json
+import logging
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
@@ -13,6 +14,8 @@ from generation import services
 from generation.engines.base import GeneratorUnavailable
 from ingestion.models import MAX_ID
 from retrieval.search import SearchError
+
+log = logging.getLogger(__name__)
 
 
 class AskRequest(serializers.Serializer):
@@ -87,7 +90,7 @@ class AskView(APIView):
         except LookupError as exc:
             raise NotFound(str(exc)) from None
         except GeneratorUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from None
+            raise unavailable(exc) from None
         if data["stream"]:
             response = StreamingHttpResponse(sse(first, events), content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
@@ -98,7 +101,7 @@ class AskView(APIView):
                 if event["event"] == "done":
                     return Response(event["result"].as_dict())
         except GeneratorUnavailable as exc:
-            raise ServiceUnavailable(str(exc)) from None
+            raise unavailable(exc) from None
         raise RuntimeError("the answer stream ended without a result")
 
 
@@ -107,9 +110,20 @@ class ServiceUnavailable(APIException):
     default_detail = "The answer generator is unavailable; try again shortly."
 
 
+FAILED = "The answer could not be completed; try again."
+
+
+def unavailable(exc: GeneratorUnavailable) -> ServiceUnavailable:
+    """The 503 for a generator failure. Its detail (the server's address, the
+    error's class) goes to the log, not to the caller."""
+    log.warning("Answer generator unavailable: %s", exc)
+    return ServiceUnavailable()
+
+
 def sse(first, events):
-    """Server-Sent Events, one per event of the answer stream; a generator
-    failure mid-stream becomes an `error` event (the status is already sent)."""
+    """Server-Sent Events, one per event of the answer stream; a failure
+    mid-stream becomes an `error` event (the status is already sent) with a
+    message for the reader, the detail logged."""
     try:
         for event in itertools.chain([first], events):
             payload = {k: v for k, v in event.items() if k != "event"}
@@ -117,7 +131,10 @@ def sse(first, events):
                 payload = event["result"].as_dict()
             yield _sse(event["event"], payload)
     except GeneratorUnavailable as exc:
-        yield _sse("error", {"detail": str(exc)})
+        yield _sse("error", {"detail": unavailable(exc).detail})
+    except Exception:
+        log.exception("The answer stream failed")
+        yield _sse("error", {"detail": FAILED})
 
 
 def _sse(name: str, payload: dict) -> bytes:

@@ -67,6 +67,9 @@ class ChunkInline(admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ragsite/admin.css"]}
+
     list_display = ["title", "collection", "status_badge", "progress", "pages", "original_filename", "created"]
     list_filter = ["status", "collection"]
     search_fields = ["title", "original_filename", "sha256"]
@@ -110,10 +113,10 @@ class DocumentAdmin(admin.ModelAdmin):
             setattr(obj, field.attname, getattr(documents[-1], field.attname))
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, document):
-        colours = {"indexed": "#1e7b34", "failed": "#b3261e", "pending": "#6b7385", "cancelled": "#8a6d00"}
+    def status_badge(self, document):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
         title = document.error if document.status == Document.Status.FAILED else ""
-        return format_html('<b style="color:{}" title="{}">{}</b>', colours.get(document.status, "#2456c9"), title, document.get_status_display())
+        return format_html('<b class="rag-status rag-status-{}" title="{}">{}</b>', document.status, title,
+                           document.get_status_display())
 
     @admin.display(description="Progress")
     def progress(self, document):

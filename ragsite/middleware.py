@@ -1,5 +1,5 @@
 """Site-wide request guards: a cap on request bodies, enforced before anything
-reads them."""
+reads them, and the security headers Django does not set itself (CSP)."""
 
 from __future__ import annotations
 
@@ -93,3 +93,16 @@ def too_large(request, limit: int) -> HttpResponse:
         return JsonResponse({"detail": message}, status=413)
     return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
 
+
+class ContentSecurityPolicyMiddleware:
+    """Sends settings.RAG_CONTENT_SECURITY_POLICY on every response that has
+    none (Django 5.2 has no CSP of its own)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if settings.RAG_CONTENT_SECURITY_POLICY:
+            response.headers.setdefault("Content-Security-Policy", settings.RAG_CONTENT_SECURITY_POLICY)
+        return response

@@ -41,6 +41,29 @@ DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = [h.strip() for h in envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in envstr("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
+# HTTPS: RAG_HTTPS=true says the site is served over HTTPS (by itself or behind a
+# TLS proxy that sets X-Forwarded-Proto); with DEBUG off that turns on HSTS, the
+# redirect to https:// and secure cookies. Off by default: `make run` and the
+# tests serve http://127.0.0.1. Each can be set on its own as well.
+RAG_HTTPS = envbool("RAG_HTTPS", False)
+_https = RAG_HTTPS and not DEBUG
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if RAG_HTTPS else None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _https)
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31_536_000 if _https else 0, minimum=0)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", _https)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", _https)
+# Headers on every response (Django's defaults, stated): no MIME sniffing, no
+# framing, the referrer only to this site; and a Content-Security-Policy
+# (ragsite.middleware) that allows scripts and styles from this site only.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+RAG_CONTENT_SECURITY_POLICY = envstr(
+    "RAG_CONTENT_SECURITY_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -60,6 +83,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ragsite.middleware.RequestBodyLimitMiddleware",  # first: before anything reads a body
     "django.middleware.security.SecurityMiddleware",
+    "ragsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -25,6 +25,9 @@ def _fmt(value):
 
 @admin.register(RetrieverVersion)
 class RetrieverVersionAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ["ragsite/admin.css"]}
+
     list_display = ["name", "status_badge", "is_active", "recall_before", "recall_after", "gain_shown", "recall_bm25",
                     "pairs_shown", "progress", "created"]
     list_filter = ["status"]
@@ -77,9 +80,8 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
                                    "search keeps using the current one until it is ready.")
 
     @admin.display(description="Status", ordering="status")
-    def status_badge(self, version):
-        colours = {"active": "#1e7b34", "failed": "#b3261e", "rejected": "#8a6d00", "retired": "#6b7385"}
-        return format_html('<b style="color:{}" title="{}">{}</b>', colours.get(version.status, "#2456c9"),
+    def status_badge(self, version):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
+        return format_html('<b class="rag-status rag-status-{}" title="{}">{}</b>', version.status,
                            version.error[:300], version.get_status_display())
 
     @admin.display(description="Recall@10 before")

@@ -5,7 +5,9 @@
   const input = document.getElementById("question");
   const send = document.getElementById("send");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
-  let conversationId = window.RAG.conversationId;
+  // No inline script (the Content-Security-Policy allows none): the page's URLs are on the form.
+  const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl};
+  let conversationId = form.dataset.conversationId ? Number(form.dataset.conversationId) : null;
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -153,7 +155,7 @@
 
   function remember(id, question) {
     conversationId = id;
-    const url = window.RAG.conversationUrl.replace("/0/", "/" + id + "/");
+    const url = urls.conversation.replace("/0/", "/" + id + "/");
     history.replaceState(null, "", url);
     const list = document.querySelector(".sidebar ul");
     list.querySelectorAll(".muted").forEach((n) => n.remove());
@@ -175,7 +177,7 @@
     const live = pending.querySelector(".body");
     let text = "";
     try {
-      const response = await fetch(window.RAG.askUrl, {
+      const response = await fetch(urls.ask, {
         method: "POST",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "text/event-stream"},
         body: JSON.stringify({question: question, conversation_id: conversationId, stream: true}),
