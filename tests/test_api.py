@@ -133,6 +133,7 @@ def test_only_staff_upload_and_delete(alice, admin_user, handbook, handbook_pdf)
     assert api_client_for(alice).get(f"/api/documents/{handbook.pk}/").status_code == 200
 
 
+@pytest.mark.slow  # the real embedder
 def test_it_accepts_an_upload_and_reports_its_status(admin_user):
     Collection.objects.create(name="team-notes")  # uploads never create one (tests/test_api_input.py)
     client = api_client_for(admin_user)
