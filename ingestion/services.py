@@ -15,7 +15,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import Q
 from django.utils import timezone
 
-from ingestion import parsing
+from ingestion import parsing, storage
 from ingestion.chunking import chunk_pages
 from ingestion.models import Chunk, Collection, Document
 from ingestion.signals import chunks_deleted, document_chunked
@@ -66,6 +66,7 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
     limit = settings.RAG_MAX_UPLOAD_MB * 1024 * 1024
     media = Path(settings.MEDIA_ROOT)
     (media / "tmp").mkdir(parents=True, exist_ok=True)
+    storage.sweep_temporary()
     digest = hashlib.sha256()
     size = 0
     fd, tmp = tempfile.mkstemp(dir=media / "tmp")
@@ -85,15 +86,16 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
                 existing.refresh_from_db()
             return existing, False
         relative = f"documents/{sha[:2]}/{sha}{Path(filename).suffix.lower()[:16]}"
-        (media / relative).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, media / relative)
-        tmp = None
         previous = Document.objects.filter(collection=collection, original_filename=filename).first()
         if previous:  # a changed file: a new version of the same document
-            _replace_file(previous, relative, sha, size)
+            with transaction.atomic():
+                storage.place(tmp, relative)
+                _replace_file(previous, relative, sha, size)
+            tmp = None
             return previous, True
         try:
             with transaction.atomic():
+                storage.place(tmp, relative)
                 document = Document.objects.create(
                     collection=collection,
                     owner=owner if getattr(owner, "is_authenticated", False) else None,
@@ -105,6 +107,7 @@ def add_document(fileobj, filename: str, *, collection: Collection, owner=None, 
                 )
         except IntegrityError:  # the same file raced in concurrently
             return Document.objects.get(collection=collection, sha256=sha), False
+        tmp = None
         transaction.on_commit(lambda: enqueue(document.pk))
         return document, True
     finally:
@@ -120,9 +123,8 @@ def _replace_file(document: Document, relative: str, sha: str, size: int) -> Non
     transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, file=relative, sha256=sha, size=size,
                error="", claimed_at=None)
     document.refresh_from_db()
-    if old_name != relative and not Document.objects.filter(file=old_name).exists():
-        storage = document.file.storage
-        transaction.on_commit(lambda: storage.delete(old_name))
+    if old_name != relative:
+        storage.release_on_commit(old_name)
     transaction.on_commit(lambda: enqueue(document.pk))
 
 
@@ -176,7 +178,8 @@ def _process_claimed(document_id: int) -> None:
         document = Document.objects.get(pk=document_id)
         parsed = parsing.parse_file(document.file.path, document.original_filename)
         parsed_at = time.perf_counter()
-        specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP)
+        specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP,
+                            max_chars=settings.RAG_CHUNK_MAX_CHARS)
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
         chunked_at = time.perf_counter()

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.db.models.signals import post_delete, pre_delete
 from django.dispatch import Signal, receiver
 
+from ingestion import storage
 from ingestion.models import Document
 
 log = logging.getLogger(__name__)
@@ -25,8 +26,5 @@ def _announce_chunk_removal(sender, instance, **kwargs):
 
 @receiver(post_delete, sender=Document)
 def _delete_stored_file(sender, instance, **kwargs):
-    if instance.file:
-        name, storage = instance.file.name, instance.file.storage
-        # Another document (another collection) may share the same stored file.
-        if not Document.objects.filter(file=name).exists():
-            transaction.on_commit(lambda: storage.delete(name))
+    # Another document (another collection) may share the same stored file.
+    storage.release_on_commit(instance.file.name)

@@ -1,6 +1,7 @@
 """Ingestion services on the real database: dedup, versions, claims, cancel, retries."""
 
 from io import BytesIO
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -159,3 +160,36 @@ def test_a_workers_sweep_leaves_its_own_documents_alone(settings):
     finally:
         services._working_on.discard(document.pk)
     assert services.requeue_unfinished() == 1
+
+
+def test_a_stored_file_shared_by_two_collections_goes_with_the_last_document(django_capture_on_commit_callbacks):
+    from ingestion.models import Collection
+
+    first = upload(V1)[0]
+    other = Collection.objects.create(name="other")
+    second = services.add_document(BytesIO(V1), "fees.md", collection=other)[0]
+    path = Path(first.file.path)
+    assert second.file.name == first.file.name and path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        first.delete()
+    assert path.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        second.delete()
+    assert not path.exists()
+
+
+def test_an_upload_racing_the_delete_of_a_document_that_shared_its_file_keeps_the_file(django_capture_on_commit_callbacks):
+    """A delete committed while an upload of the same bytes to another
+    collection was not: the deleter saw no other row and removed the file.
+    The upload's own commit puts it back (before, the new document was left
+    without its file)."""
+    from ingestion.models import Collection
+
+    first = upload(V1)[0]
+    path = Path(first.file.path)
+    with django_capture_on_commit_callbacks() as upload_commit:
+        second = services.add_document(BytesIO(V1), "fees.md", collection=Collection.objects.create(name="other"))[0]
+    path.unlink()  # what the racing deleter did, not seeing the upload's uncommitted row
+    for callback in upload_commit:
+        callback()
+    assert path.exists() and path.read_bytes() == V1 and Path(second.file.path) == path
