@@ -224,7 +224,8 @@ def _parse_docx(path: Path) -> ParsedDocument:
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError) as exc:
-        raise ParseError(f"The Word document could not be read ({exc.__class__.__name__}: {exc}).") from None
+        log.info("%s: python-docx could not open it: %r", path.name, exc)  # the detail, for the operator
+        raise ParseError("The Word document could not be read: it is damaged or not a Word document.") from None
     blocks = []
     for item in document.iter_inner_content():
         if isinstance(item, docx.table.Table):
