@@ -76,8 +76,8 @@ class RequestBodyLimitMiddleware:
         except ValueError:
             declared = None
         limit = settings.RAG_MAX_REQUEST_MB * MB
-        if declared is None or declared > limit:
-            limit = body_limit(request)  # URL resolution only for the few requests that need it
+        if request.method == "POST" and (declared is None or declared > limit):
+            limit = body_limit(request)  # URL resolution only for the few requests that may be uploads
         if declared is not None and declared > limit:
             return too_large(request, limit)
         stream = request._stream = CappedStream(request._stream, limit)
