@@ -1,6 +1,9 @@
 """Split page text into passages that fit the embedder's token budget. Pure.
 
-Structure first: paragraphs, then sentences, then words (never mid-word).
+Structure first: paragraphs, then sentences, then words (never mid-word, unless
+a word alone is over the budget). A passage is capped in characters as well as
+tokens: a run without spaces is one "word" to the tokenizer (5 MB of "G" is a
+single [UNK]), and would otherwise become one passage of any size.
 Passages stay within one page so each can cite its page; consecutive passages
 overlap by up to `overlap` tokens of whole sentences. A Markdown heading starts
 a new passage. A Markdown table stays whole when it fits; one that must be
@@ -12,12 +15,16 @@ piece's text is its repeated header followed by `page.text[start:end]`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from ingestion.limits import Guard
 from ingestion.parsing import Page
 
 TokenCounter = Callable[[str], int]
+# Spans are counted in batches of this many (one tokenizer call each).
+COUNT_BATCH = 1024
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
 # White space after . ! ? (or after one or two closing quotes/brackets that
@@ -48,15 +55,44 @@ class _Unit:
     prefix: str = ""  # repeated table header rows, shown before the span
 
 
-def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0) -> list[ChunkSpec]:
+@dataclass(frozen=True)
+class _Budget:
+    """What one passage may hold, and how its tokens are counted."""
+
+    count: TokenCounter
+    tokens: int
+    chars: int
+
+    def fits(self, text: str, start: int, end: int, prefix: str = "") -> int | None:
+        """The tokens of prefix + text[start:end] when within both caps, else None
+        (the characters are checked first: counting a huge span is what is slow)."""
+        if end - start + len(prefix) > self.chars:
+            return None
+        tokens = self.count(prefix + text[start:end])
+        return tokens if tokens <= self.tokens else None
+
+
+def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0, *,
+                max_chars: int | None = None, guard: Guard | None = None) -> list[ChunkSpec]:
+    """Passages of at most `max_tokens` tokens and `max_chars` characters (no
+    character cap when None). `guard` is told of every unit and passage made,
+    so limits on time and passage count hold while a document is chunked."""
     if max_tokens < 1:
         raise ValueError("max_tokens must be positive")
+    if max_chars is not None and max_chars < 1:
+        raise ValueError("max_chars must be positive")
+    budget = _Budget(count_tokens, max_tokens, sys.maxsize if max_chars is None else max_chars)
+    guard = guard or Guard()
     overlap = max(0, min(overlap, max_tokens // 2))
     chunks: list[ChunkSpec] = []
     heading_stack: list[str] = []
     for page in pages:
-        units = list(_units(page.text, count_tokens, max_tokens, heading_stack))
-        for start_i, end_i in _pack(units, max_tokens, overlap):
+        units = []
+        for unit in _units(page.text, budget, heading_stack):
+            guard.step()
+            units.append(unit)
+        for start_i, end_i in _pack(units, budget, overlap):
+            guard.add_chunk()
             first, last = units[start_i], units[end_i - 1]
             text = first.prefix + page.text[first.start:last.end]
             chunks.append(
@@ -74,13 +110,14 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
     return chunks
 
 
-def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack: list[str]):
+def _units(text: str, budget: _Budget, heading_stack: list[str]):
     """Sentence-sized spans of `text`, each within the budget."""
     blocks = list(_blocks(text))
     tables = [_is_table(text, a, b) for a, b in blocks]
     sentences = [[] if table else list(_spans(text, _SENTENCE_END, a, b)) for (a, b), table in zip(blocks, tables)]
-    # One tokenizer call for the whole page.
-    flat = _count_all(count_tokens, [text[a:b] for spans in sentences for a, b in spans])
+    # Batched tokenizer calls for the whole page; a sentence over the character
+    # cap is split by words anyway, and is not counted whole.
+    flat = [tokens for _, tokens in _counted(text, (span for spans in sentences for span in spans), budget)]
     position = 0
     for (block_start, block_end), table, spans in zip(blocks, tables, sentences):
         heading = _HEADING.match(text, block_start, block_end)
@@ -90,16 +127,16 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int, heading_stack
             heading_stack.append(heading.group(2).strip())
         path = " > ".join(heading_stack)
         if table:
-            yield from _table_units(text, block_start, block_end, count_tokens, max_tokens, path)
+            yield from _table_units(text, block_start, block_end, budget, path)
             continue
         counts = flat[position:position + len(spans)]
         position += len(spans)
         first = True
         for (s_start, s_end), tokens in zip(spans, counts):
-            if tokens <= max_tokens:
+            if tokens is not None and tokens <= budget.tokens:
                 yield _Unit(s_start, s_end, tokens, path, opens_section=bool(heading) and first)
             else:
-                pieces = list(_split_words(text, s_start, s_end, count_tokens, max_tokens, path))
+                pieces = list(_split_words(text, s_start, s_end, budget, path))
                 if heading and first and pieces:
                     pieces[0] = _Unit(pieces[0].start, pieces[0].end, pieces[0].tokens, path, opens_section=True)
                 yield from pieces
@@ -112,15 +149,71 @@ def _count_all(count_tokens: TokenCounter, texts: list[str]) -> list[int]:
     return many(texts) if many is not None and len(texts) > 1 else [count_tokens(t) for t in texts]
 
 
+def _counted(text: str, spans: Iterable[tuple[int, int]], budget: _Budget) -> Iterator[tuple[tuple[int, int], int | None]]:
+    """Each span with its token count, counted in batches; None for a span
+    over the character cap (not counted: it will be split)."""
+    batch: list[tuple[int, int]] = []
+
+    def flush():
+        countable = [(a, b) for a, b in batch if b - a <= budget.chars]
+        counts = dict(zip(countable, _count_all(budget.count, [text[a:b] for a, b in countable])))
+        return [(span, counts.get(span)) for span in batch]
+
+    for span in spans:
+        batch.append(span)
+        if len(batch) == COUNT_BATCH:
+            yield from flush()
+            batch = []
+    if batch:
+        yield from flush()
+
+
+def _runs(text: str, spans: Iterable[tuple[int, int]], budget: _Budget) -> Iterator[tuple[int, int, int | None]]:
+    """Greedy runs of consecutive spans (white space between them) within the
+    budget, in one pass: (start, end, tokens), or tokens None for a span over
+    the budget on its own. Spans are counted once, in batches, and their counts
+    added: counts add up over white space for WordPiece and word counters. Each
+    run is counted whole once more; for a counter whose counts do not add up,
+    a run over the budget is regrown span by span."""
+    run: list[tuple[int, int]] = []
+    total = 0
+    for (start, end), tokens in _counted(text, spans, budget):
+        alone_over = tokens is None or tokens > budget.tokens
+        if run and (alone_over or total + tokens > budget.tokens or end - run[0][0] > budget.chars):
+            yield from _checked(text, run, budget)
+            run, total = [], 0
+        if alone_over:
+            yield start, end, None
+            continue
+        run.append((start, end))
+        total += tokens
+    if run:
+        yield from _checked(text, run, budget)
+
+
+def _checked(text: str, run: list[tuple[int, int]], budget: _Budget) -> Iterator[tuple[int, int, int | None]]:
+    tokens = budget.fits(text, run[0][0], run[-1][1])
+    if tokens is not None:
+        yield run[0][0], run[-1][1], tokens
+        return
+    i = 0  # counts that do not add up: grow each piece by whole spans
+    while i < len(run):
+        j = i + 1
+        while j < len(run) and budget.fits(text, run[i][0], run[j][1]) is not None:
+            j += 1
+        yield run[i][0], run[j - 1][1], budget.fits(text, run[i][0], run[j - 1][1])
+        i = j
+
+
 def _is_table(text: str, start: int, end: int) -> bool:
     lines = text[start:end].split("\n")
     return len(lines) >= 2 and all(line.lstrip().startswith("|") for line in lines)
 
 
-def _table_units(text, start, end, count_tokens, max_tokens, heading):
+def _table_units(text, start, end, budget: _Budget, heading):
     """A whole table as one unit; else pieces of rows, each under a copy of the header."""
-    tokens = count_tokens(text[start:end])
-    if tokens <= max_tokens:
+    tokens = budget.fits(text, start, end)
+    if tokens is not None:
         yield _Unit(start, end, tokens, heading, opens_section=True)
         return
     rows, cursor = [], start  # (start, end) of every line
@@ -129,26 +222,20 @@ def _table_units(text, start, end, count_tokens, max_tokens, heading):
         cursor += len(line) + 1
     header_rows = 2 if len(rows) > 2 and set(text[rows[1][0]:rows[1][1]].strip()) <= set("|-: ") else 1
     header = text[rows[0][0]:rows[header_rows - 1][1]] + "\n"
-    budget = max_tokens - count_tokens(header)
-    if budget < 1:  # a header over the budget: fall back to plain word splitting
-        yield from _split_words(text, start, end, count_tokens, max_tokens, heading)
+    rows_budget = _Budget(budget.count, budget.tokens - budget.count(header), budget.chars - len(header))
+    if rows_budget.tokens < 1 or rows_budget.chars < 1:  # a header over the budget: plain word splitting
+        yield from _split_words(text, start, end, budget, heading)
         return
-    body = rows[header_rows:]
-    i, first = 0, True
-    while i < len(body):
-        j = i + 1
-        while j < len(body) and count_tokens(text[body[i][0]:body[j][1]]) <= budget:
-            j += 1
-        piece_start, piece_end = body[i][0], body[j - 1][1]
-        if count_tokens(text[piece_start:piece_end]) > budget:  # one huge row
-            yield from _split_words(text, piece_start, piece_end, count_tokens, max_tokens, heading)
+    first = True
+    for piece_start, piece_end, tokens in _runs(text, rows[header_rows:], rows_budget):
+        if tokens is None:  # one huge row
+            yield from _split_words(text, piece_start, piece_end, budget, heading)
         elif first:  # the first piece holds the header itself
-            yield _Unit(start, piece_end, count_tokens(text[start:piece_end]), heading, opens_section=True)
+            yield _Unit(start, piece_end, budget.count(text[start:piece_end]), heading, opens_section=True)
         else:
-            prefix_tokens = count_tokens(header + text[piece_start:piece_end])
+            prefix_tokens = budget.count(header + text[piece_start:piece_end])
             yield _Unit(piece_start, piece_end, prefix_tokens, heading, opens_section=True, prefix=header)
         first = False
-        i = j
 
 
 def _blocks(text: str):
@@ -180,43 +267,40 @@ def _trimmed(text: str, start: int, end: int):
         yield start, end
 
 
-def _split_words(text, start, end, count_tokens, max_tokens, heading):
+def _split_words(text, start, end, budget: _Budget, heading):
     """An over-long sentence cut at word boundaries into pieces within the budget."""
-    words = [(m.start(), m.end()) for m in _WORD.finditer(text, start, end)]
-    i = 0
-    while i < len(words):
-        j = i + 1
-        # Grow greedily; a counter is monotone enough over whole words.
-        while j < len(words) and count_tokens(text[words[i][0]:words[j][1]]) <= max_tokens:
-            j += 1
-        piece_start, piece_end = words[i][0], words[j - 1][1]
-        if count_tokens(text[piece_start:piece_end]) > max_tokens:
-            # A single "word" longer than the budget (a URL, a hash): cut by characters.
-            yield from _split_chars(text, piece_start, piece_end, count_tokens, max_tokens, heading)
+    words = ((m.start(), m.end()) for m in _WORD.finditer(text, start, end))
+    for piece_start, piece_end, tokens in _runs(text, words, budget):
+        if tokens is None:
+            # A single "word" over the budget (a URL, a hash, a run without spaces): cut by characters.
+            yield from _split_chars(text, piece_start, piece_end, budget, heading)
         else:
-            yield _Unit(piece_start, piece_end, count_tokens(text[piece_start:piece_end]), heading)
-        i = j
+            yield _Unit(piece_start, piece_end, tokens, heading)
 
 
-def _split_chars(text, start, end, count_tokens, max_tokens, heading):
+def _split_chars(text, start, end, budget: _Budget, heading):
     while start < end:
-        lo, hi = start + 1, end
+        lo, hi = start + 1, min(end, start + budget.chars)
+        tokens = budget.fits(text, start, hi)
+        if tokens is not None:  # the common case for a run without spaces: one [UNK]
+            lo = hi
         while lo < hi:  # longest prefix within budget
             mid = (lo + hi + 1) // 2
-            if count_tokens(text[start:mid]) <= max_tokens:
+            if budget.fits(text, start, mid) is not None:
                 lo = mid
             else:
                 hi = mid - 1
-        yield _Unit(start, lo, count_tokens(text[start:lo]), heading)
+        yield _Unit(start, lo, budget.count(text[start:lo]) if tokens is None else tokens, heading)
         start = lo
 
 
-def _pack(units: list[_Unit], max_tokens: int, overlap: int):
-    """Greedy ranges [i, j) of units whose tokens fit; next range overlaps."""
+def _pack(units: list[_Unit], budget: _Budget, overlap: int):
+    """Greedy ranges [i, j) of units whose tokens and characters fit; next range overlaps."""
     i = 0
     while i < len(units):
         j, total = i, 0
-        while j < len(units) and total + units[j].tokens <= max_tokens:
+        while (j < len(units) and total + units[j].tokens <= budget.tokens
+               and units[j].end - units[i].start + len(units[i].prefix) <= budget.chars):
             if j > i and units[j].opens_section:
                 break  # a heading starts a new chunk
             total += units[j].tokens

@@ -170,14 +170,27 @@ def check_search(app_configs=None, **kwargs):
     return errors
 
 
+# Below this many characters a token, RAG_CHUNK_MAX_CHARS would cut ordinary
+# prose (4 to 6 characters a token in English) by characters, not by tokens.
+MIN_CHARS_PER_TOKEN = 4
+
+
 def check_sizes(app_configs=None, **kwargs):
-    """E011: chunk overlap not below chunk size. E012: the answer budget does not fit the generator's context."""
+    """E011: chunk overlap not below chunk size. E012: the answer budget does not
+    fit the generator's context. E014: the chunk cap in characters would cut
+    ordinary passages short of the token budget."""
     errors = []
     if settings.RAG_CHUNK_OVERLAP >= settings.RAG_CHUNK_TOKENS:
         errors.append(Error(
             f"RAG_CHUNK_OVERLAP ({settings.RAG_CHUNK_OVERLAP}) must be below RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}).",
             hint="Consecutive chunks share the overlap; a chunk must add new text. The defaults are 20 of 100.",
             id="ragsite.E011"))
+    if settings.RAG_CHUNK_MAX_CHARS < MIN_CHARS_PER_TOKEN * settings.RAG_CHUNK_TOKENS:
+        errors.append(Error(
+            f"RAG_CHUNK_MAX_CHARS ({settings.RAG_CHUNK_MAX_CHARS}) is below {MIN_CHARS_PER_TOKEN} characters for each "
+            f"of RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}): ordinary passages would be cut by characters.",
+            hint="The cap is for runs of text without spaces; leave it unset (8 characters a token) or raise it.",
+            id="ragsite.E014"))
     if settings.RAG_GENERATOR_MAX_TOKENS >= settings.RAG_GENERATOR_CONTEXT:
         errors.append(Error(
             f"RAG_GENERATOR_MAX_TOKENS ({settings.RAG_GENERATOR_MAX_TOKENS}) leaves no room for the prompt in "

@@ -255,6 +255,10 @@ RAG_HNSW_EF_SEARCH = envint("RAG_HNSW_EF_SEARCH", 128, minimum=8)
 RAG_INDEX_COMPACT_SHARE = envfloat("RAG_INDEX_COMPACT_SHARE", 0.2)
 RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
 RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
+# Passages are capped in characters too: a run of text without spaces is one
+# token to the tokenizer however long it is. 8 characters a token by default
+# (English averages 4 to 6), so ordinary passages are still cut by tokens.
+RAG_CHUNK_MAX_CHARS = envint("RAG_CHUNK_MAX_CHARS", RAG_CHUNK_TOKENS * 8, minimum=1)
 RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
 RAG_SEARCH_MAX_K = envint("RAG_SEARCH_MAX_K", 50, minimum=1)
 # Hybrid search: dense (FAISS) and BM25 rankings fused by reciprocal rank

@@ -145,6 +145,14 @@ def test_it_wants_the_chunk_overlap_below_the_chunk_size(settings):
     assert error_ids() == []
 
 
+def test_it_wants_the_chunk_cap_in_characters_above_ordinary_prose(settings):
+    settings.RAG_CHUNK_TOKENS = 100
+    settings.RAG_CHUNK_MAX_CHARS = 399  # under 4 characters a token
+    assert error_ids() == ["ragsite.E014"]
+    settings.RAG_CHUNK_MAX_CHARS = 400
+    assert error_ids() == []
+
+
 def test_it_wants_room_for_the_prompt_in_the_context(settings):
     settings.RAG_GENERATOR_MAX_TOKENS = settings.RAG_GENERATOR_CONTEXT
     assert error_ids() == ["ragsite.E012"]

@@ -249,15 +249,17 @@ page_st = st.builds(
     use_tokenizer=st.booleans(),
     max_tokens=st.integers(min_value=12, max_value=80),
     overlap=st.integers(min_value=0, max_value=40),
+    max_chars=st.one_of(st.none(), st.integers(min_value=40, max_value=600)),
 )
-def test_it_holds_its_invariants_on_random_texts(pages_text, use_tokenizer, max_tokens, overlap):
+def test_it_holds_its_invariants_on_random_texts(pages_text, use_tokenizer, max_tokens, overlap, max_chars):
     # No chunk may cut a word, unless that word alone is over the budget (a
     # 10-character word with "..." after it can be 13 tokens) and must be cut.
     count = count_tokens if use_tokenizer else words
     pages = [Page(n, text) for n, text in enumerate(pages_text, start=1)]
-    chunks = chunk_pages(pages, count, max_tokens, overlap)
+    chunks = chunk_pages(pages, count, max_tokens, overlap, max_chars=max_chars)
     whole_words = all(count(word) <= max_tokens for text in pages_text for word in text.split())
     check_invariants(pages, chunks, count, max_tokens, whole_words=whole_words)
+    assert max_chars is None or all(len(c.text) <= max_chars for c in chunks)
     assert {c.page for c in chunks} == {p.number for p in pages if p.text.strip()}
 
 
@@ -283,3 +285,51 @@ def test_it_repeats_the_header_row_in_every_piece_of_a_split_table(count):
     rows_seen = [line for piece in pieces for line in piece.text.split("\n")[2:] if line.startswith("| Card ")]
     assert rows_seen == TABLE_ROWS.split("\n")  # every row once, in order, none cut
     check_invariants(pages, chunks, count, 60)
+
+
+# -- a cap in characters as well as tokens (issue #12) --------------------------
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_a_run_without_spaces_is_cut_by_characters_though_it_is_one_token(count):
+    # 'G' * 5,000 is one word to a word counter and one [UNK] to the tokenizer:
+    # without a character cap it became one 5,000-character passage.
+    text = "What is the annual fee of the Gold card? " + "G" * 5_000
+    pages = [Page(None, text)]
+    chunks = chunk_pages(pages, count, max_tokens=100, max_chars=800)
+    check_invariants(pages, chunks, count, 100, whole_words=False)
+    assert max(len(c.text) for c in chunks) <= 800
+    assert sum(c.text.count("G") for c in chunks) == 5_000 + 1  # 'Gold' too
+
+
+@pytest.mark.parametrize("count", COUNTERS)
+def test_the_character_cap_holds_for_sentences_words_tables_and_packing(count):
+    long_words = " ".join(["x" * 90] * 30) + "."  # few tokens each for a word counter, many characters
+    pages = [Page(1, PROSE + "\n\n" + long_words), Page(2, TABLE_DOC)]
+    chunks = chunk_pages(pages, count, max_tokens=60, overlap=10, max_chars=300)
+    check_invariants(pages, chunks, count, 60, whole_words=False)
+    assert max(len(c.text) for c in chunks) <= 300
+    pieces = [c for c in chunks if c.page == 2 and "euros" in c.text]
+    assert len(pieces) > 2 and all(p.text.startswith("| Card | Fee | Notes |\n|---|---|---|\n") for p in pieces)
+
+
+def test_ordinary_prose_is_not_cut_by_the_default_sized_cap():
+    pages = [Page(1, PROSE)]
+    assert chunk_pages(pages, count_tokens, 100, 20, max_chars=800) == chunk_pages(pages, count_tokens, 100, 20)
+
+
+def test_a_long_line_of_words_is_counted_in_one_pass_not_once_per_word_added():
+    # A 5 MB one-line text file took 221 s: each over-long sentence was grown
+    # word by word, counting the whole piece again at every word.
+    text = "alpha beta gamma delta epsilon zeta eta theta iota kappa " * 2_000  # one 'sentence', 110 KB
+    counted = []
+
+    def counting(text):
+        counted.append(len(text))
+        return words(text)
+
+    counting.many = lambda texts: [counting(t) for t in texts]
+    pages = [Page(None, text)]
+    chunks = chunk_pages(pages, counting, max_tokens=100, overlap=20, max_chars=800)
+    check_invariants(pages, chunks, words, 100)
+    assert sum(counted) < 4 * len(text)  # each character counted a few times, not ~100
