@@ -30,6 +30,11 @@ ACTIVE = (Status.PARSING, Status.EMBEDDING)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, TimeoutError, ConnectionError)
 
 
+# What users read when processing failed for a reason that is not the document's.
+INTERNAL_ERROR = "An internal error stopped the processing of this document; the details are in the server log."
+RETRIES_EXHAUSTED = "A temporary fault (database, disk or queue) recurred on every one of {retries} retries; upload the document again later."
+
+
 class UploadRejected(Exception):
     """An upload refused before it is stored (a 4xx for the caller)."""
 
@@ -209,9 +214,9 @@ def failures_recorded(document_id: int):
         log.warning("Transient error on document %s: %r; releasing it for a retry", document_id, exc)
         release(document_id)
         raise TransientError(f"{exc.__class__.__name__}: {exc}") from exc
-    except Exception as exc:
+    except Exception:
         log.exception("Processing document %s failed", document_id)
-        mark_failed(document_id, f"Internal error while indexing: {exc.__class__.__name__}: {exc}")
+        mark_failed(document_id, INTERNAL_ERROR)  # the detail is in the log, not shown to users
     finally:
         _working_on.discard(document_id)
 

@@ -18,7 +18,8 @@ def process_document(self, document_id: int) -> None:
         services.process_document(document_id)
     except services.TransientError as exc:
         if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
-            services.mark_failed(document_id, f"Gave up after {self.request.retries} retries: {exc}")
+            log.warning("Document %s: giving up after %s retries: %r", document_id, self.request.retries, exc)
+            services.mark_failed(document_id, services.RETRIES_EXHAUSTED.format(retries=self.request.retries))
             return
         raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
 

@@ -2,12 +2,16 @@
 (settings.CELERY_TASK_ROUTES), which one worker consumes with concurrency 1;
 building a new index happens on the default queue, off the write path."""
 
+import logging
+
 from celery import shared_task
 from django.conf import settings
 
 from ingestion import services as ingestion
 from retrieval import indexing, versions
 from retrieval.finetune import pipeline
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
@@ -17,7 +21,8 @@ def index_document(self, document_id: int) -> None:
             indexing.index_document(document_id)
     except ingestion.TransientError as exc:
         if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
-            ingestion.mark_failed(document_id, f"Gave up after {self.request.retries} retries: {exc}")
+            log.warning("Document %s: giving up after %s retries: %r", document_id, self.request.retries, exc)
+            ingestion.mark_failed(document_id, ingestion.RETRIES_EXHAUSTED.format(retries=self.request.retries))
             return
         # The claim was released: the document is processed again from the start.
         ingestion.enqueue(document_id)

@@ -137,7 +137,8 @@ def test_the_task_gives_up_after_its_retries(monkeypatch, settings, eager_tasks)
     monkeypatch.setattr(services, "replace_chunks", lambda *a, **k: (_ for _ in ()).throw(OperationalError("db down")))
     process_document.apply(args=[document.pk])  # eager: each retry runs at once
     document.refresh_from_db()
-    assert document.status == "failed" and "Gave up after 2 retries" in document.error
+    assert document.status == "failed" and "on every one of 2 retries" in document.error
+    assert "OperationalError" not in document.error  # exception classes stay in the log
 
 
 def test_a_failed_document_is_retried_on_upload(handbook_pdf, tmp_path):
@@ -193,3 +194,11 @@ def test_an_upload_racing_the_delete_of_a_document_that_shared_its_file_keeps_th
     for callback in upload_commit:
         callback()
     assert path.exists() and path.read_bytes() == V1 and Path(second.file.path) == path
+
+
+def test_an_unexpected_error_fails_the_document_without_showing_its_class(monkeypatch):
+    document, _ = upload(V1)
+    monkeypatch.setattr(services, "replace_chunks", lambda *a, **k: (_ for _ in ()).throw(KeyError("/srv/secret/path")))
+    services.process_document(document.pk)
+    document.refresh_from_db()
+    assert document.status == "failed" and document.error == services.INTERNAL_ERROR
