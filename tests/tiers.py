@@ -70,5 +70,6 @@ def pytest_sessionfinish(session):
 def pytest_terminal_summary(terminalreporter, config):
     loaded = config.stash.get(_LOADED, None)
     if loaded:
-        terminalreporter.write_line(f"FAILED fast tier: no slow test ran, yet {', '.join(loaded)} were imported "
-                                    "(a test loads a real model without the slow marker)", red=True)
+        terminalreporter.write_line(f"FAILED fast tier: no slow test ran, yet the run imported {', '.join(loaded)} "
+                                    "(a test, or a module it imports, brings in a model library without the slow marker)",
+                                    red=True)

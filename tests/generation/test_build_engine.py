@@ -11,7 +11,9 @@ from django.core.management import CommandError, call_command
 
 from generation import trtllm
 
-cannot_build = pytest.mark.skipif(not trtllm.missing_requirements(), reason="this machine can build TensorRT-LLM engines")
+# A string condition: evaluated when a test it marks runs, not when the module is
+# collected (asking for CUDA imports torch: 2 s for every run that collects this file).
+cannot_build = pytest.mark.skipif("not trtllm.missing_requirements()", reason="this machine can build TensorRT-LLM engines")
 
 
 @pytest.fixture
@@ -91,6 +93,7 @@ def test_it_runs_the_commands_and_puts_the_tokenizer_beside_the_engine(plan, tmp
 
 
 @cannot_build
+@pytest.mark.slow  # imports torch to ask for CUDA
 def test_it_refuses_to_build_without_cuda(settings, tmp_path):
     settings.RAG_TRTLLM_ENGINE_DIR = tmp_path / "engine"
     with pytest.raises(CommandError, match="Cannot build a TensorRT-LLM engine here: this machine lacks"):
