@@ -34,6 +34,7 @@ def corpus():
     return vectors, queries, exact, graph
 
 
+@pytest.mark.slow  # builds and copies the 20,000-vector HNSW graph: 5-9 s each on 2 cores
 def test_hnsw_at_the_default_settings_finds_at_least_95_percent_of_the_exact_top_10(corpus):
     _vectors, queries, exact, graph = corpus
     assert graph.kind == HNSW and graph.ntotal == 20_000
@@ -52,6 +53,7 @@ def test_hnsw_recall_on_structureless_uniform_vectors_is_lower_and_efsearch_rais
     assert recall_at_10(exact, low, queries) < recall_at_10(exact, high, queries)
 
 
+@pytest.mark.slow  # builds and copies the 20,000-vector HNSW graph: 5-9 s each on 2 cores
 def test_deleting_from_hnsw_leaves_tombstones_that_no_search_or_lookup_returns(corpus):
     vectors, queries, _exact, graph = corpus
     index = graph.rebuilt(graph.params)  # a private copy
@@ -79,6 +81,7 @@ def test_deleting_from_hnsw_leaves_tombstones_that_no_search_or_lookup_returns(c
     assert sorted(compacted.ids().tolist()) == sorted(index.ids().tolist())
 
 
+@pytest.mark.slow  # builds and copies the 20,000-vector HNSW graph: 5-9 s each on 2 cores
 def test_tombstones_survive_save_and_load(corpus, tmp_path):
     _vectors, queries, _exact, graph = corpus
     index = graph.rebuilt(graph.params)
