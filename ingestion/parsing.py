@@ -1,6 +1,9 @@
 """Turn a stored file into text pages. Pure: no Django.
 
-Every failure is a `ParseError` whose message a user can act on.
+Every failure is a `ParseError` whose message a user can act on, or a
+`LimitExceeded` (ingestion/limits.py): the parsers report pages and text to a
+`Guard` page by page or paragraph by paragraph, and stop at the first limit
+passed.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ingestion.limits import Guard
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,10 @@ def is_supported(filename: str) -> bool:
     return Path(filename).suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def parse_file(path: str | Path, filename: str) -> ParsedDocument:
-    """Parse the file at `path`; `filename` (the user's name for it) picks the format."""
+def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> ParsedDocument:
+    """Parse the file at `path`; `filename` (the user's name for it) picks the format.
+    `guard` (no limits when None) is told of the pages and text as they are read."""
+    guard = guard or Guard()
     suffix = Path(filename).suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         shown = suffix or "(no extension)"
@@ -53,14 +60,15 @@ def parse_file(path: str | Path, filename: str) -> ParsedDocument:
     if path.stat().st_size == 0:
         raise ParseError("The file is empty (0 bytes).")
     if suffix in PDF_SUFFIXES:
-        parsed = _parse_pdf(path)
+        parsed = _parse_pdf(path, guard)
     elif suffix in DOCX_SUFFIXES:
-        parsed = _parse_docx(path)
+        parsed = _parse_docx(path, guard)
     elif suffix in HTML_SUFFIXES:
-        parsed = _parse_html(path)
+        parsed = _parse_html(path, guard)
     else:
         kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
         text = _decode_text(path.read_bytes())
+        guard.add_text(len(text))
         title = _markdown_title(text) if kind == "markdown" else ""
         parsed = ParsedDocument(kind=kind, pages=[Page(None, text)], title=title)
     if not any(page.text.strip() for page in parsed.pages):
@@ -115,7 +123,7 @@ def _markdown_title(text: str) -> str:
     return ""
 
 
-def _parse_pdf(path: Path) -> ParsedDocument:
+def _parse_pdf(path: Path, guard: Guard) -> ParsedDocument:
     """The text layer of every page, via PDFium (pypdfium2): Chrome's PDF engine,
     about 3x faster than pure-Python parsers on text extraction."""
     import pypdfium2 as pdfium
@@ -131,6 +139,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         log.info("PDF parse failure for %s: %r", path, exc)
         raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     try:
+        guard.pages(len(document))  # known before any page is read
         pages, ruled = [], []
         for index in range(len(document)):
             page = document[index]
@@ -138,6 +147,7 @@ def _parse_pdf(path: Path) -> ParsedDocument:
                 textpage = page.get_textpage()
                 pages.append(Page(index + 1, _normalise(_clean(textpage.get_text_range()))))
                 textpage.close()
+                guard.add_text(len(pages[-1].text))
                 # Drawn lines and boxes may be a table's rules: look closer below.
                 if sum(1 for obj in page.get_objects(max_depth=1) if obj.type == pdfium.raw.FPDF_PAGEOBJ_PATH) >= 4:
                     ruled.append(index)
@@ -150,12 +160,12 @@ def _parse_pdf(path: Path) -> ParsedDocument:
         document.close()
     if not pages:
         raise ParseError("The PDF has no pages.")
-    for index, text in _pdf_tables(path, ruled).items():
+    for index, text in _pdf_tables(path, ruled, guard).items():
         pages[index] = Page(index + 1, text)
     return ParsedDocument(kind="pdf", pages=pages, title=title)
 
 
-def _pdf_tables(path: Path, candidates: list[int]) -> dict[int, str]:
+def _pdf_tables(path: Path, candidates: list[int], guard: Guard) -> dict[int, str]:
     """Pages with ruled tables, as text with each table in Markdown (header row
     first) at its place on the page, so the chunker keeps tables whole or
     repeats their header. pdfplumber finds the tables; only pages with drawn
@@ -166,33 +176,44 @@ def _pdf_tables(path: Path, candidates: list[int]) -> dict[int, str]:
 
     found = {}
     try:
-        with pdfplumber.open(str(path)) as pdf:
-            for index in candidates:
-                page = pdf.pages[index]
-                tables = [t for t in page.find_tables() if len(t.rows) >= 2 and len(t.columns) >= 2]
-                if not tables:
-                    continue
-                boxes = [t.bbox for t in tables]
-
-                def outside(obj, boxes=boxes):
-                    middle_x, middle_y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
-                    return not any(x0 <= middle_x <= x1 and top <= middle_y <= bottom for x0, top, x1, bottom in boxes)
-
-                items = [(line["top"], line["text"], False) for line in page.filter(outside).extract_text_lines()]
-                for table in tables:
-                    rows = [[" ".join((cell or "").split()).replace("|", "\\|") for cell in row] for row in table.extract()]
-                    items.append((table.bbox[1], _markdown_table(rows), True))
-                items.sort(key=lambda item: item[0])
-                text, previous_table = "", False
-                for _, chunk, is_table in items:
-                    joiner = "\n\n" if text and (is_table or previous_table) else ("\n" if text else "")
-                    text += joiner + chunk
-                    previous_table = is_table
-                found[index] = _normalise(text)
+        pdf = pdfplumber.open(str(path))
     except Exception as exc:  # table detection is a refinement: keep PDFium's text
         log.info("Table detection failed for %s: %r", path, exc)
         return {}
+    with pdf:
+        for index in candidates:
+            guard.step()  # outside the try below: a limit or a cancel stops the parse
+            try:
+                text = _page_with_tables(pdf.pages[index])
+            except Exception as exc:
+                log.info("Table detection failed for %s: %r", path, exc)
+                return {}
+            if text is not None:
+                found[index] = text
     return found
+
+
+def _page_with_tables(page) -> str | None:
+    tables = [t for t in page.find_tables() if len(t.rows) >= 2 and len(t.columns) >= 2]
+    if not tables:
+        return None
+    boxes = [t.bbox for t in tables]
+
+    def outside(obj):
+        middle_x, middle_y = (obj["x0"] + obj["x1"]) / 2, (obj["top"] + obj["bottom"]) / 2
+        return not any(x0 <= middle_x <= x1 and top <= middle_y <= bottom for x0, top, x1, bottom in boxes)
+
+    items = [(line["top"], line["text"], False) for line in page.filter(outside).extract_text_lines()]
+    for table in tables:
+        rows = [[" ".join((cell or "").split()).replace("|", "\\|") for cell in row] for row in table.extract()]
+        items.append((table.bbox[1], _markdown_table(rows), True))
+    items.sort(key=lambda item: item[0])
+    text, previous_table = "", False
+    for _, chunk, is_table in items:
+        joiner = "\n\n" if text and (is_table or previous_table) else ("\n" if text else "")
+        text += joiner + chunk
+        previous_table = is_table
+    return _normalise(text)
 
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\r\t")
@@ -203,7 +224,7 @@ def _clean(text: str) -> str:
     return text.translate(_CONTROL)
 
 
-def _parse_docx(path: Path) -> ParsedDocument:
+def _parse_docx(path: Path, guard: Guard) -> ParsedDocument:
     """Word documents: headings become Markdown headings, tables Markdown tables,
     in body order, so the chunker keeps their structure."""
     import zipfile
@@ -226,19 +247,27 @@ def _parse_docx(path: Path) -> ParsedDocument:
     except (PackageNotFoundError, KeyError, ValueError) as exc:
         log.info("%s: python-docx could not open it: %r", path.name, exc)  # the detail, for the operator
         raise ParseError("The Word document could not be read: it is damaged or not a Word document.") from None
+    # Style names by id, looked up once: python-docx's paragraph.style scans
+    # every style of the document for each paragraph (1.5 ms a paragraph).
+    style_names = {style.style_id: style.name or "" for style in document.styles}
     blocks = []
     for item in document.iter_inner_content():
+        guard.step()
         if isinstance(item, docx.table.Table):
-            rows = [[" ".join(cell.text.split()).replace("|", "\\|") for cell in row.cells] for row in item.rows]
+            rows = []
+            for row in item.rows:
+                guard.step()
+                rows.append([" ".join(cell.text.split()).replace("|", "\\|") for cell in row.cells])
             if rows:
                 blocks.append(_markdown_table(rows))
+                guard.add_text(len(blocks[-1]))
             continue
         text = item.text.strip()
         if not text:
             continue
-        style = (item.style.name if item.style is not None else "") or ""
-        level = _heading_level(style)
+        level = _heading_level(style_names.get(item._p.style, ""))  # the paragraph's style id (None: the default)
         blocks.append(f"{'#' * level} {' '.join(text.split())}" if level else text)
+        guard.add_text(len(blocks[-1]))
     title = (document.core_properties.title or "").strip()
     return ParsedDocument(kind="docx", pages=[Page(None, "\n\n".join(blocks))], title=title)
 
@@ -262,7 +291,7 @@ def _markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _parse_html(path: Path) -> ParsedDocument:
+def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
     """The page's main content (not navigation, footers or ads), via trafilatura."""
     import trafilatura
 
@@ -270,6 +299,9 @@ def _parse_html(path: Path) -> ParsedDocument:
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError("The file looks binary, not HTML; check that the file type is right.")
     html = _decode_text(data)
+    # trafilatura reads the page in one call that cannot be stopped midway
+    # (about 1.5 s a megabyte): the page, markup included, counts as its text.
+    guard.add_text(len(html))
     text = trafilatura.extract(
         html, output_format="markdown", include_tables=True, include_formatting=True,
         include_comments=False, include_images=False, favor_recall=True,

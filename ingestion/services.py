@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from ingestion import parsing, storage
 from ingestion.chunking import chunk_pages
+from ingestion.limits import Guard, LimitExceeded, Limits
 from ingestion.models import Chunk, Collection, Document
 from ingestion.signals import chunks_deleted, document_chunked
 from ingestion.tokens import count_tokens
@@ -181,10 +182,11 @@ def _process_claimed(document_id: int) -> None:
     with failures_recorded(document_id):
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
-        parsed = parsing.parse_file(document.file.path, document.original_filename)
+        guard = Guard(parse_limits())
+        parsed = parsing.parse_file(document.file.path, document.original_filename, guard)
         parsed_at = time.perf_counter()
         specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP,
-                            max_chars=settings.RAG_CHUNK_MAX_CHARS)
+                            max_chars=settings.RAG_CHUNK_MAX_CHARS, guard=guard)
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
         chunked_at = time.perf_counter()
@@ -192,6 +194,11 @@ def _process_claimed(document_id: int) -> None:
         log.info("Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s", document_id,
                  len(parsed.pages), parsed_at - started, len(specs), chunked_at - parsed_at, time.perf_counter() - chunked_at)
         document_chunked.send(sender=Document, document_id=document_id)
+
+
+def parse_limits() -> Limits:
+    return Limits(max_pages=settings.RAG_MAX_PAGES, max_text_chars=settings.RAG_MAX_TEXT_CHARS,
+                  max_chunks=settings.RAG_MAX_CHUNKS, timeout=settings.RAG_PARSE_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -204,7 +211,7 @@ def failures_recorded(document_id: int):
     _working_on.add(document_id)
     try:
         yield
-    except parsing.ParseError as exc:
+    except (parsing.ParseError, LimitExceeded) as exc:
         mark_failed(document_id, str(exc))
     except FileNotFoundError:
         mark_failed(document_id, "The stored file is missing; upload the document again.")

@@ -271,6 +271,14 @@ RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
 # A claim older than this (seconds without a progress heartbeat) is taken to be
 # a dead worker's: the document is processed again.
 RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
+# What one document may cost to read: a document over a limit fails alone, with
+# a reason naming the setting. Parsing stops at the first limit passed: pages
+# (PDF, counted before any is read), characters of text (an HTML page's markup
+# counts), passages made, and seconds for parsing and chunking together.
+RAG_MAX_PAGES = envint("RAG_MAX_PAGES", 2_000, minimum=1)
+RAG_MAX_TEXT_CHARS = envint("RAG_MAX_TEXT_CHARS", 5_000_000, minimum=1)
+RAG_MAX_CHUNKS = envint("RAG_MAX_CHUNKS", 10_000, minimum=1)
+RAG_PARSE_TIMEOUT = envint("RAG_PARSE_TIMEOUT", 300, minimum=1)
 RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
 
 # Fine-tuning the domain retriever (retrieval/finetune/, `manage.py finetune_retriever`).
