@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -29,6 +30,9 @@ Status = Document.Status
 ACTIVE = (Status.PARSING, Status.EMBEDDING)
 # Errors worth a retry: the database or the disk hiccupped, not the document.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, TimeoutError, ConnectionError)
+# While a document is parsed and chunked, its claim is stamped (and a cancel
+# noticed) at most this often.
+HEARTBEAT_SECONDS = 1.0
 
 
 # What users read when processing failed for a reason that is not the document's.
@@ -182,7 +186,7 @@ def _process_claimed(document_id: int) -> None:
     with failures_recorded(document_id):
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
-        guard = Guard(parse_limits())
+        guard = Guard(parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS)
         parsed = parsing.parse_file(document.file.path, document.original_filename, guard)
         parsed_at = time.perf_counter()
         specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP,
@@ -199,6 +203,14 @@ def _process_claimed(document_id: int) -> None:
 def parse_limits() -> Limits:
     return Limits(max_pages=settings.RAG_MAX_PAGES, max_text_chars=settings.RAG_MAX_TEXT_CHARS,
                   max_chunks=settings.RAG_MAX_CHUNKS, timeout=settings.RAG_PARSE_TIMEOUT)
+
+
+def record_parse_heartbeat(document_id: int) -> None:
+    """A heartbeat on the claim while the document is parsed and chunked (so
+    no other worker takes it over); raises Cancelled when the document was
+    cancelled or deleted meanwhile, so the parse stops."""
+    if not transition(Document.objects.filter(pk=document_id), from_states=[Status.PARSING], claimed_at=timezone.now()):
+        raise Cancelled(document_id)
 
 
 @contextlib.contextmanager
@@ -281,7 +293,8 @@ def mark_indexed(document_id: int) -> None:
 
 
 def cancel(document: Document) -> bool:
-    """Stop a queued or running document; its worker stops at its next batch."""
+    """Stop a queued or running document; its worker stops at its next
+    heartbeat (parsing, about once a second) or batch (embedding)."""
     return transition(Document.objects.filter(pk=document.pk), from_states=[Status.PENDING, *ACTIVE],
                       to=Status.CANCELLED, error="Cancelled by a user.", claimed_at=None) == 1
 

@@ -4,9 +4,11 @@ cancellation while a document is parsed, and Celery time limits. Each
 document over a limit fails alone with a reason a user can act on."""
 
 import time
+from datetime import timedelta
 from io import BytesIO
 
 import pytest
+from django.utils import timezone
 
 from ingestion import services
 from ingestion.limits import Guard, LimitExceeded, Limits
@@ -161,3 +163,57 @@ def test_the_guard_times_out_and_beats_by_its_clock():
     with pytest.raises(LimitExceeded, match="RAG_PARSE_TIMEOUT"):
         guard.step()
 
+
+# -- heartbeat and cancel while parsing ------------------------------------------
+
+
+def test_parsing_stamps_the_claim_so_another_worker_cannot_take_it(monkeypatch, settings, handbook_pdf):
+    settings.RAG_CLAIM_TIMEOUT = 60
+    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0)  # a heartbeat at every page, passage, ...
+    beats = []
+    original = services.record_parse_heartbeat
+
+    def stale_then_beat(document_id):
+        # As if this page had taken longer than the claim timeout to read.
+        Document.objects.filter(pk=document_id).update(claimed_at=timezone.now() - timedelta(hours=1))
+        original(document_id)
+        beats.append(Document.objects.get(pk=document_id).claimed_at)
+        assert not services.claim(document_id)  # another worker's task finds the claim alive
+
+    monkeypatch.setattr(services, "record_parse_heartbeat", stale_then_beat)
+    with open(handbook_pdf, "rb") as handle:
+        document = process(upload(handle.read(), "handbook.pdf"))
+    assert document.status == "embedding" and document.chunks.exists()
+    assert len(beats) >= 3  # at least one a page
+    assert all(timezone.now() - beat < timedelta(minutes=1) for beat in beats)
+
+
+def test_a_cancel_stops_a_parse_in_progress(monkeypatch):
+    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0)
+    beats = []
+    original = services.record_parse_heartbeat
+
+    def cancelled_meanwhile(document_id):
+        beats.append(document_id)
+        services.cancel(Document.objects.get(pk=document_id))  # a user presses cancel
+        original(document_id)
+
+    monkeypatch.setattr(services, "record_parse_heartbeat", cancelled_meanwhile)
+    document = process(upload((SENTENCE * 200).encode(), "cancelled.txt"))
+    assert document.status == "cancelled" and document.error == "Cancelled by a user."
+    assert not document.chunks.exists() and document.claimed_at is None
+    assert len(beats) == 1  # the parse stopped at its next heartbeat
+
+
+def test_a_deleted_document_stops_its_parse(monkeypatch):
+    monkeypatch.setattr(services, "HEARTBEAT_SECONDS", 0)
+    original = services.record_parse_heartbeat
+
+    def deleted_meanwhile(document_id):
+        Document.objects.filter(pk=document_id).delete()
+        original(document_id)
+
+    monkeypatch.setattr(services, "record_parse_heartbeat", deleted_meanwhile)
+    document = upload((SENTENCE * 20).encode(), "deleted.txt")
+    services.process_document(document.pk)  # stops quietly
+    assert not Document.objects.filter(pk=document.pk).exists()
