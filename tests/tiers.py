@@ -46,14 +46,18 @@ def _models_only_in_slow_tests(request, monkeypatch):
         return
     used = set()
     for cls, name in _model_entry_points():
-        def recording(self, *args, _original=getattr(cls, name), _label=f"{cls.__name__}.{name}", **kwargs):
-            used.add(_label)
-            return _original(self, *args, **kwargs)
-        monkeypatch.setattr(cls, name, recording)
+        monkeypatch.setattr(cls, name, _recording(getattr(cls, name), f"{cls.__name__}.{name}", used))
     yield
     if used:
         pytest.fail(f"uses a real model ({', '.join(sorted(used))}) but is not marked slow: "
                     "add @pytest.mark.slow, or give it a fake", pytrace=False)
+
+
+def _recording(method, label, used):
+    def recording(self, *args, **kwargs):
+        used.add(label)
+        return method(self, *args, **kwargs)
+    return recording
 
 
 def pytest_collection_finish(session):
