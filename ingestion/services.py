@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Q
@@ -223,6 +224,9 @@ def failures_recorded(document_id: int):
     _working_on.add(document_id)
     try:
         yield
+    except SoftTimeLimitExceeded:  # the task's soft time limit: fail it rather than leave it claimed
+        mark_failed(document_id, f"Processing took longer than {settings.RAG_TASK_SOFT_TIME_LIMIT:,} s "
+                                 "(RAG_TASK_SOFT_TIME_LIMIT); split it into smaller documents.")
     except (parsing.ParseError, LimitExceeded) as exc:
         mark_failed(document_id, str(exc))
     except FileNotFoundError:

@@ -199,6 +199,20 @@ def check_sizes(app_configs=None, **kwargs):
     return errors
 
 
+def check_time_limits(app_configs=None, **kwargs):
+    """E015: time limits out of order (each must be shorter than the one that backs it up)."""
+    errors = []
+    for shorter, longer, why in (
+        ("RAG_PARSE_TIMEOUT", "RAG_TASK_SOFT_TIME_LIMIT", "a slow document should fail with the parse limit's reason"),
+        ("RAG_TASK_SOFT_TIME_LIMIT", "RAG_TASK_HARD_TIME_LIMIT", "the soft limit fails the document; the hard one kills the worker"),
+        ("RAG_LONG_TASK_SOFT_TIME_LIMIT", "RAG_LONG_TASK_HARD_TIME_LIMIT", "the soft limit fails the run; the hard one kills the worker"),
+    ):
+        if getattr(settings, shorter) >= getattr(settings, longer):
+            errors.append(Error(f"{shorter} ({getattr(settings, shorter)}) must be below {longer} ({getattr(settings, longer)}).",
+                                hint=f"Seconds; {why}.", id="ragsite.E015"))
+    return errors
+
+
 def check_ranges(app_configs=None, **kwargs):
     """E013: a threshold, share or timeout outside its meaningful range."""
     errors = []
@@ -212,7 +226,8 @@ def check_ranges(app_configs=None, **kwargs):
     return errors
 
 
-ALL = (check_embedder, check_generator, check_guardrail, check_choices, check_search, check_sizes, check_ranges)
+ALL = (check_embedder, check_generator, check_guardrail, check_choices, check_search, check_sizes, check_time_limits,
+       check_ranges)
 
 
 def _load_class(path: str, *methods: str):

@@ -228,6 +228,21 @@ CELERY_TASK_ROUTES = {name: {"queue": CELERY_INDEX_QUEUE} for name in (
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Time limits in seconds (enforced by the prefork pool, as docker/ runs workers;
+# `make run`'s solo pool cannot interrupt a task). At the soft limit the task gets
+# SoftTimeLimitExceeded (a document then fails with the reason); at the hard
+# limit the worker process running it is killed. Fine-tuning a retriever,
+# switching one in and rebuilding or compacting an index (the whole corpus
+# embedded or indexed again) get the long limits.
+RAG_TASK_SOFT_TIME_LIMIT = envint("RAG_TASK_SOFT_TIME_LIMIT", 1_800, minimum=1)
+RAG_TASK_HARD_TIME_LIMIT = envint("RAG_TASK_HARD_TIME_LIMIT", RAG_TASK_SOFT_TIME_LIMIT + 60, minimum=1)
+RAG_LONG_TASK_SOFT_TIME_LIMIT = envint("RAG_LONG_TASK_SOFT_TIME_LIMIT", 6 * 3_600, minimum=1)
+RAG_LONG_TASK_HARD_TIME_LIMIT = envint("RAG_LONG_TASK_HARD_TIME_LIMIT", RAG_LONG_TASK_SOFT_TIME_LIMIT + 300, minimum=1)
+CELERY_TASK_SOFT_TIME_LIMIT = RAG_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = RAG_TASK_HARD_TIME_LIMIT
+CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": RAG_LONG_TASK_SOFT_TIME_LIMIT, "time_limit": RAG_LONG_TASK_HARD_TIME_LIMIT}
+                           for name in ("retrieval.tasks.finetune_retriever", "retrieval.tasks.switch_retriever",
+                                        "retrieval.tasks.rebuild_index", "retrieval.tasks.maintain_index")}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

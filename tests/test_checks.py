@@ -153,6 +153,18 @@ def test_it_wants_the_chunk_cap_in_characters_above_ordinary_prose(settings):
     assert error_ids() == []
 
 
+@pytest.mark.parametrize("shorter, longer", [
+    ("RAG_PARSE_TIMEOUT", "RAG_TASK_SOFT_TIME_LIMIT"),
+    ("RAG_TASK_SOFT_TIME_LIMIT", "RAG_TASK_HARD_TIME_LIMIT"),
+    ("RAG_LONG_TASK_SOFT_TIME_LIMIT", "RAG_LONG_TASK_HARD_TIME_LIMIT"),
+])
+def test_it_wants_each_time_limit_below_the_one_that_backs_it_up(settings, shorter, longer):
+    setattr(settings, shorter, getattr(settings, longer))
+    assert error_ids() == ["ragsite.E015"]
+    setattr(settings, shorter, getattr(settings, longer) - 1)
+    assert error_ids() == []
+
+
 def test_it_wants_room_for_the_prompt_in_the_context(settings):
     settings.RAG_GENERATOR_MAX_TOKENS = settings.RAG_GENERATOR_CONTEXT
     assert error_ids() == ["ragsite.E012"]

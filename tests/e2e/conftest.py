@@ -26,14 +26,15 @@ def database_url() -> str:
 
 @pytest.fixture
 def start_worker(transactional_db, isolated_storage):
-    """Start `celery worker` processes (solo pool) that share this test's
-    database and folders; each waits until it answers; all stop after the test."""
+    """Start `celery worker` processes (solo pool, unless `pool` says otherwise:
+    time limits need prefork) that share this test's database and folders;
+    each waits until it answers; all stop after the test."""
     from ragsite.celery import app
 
     app.control.purge()  # messages left on the broker by earlier runs name other databases' rows
     processes = []
 
-    def start(**extra_env):
+    def start(pool="solo", **extra_env):
         log_path = isolated_storage / f"worker-{len(processes)}.log"
         env = {
             **os.environ,
@@ -46,7 +47,7 @@ def start_worker(transactional_db, isolated_storage):
         }
         log = open(log_path, "wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool=solo", "--loglevel=INFO",
+            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
              "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}-{len(processes)}@%h"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -217,3 +217,57 @@ def test_a_deleted_document_stops_its_parse(monkeypatch):
     document = upload((SENTENCE * 20).encode(), "deleted.txt")
     services.process_document(document.pk)  # stops quietly
     assert not Document.objects.filter(pk=document.pk).exists()
+
+
+# -- Celery time limits -----------------------------------------------------------
+
+
+def test_every_task_has_soft_and_hard_time_limits_from_settings(settings):
+    from ingestion.tasks import process_document
+    from ragsite.celery import app
+    from retrieval import tasks
+
+    def limits(task):  # as the worker resolves them: the task's own, else the configured default
+        return task.soft_time_limit or app.conf.task_soft_time_limit, task.time_limit or app.conf.task_time_limit
+
+    ordinary = (settings.RAG_TASK_SOFT_TIME_LIMIT, settings.RAG_TASK_HARD_TIME_LIMIT)
+    long = (settings.RAG_LONG_TASK_SOFT_TIME_LIMIT, settings.RAG_LONG_TASK_HARD_TIME_LIMIT)
+    assert ordinary == (1_800, 1_860) and long == (21_600, 21_900)
+    for task in (process_document, tasks.index_document, tasks.remove_vectors):
+        assert limits(task) == ordinary, task.name
+    for task in (tasks.finetune_retriever, tasks.switch_retriever, tasks.rebuild_index, tasks.maintain_index):
+        assert limits(task) == long, task.name
+
+
+def test_a_parse_past_the_soft_time_limit_fails_the_document_with_the_reason(monkeypatch, eager_tasks):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from ingestion.tasks import process_document
+
+    def interrupted(*args, **kwargs):  # what the worker raises in the task at the soft limit
+        raise SoftTimeLimitExceeded()
+
+    document = upload(SENTENCE.encode(), "slow.txt")
+    monkeypatch.setattr(services.parsing, "parse_file", interrupted)
+    process_document.apply(args=[document.pk])
+    document.refresh_from_db()
+    assert document.status == "failed" and document.claimed_at is None
+    assert document.error == ("Processing took longer than 1,800 s (RAG_TASK_SOFT_TIME_LIMIT); "
+                              "split it into smaller documents.")
+
+
+def test_embedding_past_the_soft_time_limit_fails_the_document_with_the_reason(monkeypatch, eager_tasks):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from retrieval import indexing, tasks
+
+    def interrupted(document_id):
+        raise SoftTimeLimitExceeded()
+
+    document = process(upload(SENTENCE.encode(), "slow.txt"))
+    assert document.status == "embedding"
+    monkeypatch.setattr(indexing, "index_document", interrupted)
+    tasks.index_document.apply(args=[document.pk])
+    document.refresh_from_db()
+    assert document.status == "failed" and document.claimed_at is None
+    assert "(RAG_TASK_SOFT_TIME_LIMIT)" in document.error
