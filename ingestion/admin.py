@@ -13,6 +13,9 @@ class CollectionAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
     search_fields = ["name"]
 
+    def get_queryset(self, request):  # the collections the user may read (a superuser: all)
+        return Collection.objects.readable_by(request.user)
+
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
@@ -78,6 +81,17 @@ class DocumentAdmin(admin.ModelAdmin):
                        "sha256", "file", "owner", "created", "updated", "indexed_at"]
     inlines = [ChunkInline]
 
+    # Staff see and change only the documents of the collections they may read
+    # (Collection.objects.readable_by; the REST API applies the same rule), and
+    # upload only to those; what each may do there is their model permissions.
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(collection__in=Collection.objects.readable_by(request.user))
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "collection":
+            kwargs["queryset"] = Collection.objects.writable_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
             kwargs["form"] = DocumentUploadForm
@@ -133,12 +147,12 @@ class DocumentAdmin(admin.ModelAdmin):
             return redirect("admin:ingestion_document_changelist")
         return super().response_add(request, obj, post_url_continue)
 
-    @admin.action(description="Cancel selected documents (queued or running)")
+    @admin.action(description="Cancel selected documents (queued or running)", permissions=["change"])
     def cancel(self, request, queryset):
         count = sum(services.cancel(document) for document in queryset)
         self.message_user(request, f"{count} document(s) cancelled.")
 
-    @admin.action(description="Re-index selected documents")
+    @admin.action(description="Re-index selected documents", permissions=["change"])
     def reindex(self, request, queryset):
         for document in queryset:
             services.reindex(document)

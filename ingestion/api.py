@@ -2,6 +2,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -10,13 +11,21 @@ from ingestion import services
 from ingestion.models import Collection, Document
 
 
-class IsStaffForWrites(permissions.BasePermission):
-    """Reading needs a signed-in user; uploading and deleting need staff."""
+class DocumentPermission(permissions.BasePermission):
+    """What the admin asks: reading needs a signed-in user (who sees only the
+    documents of collections they may read: readable_document); a change
+    needs staff status and Django's model permission for that change, named
+    per method by the view's `changes` ({"DELETE": "delete"}: ingestion.delete_document),
+    in a collection the user may write to (changeable_document)."""
 
     def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
+        user = request.user
+        if not (user and user.is_authenticated):
             return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
+        if request.method in permissions.SAFE_METHODS or not hasattr(view, request.method.lower()):
+            return True  # reading; or a method the view lacks, answered 405
+        change = view.changes.get(request.method)
+        return bool(user.is_staff and change and user.has_perm(f"ingestion.{change}_document"))
 
 
 class DocumentSerializer(serializers.ModelSerializer):
@@ -42,7 +51,8 @@ class UploadSerializer(serializers.Serializer):
 
 
 class DocumentListView(APIView):
-    permission_classes = [IsStaffForWrites]
+    permission_classes = [DocumentPermission]
+    changes = {"POST": "add"}
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer})
@@ -65,10 +75,14 @@ class DocumentListView(APIView):
 def writable_collection(request, name: str | None) -> Collection:
     """The named collection, if the caller may upload to it (a 400 listing
     those it may, otherwise: a name is never created by an upload); without a
-    name, RAG_DEFAULT_COLLECTION (created on first use)."""
-    if not name:
-        return services.get_collection()
+    name, RAG_DEFAULT_COLLECTION (created on first use), if the caller may
+    upload to it."""
     writable = Collection.objects.writable_by(request.user)
+    if not name:
+        collection = services.get_collection()
+        if not writable.filter(pk=collection.pk).exists():
+            raise PermissionDenied(f"You may not upload to the default collection {collection.name!r}: name one you may.")
+        return collection
     collection = writable.filter(name=name).first()
     if collection is None:
         names = list(writable.values_list("name", flat=True)[:21])
@@ -85,8 +99,18 @@ def readable_document(request, pk) -> Document:
     return get_object_or_404(Document.objects.select_related("collection"), pk=pk, collection__in=readable)
 
 
+def changeable_document(request, pk) -> Document:
+    """The document, if the caller may change documents of its collection:
+    404 when they may not read it, 403 when they may read but not change it."""
+    document = readable_document(request, pk)
+    if not Collection.objects.writable_by(request.user).filter(pk=document.collection_id).exists():
+        raise PermissionDenied("You may not change documents of this collection.")
+    return document
+
+
 class DocumentDetailView(APIView):
-    permission_classes = [IsStaffForWrites]
+    permission_classes = [DocumentPermission]
+    changes = {"DELETE": "delete"}
 
     @extend_schema(responses=DocumentSerializer)
     def get(self, request, pk):
@@ -94,20 +118,21 @@ class DocumentDetailView(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
-        readable_document(request, pk).delete()  # chunks cascade; vectors follow via signals
+        changeable_document(request, pk).delete()  # chunks cascade; vectors follow via signals
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # The actions define only POST: they are not detail views (a subclass of the
 # detail view once let DELETE on .../cancel/ delete the document).
 class DocumentCancelView(APIView):
-    """POST: stop a queued or running document (staff)."""
+    """POST: stop a queued or running document (staff with ingestion.change_document)."""
 
-    permission_classes = [IsStaffForWrites]
+    permission_classes = [DocumentPermission]
+    changes = {"POST": "change"}
 
     @extend_schema(request=None, responses={200: DocumentSerializer, 409: None})
     def post(self, request, pk):
-        document = readable_document(request, pk)
+        document = changeable_document(request, pk)
         if not services.cancel(document):
             return Response({"detail": f"The document is {document.status}; only queued or running documents can be cancelled."},
                             status=status.HTTP_409_CONFLICT)
@@ -116,13 +141,14 @@ class DocumentCancelView(APIView):
 
 
 class DocumentReindexView(APIView):
-    """POST: parse, chunk and embed the document again (staff)."""
+    """POST: parse, chunk and embed the document again (staff with ingestion.change_document)."""
 
-    permission_classes = [IsStaffForWrites]
+    permission_classes = [DocumentPermission]
+    changes = {"POST": "change"}
 
     @extend_schema(request=None, responses={202: DocumentSerializer})
     def post(self, request, pk):
-        document = readable_document(request, pk)
+        document = changeable_document(request, pk)
         services.reindex(document)
         document.refresh_from_db()
         return Response(DocumentSerializer(document, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

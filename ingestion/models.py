@@ -9,20 +9,28 @@ MAX_ID = 2**63 - 1
 
 class CollectionQuerySet(models.QuerySet):
     def readable_by(self, user):
-        """Collections whose documents `user` may search and cite."""
+        """Collections whose documents `user` may search and cite: the public
+        ones and the private ones the user owns or is a member of; a superuser
+        reads every one. Staff status adds nothing here: it opens the admin,
+        where model permissions say what a user may do, and the admin shows
+        staff these same collections (ingestion/admin.py)."""
         if user is None:  # trusted callers: CLI, workers
             return self
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff:
+        if user.is_superuser:
             return self
         return self.filter(Q(is_public=True) | Q(owner=user) | Q(members=user)).distinct()
 
     def writable_by(self, user):
-        """Collections `user` may upload documents to: staff, any (as the admin offers)."""
+        """Collections whose documents `user` may add, change or delete: staff,
+        in the collections they may read (which of those changes: their model
+        permissions on Document, checked by the admin and the API alike)."""
         if user is None:
             return self
-        return self if user.is_authenticated and user.is_staff else self.none()
+        if not (user.is_authenticated and user.is_staff):
+            return self.none()
+        return self.readable_by(user)
 
 
 class Collection(models.Model):

@@ -1,6 +1,7 @@
 """REST doors: search, ask, documents, schema; auth and access control."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from generation.models import Citation, GuardrailEvent, Message
@@ -70,6 +71,13 @@ def test_it_hides_private_collections_from_other_users(alice, bob, admin_user, h
     for reader in (alice, admin_user):
         results = api_client_for(reader).get("/api/search", query).json()["results"]
         assert results[0]["document_id"] == private_note.pk
+    # Staff status reads no private collection (a superuser reads all); membership does.
+    carol = get_user_model().objects.create_user("carol", password="carol-password-1", is_staff=True)
+    carol_results = api_client_for(carol).get("/api/search", query).json()["results"]
+    assert private_note.pk not in {r["document_id"] for r in carol_results}
+    assert api_client_for(carol).get("/api/search", {**query, "collection": "alice-private"}).status_code == 400
+    private_note.collection.members.add(carol)
+    assert api_client_for(carol).get("/api/search", query).json()["results"][0]["document_id"] == private_note.pk
 
 
 def test_it_limits_search_to_a_collection(alice, handbook, private_note):
