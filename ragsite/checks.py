@@ -226,8 +226,24 @@ def check_ranges(app_configs=None, **kwargs):
     return errors
 
 
+def check_question_writer(app_configs=None, **kwargs):
+    """E016: RAG_FINETUNE_QUESTION_WRITER does not import or is not callable."""
+    path = settings.RAG_FINETUNE_QUESTION_WRITER
+    try:
+        found = import_string(path)
+    except Exception as exc:  # ImportError, or whatever the module raises as it loads
+        problem = f"does not import ({type(exc).__name__}: {exc})"
+    else:
+        problem = None if callable(found) else "is not callable"
+    if problem:
+        return [Error(f"RAG_FINETUNE_QUESTION_WRITER {path!r} {problem}.",
+                      hint="Use generation.engines.question_writer or the dotted path of a factory "
+                           "(max_new_tokens, stop) -> generate(messages) -> text.", id="ragsite.E016")]
+    return []
+
+
 ALL = (check_embedder, check_generator, check_guardrail, check_choices, check_search, check_sizes, check_time_limits,
-       check_ranges)
+       check_ranges, check_question_writer)
 
 
 def _load_class(path: str, *methods: str):

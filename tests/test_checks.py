@@ -95,6 +95,12 @@ def test_it_wants_a_guardrail_class_that_imports(settings, path):
     assert error_ids() == ["ragsite.E006"]
 
 
+@pytest.mark.parametrize("path", ["generation.engines.nope", "generation.engines.Nope", "ragsite.settings.DEBUG"])
+def test_it_wants_a_question_writer_that_imports_and_calls(settings, path):
+    settings.RAG_FINETUNE_QUESTION_WRITER = path
+    assert error_ids() == ["ragsite.E016"]
+
+
 def test_it_wants_the_model_folder_of_the_transformers_guardrail(settings, tmp_path):
     settings.RAG_GUARDRAIL_BACKEND = "generation.guardrails.TransformersToxicityClassifier"
     settings.RAG_GUARDRAIL_MODEL = ""
