@@ -35,7 +35,7 @@ class CitationSerializer(serializers.Serializer):
     page = serializers.IntegerField(allow_null=True)
     quote = serializers.CharField()
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
-    score = serializers.FloatField()
+    score = serializers.FloatField(help_text="Cosine similarity of the question and the cited sentence.")
     highlight = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
                                       help_text="[[start, end], ...] of `quote`: the evidence sentence cited.")
 
@@ -55,7 +55,9 @@ class AskResponse(serializers.Serializer):
     generated = serializers.CharField(help_text="The model's own text (shown only when kind is generated).")
     notice = serializers.CharField(help_text="For the reader, when the answer is not the model's text.")
     reason = serializers.CharField(help_text="Why the model's text did not verify.")
-    evidence = serializers.ListField(child=serializers.DictField(), help_text="The evidence the model read, best first.")
+    evidence = serializers.ListField(child=serializers.DictField(),
+                                     help_text="The evidence the model read, best first; `features` gives `dense` (cosine "
+                                               "of question and sentence) and `type`.")
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -99,7 +101,7 @@ class AskView(APIView):
         try:
             for event in events:
                 if event["event"] == "done":
-                    return Response(event["result"].as_dict())
+                    return Response(event["result"].for_caller())
         except GeneratorUnavailable as exc:
             raise unavailable(exc) from None
         raise RuntimeError("the answer stream ended without a result")
@@ -128,7 +130,7 @@ def sse(first, events):
         for event in itertools.chain([first], events):
             payload = {k: v for k, v in event.items() if k != "event"}
             if event["event"] == "done":
-                payload = event["result"].as_dict()
+                payload = event["result"].for_caller()
             yield _sse(event["event"], payload)
     except GeneratorUnavailable as exc:
         yield _sse("error", {"detail": unavailable(exc).detail})

@@ -47,6 +47,23 @@ class AnswerResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def for_caller(self) -> dict:
+        """What a user is shown (the API, the chat): as_dict() without the
+        evidence scores that weigh words by their rarity in the whole corpus
+        (BM25's IDF over every collection), which would tell a user about
+        documents they cannot read; an evidence row keeps the cosine of question
+        and sentence ("dense") and whether it holds the kind of value asked for
+        ("type"). Trusted callers (the CLI, evaluate_answers) read as_dict()."""
+        data = self.as_dict()
+        data["evidence"] = [{**{k: v for k, v in row.items() if k not in ("score", "features")},
+                             "features": {k: v for k, v in row.get("features", {}).items() if k in CALLER_FEATURES}}
+                            for row in data["evidence"]]
+        return data
+
+
+# Evidence features that depend only on the question and the sentence.
+CALLER_FEATURES = frozenset({"dense", "type"})
+
 
 class Timer:
     def __init__(self):
@@ -167,8 +184,10 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     timer.lap("verification")
     if decision.kind == policy.QUOTED:
         yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}
+    # A citation's score is the cosine of question and cited sentence: the
+    # evidence score also weighs words by their rarity in the whole corpus.
     citations = [
-        {"number": n, "passage": relevant[units[i].passage], "spans": decision.spans[i], "score": units[i].score,
+        {"number": n, "passage": relevant[units[i].passage], "spans": decision.spans[i], "score": units[i].features["dense"],
          "highlight": [[units[i].start, min(units[i].end, len(relevant[units[i].passage].text))]]}
         for n, i in enumerate(decision.cited, start=1)
     ]
@@ -238,7 +257,7 @@ def _store(conversation, question, answer, citations, hits, *, kind, guardrail, 
             kind=kind,
             generated=generated if generated != answer else "",
             notice=notice,
-            passages=[h.as_dict() for h in hits] if kind == policy.NOT_FOUND else [],
+            passages=[h.for_caller() for h in hits] if kind == policy.NOT_FOUND else [],
             guardrail_intervened=guardrail["intervened"],
             timings=timer.timings,
         )
@@ -270,7 +289,7 @@ def _store(conversation, question, answer, citations, hits, *, kind, guardrail, 
     return AnswerResult(
         answer=answer,
         citations=[row.as_dict() for row in rows],
-        passages=[h.as_dict() for h in hits],
+        passages=[h.for_caller() for h in hits],
         found=found,
         guardrail=guardrail,
         conversation_id=conversation.pk,

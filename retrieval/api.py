@@ -33,7 +33,8 @@ class HitSerializer(serializers.Serializer):
     text = serializers.CharField()
     scores = serializers.DictField(
         child=serializers.FloatField(allow_null=True),
-        help_text='{"dense": cosine similarity (= score), "bm25": BM25 score or null, "rrf": fused reciprocal-rank score}',
+        help_text='{"dense": cosine similarity (= score)}. Scores that depend on corpus-wide statistics (BM25, the '
+                  'fused rank score) are not given: they would reveal documents the caller cannot read.',
     )
 
 
@@ -76,4 +77,4 @@ class SearchView(APIView):
             following["offset"] = str(data["offset"] + k)
             following = request.build_absolute_uri(f"{request.path}?{following.urlencode()}")
         return Response({"query": data["q"], "k": k, "offset": data["offset"], "next": following,
-                         "results": [h.as_dict() for h in hits]})
+                         "results": [h.for_caller() for h in hits]})

@@ -36,7 +36,10 @@ class SearchHit:
     means the same in every search mode; `rank` follows the fused order, so
     scores need not decrease with rank in a hybrid search.
     `scores`: {"dense": that cosine, "bm25": the BM25 score, or None when BM25
-    did not rank the passage, "rrf": the fused reciprocal-rank score}."""
+    did not rank the passage, "rrf": the fused reciprocal-rank score}.
+    Callers other than trusted ones (the CLI) get `for_caller()`: BM25 and the
+    fused score depend on statistics of the whole corpus, every collection
+    included, so they would tell a user about documents they cannot read."""
 
     rank: int
     score: float
@@ -54,6 +57,18 @@ class SearchHit:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def for_caller(self) -> dict:
+        """as_dict() with only the scores that depend on nothing but the query
+        and the passage (CALLER_SCORES)."""
+        data = self.as_dict()
+        data["scores"] = {name: value for name, value in self.scores.items() if name in CALLER_SCORES}
+        return data
+
+
+# The scores a user may see: the cosine of query and passage. Not "bm25" nor
+# "rrf" (corpus-wide statistics: see SearchHit and docs/ARCHITECTURE.md).
+CALLER_SCORES = frozenset({"dense"})
 
 
 def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None,
