@@ -13,6 +13,8 @@ from retrieval.api import SearchView
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("c/<int:conversation_id>/", views.chat, name="conversation"),
+    path("c/<int:conversation_id>/m/<int:message_id>/", views.message, name="conversation-message"),
+    path("documents/<int:document_id>/file", views.document_file, name="document-file"),
     path("accounts/login/", throttled_sign_in(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls, which has its own

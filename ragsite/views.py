@@ -1,8 +1,15 @@
 from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from generation.models import Conversation
+from generation.models import Conversation, Message
+from ingestion.models import MAX_ID, Collection, Document
+from ragsite.chat import PDF_TYPE, content_type_for, message_dict
+
+# Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
+PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
+TEXT_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
 @require_GET
@@ -13,11 +20,36 @@ def chat(request, conversation_id=None):
     history = []
     if conversation_id is not None:
         conversation = get_object_or_404(Conversation, pk=conversation_id, user=request.user)
-        history = [
-            {"role": m.role, "content": m.content, "found": m.found, "kind": m.kind, "notice": m.notice,
-             "passages": m.passages, "guardrail": {"intervened": m.guardrail_intervened},
-             "unsupported_spans": m.unsupported_spans, "citations": [c.as_dict() for c in m.citations.all()]}
-            for m in conversation.messages.prefetch_related("citations")
-        ]
+        history = [message_dict(m) for m in conversation.messages.prefetch_related("citations")]
     context = {"conversations": conversations, "conversation": conversation, "history": history}
     return render(request, "chat/index.html", context)
+
+
+@require_GET
+@login_required
+def message(request, conversation_id, message_id):
+    """One message as the chat shows it (rendered), for the answer a stream just stored."""
+    if max(conversation_id, message_id) > MAX_ID:
+        raise Http404
+    found = get_object_or_404(Message.objects.prefetch_related("citations"), pk=message_id,
+                              conversation_id=conversation_id, conversation__user=request.user)
+    return JsonResponse(message_dict(found))
+
+
+@require_GET
+@login_required
+def document_file(request, document_id):
+    """The original file of a document in a collection the user may read; 404 for anyone else."""
+    if document_id > MAX_ID:
+        raise Http404
+    readable = Collection.objects.readable_by(request.user)
+    document = get_object_or_404(Document, pk=document_id, collection__in=readable)
+    try:
+        handle = document.file.open("rb")
+    except (FileNotFoundError, ValueError):
+        raise Http404("The file of this document is missing.") from None
+    content_type = content_type_for(document.original_filename)
+    response = FileResponse(handle, content_type=content_type, as_attachment=False, filename=document.original_filename)
+    pdf = content_type == PDF_TYPE
+    response.headers["Content-Security-Policy"] = PDF_POLICY if pdf else TEXT_POLICY
+    return response

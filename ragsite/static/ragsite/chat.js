@@ -6,8 +6,10 @@
   const send = document.getElementById("send");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   // No inline script (the Content-Security-Policy allows none): the page's URLs are on the form.
-  const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl};
+  const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl, message: form.dataset.messageUrl};
   let conversationId = form.dataset.conversationId ? Number(form.dataset.conversationId) : null;
+  // The sources of each answer on the page, by message id, for the viewer.
+  const sourcesOf = new Map();
 
   function el(tag, cls, text) {
     const node = document.createElement(tag);
@@ -16,58 +18,34 @@
     return node;
   }
 
-  // The answer text with [n] markers turned into links to its sources.
-  function answerBody(text, citations, id, unsupported) {
-    const body = el("div", "body");
-    const numbers = new Set(citations.map((c) => c.number));
-    // Sentences no passage supports are marked, never shown as cited.
-    const pieces = [];
-    let cursor = 0;
-    for (const [start, end] of (unsupported || [])) {
-      if (start > cursor) pieces.push([text.slice(cursor, start), false]);
-      pieces.push([text.slice(start, end), true]);
-      cursor = end;
-    }
-    pieces.push([text.slice(cursor), false]);
-    for (const [piece, isUnsupported] of pieces) {
-      const target = isUnsupported ? el("span", "unsupported") : body;
-      if (isUnsupported) {
-        target.title = "No passage of the documents supports this sentence.";
-        body.appendChild(target);
-      }
-      for (const part of piece.split(/(\[\d+\])/)) {
-        const m = part.match(/^\[(\d+)\]$/);
-        if (m && numbers.has(Number(m[1]))) {
-          const a = el("a", "cite", "[" + m[1] + "]");
-          a.href = "#src-" + id + "-" + m[1];
-          target.appendChild(a);
-        } else if (part) {
-          target.appendChild(document.createTextNode(part));
-        }
-      }
-    }
-    return body;
+  // HTML made by the server (ragsite/rendering.py: Markdown rendered, then
+  // sanitised by an allowlist); everything else on the page is set as text.
+  function sanitisedHtml(node, html) {
+    node.innerHTML = html;
+    return node;
   }
 
-  // The passage around the cited evidence sentence, which is marked.
-  function quoteWithHighlight(text, highlight) {
-    const quote = el("blockquote");
-    if (!highlight.length) {
-      quote.textContent = text.slice(0, 600);
-      return quote;
-    }
-    const [start, end] = highlight[0];
-    const from = Math.max(0, start - 200), to = Math.min(text.length, end + 200);
-    quote.appendChild(document.createTextNode((from > 0 ? "…" : "") + text.slice(from, start)));
-    quote.appendChild(el("mark", null, text.slice(start, end)));
-    quote.appendChild(document.createTextNode(text.slice(end, to) + (to < text.length ? "…" : "")));
-    return quote;
+  function where(c) {
+    const parts = [c.filename];
+    if (c.page) parts.push("page " + c.page);
+    return parts.join(", ");
+  }
+
+  const WITHDRAWN = "withdrawn — the document was deleted";
+
+  function passage(c) {
+    if (c.withdrawn) return el("p", "withdrawn", WITHDRAWN);
+    if (c.quote_html) return sanitisedHtml(el("blockquote", "passage"), c.quote_html);
+    return el("blockquote", "passage", c.quote || "");
   }
 
   // What kind of answer this is, said in words (not only by styling).
   const KIND_LABELS = {
     quoted: "Quoted from the documents",
     not_found: "Not in the documents",
+    refused: "Withheld by the safety check",
+    stopped: "Stopped — the answer is incomplete",
+    broken: "Interrupted — the answer is incomplete",
   };
   function kindBanner(kind, notice) {
     const banner = el("div", "kind kind-" + kind);
@@ -77,19 +55,20 @@
     return banner;
   }
 
-  function sources(citations, id, heading) {
+  function sources(list, id, heading) {
     const box = el("ol", "sources");
-    for (const c of citations) {
+    for (const c of list) {
       const li = el("li");
       li.id = "src-" + id + "-" + c.number;
       li.value = c.number;
       const head = el("div", "src-head");
-      head.appendChild(el("strong", null, c.title));
-      const where = [c.filename];
-      if (c.page) where.push("page " + c.page);
-      head.appendChild(el("span", "where", " · " + where.join(", ")));
+      const open = el("button", "link src-title", c.title || c.filename);
+      open.type = "button";
+      open.dataset.cite = c.number;
+      head.appendChild(open);
+      head.appendChild(el("span", "where", " · " + where(c)));
       li.appendChild(head);
-      li.appendChild(quoteWithHighlight(c.quote || c.text || "", c.highlight || []));
+      li.appendChild(passage(c));
       box.appendChild(li);
     }
     const wrap = el("div", "sources-wrap");
@@ -98,27 +77,98 @@
     return wrap;
   }
 
-  let counter = 0;
-  function addMessage(role, text, citations, extra) {
+  function actions(box, m) {
+    const bar = el("div", "actions");
+    const copy = el("button", "small", "Copy");
+    copy.type = "button";
+    copy.addEventListener("click", () => copyAnswer(copy, m));
+    bar.appendChild(copy);
+    box.appendChild(bar);
+  }
+
+  // The answer as text with its sources listed after it.
+  function copyAnswer(button, m) {
+    let text = m.content;
+    const cited = m.citations || [];
+    if (cited.length) {
+      text += "\n\nSources:\n" + cited.map((c) => "[" + c.number + "] " + (c.title || c.filename) + " (" + where(c) + ")").join("\n");
+    }
+    const done = () => { button.textContent = "Copied"; setTimeout(() => { button.textContent = "Copy"; }, 2000); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, () => { button.textContent = "Copy failed"; });
+    } else {
+      const area = el("textarea", "visually-hidden");
+      area.value = text;
+      document.body.appendChild(area);
+      area.select();
+      document.execCommand("copy");
+      area.remove();
+      done();
+    }
+  }
+
+  // A passage box scrolled so that its highlighted sentence is in the middle.
+  function centre(quote) {
+    const mark = quote.querySelector("mark");
+    if (!mark || quote.scrollHeight <= quote.clientHeight) return;
+    const box = quote.getBoundingClientRect(), marked = mark.getBoundingClientRect();
+    const top = marked.top - box.top + quote.scrollTop;
+    quote.scrollTop = Math.max(0, top - Math.max(8, (quote.clientHeight - marked.height) / 2));
+  }
+
+  function dropHint() {
     const hint = document.getElementById("hint");
     if (hint) hint.remove();
-    const id = ++counter;
-    const box = el("div", "msg " + role);
-    if (role === "assistant") {
-      const kind = extra && extra.kind;
-      if (KIND_LABELS[kind]) {
-        box.classList.add("kind-" + kind);
-        box.appendChild(kindBanner(kind, extra.notice));
-      }
-      box.appendChild(answerBody(text, citations || [], id, extra && extra.unsupported));
-      if (citations && citations.length) box.appendChild(sources(citations, id, "Sources"));
-      if (extra && extra.closest && extra.closest.length) {
-        const closest = extra.closest.map((p, i) => Object.assign({number: i + 1, quote: p.text}, p));
-        box.appendChild(sources(closest, id, "Closest passages"));
-      }
-      if (extra && extra.guardrail && extra.guardrail.intervened) box.classList.add("flagged");
-    } else {
-      box.appendChild(el("div", "body", text));
+  }
+
+  function userMessage(text) {
+    dropHint();
+    const box = el("div", "msg user");
+    box.appendChild(el("div", "body", text));
+    messages.appendChild(box);
+    box.scrollIntoView({block: "end"});
+    return box;
+  }
+
+  // An answer as stored (ragsite/chat.py's message_dict): the same live and after a reload.
+  function answerMessage(m) {
+    dropHint();
+    const box = el("div", "msg assistant");
+    box.dataset.messageId = m.id;
+    if (KIND_LABELS[m.kind]) {
+      box.classList.add("kind-" + m.kind);
+      box.appendChild(kindBanner(m.kind, m.notice));
+    }
+    box.appendChild(m.html ? sanitisedHtml(el("div", "body"), m.html) : el("div", "body", m.content));
+    if (m.unsupported_spans && m.unsupported_spans.length) {
+      box.appendChild(el("p", "unsupported-note", "Underlined sentences are not supported by any passage of the documents."));
+    }
+    const cited = m.citations || [];
+    const closest = m.kind === "not_found" ? (m.passages || []) : [];
+    if (cited.length) box.appendChild(sources(cited, m.id, "Sources"));
+    if (closest.length) box.appendChild(sources(closest, m.id, "Closest passages"));
+    sourcesOf.set(String(m.id), cited.length ? cited : closest);
+    if (m.guardrail && m.guardrail.intervened) box.classList.add("flagged");
+    actions(box, m);
+    messages.appendChild(box);
+    // Each passage of the list scrolled to its highlighted sentence.
+    for (const quote of box.querySelectorAll(".sources blockquote.passage")) centre(quote);
+    box.scrollIntoView({block: "end"});
+    return box;
+  }
+
+  // A request that failed: said in words, with the question to send again.
+  function errorMessage(text, question) {
+    const box = el("div", "msg assistant error");
+    box.setAttribute("role", "alert");
+    box.appendChild(el("div", "body", text));
+    if (question) {
+      const retry = el("button", "small", "Retry");
+      retry.type = "button";
+      retry.addEventListener("click", () => { box.remove(); ask(question, {repeat: true}); });
+      const bar = el("div", "actions");
+      bar.appendChild(retry);
+      box.appendChild(bar);
     }
     messages.appendChild(box);
     box.scrollIntoView({block: "end"});
@@ -126,9 +176,69 @@
   }
 
   for (const m of JSON.parse(document.getElementById("history").textContent)) {
-    addMessage(m.role, m.content, m.citations, {unsupported: m.unsupported_spans, kind: m.kind, notice: m.notice,
-                                                closest: m.passages, guardrail: m.guardrail});
+    if (m.role === "user") userMessage(m.content);
+    else answerMessage(m);
   }
+
+  // The source viewer: the cited passage, its sentence highlighted, and the original file.
+  const viewer = document.getElementById("viewer");
+  const viewerTitle = document.getElementById("viewer-title");
+  const viewerWhere = document.getElementById("viewer-where");
+  const viewerPassage = document.getElementById("viewer-passage");
+  const viewerOpen = document.getElementById("viewer-open");
+  let opener = null;
+
+  function openSource(messageId, number, from) {
+    const c = (sourcesOf.get(String(messageId)) || []).find((s) => s.number === number);
+    if (!c) return;
+    viewerTitle.textContent = "[" + number + "] " + (c.title || c.filename);
+    viewerWhere.textContent = where(c);
+    viewerPassage.replaceChildren(passage(c));
+    viewerOpen.hidden = !c.file_url;
+    if (c.file_url) {
+      viewerOpen.href = c.file_url;
+      viewerOpen.textContent = "Open the original" + (c.page ? " at page " + c.page : "");
+    }
+    viewer.hidden = false;
+    document.body.classList.add("viewing");
+    opener = from;
+    viewer.focus();
+    const mark = viewerPassage.querySelector("mark");
+    if (mark) mark.scrollIntoView({block: "center"});
+  }
+
+  function closeSource() {
+    viewer.hidden = true;
+    document.body.classList.remove("viewing");
+    if (opener && opener.isConnected) opener.focus();
+  }
+
+  messages.addEventListener("click", (event) => {
+    const link = event.target.closest("[data-cite]");
+    const box = link && link.closest(".msg");
+    if (!box || !box.dataset.messageId) return;
+    event.preventDefault();
+    openSource(box.dataset.messageId, Number(link.dataset.cite), link);
+  });
+  document.getElementById("viewer-close").addEventListener("click", closeSource);
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && !viewer.hidden) closeSource();
+  });
+
+  // The sidebar behind a menu button on narrow screens.
+  const menu = document.getElementById("menu");
+  menu.addEventListener("click", () => {
+    const open = document.body.classList.toggle("menu-open");
+    menu.setAttribute("aria-expanded", String(open));
+  });
+
+  // Enter sends; Shift+Enter (or an input method composing) makes a new line.
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
 
   // Read Server-Sent Events from a streamed POST /api/ask.
   async function* events(response) {
@@ -159,6 +269,7 @@
     history.replaceState(null, "", url);
     const list = document.querySelector(".sidebar ul");
     list.querySelectorAll(".muted").forEach((n) => n.remove());
+    list.querySelectorAll(".current").forEach((n) => n.classList.remove("current"));
     const item = el("li", "current");
     const link = el("a", null, question.slice(0, 200));
     link.href = url;
@@ -166,28 +277,73 @@
     list.prepend(item);
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const question = input.value.trim();
-    if (!question) return;
-    addMessage("user", question);
-    input.value = "";
-    send.disabled = true;
-    const pending = addMessage("assistant pending", "Searching the documents…");
-    const live = pending.querySelector(".body");
+  // The stored answer, rendered by the server, for a stream that has ended.
+  async function stored(data) {
+    const url = urls.message.replace("/c/0/m/0/", "/c/" + data.conversation_id + "/m/" + data.message_id + "/");
+    try {
+      const response = await fetch(url, {headers: {"Accept": "application/json"}});
+      if (response.ok) return await response.json();
+    } catch (err) { /* shown as plain text below */ }
+    return {id: data.message_id, content: data.answer, kind: data.kind, notice: data.notice, citations: data.citations,
+            passages: [], guardrail: data.guardrail};
+  }
+
+  function readable(err) {
+    if (err && err.name === "TypeError") return "The server could not be reached. Check your connection, then retry.";
+    return "Something went wrong while answering. Please retry.";
+  }
+
+  let controller = null;
+
+  function busy(on) {
+    send.textContent = on ? "Stop" : "Ask";
+    send.classList.toggle("stop", on);
+    send.type = on ? "button" : "submit";
+  }
+
+  send.addEventListener("click", (event) => {
+    if (controller) {
+      event.preventDefault();
+      controller.abort();
+    }
+  });
+
+  async function ask(question, options) {
+    if (!(options && options.repeat)) userMessage(question);
+    const pending = el("div", "msg assistant pending");
+    const live = el("div", "body", "Searching the documents…");
+    pending.appendChild(live);
+    messages.appendChild(pending);
+    pending.scrollIntoView({block: "end"});
+    controller = new AbortController();
+    busy(true);
     let text = "";
+    // A stream that ends early keeps what arrived, marked as incomplete.
+    const cut = (kind, message) => {
+      if (text || kind === "stopped") {
+        pending.classList.remove("pending", "streaming");
+        pending.classList.add("kind-" + kind);
+        if (!text) live.textContent = "";
+        pending.insertBefore(kindBanner(kind, message), live);
+      } else {
+        pending.remove();
+      }
+    };
     try {
       const response = await fetch(urls.ask, {
         method: "POST",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "text/event-stream"},
         body: JSON.stringify({question: question, conversation_id: conversationId, stream: true}),
+        signal: controller.signal,
       });
       if (!response.ok) {
         const data = await response.json().catch(() => ({}));
         pending.remove();
-        addMessage("assistant error", data.detail || ("The request failed (" + response.status + ")."));
+        errorMessage(data.detail || ("The server answered with an error (" + response.status + ")."),
+                     response.status >= 500 || response.status === 429 ? question : null);
         return;
       }
+      let finished = false;
       for await (const ev of events(response)) {
         if (ev.name === "start") {
           if (conversationId === null) remember(ev.data.conversation_id, question);
@@ -196,8 +352,9 @@
           live.textContent = text;
           pending.classList.add("streaming");
         } else if (ev.name === "error") {
-          pending.remove();
-          addMessage("assistant error", ev.data.detail);
+          finished = true;
+          cut("broken", "");
+          errorMessage(ev.data.detail, question);
         } else if (ev.name === "retract") {
           live.textContent = ev.data.reason;
         } else if (ev.name === "replace") {
@@ -205,19 +362,43 @@
           live.textContent = ev.data.answer;
           pending.insertBefore(kindBanner(ev.data.kind, ev.data.notice), live);
         } else if (ev.name === "done") {
-          const data = ev.data;
+          finished = true;
+          const m = await stored(ev.data);
           pending.remove();
-          addMessage("assistant", data.answer, data.citations,
-                     {guardrail: data.guardrail, closest: data.kind === "not_found" ? data.passages : [],
-                      kind: data.kind, notice: data.notice});
+          answerMessage(m);
         }
       }
+      if (!finished) {
+        cut("broken", "");
+        errorMessage("The answer was cut off before it finished.", question);
+      }
     } catch (err) {
-      pending.remove();
-      addMessage("assistant error", "The request failed: " + err);
+      if (err.name === "AbortError") {
+        cut("stopped", "");
+      } else {
+        cut("broken", "");
+        errorMessage(readable(err), question);
+      }
     } finally {
-      send.disabled = false;
+      controller = null;
+      busy(false);
       input.focus();
     }
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = input.value.trim();
+    if (!question || controller) return;
+    input.value = "";
+    ask(question);
   });
+
+  // Forms that destroy something ask first (the sidebar's delete).
+  document.addEventListener("submit", (event) => {
+    const message = event.target.dataset && event.target.dataset.confirm;
+    if (message && !window.confirm(message)) event.preventDefault();
+  });
+
+  input.focus();
 })();

@@ -1,0 +1,84 @@
+"""What the chat page shows of a stored message: the same dictionary for the
+history the page starts with and for the answer fetched after a stream ends,
+so an answer looks the same live and after a reload."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import PurePath
+
+from django.urls import reverse
+
+from generation.models import Message
+from ragsite.rendering import render
+
+PDF = ".pdf"
+PDF_TYPE = "application/pdf"
+# How an original is served (ragsite.views.document_file): PDFs as PDFs, text as
+# text. A stored HTML page is shown as its source: it would otherwise run as a
+# page of this site. Word files are what they are (the browser downloads them).
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"}
+
+
+def content_type_for(filename: str) -> str:
+    suffix = PurePath(filename).suffix.lower()
+    if suffix == PDF:
+        return PDF_TYPE
+    if suffix in TEXT_SUFFIXES:
+        return "text/plain; charset=utf-8"
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"
+
+
+def file_url(document_id: int | None, filename: str, page: int | None) -> str:
+    """The original file, at the page for a PDF; "" when the document is gone."""
+    if not document_id:
+        return ""
+    url = reverse("document-file", args=[document_id])
+    if page and PurePath(filename).suffix.lower() == PDF:
+        url += f"#page={page}"
+    return url
+
+
+def message_dict(message: Message) -> dict:
+    anchor = str(message.pk)
+    citations = list(message.citations.all())
+    numbers = [c.number for c in citations]
+    html = render(message.content, unsupported=message.unsupported_spans, citations=numbers, anchor=anchor)
+    return {
+        "id": message.pk,
+        "role": message.role,
+        "content": message.content,
+        "html": html if message.role == Message.Role.ASSISTANT else "",
+        "found": message.found,
+        "kind": message.kind,
+        "notice": message.notice,
+        "created": message.created.isoformat(),
+        "guardrail": {"intervened": message.guardrail_intervened},
+        "unsupported_spans": message.unsupported_spans,
+        "citations": [citation_dict(c) for c in citations],
+        "passages": [passage_dict(p, n) for n, p in enumerate(message.passages, start=1)],
+    }
+
+
+def citation_dict(citation) -> dict:
+    data = citation.as_dict()
+    withdrawn = citation.withdrawn or not citation.document_id
+    data["quote_html"] = "" if withdrawn else render(citation.quote, highlight=citation.highlight)
+    data["file_url"] = "" if withdrawn else file_url(citation.document_id, citation.filename, citation.page)
+    return data
+
+
+def passage_dict(passage: dict, number: int) -> dict:
+    """One of the closest passages of a 'not found' answer, shown as a source without a highlight."""
+    return {
+        "number": number,
+        "document_id": passage.get("document_id"),
+        "title": passage.get("title", ""),
+        "filename": passage.get("filename", ""),
+        "page": passage.get("page"),
+        "quote": passage.get("text", ""),
+        "highlight": [],
+        "withdrawn": False,
+        "quote_html": render(passage.get("text", "")),
+        "file_url": file_url(passage.get("document_id"), passage.get("filename", ""), passage.get("page")),
+    }

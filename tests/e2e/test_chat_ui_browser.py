@@ -1,0 +1,166 @@
+"""The chat UI's behaviour in a real browser (Debian's Chromium, Playwright):
+the source viewer, rendered Markdown with hostile text kept inert, the phone
+layout and dark mode, the question box, and failed requests. Answers are
+stored rows or a stubbed /api/ask, so no model runs; screenshots of the main
+screens go to docs/screenshots/."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generation.models import Citation, Conversation, Message
+from ingestion.models import Collection
+from tests.e2e.test_browser import page  # noqa: F401  (the fixture)
+from tests.test_chat_ui import HOSTILE, PASSAGE, make_document
+
+pytestmark = [pytest.mark.browser]
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def answered(alice):
+    public = Collection.objects.create(name="manuals", is_public=True)
+    document = make_document(public)
+    conversation = Conversation.objects.create(user=alice, title="What are the card fees?")
+    Message.objects.create(conversation=conversation, role="user", content="What are the card fees?")
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", kind="generated",
+        content="## Fees\n\nThe fees by card:\n\n- Gold: **95 euros** a year [1]\n- Silver: no fee [2]\n\n"
+                "The Gold fee is waived in the first year [1].")
+    start = PASSAGE.index("The Gold card fee")
+    Citation.objects.create(message=answer, number=1, document=document, title="Card Handbook", filename="handbook.pdf",
+                            page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
+    Citation.objects.create(message=answer, number=2, document=None, title="Old Leaflet", filename="leaflet.pdf",
+                            page=1, quote="", withdrawn=True)
+    return conversation, answer, document
+
+
+def log_in(tab, live_server, path="/"):
+    tab.goto(live_server.url + "/accounts/login/?next=" + path)
+    tab.fill("#id_username", "alice")
+    tab.fill("#id_password", "alice-password-1")
+    tab.click("button[type=submit]")
+    tab.wait_for_url(live_server.url + path)
+
+
+def shoot(tab, name):
+    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
+
+
+def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_server, answered):  # noqa: F811
+    conversation, _, document = answered
+    log_in(page, live_server, f"/c/{conversation.pk}/")
+    answer = page.locator(".msg.assistant")
+    assert answer.locator(".body h2").inner_text() == "Fees"  # Markdown: a heading and a list
+    assert answer.locator(".body li").count() == 2
+    answer.locator("a.cite").first.click()
+    viewer = page.locator("#viewer")
+    viewer.wait_for(state="visible")
+    assert "Card Handbook" in viewer.locator("#viewer-title").inner_text()
+    assert viewer.locator(".where").inner_text() == "handbook.pdf, page 2"
+    assert viewer.locator("mark").inner_text() == "The Gold card fee is waived in the first year."
+    assert viewer.locator(".passage h2").inner_text() == "Booking"
+    link = viewer.locator("#viewer-open")
+    assert link.get_attribute("href") == f"/documents/{document.pk}/file#page=2"
+    assert "page 2" in link.inner_text()
+    response = page.request.get(live_server.url + f"/documents/{document.pk}/file")  # the link opens the file
+    assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    shoot(page, "citation-viewer-1280")
+    page.keyboard.press("Escape")
+    assert viewer.is_hidden()
+    answer.locator("a.cite[data-cite='2']").click()
+    assert "withdrawn — the document was deleted" in viewer.inner_text()
+    assert link.is_hidden()
+    assert not page.console_messages, page.console_messages
+
+
+def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, alice):  # noqa: F811
+    public = Collection.objects.create(name="manuals", is_public=True)
+    document = make_document(public, title="<img src=x onerror=alert('title')>")
+    conversation = Conversation.objects.create(user=alice, title="<script>alert('title')</script>")
+    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content=HOSTILE + " [1]")
+    Citation.objects.create(message=answer, number=1, document=document, title=document.title, filename="x.pdf",
+                            quote=HOSTILE, highlight=[[0, 20]])
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, live_server, f"/c/{conversation.pk}/")
+    page.locator("a.cite").click()
+    page.locator("#viewer").wait_for(state="visible")
+    assert page.locator(".messages img, #viewer img, .messages script, .sidebar script").count() == 0
+    assert "<script>alert('passage')</script>" in page.locator(".msg.assistant .body").inner_text()
+    assert page.locator(".msg.assistant .body strong").inner_text() == "bold"
+    assert page.locator(".messages a[href^='javascript']").count() == 0
+    assert dialogs == []
+
+
+def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  # noqa: F811
+    conversation, _, _ = answered
+    log_in(page, live_server, f"/c/{conversation.pk}/")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.set_viewport_size({"width": 1280, "height": 800})
+        assert page.locator("#sidebar").is_visible() and page.locator("#menu").is_hidden()
+        shoot(page, f"chat-1280-{scheme}")
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.locator("#sidebar").is_hidden()
+        assert page.locator(".chat").bounding_box()["width"] >= 380  # the chat has the width
+        shoot(page, f"chat-390-{scheme}")
+        page.click("#menu")
+        assert page.locator("#sidebar").is_visible() and page.get_attribute("#menu", "aria-expanded") == "true"
+        shoot(page, f"chat-390-menu-{scheme}")
+        page.click("#menu")
+        page.locator("a.cite").first.click()
+        shoot(page, f"citation-sheet-390-{scheme}")
+        page.click("#viewer-close")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(20, 23, 31)"  # the dark theme's
+    assert not page.console_messages, page.console_messages
+
+
+def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noqa: F811
+    log_in(page, live_server)
+    box = page.locator("#question")
+    assert page.evaluate("document.activeElement.id") == "question"  # focused on load
+    assert page.locator("label[for=question]").inner_text() == "Your question"
+    assert box.evaluate("e => e.tagName") == "TEXTAREA"
+    page.route("**/api/ask", lambda route: route.abort("connectionrefused"))
+    box.type("First line")
+    page.keyboard.press("Shift+Enter")
+    box.type("second line")
+    assert box.input_value() == "First line\nsecond line"
+    page.keyboard.press("Enter")
+    error = page.locator(".msg.error")
+    error.wait_for()
+    assert "could not be reached" in error.inner_text() and "TypeError" not in error.inner_text()
+    assert page.locator(".msg.user").inner_text() == "First line\nsecond line"
+
+    # Retry sends the question again; this time the stream answers.
+    conversation = Conversation.objects.create(user=alice, title="Retried")
+    stored = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content="- one\n- two")
+    sse = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in [
+        ("start", {"conversation_id": conversation.pk, "query": "x"}),
+        ("token", {"text": "- one"}),
+        ("done", {"conversation_id": conversation.pk, "message_id": stored.pk, "answer": stored.content, "citations": []}),
+    ])
+    page.unroute("**/api/ask")
+    page.route("**/api/ask", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=sse))
+    error.locator("button", has_text="Retry").click()
+    answer = page.locator(".msg.assistant:not(.error)")
+    answer.locator(".body li").nth(1).wait_for()
+    assert page.locator(".msg.error").count() == 0 and page.locator(".msg.user").count() == 1
+    assert answer.locator("button", has_text="Copy").is_visible()
+
+
+def test_stop_ends_a_pending_answer(page, live_server, alice):  # noqa: F811
+    log_in(page, live_server)
+    page.route("**/api/ask", lambda route: None)  # never answers
+    page.fill("#question", "What is the fee?")
+    page.click("#send")
+    assert page.locator("#send").inner_text() == "Stop"
+    page.click("#send")
+    page.locator(".msg.kind-stopped").wait_for()
+    assert "Stopped" in page.locator(".msg.kind-stopped").inner_text()
+    assert page.locator("#send").inner_text() == "Ask"

@@ -1,0 +1,150 @@
+"""The chat page's server side: answers and passages rendered as sanitised
+Markdown with their citation links and highlight, the stored answer fetched
+after a stream, and the original files served to those who may read them."""
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+from django.core.files.base import ContentFile
+
+from generation.models import Citation, Conversation, Message
+from ingestion.models import Collection, Document
+from ragsite.rendering import render
+
+PASSAGE = "## Booking\n\nYou can book online.\n\n- Silver: no fee\n- Gold: 95 euros a year\n\nThe Gold card fee is waived in the first year."
+HOSTILE = "<script>alert('passage')</script> Fees <img src=x onerror=alert('img')> [x](javascript:alert(1)) **bold**"
+
+
+def make_document(collection, name="handbook.pdf", data=b"%PDF-1.4 not really", title="Card Handbook", owner=None):
+    document = Document(collection=collection, title=title, original_filename=name, sha256=name.ljust(64, "0")[:64],
+                        size=len(data), status=Document.Status.INDEXED, owner=owner)
+    document.file.save(name, ContentFile(data), save=True)
+    return document
+
+
+@pytest.fixture
+def public(db):
+    return Collection.objects.create(name="manuals", is_public=True)
+
+
+@pytest.fixture
+def answered(alice, public):
+    """Alice's conversation: a question and an answer citing two passages."""
+    document = make_document(public)
+    conversation = Conversation.objects.create(user=alice, title="Fees")
+    Message.objects.create(conversation=conversation, role="user", content="What are the fees?")
+    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated",
+                                    content="The fees:\n\n- Gold: **95 euros** [1]\n- Silver: none [2]\n\nSee [3].")
+    start = PASSAGE.index("The Gold card fee")
+    Citation.objects.create(message=answer, number=1, document=document, title="Card Handbook", filename="handbook.pdf",
+                            page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
+    Citation.objects.create(message=answer, number=2, document=None, title="Old Leaflet", filename="leaflet.pdf",
+                            page=1, quote="", withdrawn=True)
+    return conversation, answer, document
+
+
+def history(response):
+    """What the page hands chat.js (the json_script data), as chat.js reads it."""
+    return json.loads(json.dumps(response.context["history"]))
+
+
+def test_it_renders_an_answer_as_markdown_with_citation_links(client, alice, answered):
+    conversation, answer, _ = answered
+    client.force_login(alice)
+    response = client.get(f"/c/{conversation.pk}/")
+    assert response.status_code == 200
+    shown = history(response)[1]
+    assert "<li>Gold: <strong>95 euros</strong> " in shown["html"]
+    assert f'<a class="cite" href="#src-{answer.pk}-1" data-cite="1">[1]</a>' in shown["html"]
+    assert "See [3]." in shown["html"]  # a number no source has stays text
+
+
+def test_it_renders_a_passage_as_markdown_with_the_cited_sentence_highlighted(client, alice, answered):
+    conversation, _, document = answered
+    client.force_login(alice)
+    cited = history(client.get(f"/c/{conversation.pk}/"))[1]["citations"][0]
+    assert "<h2>Booking</h2>" in cited["quote_html"]
+    assert "<li>Gold: 95 euros a year</li>" in cited["quote_html"]
+    assert "<p><mark>The Gold card fee is waived in the first year.</mark></p>" in cited["quote_html"]
+    assert cited["file_url"] == f"/documents/{document.pk}/file#page=2"
+
+
+def test_a_withdrawn_citation_has_no_passage_and_no_file(client, alice, answered):
+    conversation, _, _ = answered
+    client.force_login(alice)
+    cited = history(client.get(f"/c/{conversation.pk}/"))[1]["citations"][1]
+    assert cited["withdrawn"] is True and cited["quote_html"] == "" and cited["file_url"] == ""
+
+
+class Markup(HTMLParser):
+    """The elements and attributes of an HTML fragment."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.tags, self.attributes = set(), set()
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.add(tag)
+        self.attributes |= {(tag, name, value) for name, value in attrs}
+
+
+def test_it_lets_no_markup_from_documents_or_the_model_through():
+    for html in (render(HOSTILE), render(HOSTILE, highlight=[[0, len(HOSTILE)]], citations=[1])):
+        markup = Markup(html)
+        assert markup.tags <= {"p", "strong", "mark"} and markup.attributes == set()
+        assert "&lt;script&gt;" in html and "&lt;img src=x onerror" in html  # shown as text
+    links = Markup(render("[x](javascript:alert(1)) [y](https://example.com) <a href='javascript:alert(1)'>z</a>"))
+    assert links.attributes == {("a", "href", "https://example.com"), ("a", "rel", "noopener noreferrer nofollow")}
+    assert "style" not in {name for _, name, _ in Markup(render("| a | b |\n|:-|-:|\n| 1 | 2 |")).attributes}  # the CSP forbids it
+
+
+def test_a_highlight_over_a_list_keeps_the_list_and_balanced_tags():
+    text = "Intro.\n\n- one\n- two\n\nAfter."
+    html = render(text, highlight=[[text.index("- one"), text.index("After")]])
+    assert "<ul>\n<li><mark>one</mark></li>\n<li><mark>two</mark></li>\n</ul>" in html
+    assert html.count("<mark>") == html.count("</mark>")
+
+
+def test_it_serves_the_stored_answer_rendered_to_its_owner_only(client, alice, bob, answered):
+    conversation, answer, _ = answered
+    client.force_login(alice)
+    response = client.get(f"/c/{conversation.pk}/m/{answer.pk}/")
+    assert response.status_code == 200
+    assert response.json()["html"].startswith("<p>The fees:</p>")
+    client.force_login(bob)
+    assert client.get(f"/c/{conversation.pk}/m/{answer.pk}/").status_code == 404
+
+
+def test_it_serves_an_original_pdf_inline_to_a_reader(client, bob, answered):
+    _, _, document = answered
+    client.force_login(bob)  # a public collection: every signed-in user reads it
+    response = client.get(f"/documents/{document.pk}/file")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("inline") and "handbook.pdf" in response["Content-Disposition"]
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 not really"
+
+
+def test_it_serves_a_stored_web_page_as_text(client, alice, public):
+    document = make_document(public, "page.html", b"<script>alert(1)</script>")
+    client.force_login(alice)
+    response = client.get(f"/documents/{document.pk}/file")
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert "sandbox" in response["Content-Security-Policy"]
+
+
+def test_another_users_private_document_is_not_served(client, alice, bob):
+    private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    document = make_document(private, "secret.md", b"# Falcon", owner=alice)
+    client.force_login(bob)
+    assert client.get(f"/documents/{document.pk}/file").status_code == 404
+    client.force_login(alice)
+    assert client.get(f"/documents/{document.pk}/file").status_code == 200
+
+
+def test_an_original_needs_a_login(client, answered):
+    _, _, document = answered
+    response = client.get(f"/documents/{document.pk}/file")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
