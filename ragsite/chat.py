@@ -10,6 +10,7 @@ from pathlib import PurePath
 from django.urls import reverse
 
 from generation.models import Message
+from ingestion.models import Collection, Document
 from ragsite.rendering import render
 
 PDF = ".pdf"
@@ -18,6 +19,16 @@ PDF_TYPE = "application/pdf"
 # text. A stored HTML page is shown as its source: it would otherwise run as a
 # page of this site. Word files are what they are (the browser downloads them).
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"}
+
+
+WELCOME_DOCUMENTS = 12
+
+
+def readable_documents(user) -> tuple[list[Document], int]:
+    """The first indexed documents `user` may ask about (newest first) and how many there are."""
+    documents = Document.objects.filter(collection__in=Collection.objects.readable_by(user),
+                                        status=Document.Status.INDEXED).select_related("collection")
+    return list(documents[:WELCOME_DOCUMENTS]), documents.count()
 
 
 def content_type_for(filename: str) -> str:

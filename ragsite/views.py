@@ -1,11 +1,11 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from generation.models import Conversation, Message
 from ingestion.models import MAX_ID, Collection, Document
-from ragsite.chat import PDF_TYPE, content_type_for, message_dict
+from ragsite.chat import PDF_TYPE, content_type_for, message_dict, readable_documents
 
 # Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
 PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
@@ -19,10 +19,36 @@ def chat(request, conversation_id=None):
     conversation = None
     history = []
     if conversation_id is not None:
-        conversation = get_object_or_404(Conversation, pk=conversation_id, user=request.user)
+        conversation = own_conversation(request, conversation_id)
         history = [message_dict(m) for m in conversation.messages.prefetch_related("citations")]
     context = {"conversations": conversations, "conversation": conversation, "history": history}
+    if conversation is None:  # the welcome: what this user can ask about
+        context["documents"], context["document_count"] = readable_documents(request.user)
     return render(request, "chat/index.html", context)
+
+
+def own_conversation(request, conversation_id) -> Conversation:
+    if conversation_id > MAX_ID:
+        raise Http404
+    return get_object_or_404(Conversation, pk=conversation_id, user=request.user)
+
+
+@require_POST
+@login_required
+def rename_conversation(request, conversation_id):
+    conversation = own_conversation(request, conversation_id)
+    title = " ".join(request.POST.get("title", "").split())[:200]
+    if title:
+        conversation.title = title
+        conversation.save(update_fields=["title"])  # not "updated": a rename does not reorder the list
+    return redirect("conversation", conversation.pk)
+
+
+@require_POST
+@login_required
+def delete_conversation(request, conversation_id):
+    own_conversation(request, conversation_id).delete()
+    return redirect("chat")
 
 
 @require_GET

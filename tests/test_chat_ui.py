@@ -148,3 +148,68 @@ def test_an_original_needs_a_login(client, answered):
     _, _, document = answered
     response = client.get(f"/documents/{document.pk}/file")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_it_renames_a_conversation_for_its_owner_only(client, alice, bob, answered):
+    conversation, _, _ = answered
+    client.force_login(bob)
+    assert client.post(f"/c/{conversation.pk}/rename/", {"title": "Bob's now"}).status_code == 404
+    client.force_login(alice)
+    assert client.get(f"/c/{conversation.pk}/rename/").status_code == 405
+    response = client.post(f"/c/{conversation.pk}/rename/", {"title": "  Card   fees\n2026 "})
+    assert response.status_code == 302 and response["Location"] == f"/c/{conversation.pk}/"
+    conversation.refresh_from_db()
+    assert conversation.title == "Card fees 2026"
+    client.post(f"/c/{conversation.pk}/rename/", {"title": "   "})  # an empty title is no title: kept
+    conversation.refresh_from_db()
+    assert conversation.title == "Card fees 2026"
+
+
+def test_it_deletes_a_conversation_for_its_owner_only(client, alice, bob, answered):
+    conversation, answer, _ = answered
+    client.force_login(bob)
+    assert client.post(f"/c/{conversation.pk}/delete/").status_code == 404
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    client.force_login(alice)
+    response = client.post(f"/c/{conversation.pk}/delete/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Message.objects.filter(pk=answer.pk).exists() and not Citation.objects.filter(message_id=answer.pk).exists()
+
+
+def test_renaming_and_deleting_need_the_csrf_token(alice, answered):
+    from django.test import Client
+
+    conversation, _, _ = answered
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post(f"/c/{conversation.pk}/delete/").status_code == 403
+    assert client.post(f"/c/{conversation.pk}/rename/", {"title": "x"}).status_code == 403
+    assert Conversation.objects.get(pk=conversation.pk).title == "Fees"
+
+
+def test_the_sidebar_shows_dates_and_the_forms_to_manage_each_conversation(client, alice, answered):
+    conversation, _, _ = answered
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert f'action="/c/{conversation.pk}/rename/"' in page and f'action="/c/{conversation.pk}/delete/"' in page
+    assert f'datetime="{conversation.updated.isoformat()}"' in page
+
+
+def test_a_new_account_is_welcomed_with_the_documents_it_can_ask_about(client, alice, bob, public):
+    make_document(public, "handbook.pdf", title="Card Handbook")
+    private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    make_document(private, "secret.md", b"# Falcon", title="Project Falcon", owner=alice)
+    client.force_login(bob)
+    page = client.get("/").content.decode()
+    assert "You can ask about 1 document:" in page and "Card Handbook" in page and "Project Falcon" not in page
+    client.force_login(alice)
+    assert "You can ask about 2 documents:" in client.get("/").content.decode()
+
+
+def test_an_account_with_nothing_to_read_is_told_so(client, alice, admin_user):
+    client.force_login(alice)
+    page = client.get("/").content.decode()
+    assert "There are no documents you can ask about yet." in page and "/admin/" not in page
+    client.force_login(admin_user)
+    assert 'href="/admin/ingestion/document/add/">Upload documents</a>' in client.get("/").content.decode()

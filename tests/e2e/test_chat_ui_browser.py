@@ -164,3 +164,26 @@ def test_stop_ends_a_pending_answer(page, live_server, alice):  # noqa: F811
     page.locator(".msg.kind-stopped").wait_for()
     assert "Stopped" in page.locator(".msg.kind-stopped").inner_text()
     assert page.locator("#send").inner_text() == "Ask"
+
+
+def test_conversations_are_renamed_and_deleted_from_the_sidebar(page, live_server, answered):  # noqa: F811
+    conversation, _, document = answered
+    log_in(page, live_server)
+    assert "Card Handbook" in page.locator("#hint .documents").inner_text()  # the welcome lists what can be asked about
+    shoot(page, "welcome-1280-light")
+    item = page.locator(".sidebar li").first
+    assert item.locator("time.date").is_visible()
+    item.locator("summary").click()
+    item.locator("input[name=title]").fill("Card fees, renamed")
+    item.locator("button", has_text="Rename").click()
+    page.wait_for_url(live_server.url + f"/c/{conversation.pk}/")
+    assert page.locator(".sidebar li.current a").inner_text() == "Card fees, renamed"
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
+    page.locator(".sidebar li.current summary").click()
+    page.locator(".sidebar li.current button", has_text="Delete").click()
+    page.wait_for_url(live_server.url + "/")
+    assert dialogs == ["Delete this conversation and its answers?"]
+    assert page.locator(".sidebar").inner_text().count("Card fees") == 0
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not page.console_messages, page.console_messages
