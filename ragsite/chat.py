@@ -7,9 +7,10 @@ from __future__ import annotations
 import mimetypes
 from pathlib import PurePath
 
+from django.db.models import Q
 from django.urls import reverse
 
-from generation.models import Message
+from generation.models import Conversation, Message
 from ingestion.models import Collection, Document
 from ragsite.rendering import render
 
@@ -22,6 +23,16 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"}
 
 
 WELCOME_DOCUMENTS = 12
+SIDEBAR_CONVERSATIONS = 30
+
+
+def conversations_for(user, query: str = ""):
+    """The user's latest conversations; with `query`, those whose title or messages contain it."""
+    conversations = Conversation.objects.filter(user=user)
+    if query:
+        matching = Q(title__icontains=query) | Q(messages__content__icontains=query)
+        conversations = conversations.filter(pk__in=Conversation.objects.filter(matching, user=user).values("pk"))
+    return conversations[:SIDEBAR_CONVERSATIONS]
 
 
 def readable_documents(user) -> tuple[list[Document], int]:
@@ -76,6 +87,7 @@ def citation_dict(citation) -> dict:
     withdrawn = citation.withdrawn or not citation.document_id
     data["quote_html"] = "" if withdrawn else render(citation.quote, highlight=citation.highlight)
     data["file_url"] = "" if withdrawn else file_url(citation.document_id, citation.filename, citation.page)
+    data["heading"] = citation.chunk.heading if citation.chunk_id and not withdrawn else ""
     return data
 
 
@@ -88,6 +100,7 @@ def passage_dict(passage: dict, number: int) -> dict:
         "filename": passage.get("filename", ""),
         "page": passage.get("page"),
         "quote": passage.get("text", ""),
+        "heading": passage.get("heading", ""),
         "highlight": [],
         "withdrawn": False,
         "quote_html": render(passage.get("text", "")),

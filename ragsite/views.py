@@ -5,7 +5,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generation.models import Conversation, Message
 from ingestion.models import MAX_ID, Collection, Document
-from ragsite.chat import PDF_TYPE, content_type_for, message_dict, readable_documents
+from ragsite.chat import PDF_TYPE, content_type_for, conversations_for, message_dict, readable_documents
 
 # Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
 PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
@@ -15,13 +15,17 @@ TEXT_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
 @require_GET
 @login_required
 def chat(request, conversation_id=None):
-    conversations = Conversation.objects.filter(user=request.user)[:30]
+    query = " ".join(request.GET.get("q", "").split())[:200]
+    conversations = conversations_for(request.user, query)
     conversation = None
     history = []
     if conversation_id is not None:
         conversation = own_conversation(request, conversation_id)
-        history = [message_dict(m) for m in conversation.messages.prefetch_related("citations")]
-    context = {"conversations": conversations, "conversation": conversation, "history": history}
+        history = [message_dict(m) for m in conversation.messages.prefetch_related("citations__chunk")]
+    collections = list(Collection.objects.readable_by(request.user).filter(documents__status=Document.Status.INDEXED)
+                       .distinct().values_list("name", flat=True))
+    context = {"conversations": conversations, "conversation": conversation, "history": history,
+               "collections": collections if len(collections) > 1 else [], "query": query}
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
     return render(request, "chat/index.html", context)
@@ -57,7 +61,7 @@ def message(request, conversation_id, message_id):
     """One message as the chat shows it (rendered), for the answer a stream just stored."""
     if max(conversation_id, message_id) > MAX_ID:
         raise Http404
-    found = get_object_or_404(Message.objects.prefetch_related("citations"), pk=message_id,
+    found = get_object_or_404(Message.objects.prefetch_related("citations__chunk"), pk=message_id,
                               conversation_id=conversation_id, conversation__user=request.user)
     return JsonResponse(message_dict(found))
 

@@ -213,3 +213,37 @@ def test_an_account_with_nothing_to_read_is_told_so(client, alice, admin_user):
     assert "There are no documents you can ask about yet." in page and "/admin/" not in page
     client.force_login(admin_user)
     assert 'href="/admin/ingestion/document/add/">Upload documents</a>' in client.get("/").content.decode()
+
+
+def test_it_searches_conversations_by_title_and_content(client, alice, bob, answered):
+    conversation, _, _ = answered
+    other = Conversation.objects.create(user=alice, title="Lounges")
+    Message.objects.create(conversation=other, role="user", content="Which card has airport lounge access?")
+    Conversation.objects.create(user=bob, title="Bob's airport question")
+    client.force_login(alice)
+    listed = lambda q: [c.pk for c in client.get("/", {"q": q}).context["conversations"]]  # noqa: E731
+    assert listed("AIRPORT") == [other.pk]  # by content, any case; not bob's
+    assert listed("fees") == [conversation.pk]  # by title
+    assert listed("95 euros") == [conversation.pk]  # by an answer's text
+    assert "No conversation matches." in client.get("/", {"q": "zeppelin"}).content.decode()
+
+
+def test_a_citation_carries_its_passage_heading(client, alice, answered):
+    from ingestion.models import Chunk
+
+    conversation, answer, document = answered
+    chunk = Chunk.objects.create(document=document, ordinal=0, text=PASSAGE, page=2, heading="Fees › Booking",
+                                 char_start=0, char_end=len(PASSAGE), content_hash="0" * 64)
+    answer.citations.filter(number=1).update(chunk=chunk)
+    client.force_login(alice)
+    assert history(client.get(f"/c/{conversation.pk}/"))[1]["citations"][0]["heading"] == "Fees › Booking"
+
+
+def test_the_collection_picker_lists_readable_collections_with_documents(client, alice, bob, public):
+    make_document(public, "handbook.pdf")
+    private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    make_document(private, "secret.md", b"# Falcon", owner=alice)
+    client.force_login(alice)
+    assert client.get("/").context["collections"] == ["alice-private", "manuals"]
+    client.force_login(bob)  # one collection: nothing to pick
+    assert client.get("/").context["collections"] == []

@@ -187,3 +187,18 @@ def test_conversations_are_renamed_and_deleted_from_the_sidebar(page, live_serve
     assert page.locator(".sidebar").inner_text().count("Card fees") == 0
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
     assert not page.console_messages, page.console_messages
+
+
+def test_a_question_can_be_limited_to_one_collection(page, live_server, alice):  # noqa: F811
+    make_document(Collection.objects.create(name="manuals"))
+    private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    make_document(private, "secret.md", b"# Falcon", owner=alice)
+    log_in(page, live_server)
+    sent = []
+    page.route("**/api/ask", lambda route: (sent.append(route.request.post_data_json), route.abort()))
+    page.select_option("#collection", "alice-private")
+    page.fill("#question", "When does Falcon launch?")
+    page.keyboard.press("Enter")
+    page.locator(".msg.error").wait_for()
+    assert sent[0]["collection"] == ["alice-private"] and sent[0]["question"] == "When does Falcon launch?"
+    shoot(page, "collection-picker-and-error-1280-light")

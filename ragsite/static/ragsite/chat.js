@@ -192,7 +192,7 @@
     const c = (sourcesOf.get(String(messageId)) || []).find((s) => s.number === number);
     if (!c) return;
     viewerTitle.textContent = "[" + number + "] " + (c.title || c.filename);
-    viewerWhere.textContent = where(c);
+    viewerWhere.textContent = where(c) + (c.heading ? " · " + c.heading : "");
     viewerPassage.replaceChildren(passage(c));
     viewerOpen.hidden = !c.file_url;
     if (c.file_url) {
@@ -294,6 +294,13 @@
   }
 
   let controller = null;
+  const scope = document.getElementById("collection");
+
+  function request(question) {
+    const body = {question: question, conversation_id: conversationId, stream: true};
+    if (scope && scope.value) body.collection = [scope.value];
+    return body;
+  }
 
   function busy(on) {
     send.textContent = on ? "Stop" : "Ask";
@@ -333,7 +340,7 @@
       const response = await fetch(urls.ask, {
         method: "POST",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "text/event-stream"},
-        body: JSON.stringify({question: question, conversation_id: conversationId, stream: true}),
+        body: JSON.stringify(request(question)),
         signal: controller.signal,
       });
       if (!response.ok) {
