@@ -2,16 +2,19 @@ import itertools
 import json
 import logging
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound, APIException
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from generation import services
 from generation.engines.base import GeneratorUnavailable
+from generation.throttling import AnswerSlot, HeldStream
 from ingestion.models import MAX_ID
 from retrieval.search import SearchError
 
@@ -72,16 +75,45 @@ class EventStreamRenderer(BaseRenderer):
         return json.dumps(data, ensure_ascii=False).encode() if data is not None else b""
 
 
+class TooManyAnswers(APIException):
+    status_code = 429
+    default_code = "too_many_answers"
+
+    def __init__(self):
+        cap = settings.RAG_MAX_ANSWERS_PER_USER
+        super().__init__(f"You have {cap} answer{'s' if cap != 1 else ''} in progress; ask again when one has finished.")
+
+
 class AskView(APIView):
+    """Answers are limited apart from searches: the "ask" throttle rate
+    (API_ASK_RATE_LIMIT, per user), and RAG_MAX_ANSWERS_PER_USER in flight
+    (generation.throttling), so that a few users' answers cannot take every
+    thread of the web server."""
+
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]
-    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): str})
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "ask"
+
+    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): str,
+                                                  429: None})
     def post(self, request):
         body = AskRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        data = body.validated_data
+        slot = AnswerSlot.take(request.user)
+        if slot is None:
+            raise TooManyAnswers()
+        try:
+            return self.answer(body.validated_data, request.user, slot)
+        except BaseException:
+            slot.release()
+            raise
+
+    def answer(self, data, user, slot: AnswerSlot):
+        """The answer, holding `slot` until it ends: a streamed one gives the
+        slot back when its stream ends or its response is closed."""
         events = services.ask_stream(
             data["question"],
-            user=request.user,
+            user=user,
             conversation_id=data.get("conversation_id"),
             collections=data.get("collection") or None,
         )
@@ -94,7 +126,8 @@ class AskView(APIView):
         except GeneratorUnavailable as exc:
             raise unavailable(exc) from None
         if data["stream"]:
-            response = StreamingHttpResponse(sse(first, events), content_type="text/event-stream")
+            response = StreamingHttpResponse(HeldStream(sse(first, events), slot, events.close),
+                                             content_type="text/event-stream")
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass tokens through at once
             return response
@@ -104,6 +137,9 @@ class AskView(APIView):
                     return Response(event["result"].for_caller())
         except GeneratorUnavailable as exc:
             raise unavailable(exc) from None
+        finally:
+            events.close()
+            slot.release()
         raise RuntimeError("the answer stream ended without a result")
 
 

@@ -169,6 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": envstr("API_RATE_LIMIT", "600/min"),
         "token": envstr("API_TOKEN_RATE_LIMIT", "20/min"),  # POST /api/token/, per client address
+        "ask": envstr("API_ASK_RATE_LIMIT", "30/min"),  # POST /api/ask, per user, apart from "user"
     },
     # Client addresses come from REMOTE_ADDR, or from X-Forwarded-For as appended
     # by this many trusted reverse proxies (0: the header is ignored, so that a
@@ -180,6 +181,12 @@ REST_FRAMEWORK = {
 # further attempts are refused (429) until the window ends.
 RAG_LOGIN_FAILURES = envint("RAG_LOGIN_FAILURES", 10, minimum=1)
 RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
+# Answers in flight per user (POST /api/ask, streamed or not; the chat asks
+# through it): one more is refused (429) until one ends. Counted in the cache;
+# a slot whose answer has not moved for RAG_ANSWER_SLOT_SECONDS (its process
+# died) is free again.
+RAG_MAX_ANSWERS_PER_USER = envint("RAG_MAX_ANSWERS_PER_USER", 2, minimum=1)
+RAG_ANSWER_SLOT_SECONDS = envint("RAG_ANSWER_SLOT_SECONDS", 300, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG question answering API",

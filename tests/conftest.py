@@ -34,6 +34,18 @@ def isolated_storage(settings, tmp_path):
     return tmp_path
 
 
+@pytest.fixture(autouse=True)
+def fresh_counters(settings):
+    """Throttle, sign-in and answer-slot counters live in the cache, which
+    outlives a test's database (and its user ids, which come back): each test
+    starts with none. Only an in-process cache is cleared (a Redis one would
+    be flushed whole; its keys are per test run anyway)."""
+    from django.core.cache import cache
+
+    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+        cache.clear()
+
+
 @pytest.fixture
 def eager_tasks():
     """Run Celery tasks in this process (for logic tests; the e2e tests use a real worker)."""
