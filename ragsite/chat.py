@@ -88,7 +88,17 @@ def citation_dict(citation) -> dict:
     data["quote_html"] = "" if withdrawn else render(citation.quote, highlight=citation.highlight)
     data["file_url"] = "" if withdrawn else file_url(citation.document_id, citation.filename, citation.page)
     data["heading"] = citation.chunk.heading if citation.chunk_id and not withdrawn else ""
+    data["id"] = citation.pk
+    pdf_page = not withdrawn and citation.page and PurePath(citation.filename).suffix.lower() == PDF
+    data["page_image_url"] = reverse("citation-page", args=[citation.pk]) if pdf_page else ""
+    data["around_url"] = reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
     return data
+
+
+def neighbour_dict(chunk) -> dict | None:
+    if chunk is None:
+        return None
+    return {"page": chunk.page, "heading": chunk.heading, "html": render(chunk.text)}
 
 
 def passage_dict(passage: dict, number: int) -> dict:
@@ -104,5 +114,7 @@ def passage_dict(passage: dict, number: int) -> dict:
         "highlight": [],
         "withdrawn": False,
         "quote_html": render(passage.get("text", "")),
+        "page_image_url": "",
+        "around_url": reverse("passage-neighbours", args=[passage["chunk_id"]]) if passage.get("chunk_id") else "",
         "file_url": file_url(passage.get("document_id"), passage.get("filename", ""), passage.get("page")),
     }

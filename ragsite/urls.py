@@ -17,6 +17,8 @@ urlpatterns = [
     path("c/<int:conversation_id>/rename/", views.rename_conversation, name="conversation-rename"),
     path("c/<int:conversation_id>/delete/", views.delete_conversation, name="conversation-delete"),
     path("documents/<int:document_id>/file", views.document_file, name="document-file"),
+    path("citations/<int:citation_id>/page.png", views.citation_page, name="citation-page"),
+    path("passages/<int:chunk_id>/around/", views.passage_neighbours, name="passage-neighbours"),
     path("accounts/login/", throttled_sign_in(auth_views.LoginView.as_view()), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls, which has its own

@@ -1,11 +1,14 @@
+from pathlib import Path
+
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generation.models import Conversation, Message
-from ingestion.models import MAX_ID, Collection, Document
-from ragsite.chat import PDF_TYPE, content_type_for, conversations_for, message_dict, readable_documents
+from generation.models import Citation, Conversation, Message
+from ingestion.models import MAX_ID, Chunk, Collection, Document
+from ragsite.chat import PDF_TYPE, content_type_for, conversations_for, message_dict, neighbour_dict, readable_documents
+from ragsite.pdfpage import PageError, render_page
 
 # Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
 PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
@@ -83,3 +86,38 @@ def document_file(request, document_id):
     pdf = content_type == PDF_TYPE
     response.headers["Content-Security-Policy"] = PDF_POLICY if pdf else TEXT_POLICY
     return response
+
+
+@require_GET
+@login_required
+def citation_page(request, citation_id):
+    """The cited PDF page as an image with the cited sentence highlighted: for
+    the owner of the answer, while they may still read the document."""
+    if citation_id > MAX_ID:
+        raise Http404
+    citation = get_object_or_404(Citation.objects.select_related("document"), pk=citation_id, withdrawn=False,
+                                 message__conversation__user=request.user, document__isnull=False, page__isnull=False,
+                                 document__collection__in=Collection.objects.readable_by(request.user))
+    if content_type_for(citation.document.original_filename) != PDF_TYPE:
+        raise Http404("Only PDF pages are shown as images.")
+    sentence = " ".join(citation.quote[start:end] for start, end in citation.highlight)
+    try:
+        png = render_page(Path(citation.document.file.path), citation.page, sentence)
+    except (PageError, FileNotFoundError) as exc:
+        raise Http404(str(exc)) from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@login_required
+def passage_neighbours(request, chunk_id):
+    """The passages before and after one, for the source viewer's "more context"."""
+    if chunk_id > MAX_ID:
+        raise Http404
+    chunk = get_object_or_404(Chunk, pk=chunk_id, document__collection__in=Collection.objects.readable_by(request.user))
+    around = {c.ordinal: c for c in Chunk.objects.filter(document_id=chunk.document_id,
+                                                         ordinal__in=[chunk.ordinal - 1, chunk.ordinal + 1])}
+    return JsonResponse({"before": neighbour_dict(around.get(chunk.ordinal - 1)),
+                         "after": neighbour_dict(around.get(chunk.ordinal + 1))})

@@ -2,6 +2,7 @@
 Markdown with their citation links and highlight, the stored answer fetched
 after a stream, and the original files served to those who may read them."""
 
+import io
 import json
 from html.parser import HTMLParser
 
@@ -247,3 +248,56 @@ def test_the_collection_picker_lists_readable_collections_with_documents(client,
     assert client.get("/").context["collections"] == ["alice-private", "manuals"]
     client.force_login(bob)  # one collection: nothing to pick
     assert client.get("/").context["collections"] == []
+
+
+def test_it_shows_the_cited_pdf_page_with_the_sentence_highlighted_to_the_answers_owner(client, alice, bob, answered,
+                                                                                         tmp_path):
+    from tests.conftest import HANDBOOK_PAGES
+    from tests.pdfs import make_pdf
+
+    conversation, answer, document = answered
+    document.file.save("handbook.pdf", ContentFile(make_pdf(tmp_path / "h.pdf", HANDBOOK_PAGES).read_bytes()), save=True)
+    sentence = "The Gold card has an annual fee of 95 euros"
+    answer.citations.filter(number=1).update(quote=HANDBOOK_PAGES[1], highlight=[[HANDBOOK_PAGES[1].index(sentence),
+                                                                                 len(HANDBOOK_PAGES[1])]])
+    client.force_login(alice)
+    cited = history(client.get(f"/c/{conversation.pk}/"))[1]["citations"]
+    assert cited[1]["page_image_url"] == ""  # withdrawn
+    response = client.get(cited[0]["page_image_url"])
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+    client.force_login(bob)  # not his answer
+    assert client.get(cited[0]["page_image_url"]).status_code == 404
+
+
+def test_the_page_image_marks_the_sentence(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ragsite.pdfpage import render_page
+    from tests.conftest import HANDBOOK_PAGES
+    from tests.pdfs import make_pdf
+
+    pdf = make_pdf(tmp_path / "h.pdf", HANDBOOK_PAGES)
+    def yellow(png):  # pixels of the highlight's colour
+        rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+        return int(((rgb[..., 0] > 240) & (rgb[..., 1] > 200) & (rgb[..., 2] < 200)).sum())
+
+    assert yellow(render_page(pdf, 2, "")) == 0
+    assert yellow(render_page(pdf, 2, "The Gold card has an annual fee of 95 euros, which is waived in the first year.")) > 1000
+    assert yellow(render_page(pdf, 2, "The Gold card costs nothing at all, ever.")) == 0  # not on the page: nothing marked
+
+
+def test_the_passages_around_one_are_served_to_readers_only(client, alice, bob):
+    from ingestion.models import Chunk
+
+    private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
+    document = make_document(private, "notes.md", b"x", owner=alice)
+    chunks = [Chunk.objects.create(document=document, ordinal=i, text=f"Part **{i}**", page=None, heading="Notes",
+                                   char_start=0, char_end=5, content_hash=str(i) * 64) for i in range(3)]
+    client.force_login(alice)
+    around = client.get(f"/passages/{chunks[1].pk}/around/").json()
+    assert around["before"]["html"] == "<p>Part <strong>0</strong></p>\n" and around["after"]["heading"] == "Notes"
+    assert client.get(f"/passages/{chunks[0].pk}/around/").json()["before"] is None
+    client.force_login(bob)
+    assert client.get(f"/passages/{chunks[1].pk}/around/").status_code == 404

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from generation.models import Citation, Conversation, Message
-from ingestion.models import Collection
+from ingestion.models import Chunk, Collection
 from tests.e2e.test_browser import page  # noqa: F401  (the fixture)
+from tests.pdfs import make_pdf
 from tests.test_chat_ui import HOSTILE, PASSAGE, make_document
 
 pytestmark = [pytest.mark.browser]
@@ -20,9 +21,16 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
-def answered(alice):
+def answered(alice, tmp_path):
     public = Collection.objects.create(name="manuals", is_public=True)
-    document = make_document(public)
+    pdf = make_pdf(tmp_path / "handbook.pdf", ["Northwind Card Handbook", "Booking\n\nYou can book online.\n\n"
+                                               "Silver: no fee. Gold: 95 euros a year.\n\n"
+                                               "The Gold card fee is waived in the first year."])
+    document = make_document(public, data=pdf.read_bytes())
+    chunks = [Chunk.objects.create(document=document, ordinal=i, text=text, page=i + 1, heading=heading, char_start=0,
+                                   char_end=len(text), content_hash=str(i) * 64)
+              for i, (text, heading) in enumerate([("Northwind Card Handbook", ""), (PASSAGE, "Booking"),
+                                                   ("## Insurance\n\nThe Platinum card includes travel insurance.", "Insurance")])]
     conversation = Conversation.objects.create(user=alice, title="What are the card fees?")
     Message.objects.create(conversation=conversation, role="user", content="What are the card fees?")
     answer = Message.objects.create(
@@ -30,8 +38,8 @@ def answered(alice):
         content="## Fees\n\nThe fees by card:\n\n- Gold: **95 euros** a year [1]\n- Silver: no fee [2]\n\n"
                 "The Gold fee is waived in the first year [1].")
     start = PASSAGE.index("The Gold card fee")
-    Citation.objects.create(message=answer, number=1, document=document, title="Card Handbook", filename="handbook.pdf",
-                            page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
+    Citation.objects.create(message=answer, number=1, document=document, chunk=chunks[1], title="Card Handbook",
+                            filename="handbook.pdf", page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
     Citation.objects.create(message=answer, number=2, document=None, title="Old Leaflet", filename="leaflet.pdf",
                             page=1, quote="", withdrawn=True)
     return conversation, answer, document
@@ -60,7 +68,6 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     viewer = page.locator("#viewer")
     viewer.wait_for(state="visible")
     assert "Card Handbook" in viewer.locator("#viewer-title").inner_text()
-    assert viewer.locator(".where").inner_text() == "handbook.pdf, page 2"
     assert viewer.locator("mark").inner_text() == "The Gold card fee is waived in the first year."
     assert viewer.locator(".passage h2").inner_text() == "Booking"
     link = viewer.locator("#viewer-open")
@@ -68,6 +75,18 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     assert "page 2" in link.inner_text()
     response = page.request.get(live_server.url + f"/documents/{document.pk}/file")  # the link opens the file
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    assert viewer.locator(".where").first.inner_text() == "handbook.pdf, page 2 · Booking"
+    # The page itself, drawn by the server with the sentence highlighted.
+    image = viewer.locator("#viewer-image")
+    for _ in range(50):  # (wait_for_function evaluates a string: the CSP forbids it)
+        if image.evaluate("img => img.complete"):
+            break
+        page.wait_for_timeout(100)
+    assert image.evaluate("img => img.naturalWidth") > 500
+    viewer.locator("#viewer-more").click()
+    viewer.locator("#viewer-after .passage").wait_for()
+    assert "Northwind Card Handbook" in viewer.locator("#viewer-before").inner_text()
+    assert viewer.locator("#viewer-after h2").inner_text() == "Insurance"
     shoot(page, "citation-viewer-1280")
     page.keyboard.press("Escape")
     assert viewer.is_hidden()
@@ -89,7 +108,7 @@ def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, ali
     log_in(page, live_server, f"/c/{conversation.pk}/")
     page.locator("a.cite").click()
     page.locator("#viewer").wait_for(state="visible")
-    assert page.locator(".messages img, #viewer img, .messages script, .sidebar script").count() == 0
+    assert page.locator(".messages img, #viewer-passage img, #viewer-title img, .messages script, .sidebar script").count() == 0
     assert "<script>alert('passage')</script>" in page.locator(".msg.assistant .body").inner_text()
     assert page.locator(".msg.assistant .body strong").inner_text() == "bold"
     assert page.locator(".messages a[href^='javascript']").count() == 0

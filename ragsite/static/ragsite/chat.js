@@ -186,7 +186,38 @@
   const viewerWhere = document.getElementById("viewer-where");
   const viewerPassage = document.getElementById("viewer-passage");
   const viewerOpen = document.getElementById("viewer-open");
+  const viewerMore = document.getElementById("viewer-more");
+  const viewerBefore = document.getElementById("viewer-before");
+  const viewerAfter = document.getElementById("viewer-after");
+  const viewerFigure = document.getElementById("viewer-figure");
+  const viewerImage = document.getElementById("viewer-image");
+  const viewerCaption = document.getElementById("viewer-caption");
   let opener = null;
+  let shown = null;
+
+  // The passages before and after the cited one, on demand.
+  viewerMore.addEventListener("click", async () => {
+    const c = shown;
+    viewerMore.disabled = true;
+    try {
+      const response = await fetch(c.around_url, {headers: {"Accept": "application/json"}});
+      if (!response.ok) throw new Error(String(response.status));
+      const around = await response.json();
+      if (shown !== c) return;
+      for (const [box, p, label] of [[viewerBefore, around.before, "Before"], [viewerAfter, around.after, "After"]]) {
+        box.replaceChildren();
+        if (!p) continue;
+        box.appendChild(el("div", "context-label", label + (p.page ? " · page " + p.page : "") + (p.heading ? " · " + p.heading : "")));
+        box.appendChild(sanitisedHtml(el("blockquote", "passage"), p.html));
+      }
+      viewerMore.hidden = true;
+      if (!around.before && !around.after) viewerAfter.appendChild(el("p", "muted", "This passage is the whole document."));
+    } catch (err) {
+      viewerAfter.replaceChildren(el("p", "error", "The passages around it could not be loaded."));
+    } finally {
+      viewerMore.disabled = false;
+    }
+  });
 
   function openSource(messageId, number, from) {
     const c = (sourcesOf.get(String(messageId)) || []).find((s) => s.number === number);
@@ -194,6 +225,19 @@
     viewerTitle.textContent = "[" + number + "] " + (c.title || c.filename);
     viewerWhere.textContent = where(c) + (c.heading ? " · " + c.heading : "");
     viewerPassage.replaceChildren(passage(c));
+    viewerBefore.replaceChildren();
+    viewerAfter.replaceChildren();
+    shown = c;
+    viewerMore.hidden = !c.around_url;
+    viewerFigure.hidden = !c.page_image_url;
+    if (c.page_image_url) {
+      viewerImage.src = c.page_image_url;
+      document.getElementById("viewer-image-link").href = c.page_image_url;
+      viewerImage.alt = "Page " + c.page + " of " + c.filename + ", the cited sentence highlighted";
+      viewerCaption.textContent = "Page " + c.page + ", as printed";
+    } else {
+      viewerImage.removeAttribute("src");
+    }
     viewerOpen.hidden = !c.file_url;
     if (c.file_url) {
       viewerOpen.href = c.file_url;
