@@ -42,6 +42,25 @@ def readable_documents(user) -> tuple[list[Document], int]:
     return list(documents[:WELCOME_DOCUMENTS]), documents.count()
 
 
+SUGGESTIONS = 3
+
+
+def suggested_questions(documents: list[Document]) -> list[str]:
+    """A question a new user might ask of each of the first documents: about
+    its first section heading that is not its title."""
+    questions = []
+    for document in documents:
+        headings = (document.chunks.exclude(heading="").exclude(heading__iexact=document.title)
+                    .order_by("ordinal").values_list("heading", flat=True)[:1])
+        for heading in headings:
+            topic = heading.split(" › ")[-1].strip(" #:")[:80]
+            if topic:
+                questions.append(f"What does {document.title[:80]} say about {topic[0].lower() + topic[1:]}?")
+        if len(questions) == SUGGESTIONS:
+            break
+    return questions
+
+
 def content_type_for(filename: str) -> str:
     suffix = PurePath(filename).suffix.lower()
     if suffix == PDF:

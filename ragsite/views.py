@@ -7,7 +7,15 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generation.models import Citation, Conversation, Message
 from ingestion.models import MAX_ID, Chunk, Collection, Document
-from ragsite.chat import PDF_TYPE, content_type_for, conversations_for, message_dict, neighbour_dict, readable_documents
+from ragsite.chat import (
+    PDF_TYPE,
+    content_type_for,
+    conversations_for,
+    message_dict,
+    neighbour_dict,
+    readable_documents,
+    suggested_questions,
+)
 from ragsite.pdfpage import PageError, render_page
 
 # Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
@@ -31,6 +39,7 @@ def chat(request, conversation_id=None):
                "collections": collections if len(collections) > 1 else [], "query": query}
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
+        context["suggestions"] = suggested_questions(context["documents"])
     return render(request, "chat/index.html", context)
 
 

@@ -301,3 +301,16 @@ def test_the_passages_around_one_are_served_to_readers_only(client, alice, bob):
     assert client.get(f"/passages/{chunks[0].pk}/around/").json()["before"] is None
     client.force_login(bob)
     assert client.get(f"/passages/{chunks[1].pk}/around/").status_code == 404
+
+
+def test_the_welcome_suggests_questions_from_the_documents_headings(client, alice, public):
+    from ingestion.models import Chunk
+
+    document = make_document(public, "handbook.pdf", title="Card Handbook")
+    for ordinal, heading in enumerate(["Card Handbook", "", "Card Handbook › Annual fees"]):
+        Chunk.objects.create(document=document, ordinal=ordinal, text="x", heading=heading, char_start=0, char_end=1,
+                             content_hash=str(ordinal) * 64)
+    client.force_login(alice)
+    response = client.get("/")
+    assert response.context["suggestions"] == ["What does Card Handbook say about annual fees?"]
+    assert 'data-question="What does Card Handbook say about annual fees?"' in response.content.decode()

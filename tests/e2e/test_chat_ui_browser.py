@@ -62,6 +62,7 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     conversation, _, document = answered
     log_in(page, live_server, f"/c/{conversation.pk}/")
     answer = page.locator(".msg.assistant")
+    assert answer.locator(".kind").inner_text() == "Checked against the sources"  # the answer's state, in words
     assert answer.locator(".body h2").inner_text() == "Fees"  # Markdown: a heading and a list
     assert answer.locator(".body li").count() == 2
     answer.locator("a.cite").first.click()
@@ -189,6 +190,8 @@ def test_conversations_are_renamed_and_deleted_from_the_sidebar(page, live_serve
     conversation, _, document = answered
     log_in(page, live_server)
     assert "Card Handbook" in page.locator("#hint .documents").inner_text()  # the welcome lists what can be asked about
+    page.locator(".suggestion").first.click()  # a suggested question fills the box
+    assert page.locator("#question").input_value() == "What does Card Handbook say about booking?"
     shoot(page, "welcome-1280-light")
     item = page.locator(".sidebar li").first
     assert item.locator("time.date").is_visible()

@@ -41,6 +41,7 @@
 
   // What kind of answer this is, said in words (not only by styling).
   const KIND_LABELS = {
+    generated: "Checked against the sources",
     quoted: "Quoted from the documents",
     not_found: "Not in the documents",
     refused: "Withheld by the safety check",
@@ -268,6 +269,14 @@
   document.addEventListener("keydown", (event) => {
     if (event.key === "Escape" && !viewer.hidden) closeSource();
   });
+
+  // A suggested question (on the welcome) fills the box, ready to send or edit.
+  for (const button of document.querySelectorAll(".suggestion")) {
+    button.addEventListener("click", () => {
+      input.value = button.dataset.question;
+      input.focus();
+    });
+  }
 
   // The sidebar behind a menu button on narrow screens.
   const menu = document.getElementById("menu");
