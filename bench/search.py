@@ -72,7 +72,7 @@ def main():
 
     from django.conf import settings
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+    from knox.models import AuthToken
     from rest_framework.test import APIClient
 
     from ingestion import services as ingestion
@@ -82,7 +82,7 @@ def main():
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user)[1]}")
     settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["user"] = "1000000/min"
     embedder = get_embedder()
     words = Words(0)

@@ -1,16 +1,39 @@
 """The site's own API view: a token for a user name and password."""
 
-from rest_framework.authtoken.views import ObtainAuthToken
+from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
+from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
 
 from ragsite.throttling import SignInThrottle
 
 
-class TokenView(ObtainAuthToken):
-    """DRF's token view, throttled: per address (the "token" rate), and a user
-    name locked after failed sign-ins (ragsite.throttling) is refused."""
+class TokenResponse(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    expiry = serializers.DateTimeField(help_text="When it stops working (RAG_TOKEN_TTL_DAYS after it was given).")
 
+
+class TokenView(APIView):
+    """A new API token for a user name and password, throttled: per address
+    (the "token" rate), and a user name locked after failed sign-ins
+    (ragsite.throttling) is refused. Tokens are django-rest-knox's: the
+    database keeps only a SHA-512 hash of each, and each expires; a user may
+    hold several (one per client), expired ones are deleted when one of the
+    user's tokens is next used."""
+
+    authentication_classes = []
+    permission_classes = []
     throttle_classes = [SignInThrottle, ScopedRateThrottle]
     throttle_scope = "token"
     parser_classes = api_settings.DEFAULT_PARSER_CLASSES
+
+    @extend_schema(request=AuthTokenSerializer, responses=TokenResponse)
+    def post(self, request):
+        credentials = AuthTokenSerializer(data=request.data, context={"request": request})
+        credentials.is_valid(raise_exception=True)
+        token, key = AuthToken.objects.create(credentials.validated_data["user"])
+        return Response({"token": key, "expiry": token.expiry})

@@ -5,6 +5,7 @@ import importlib.util
 import os
 import secrets
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -72,7 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "ingestion",
     "retrieval",
@@ -155,7 +156,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -176,6 +177,10 @@ REST_FRAMEWORK = {
     # client cannot pick a fresh address for each guess).
     "NUM_PROXIES": envint("RAG_NUM_PROXIES", 0, minimum=0),
 }
+# API tokens (POST /api/token/, django-rest-knox): stored as SHA-512 hashes, each
+# valid for RAG_TOKEN_TTL_DAYS from when it was given (then 401: ask for a new one).
+RAG_TOKEN_TTL_DAYS = envint("RAG_TOKEN_TTL_DAYS", 30, minimum=1)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=RAG_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
 # Sign-in (the login page, the admin's, POST /api/token/): after RAG_LOGIN_FAILURES
 # wrong passwords for one user name from one address within RAG_LOGIN_WINDOW_MINUTES,
 # further attempts are refused (429) until the window ends.
