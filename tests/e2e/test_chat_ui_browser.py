@@ -91,6 +91,10 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     shoot(page, "citation-viewer-1280")
     page.keyboard.press("Escape")
     assert viewer.is_hidden()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    answer.locator("button", has_text="Copy").click()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("## Fees") and "Sources:\n[1] Card Handbook (handbook.pdf, page 2)" in copied
     answer.locator("a.cite[data-cite='2']").click()
     assert "withdrawn — the document was deleted" in viewer.inner_text()
     assert link.is_hidden()
@@ -131,7 +135,8 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         page.click("#menu")
         assert page.locator("#sidebar").is_visible() and page.get_attribute("#menu", "aria-expanded") == "true"
         shoot(page, f"chat-390-menu-{scheme}")
-        page.click("#menu")
+        page.locator(".chat").click(position={"x": 350, "y": 400})  # a tap beside the menu puts it away
+        assert page.locator("#sidebar").is_hidden() and page.get_attribute("#menu", "aria-expanded") == "false"
         page.locator("a.cite").first.click()
         shoot(page, f"citation-sheet-390-{scheme}")
         page.click("#viewer-close")
@@ -224,3 +229,19 @@ def test_a_question_can_be_limited_to_one_collection(page, live_server, alice): 
     page.locator(".msg.error").wait_for()
     assert sent[0]["collection"] == ["alice-private"] and sent[0]["question"] == "When does Falcon launch?"
     shoot(page, "collection-picker-and-error-1280-light")
+
+
+def test_the_theme_toggle_overrides_the_system_setting_and_is_kept(page, live_server, alice):  # noqa: F811
+    page.emulate_media(color_scheme="light")
+    log_in(page, live_server)
+    background = lambda: page.evaluate("getComputedStyle(document.body).backgroundColor")  # noqa: E731
+    assert background() == "rgb(245, 246, 248)"
+    assert page.get_attribute("#theme", "aria-label") == "Use the dark theme"
+    page.click("#theme")
+    assert background() == "rgb(20, 23, 31)"
+    page.reload()
+    assert background() == "rgb(20, 23, 31)" and page.get_attribute("#theme", "aria-label") == "Use the light theme"
+    shoot(page, "welcome-1280-dark-toggled")
+    page.click("#theme")
+    assert background() == "rgb(245, 246, 248)"
+    assert not page.console_messages, page.console_messages

@@ -280,9 +280,18 @@
 
   // The sidebar behind a menu button on narrow screens.
   const menu = document.getElementById("menu");
-  menu.addEventListener("click", () => {
-    const open = document.body.classList.toggle("menu-open");
+  function showMenu(open) {
+    document.body.classList.toggle("menu-open", open);
     menu.setAttribute("aria-expanded", String(open));
+  }
+  menu.addEventListener("click", () => showMenu(!document.body.classList.contains("menu-open")));
+  // Tapping the chat or pressing Escape puts it away again.
+  document.querySelector(".chat").addEventListener("click", () => showMenu(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && document.body.classList.contains("menu-open")) {
+      showMenu(false);
+      menu.focus();
+    }
   });
 
   // Enter sends; Shift+Enter (or an input method composing) makes a new line.
