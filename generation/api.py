@@ -133,6 +133,7 @@ class AskView(APIView):
             return response
         try:
             for event in events:
+                slot.refresh()  # a long answer that is still moving keeps its slot
                 if event["event"] == "done":
                     return Response(event["result"].for_caller())
         except GeneratorUnavailable as exc:

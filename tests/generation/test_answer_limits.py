@@ -128,3 +128,18 @@ def test_answers_have_a_rate_of_their_own(alice, scripted_answers, monkeypatch):
     client = api_client_for(alice)
     # Searches are not counted against answers, nor answers against searches.
     assert [client.get("/api/search", {"q": "fee"}).status_code for _ in range(5)] == [200] * 4 + [429]
+
+
+def test_a_stream_that_moves_keeps_its_slot_past_the_expiry(alice, scripted_answers, settings, monkeypatch):
+    from generation import throttling
+
+    settings.RAG_MAX_ANSWERS_PER_USER = 1
+    settings.RAG_ANSWER_SLOT_SECONDS = 1
+    monkeypatch.setattr(throttling, "REFRESH_EVERY", 0.0)
+    chunks = iter(ask(alice, stream=True).streaming_content)
+    for _ in range(2):
+        time.sleep(0.7)
+        next(chunks)  # each event pushes the expiry back
+    assert ask(alice).status_code == 429  # 1.4 s after the slot was taken
+    list(chunks)
+    assert ask(alice).status_code == 200
