@@ -11,6 +11,9 @@ from rest_framework.views import APIView
 
 from ragsite.throttling import SignInThrottle
 
+# Tokens one user may hold at once; a new one beyond this replaces the oldest.
+TOKENS_PER_USER = 10
+
 
 class TokenResponse(serializers.Serializer):
     token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
@@ -22,8 +25,8 @@ class TokenView(APIView):
     (the "token" rate), and a user name locked after failed sign-ins
     (ragsite.throttling) is refused. Tokens are django-rest-knox's: the
     database keeps only a SHA-512 hash of each, and each expires; a user may
-    hold several (one per client), expired ones are deleted when one of the
-    user's tokens is next used."""
+    hold TOKENS_PER_USER (one per client), expired ones are deleted when one of
+    the user's tokens is next used."""
 
     authentication_classes = []
     permission_classes = []
@@ -35,5 +38,10 @@ class TokenView(APIView):
     def post(self, request):
         credentials = AuthTokenSerializer(data=request.data, context={"request": request})
         credentials.is_valid(raise_exception=True)
-        token, key = AuthToken.objects.create(credentials.validated_data["user"])
+        user = credentials.validated_data["user"]
+        token, key = AuthToken.objects.create(user)
+        # Knox reads all of a user's tokens at each request: a client that asks
+        # for a token on every run replaces its oldest, beyond TOKENS_PER_USER.
+        kept = AuthToken.objects.filter(user=user).order_by("-created").values_list("pk", flat=True)[:TOKENS_PER_USER]
+        AuthToken.objects.filter(user=user).exclude(pk__in=list(kept)).delete()
         return Response({"token": key, "expiry": token.expiry})

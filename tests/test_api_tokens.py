@@ -48,3 +48,14 @@ def test_a_token_expires(alice, settings, monkeypatch):
     assert with_token(key).get("/api/documents/1/").status_code == 401
     fresh = obtain().json()["token"]  # a new one is given
     assert with_token(fresh).get("/api/documents/1/").status_code == 404
+
+
+def test_a_user_holds_a_bounded_number_of_tokens(alice):
+    from knox.models import AuthToken
+
+    from ragsite.api import TOKENS_PER_USER
+
+    keys = [obtain().json()["token"] for _ in range(TOKENS_PER_USER + 1)]
+    assert AuthToken.objects.filter(user=alice).count() == TOKENS_PER_USER
+    assert with_token(keys[0]).get("/api/documents/1/").status_code == 401  # the oldest was replaced
+    assert all(with_token(key).get("/api/documents/1/").status_code == 404 for key in keys[1:])
