@@ -5,13 +5,17 @@ stored rows or a stubbed /api/ask, so no model runs; screenshots of the main
 screens go to docs/screenshots/."""
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from generation.models import Citation, Conversation, Message
 from ingestion.models import Chunk, Collection
+from tests.conftest import ingest_path
 from tests.e2e.test_browser import page  # noqa: F401  (the fixture)
+from tests.engines import ScriptedEngine
 from tests.pdfs import make_pdf
 from tests.test_chat_ui import HOSTILE, PASSAGE, make_document
 
@@ -245,3 +249,37 @@ def test_the_theme_toggle_overrides_the_system_setting_and_is_kept(page, live_se
     page.click("#theme")
     assert background() == "rgb(245, 246, 248)"
     assert not page.console_messages, page.console_messages
+
+
+class SlowEngine(ScriptedEngine):
+    """A word every 50 ms for 15 s; remembers how far it got and whether it was closed."""
+
+    produced = 0
+    closed = threading.Event()
+
+    def pieces(self):
+        try:
+            for _ in range(300):
+                time.sleep(0.05)
+                SlowEngine.produced += 1
+                yield "word "
+        finally:
+            SlowEngine.closed.set()
+
+
+@pytest.mark.slow
+def test_stop_halts_generation_on_the_server(page, live_server, alice, handbook_pdf, settings):  # noqa: F811
+    settings.RAG_GENERATOR_ENGINE = "tests.e2e.test_chat_ui_browser.SlowEngine"
+    SlowEngine.produced, SlowEngine.closed = 0, threading.Event()
+    ingest_path(handbook_pdf)
+    log_in(page, live_server)
+    page.fill("#question", "What is the annual fee of the Gold card?")
+    page.click("#send")
+    page.locator(".msg.streaming").wait_for(timeout=120_000)
+    page.click("#send")  # Stop
+    page.locator(".msg.kind-stopped").wait_for()
+    assert "word" in page.locator(".msg.kind-stopped .body").inner_text()  # the partial answer stays
+    assert SlowEngine.closed.wait(5), f"the engine was not closed ({SlowEngine.produced} words)"
+    stopped_at = SlowEngine.produced
+    time.sleep(1)
+    assert SlowEngine.produced == stopped_at < 300
