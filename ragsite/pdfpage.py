@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 SCALE = 1.5  # 108 dpi: readable beside the chat, about 150 KB a page
+MAX_SIDE = 2400  # pixels: a poster-sized page is drawn smaller, not as a gigabyte bitmap
 HIGHLIGHT = (255, 214, 0, 90)
 MIN_WORDS = 4
 # PDFium is not thread-safe and the web server may be.
@@ -38,8 +39,9 @@ def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
                 raise PageError(f"The PDF has no page {page_number}.")
             page = document[page_number - 1]
             try:
-                height = page.get_height()
-                image = page.render(scale=SCALE).to_pil().convert("RGBA")
+                width, height = page.get_size()
+                scale = min(SCALE, MAX_SIDE / max(width, height, 1))
+                image = page.render(scale=scale).to_pil().convert("RGBA")
                 textpage = page.get_textpage()
                 try:
                     boxes = _boxes(textpage, sentence)
@@ -53,7 +55,7 @@ def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
         overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(overlay)
         for left, bottom, right, top in boxes:
-            draw.rectangle([left * SCALE - 1, (height - top) * SCALE - 1, right * SCALE + 1, (height - bottom) * SCALE + 1],
+            draw.rectangle([left * scale - 1, (height - top) * scale - 1, right * scale + 1, (height - bottom) * scale + 1],
                            fill=HIGHLIGHT)
         image = Image.alpha_composite(image, overlay)
     out = io.BytesIO()

@@ -314,3 +314,18 @@ def test_the_welcome_suggests_questions_from_the_documents_headings(client, alic
     response = client.get("/")
     assert response.context["suggestions"] == ["What does Card Handbook say about annual fees?"]
     assert 'data-question="What does Card Handbook say about annual fees?"' in response.content.decode()
+
+
+def test_a_poster_sized_page_is_drawn_within_bounds(tmp_path):
+    from fpdf import FPDF
+    from PIL import Image
+
+    from ragsite.pdfpage import MAX_SIDE, render_page
+
+    pdf = FPDF(unit="pt", format=(14400, 14400))  # PDF's largest page: 200 inches a side
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=200)
+    pdf.text(100, 400, "The Gold card has an annual fee of 95 euros.")
+    pdf.output(str(tmp_path / "poster.pdf"))
+    image = Image.open(io.BytesIO(render_page(tmp_path / "poster.pdf", 1, "The Gold card has an annual fee")))
+    assert max(image.size) <= MAX_SIDE
