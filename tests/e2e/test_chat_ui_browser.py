@@ -57,6 +57,29 @@ def log_in(tab, live_server, path="/"):
     tab.wait_for_url(live_server.url + path)
 
 
+# The text colour of an element and the first opaque background behind it.
+COLOURS = """element => {
+    let node = element, background = "rgba(0, 0, 0, 0)";
+    while (node && /rgba\\(.*, 0\\)$/.test(background)) {
+        background = getComputedStyle(node).backgroundColor;
+        node = node.parentElement;
+    }
+    return [getComputedStyle(element).color, background];
+}"""
+
+
+def contrast(tab, selector) -> float:
+    """WCAG contrast ratio of the first `selector`'s text on its background."""
+    def luminance(css):
+        channels = [int(float(v)) / 255 for v in css[css.index("(") + 1:-1].split(",")[:3]]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    text, background = (luminance(c) for c in tab.locator(selector).first.evaluate(COLOURS))
+    light, dark = max(text, background), min(text, background)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def shoot(tab, name):
     DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
@@ -131,6 +154,8 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         page.emulate_media(color_scheme=scheme)
         page.set_viewport_size({"width": 1280, "height": 800})
         assert page.locator("#sidebar").is_visible() and page.locator("#menu").is_hidden()
+        for selector in (".ask-help", ".sources-title", ".where", ".sidebar .date", ".kind", "a.cite", ".msg .body"):
+            assert contrast(page, selector) >= 4.5, (scheme, selector, contrast(page, selector))
         shoot(page, f"chat-1280-{scheme}")
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.locator("#sidebar").is_hidden()
