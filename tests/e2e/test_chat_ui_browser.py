@@ -169,6 +169,8 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         page.locator("a.cite").first.click()
         shoot(page, f"citation-sheet-390-{scheme}")
         page.click("#viewer-close")
+        page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phones: nothing scrolls sideways
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(20, 23, 31)"  # the dark theme's
     assert not page.console_messages, page.console_messages
@@ -261,6 +263,11 @@ def test_a_question_can_be_limited_to_one_collection(page, live_server, alice): 
 
 
 def test_the_theme_toggle_overrides_the_system_setting_and_is_kept(page, live_server, alice):  # noqa: F811
+    page.emulate_media(color_scheme="dark")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/accounts/login/")
+    shoot(page, "login-390-dark")
+    page.set_viewport_size({"width": 1200, "height": 800})
     page.emulate_media(color_scheme="light")
     log_in(page, live_server)
     background = lambda: page.evaluate("getComputedStyle(document.body).backgroundColor")  # noqa: E731
