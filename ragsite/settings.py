@@ -320,6 +320,10 @@ RAG_FINETUNE_MAX_MINUTES = envfloat("RAG_FINETUNE_MAX_MINUTES", 15.0)
 RAG_FINETUNE_BATCH_SIZE = envint("RAG_FINETUNE_BATCH_SIZE", 32, minimum=2)
 RAG_FINETUNE_SEED = envint("RAG_FINETUNE_SEED", 1234)
 RAG_FINETUNE_MIN_GAIN = envfloat("RAG_FINETUNE_MIN_GAIN", 0.02)
+# Who writes the synthetic questions: a dotted path to a factory
+# (max_new_tokens, stop) -> generate(messages) -> text; retrieval names it here
+# instead of importing generation.
+RAG_FINETUNE_QUESTION_WRITER = envstr("RAG_FINETUNE_QUESTION_WRITER", "generation.engines.question_writer")
 
 # Generation.
 # auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF
