@@ -208,6 +208,15 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
     answer.locator(".body li").nth(1).wait_for()
     assert page.locator(".msg.error").count() == 0 and page.locator(".msg.user").count() == 1
     assert answer.locator("button", has_text="Copy").is_visible()
+    # Ask again: the same question once more, in the same conversation, answered below.
+    sent = []
+    page.unroute("**/api/ask")
+    page.route("**/api/ask", lambda route: (sent.append(route.request.post_data_json),
+                                            route.fulfill(status=200, content_type="text/event-stream", body=sse)))
+    answer.locator("button", has_text="Ask again").click()
+    page.locator(".msg.assistant:not(.error)").nth(1).locator(".body li").nth(1).wait_for()
+    assert sent[0]["question"] == "First line\nsecond line" and sent[0]["conversation_id"] == conversation.pk
+    assert page.locator(".msg.user").count() == 2
 
 
 def test_stop_ends_a_pending_answer(page, live_server, alice):  # noqa: F811

@@ -78,12 +78,18 @@
     return wrap;
   }
 
-  function actions(box, m) {
+  function actions(box, m, question) {
     const bar = el("div", "actions");
     const copy = el("button", "small", "Copy");
     copy.type = "button";
     copy.addEventListener("click", () => copyAnswer(copy, m));
     bar.appendChild(copy);
+    if (question) {  // regenerate: the same question again, answered anew below
+      const again = el("button", "small", "Ask again");
+      again.type = "button";
+      again.addEventListener("click", () => { if (!controller) ask(question); });
+      bar.appendChild(again);
+    }
     box.appendChild(bar);
   }
 
@@ -132,7 +138,7 @@
   }
 
   // An answer as stored (ragsite/chat.py's message_dict): the same live and after a reload.
-  function answerMessage(m) {
+  function answerMessage(m, question) {
     dropHint();
     const box = el("div", "msg assistant");
     box.dataset.messageId = m.id;
@@ -150,7 +156,7 @@
     if (closest.length) box.appendChild(sources(closest, m.id, "Closest passages"));
     sourcesOf.set(String(m.id), cited.length ? cited : closest);
     if (m.guardrail && m.guardrail.intervened) box.classList.add("flagged");
-    actions(box, m);
+    actions(box, m, question);
     messages.appendChild(box);
     // Each passage of the list scrolled to its highlighted sentence.
     for (const quote of box.querySelectorAll(".sources blockquote.passage")) centre(quote);
@@ -176,9 +182,14 @@
     return box;
   }
 
+  let asked = null;
   for (const m of JSON.parse(document.getElementById("history").textContent)) {
-    if (m.role === "user") userMessage(m.content);
-    else answerMessage(m);
+    if (m.role === "user") {
+      userMessage(m.content);
+      asked = m.content;
+    } else {
+      answerMessage(m, asked);
+    }
   }
 
   // The source viewer: the cited passage, its sentence highlighted, and the original file.
@@ -434,7 +445,7 @@
           finished = true;
           const m = await stored(ev.data);
           pending.remove();
-          answerMessage(m);
+          answerMessage(m, question);
         }
       }
       if (!finished) {
