@@ -32,7 +32,19 @@ def conversations_for(user, query: str = ""):
     if query:
         matching = Q(title__icontains=query) | Q(messages__content__icontains=query)
         conversations = conversations.filter(pk__in=Conversation.objects.filter(matching, user=user).values("pk"))
-    return conversations[:SIDEBAR_CONVERSATIONS]
+    return label_repeats(list(conversations[:SIDEBAR_CONVERSATIONS]))
+
+
+def label_repeats(conversations: list[Conversation]) -> list[Conversation]:
+    """Sets `label` on each: its title, numbered "(2)", "(3)"... in the order
+    they were started when several have the same one."""
+    seen: dict[str, int] = {}
+    for conversation in sorted(conversations, key=lambda c: (c.created, c.pk)):
+        title = str(conversation)
+        seen[title.casefold()] = seen.get(title.casefold(), 0) + 1
+        count = seen[title.casefold()]
+        conversation.label = title if count == 1 else f"{title} ({count})"
+    return conversations
 
 
 def readable_documents(user) -> tuple[list[Document], int]:

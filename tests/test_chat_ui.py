@@ -329,3 +329,13 @@ def test_a_poster_sized_page_is_drawn_within_bounds(tmp_path):
     pdf.output(str(tmp_path / "poster.pdf"))
     image = Image.open(io.BytesIO(render_page(tmp_path / "poster.pdf", 1, "The Gold card has an annual fee")))
     assert max(image.size) <= MAX_SIDE
+
+
+def test_conversations_with_the_same_title_are_numbered_in_the_sidebar(client, alice):
+    first = Conversation.objects.create(user=alice, title="What is the fee?")
+    Conversation.objects.create(user=alice, title="Lounges")
+    second = Conversation.objects.create(user=alice, title="what is the fee?")
+    client.force_login(alice)
+    labels = {c.pk: c.label for c in client.get("/").context["conversations"]}
+    assert labels[first.pk] == "What is the fee?" and labels[second.pk] == "what is the fee? (2)"
+    assert "Lounges" in labels.values()
