@@ -101,8 +101,16 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     link = viewer.locator("#viewer-open")
     assert link.get_attribute("href") == f"/documents/{document.pk}/file#page=2"
     assert "page 2" in link.inner_text()
-    response = page.request.get(live_server.url + f"/documents/{document.pk}/file")  # the link opens the file
+    response = page.request.get(live_server.url + f"/documents/{document.pk}/file")
     assert response.status == 200 and response.headers["content-type"] == "application/pdf"
+    with page.context.expect_page() as opened:  # the link opens the file, at the page, in Chromium's PDF viewer
+        link.click()
+    original = opened.value
+    original.wait_for_load_state()
+    original.wait_for_timeout(1000)
+    assert original.url.endswith(f"/documents/{document.pk}/file#page=2")
+    shoot(original, "original-pdf-at-page-2")
+    original.close()
     assert viewer.locator(".where").first.inner_text() == "handbook.pdf, page 2 · Booking"
     # The page itself, drawn by the server with the sentence highlighted.
     image = viewer.locator("#viewer-image")
