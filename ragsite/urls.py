@@ -6,7 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 from generation.api import AskView
 from ingestion.api import DocumentCancelView, DocumentDetailView, DocumentListView, DocumentReindexView
 from ragsite import views
-from ragsite.api import TokenView
+from ragsite.api import ApiDocsView, TokenView
 from ragsite.throttling import throttled_sign_in
 from retrieval.api import SearchView
 
@@ -31,4 +31,5 @@ urlpatterns = [
     path("api/documents/<int:pk>/reindex/", DocumentReindexView.as_view(), name="api-document-reindex"),
     path("api/token/", TokenView.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", ApiDocsView.as_view(), name="api-docs"),
 ]
