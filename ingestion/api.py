@@ -1,8 +1,9 @@
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -50,10 +51,37 @@ class UploadSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=300, required=False)
 
 
-class DocumentListView(APIView):
+class DocumentFilter(serializers.Serializer):
+    collection = serializers.SlugField(max_length=100, required=False,
+                                       help_text="Only this collection's documents (one you may read).")
+    status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
+    ids = serializers.RegexField(r"^\d{1,12}(,\d{1,12}){0,99}$", required=False,
+                                 help_text="Only these documents: up to 100 ids, comma-separated (to poll their progress).")
+
+
+class DocumentPages(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class DocumentListView(generics.GenericAPIView):
+    """GET: the documents of the collections the caller may read, newest first,
+    a page at a time (`next`/`previous` links); POST: upload one."""
+
     permission_classes = [DocumentPermission]
     changes = {"POST": "add"}
     parser_classes = [MultiPartParser, FormParser]
+    serializer_class = DocumentSerializer
+    pagination_class = DocumentPages
+
+    @extend_schema(parameters=[DocumentFilter], responses=DocumentSerializer(many=True))
+    def get(self, request):
+        query = DocumentFilter(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        documents = readable_documents(request, **query.validated_data)
+        page = self.paginate_queryset(documents)
+        return self.get_paginated_response(DocumentSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer})
     def post(self, request):
@@ -91,6 +119,23 @@ def writable_collection(request, name: str | None) -> Collection:
             f"Unknown collection {name!r}. Collections you may upload to: {listed}. "
             "New collections are created in the admin."]})
     return collection
+
+
+def readable_documents(request, collection: str | None = None, status: str | None = None, ids: str | None = None):
+    """The documents the caller may read, newest first, narrowed by the
+    filters; a collection they may not read is a 400 naming it unknown (as
+    search does), so that its existence is not told."""
+    readable = Collection.objects.readable_by(request.user)
+    documents = Document.objects.filter(collection__in=readable).select_related("collection").order_by("-created", "-pk")
+    if collection:
+        if not readable.filter(name=collection).exists():
+            raise serializers.ValidationError({"collection": [f"Unknown collection {collection!r}."]})
+        documents = documents.filter(collection__name=collection)
+    if status:
+        documents = documents.filter(status=status)
+    if ids:
+        documents = documents.filter(pk__in=[int(pk) for pk in ids.split(",")])
+    return documents
 
 
 def readable_document(request, pk) -> Document:
