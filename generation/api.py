@@ -36,11 +36,12 @@ class CitationSerializer(serializers.Serializer):
     title = serializers.CharField()
     filename = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)
-    quote = serializers.CharField()
+    quote = serializers.CharField(allow_blank=True)
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     score = serializers.FloatField(help_text="Cosine similarity of the question and the cited sentence.")
     highlight = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
                                       help_text="[[start, end], ...] of `quote`: the evidence sentence cited.")
+    withdrawn = serializers.BooleanField(help_text="The cited document was deleted: `quote` is empty.")
 
 
 class AskResponse(serializers.Serializer):
@@ -61,6 +62,15 @@ class AskResponse(serializers.Serializer):
     evidence = serializers.ListField(child=serializers.DictField(),
                                      help_text="The evidence the model read, best first; `features` gives `dense` (cosine "
                                                "of question and sentence) and `type`.")
+
+
+class StreamEvent(serializers.Serializer):
+    """One Server-Sent Event of a streamed answer (the schema of each event,
+    as OpenAPI describes a text/event-stream)."""
+
+    event = serializers.ChoiceField(choices=["start", "token", "retract", "replace", "done", "error"])
+    data = serializers.CharField(help_text="The event's JSON: `done` carries the whole answer (as the JSON reply), "
+                                           "`error` a `detail` for the reader.")
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -94,7 +104,7 @@ class AskView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ask"
 
-    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): str,
+    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): StreamEvent,
                                                   429: None})
     def post(self, request):
         body = AskRequest(data=request.data)
