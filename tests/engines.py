@@ -20,3 +20,9 @@ class ScriptedEngine:
 
     def pieces(self):
         return self.script
+
+
+class FeeEngine(ScriptedEngine):
+    """Answers the fee question of tests/adversarial with a citation."""
+
+    script = ("The Gold card ", "has an annual fee ", "of 95 euros [1].")
