@@ -1,9 +1,10 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.shortcuts import redirect
 from django.utils.html import format_html
 
-from ingestion import services
+from ingestion import parsing, services
 from ingestion.models import Chunk, Collection, Document
 
 
@@ -19,6 +20,9 @@ class CollectionAdmin(admin.ModelAdmin):
 
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
+
+    def __init__(self, attrs=None):  # the browser's file picker offers the types we read
+        super().__init__({"accept": ",".join(sorted(parsing.SUPPORTED_SUFFIXES)), **(attrs or {})})
 
 
 class MultipleFileField(forms.FileField):
@@ -37,7 +41,7 @@ class DocumentUploadForm(forms.ModelForm):
     upload = MultipleFileField(
         label="Files",
         allow_empty_file=True,
-        help_text=f"One or more files: PDF, Word (.docx), HTML, Markdown or plain text, up to {settings.RAG_MAX_UPLOAD_MB} MB each.",
+        help_text=f"One or more files: {parsing.SUPPORTED_DESCRIPTION}, up to {settings.RAG_MAX_UPLOAD_MB} MB each.",
     )
 
     class Meta:
@@ -53,8 +57,16 @@ class DocumentUploadForm(forms.ModelForm):
     def clean_upload(self):
         uploads = self.cleaned_data["upload"]
         too_big = [u.name for u in uploads if u.size > settings.RAG_MAX_UPLOAD_MB * 1024 * 1024]
+        errors = []
         if too_big:
-            raise forms.ValidationError(f"Larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit: {', '.join(too_big)}.")
+            errors.append(f"Larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit: {', '.join(too_big)}.")
+        for upload in uploads:  # refused now, not failed later: nothing of this upload is stored
+            try:
+                services.refuse_unsupported(upload.name)
+            except services.UploadRejected as exc:
+                errors.append(str(exc))
+        if errors:
+            raise forms.ValidationError(errors)
         return uploads
 
 
@@ -66,6 +78,23 @@ class ChunkInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
     max_num = 0
+
+
+def upload_messages(new: int, duplicates: list[tuple[str, Document]]) -> list[tuple[int, str]]:
+    """What an upload did, counted: how many documents are new (queued), how
+    many files were the same bytes as a document already there (each named)."""
+    parts = []
+    if new:
+        parts.append(f"{new} new document{'s' if new != 1 else ''} queued for indexing")
+    if duplicates:
+        count = len(duplicates)
+        parts.append(f"{count} duplicate{'s' if count != 1 else ''} of {'documents' if count != 1 else 'a document'} "
+                     "already uploaded, not added again")
+    said = [(messages.SUCCESS if new else messages.INFO, "; ".join(parts) + ".")]
+    for name, document in duplicates:  # a failed or cancelled one is retried by add_document: its status says so
+        said.append((messages.INFO, f"{name} is the same file as “{document.title}” in {document.collection} "
+                                    f"({document.get_status_display().lower()})."))
+    return said
 
 
 @admin.register(Document)
@@ -113,17 +142,17 @@ class DocumentAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         uploads = form.cleaned_data["upload"]
         title = form.cleaned_data.get("title", "") if len(uploads) == 1 else ""
-        documents = []
-        for upload in uploads:  # the size limit was checked in the form
+        documents, duplicates = [], []
+        for upload in uploads:  # size and type were checked in the form
             document, created = services.add_document(
                 upload, upload.name, collection=form.cleaned_data["collection"], owner=request.user, title=title
             )
             documents.append(document)
             if not created:
-                messages.info(request, f"{upload.name} was already uploaded to {document.collection} as “{document.title}”.")
-        if len(documents) > 1:
-            messages.success(request, f"{len(documents)} documents queued for indexing.")
-        for field in Document._meta.concrete_fields:  # the admin redirects to the (last) document
+                duplicates.append((upload.name, document))
+        for level, text in upload_messages(len(documents) - len(duplicates), duplicates):
+            messages.add_message(request, level, text)
+        for field in Document._meta.concrete_fields:  # for response_add: the (last) document
             setattr(obj, field.attname, getattr(documents[-1], field.attname))
 
     @admin.display(description="Status", ordering="status")
@@ -141,11 +170,15 @@ class DocumentAdmin(admin.ModelAdmin):
         return f"{document.chunks_embedded}/{document.chunks_total} chunks embedded"
 
     def response_add(self, request, obj, post_url_continue=None):
-        if len(request.FILES.getlist("upload")) > 1:  # several documents: back to the list
-            from django.shortcuts import redirect
-
-            return redirect("admin:ingestion_document_changelist")
-        return super().response_add(request, obj, post_url_continue)
+        """After an upload, where its progress shows (save_model said what was
+        new and what was a duplicate; Django's own "was added successfully"
+        would be wrong for a duplicate): the list, or the add form again, or
+        the one document ("Save and continue editing" with one file)."""
+        if "_addanother" in request.POST:
+            return redirect("admin:ingestion_document_add")
+        if "_continue" in request.POST and len(request.FILES.getlist("upload")) == 1:
+            return redirect("admin:ingestion_document_change", obj.pk)
+        return redirect("admin:ingestion_document_changelist")
 
     @admin.action(description="Cancel selected documents (queued or running)", permissions=["change"])
     def cancel(self, request, queryset):

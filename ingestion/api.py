@@ -50,6 +50,13 @@ class UploadSerializer(serializers.Serializer):
                                                  "collection); an unknown name is refused, never created.")
     title = serializers.CharField(max_length=300, required=False)
 
+    def validate_file(self, file):
+        try:
+            services.refuse_unsupported(file.name)
+        except services.UploadRejected as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return file
+
 
 class DocumentFilter(serializers.Serializer):
     collection = serializers.SlugField(max_length=100, required=False,

@@ -48,14 +48,22 @@ def is_supported(filename: str) -> bool:
     return Path(filename).suffix.lower() in SUPPORTED_SUFFIXES
 
 
+def unsupported_reason(filename: str) -> str:
+    """Why a file of this name cannot be read ("" when it can): one message for
+    the upload doors, which refuse it at once, and for parse_file."""
+    suffix = Path(filename).suffix.lower()
+    if suffix in SUPPORTED_SUFFIXES:
+        return ""
+    return f"Unsupported file type {suffix or '(no extension)'}. Upload {SUPPORTED_DESCRIPTION}."
+
+
 def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> ParsedDocument:
     """Parse the file at `path`; `filename` (the user's name for it) picks the format.
     `guard` (no limits when None) is told of the pages and text as they are read."""
     guard = guard or Guard()
+    if reason := unsupported_reason(filename):
+        raise ParseError(reason)
     suffix = Path(filename).suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        shown = suffix or "(no extension)"
-        raise ParseError(f"Unsupported file type {shown}. Upload {SUPPORTED_DESCRIPTION}.")
     path = Path(path)
     if path.stat().st_size == 0:
         raise ParseError("The file is empty (0 bytes).")

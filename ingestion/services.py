@@ -70,6 +70,15 @@ def safe_filename(name: str) -> str:
     return base or "upload"
 
 
+def refuse_unsupported(filename: str) -> None:
+    """For the upload doors (admin, API): a file no parser reads is refused
+    before it is stored, with the reason. The CLI does not call it: a folder's
+    unreadable file becomes a failed document that says why, beside the rest."""
+    filename = safe_filename(filename)  # the name it would be stored, and parsed, under
+    if reason := parsing.unsupported_reason(filename):
+        raise UploadRejected(f"{filename}: {reason}")
+
+
 def add_document(fileobj, filename: str, *, collection: Collection, owner=None, title: str = "") -> tuple[Document, bool]:
     """Store an uploaded file and queue it. Returns (document, created);
     the same bytes in the same collection are one document."""

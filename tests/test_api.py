@@ -173,8 +173,7 @@ def test_bad_files_fail_alone_with_a_reason(admin_user, handbook, handbook_pdf):
     bad = {
         "empty.txt": (b"", "empty"),
         "corrupt.pdf": (handbook_pdf.read_bytes()[:300], "PDF"),
-        "tool.exe": (b"MZ\x90\x00binary", "Unsupported file type .exe"),
-    }
+    }  # an unsupported type is refused at upload (tests/test_admin_upload.py)
     ids = {}
     for name, (data, _) in bad.items():
         response = client.post("/api/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart")

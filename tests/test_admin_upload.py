@@ -1,0 +1,92 @@
+"""The document admin's upload form and look: the site's own name and
+favicon, unsupported types refused at upload with the reason, and messages
+that count new documents and duplicates. No model runs (nothing is indexed)."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from ingestion import services
+from ingestion.models import Document
+from tests.conftest import api_client_for
+
+pytestmark = pytest.mark.django_db
+
+ADD = "/admin/ingestion/document/add/"
+
+
+def upload(client, *files, **extra):
+    return client.post(ADD, {"upload": list(files), "collection": services.get_collection().pk, **extra})
+
+
+def stored_files(settings):
+    return [p for p in (settings.MEDIA_ROOT / "documents").rglob("*") if p.is_file()] if (settings.MEDIA_ROOT / "documents").exists() else []
+
+
+@pytest.mark.parametrize("path", ["/admin/", "/admin/login/", "/admin/ingestion/document/", ADD])
+def test_admin_pages_have_the_sites_name_and_favicon(client, admin_user, path):
+    if path != "/admin/login/":
+        client.force_login(admin_user)
+    html = client.get(path).content.decode()
+    assert "Ask your documents — admin" in html and "Django administration" not in html
+    assert "Django site admin" not in html
+    assert 'rel="icon" href="/static/ragsite/favicon.svg"' in html
+
+
+def test_the_file_picker_offers_the_supported_types(client, admin_user):
+    client.force_login(admin_user)
+    html = client.get(ADD).content.decode()
+    assert 'accept=".docx,.htm,.html,.markdown,.md,.pdf,.text,.txt,.xhtml"' in html
+
+
+def test_an_unsupported_type_is_refused_at_upload_with_the_reason(client, admin_user, settings):
+    client.force_login(admin_user)
+    response = upload(client, SimpleUploadedFile("prices.csv", b"card,fee\ngold,95\n"))
+    assert response.status_code == 200  # the form again, with the error
+    html = response.content.decode()
+    assert "prices.csv: Unsupported file type .csv. Upload PDF, Word (.docx), HTML, Markdown or plain text." in html
+    assert not Document.objects.exists() and stored_files(settings) == []
+
+
+def test_one_unsupported_file_refuses_the_whole_upload(client, admin_user, settings):
+    client.force_login(admin_user)
+    response = upload(client, SimpleUploadedFile("notes.md", b"# Notes\n\nFine.\n"), SimpleUploadedFile("README", b"hi"))
+    assert response.status_code == 200 and "README: Unsupported file type (no extension)" in response.content.decode()
+    assert not Document.objects.exists() and stored_files(settings) == []
+
+
+def test_the_message_counts_new_documents_and_duplicates(client, admin_user):
+    existing, _ = services.add_document(SimpleUploadedFile("fees.md", b"# Fees\n\nGold: 95 euros.\n"), "fees.md",
+                                        collection=services.get_collection())
+    client.force_login(admin_user)
+    response = upload(client, SimpleUploadedFile("fees-copy.md", b"# Fees\n\nGold: 95 euros.\n"),
+                      SimpleUploadedFile("lounges.md", b"# Lounges\n\nPlatinum only.\n"))
+    assert response.status_code == 302 and response["Location"] == "/admin/ingestion/document/"
+    said = [m.message for m in get_messages(response.wsgi_request)]
+    assert said[0] == "1 new document queued for indexing; 1 duplicate of a document already uploaded, not added again."
+    assert said[1] == f"fees-copy.md is the same file as “{existing.title}” in {existing.collection} (pending)."
+    assert not any("2 documents" in text or "added successfully" in text for text in said)
+    assert Document.objects.count() == 2
+
+
+def test_a_lone_duplicate_is_not_reported_as_added(client, admin_user):
+    services.add_document(SimpleUploadedFile("fees.md", b"same"), "fees.md", collection=services.get_collection())
+    client.force_login(admin_user)
+    response = upload(client, SimpleUploadedFile("again.md", b"same"))
+    said = [m.message for m in get_messages(response.wsgi_request)]
+    assert said[0] == "1 duplicate of a document already uploaded, not added again."
+    assert Document.objects.count() == 1
+
+
+def test_save_and_add_another_returns_to_the_form(client, admin_user):
+    client.force_login(admin_user)
+    response = upload(client, SimpleUploadedFile("a.md", b"# A\n"), _addanother="1")
+    assert response.status_code == 302 and response["Location"] == ADD
+
+
+def test_the_api_refuses_an_unsupported_type_at_upload(admin_user, settings):
+    response = api_client_for(admin_user).post("/api/documents/", {"file": SimpleUploadedFile("tool.exe", b"MZ\x90\x00")},
+                                               format="multipart")
+    assert response.status_code == 400
+    assert response.json()["file"] == ["tool.exe: Unsupported file type .exe. Upload PDF, Word (.docx), HTML, Markdown or plain text."]
+    assert not Document.objects.exists() and stored_files(settings) == []
