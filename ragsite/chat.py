@@ -5,10 +5,12 @@ so an answer looks the same live and after a reload."""
 from __future__ import annotations
 
 import mimetypes
+from datetime import timedelta
 from pathlib import PurePath
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from generation.models import Conversation, Message
 from ingestion.models import Collection, Document
@@ -24,11 +26,20 @@ TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"}
 
 WELCOME_DOCUMENTS = 12
 SIDEBAR_CONVERSATIONS = 30
+# A conversation is stored when its first question is asked, its messages when
+# the answer is done: one still without messages after this long lost its
+# answer (the server stopped mid-answer) and is left out of the sidebar. It
+# is hidden, not deleted: an answer still running may yet land in it (and
+# then it shows again).
+EMPTY_CONVERSATION_GRACE = timedelta(minutes=1)
 
 
 def conversations_for(user, query: str = ""):
-    """The user's latest conversations; with `query`, those whose title or messages contain it."""
-    conversations = Conversation.objects.filter(user=user)
+    """The user's latest conversations, but those left empty
+    (EMPTY_CONVERSATION_GRACE); with `query`, those whose title or messages contain it."""
+    has_messages = Exists(Message.objects.filter(conversation=OuterRef("pk")))
+    recent = Q(created__gte=timezone.now() - EMPTY_CONVERSATION_GRACE)
+    conversations = Conversation.objects.filter(has_messages | recent, user=user)
     if query:
         matching = Q(title__icontains=query) | Q(messages__content__icontains=query)
         conversations = conversations.filter(pk__in=Conversation.objects.filter(matching, user=user).values("pk"))
