@@ -1,7 +1,10 @@
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.urls import path
 from django.utils.html import format_html
 
 from ingestion import parsing, services
@@ -97,10 +100,16 @@ def upload_messages(new: int, duplicates: list[tuple[str, Document]]) -> list[tu
     return said
 
 
+# The most documents one progress request asks about (a page of the list holds 100).
+PROGRESS_IDS = 200
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ragsite/admin.css"]}
+        # Live status on the list (polls progress_view) and a drop zone on the upload form.
+        js = ["ragsite/admin-documents.js"]
 
     list_display = ["title", "collection", "status_badge", "progress", "pages", "original_filename", "created"]
     list_filter = ["status", "collection"]
@@ -155,11 +164,28 @@ class DocumentAdmin(admin.ModelAdmin):
         for field in Document._meta.concrete_fields:  # for response_add: the (last) document
             setattr(obj, field.attname, getattr(documents[-1], field.attname))
 
+    def get_urls(self):
+        progress = path("progress/", self.admin_site.admin_view(self.progress_view), name="ingestion_document_progress")
+        return [progress, *super().get_urls()]
+
+    def progress_view(self, request):
+        """GET ?ids=1,2,…: the status and progress cells of those documents, as
+        the list renders them (the same methods), for the list's script to
+        refresh in place; only documents this user may see in the admin."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        ids = [int(pk) for pk in request.GET.get("ids", "").split(",") if pk.isdigit() and len(pk) <= 12][:PROGRESS_IDS]
+        documents = self.get_queryset(request).filter(pk__in=ids)
+        return JsonResponse({"documents": {
+            document.pk: {"status": document.status, "finished": document.is_finished,
+                          "status_badge": self.status_badge(document), "progress": self.progress(document)}
+            for document in documents}})
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, document):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
         title = document.error if document.status == Document.Status.FAILED else ""
-        return format_html('<b class="rag-status rag-status-{}" title="{}">{}</b>', document.status, title,
-                           document.get_status_display())
+        return format_html('<b class="rag-status rag-status-{}" data-status="{}" title="{}">{}</b>', document.status,
+                           document.status, title, document.get_status_display())
 
     @admin.display(description="Progress")
     def progress(self, document):

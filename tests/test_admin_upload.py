@@ -90,3 +90,48 @@ def test_the_api_refuses_an_unsupported_type_at_upload(admin_user, settings):
     assert response.status_code == 400
     assert response.json()["file"] == ["tool.exe: Unsupported file type .exe. Upload PDF, Word (.docx), HTML, Markdown or plain text."]
     assert not Document.objects.exists() and stored_files(settings) == []
+
+
+def make_document(collection, title, status="pending", **fields):
+    return Document.objects.create(collection=collection, title=title, sha256=title.ljust(64, "0")[:64], status=status,
+                                   original_filename=f"{title}.md", file=f"documents/{title}.md", **fields)
+
+
+def test_the_list_and_the_form_load_the_live_script(client, admin_user):
+    client.force_login(admin_user)
+    for path in ("/admin/ingestion/document/", ADD):
+        assert "ragsite/admin-documents.js" in client.get(path).content.decode(), path
+
+
+def test_the_progress_view_gives_the_cells_the_list_shows(client, admin_user):
+    from ingestion.models import Collection
+
+    manuals = Collection.objects.create(name="manuals")
+    running = make_document(manuals, "running", status="embedding", chunks_total=10, chunks_embedded=4)
+    broken = make_document(manuals, "broken", status="failed", error="Damaged PDF.")
+    client.force_login(admin_user)
+    response = client.get("/admin/ingestion/document/progress/", {"ids": f"{running.pk},{broken.pk},999999,x"})
+    assert response.status_code == 200
+    documents = response.json()["documents"]
+    assert set(documents) == {str(running.pk), str(broken.pk)}
+    assert documents[str(running.pk)]["progress"] == "4/10 chunks embedded"
+    assert documents[str(running.pk)]["finished"] is False
+    assert 'data-status="embedding"' in documents[str(running.pk)]["status_badge"]
+    assert documents[str(broken.pk)] | {"status_badge": ""} == {"status": "failed", "finished": True,
+                                                                 "progress": "Damaged PDF.", "status_badge": ""}
+
+
+def test_the_progress_view_shows_only_what_the_user_may_see(client, alice, bob, settings):
+    from django.contrib.auth.models import Permission
+
+    from ingestion.models import Collection
+
+    hidden = make_document(Collection.objects.create(name="bob-only", is_public=False, owner=bob), "hidden")
+    client.force_login(alice)  # not staff: the admin's login page
+    assert client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk}).status_code == 302
+    alice.is_staff = True
+    alice.save()
+    assert client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk}).status_code == 403  # no view permission
+    alice.user_permissions.add(Permission.objects.get(codename="view_document"))
+    response = client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk})
+    assert response.status_code == 200 and response.json() == {"documents": {}}
