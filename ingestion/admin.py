@@ -9,10 +9,11 @@ from django.utils.html import format_html
 
 from ingestion import parsing, services
 from ingestion.models import Chunk, Collection, Document
+from ragsite.admin import BoundedChangelist
 
 
 @admin.register(Collection)
-class CollectionAdmin(admin.ModelAdmin):
+class CollectionAdmin(BoundedChangelist, admin.ModelAdmin):
     list_display = ["name", "is_public", "owner", "created"]
     filter_horizontal = ["members"]
     search_fields = ["name"]
@@ -105,7 +106,7 @@ PROGRESS_IDS = 200
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
     class Media:
         css = {"all": ["ragsite/admin.css"]}
         # Live status on the list (polls progress_view) and a drop zone on the upload form.

@@ -23,10 +23,16 @@ PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
 TEXT_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'"
 
 
+def one_line(text: str, limit: int = 200) -> str:
+    """A search or a title as one line: runs of whitespace become one space,
+    and NUL, which PostgreSQL cannot store or compare (a 500), is dropped."""
+    return " ".join(text.replace("\x00", "").split())[:limit]
+
+
 @require_GET
 @login_required
 def chat(request, conversation_id=None):
-    query = " ".join(request.GET.get("q", "").split())[:200]
+    query = one_line(request.GET.get("q", ""))
     conversations = conversations_for(request.user, query)
     conversation = None
     history = []
@@ -53,7 +59,7 @@ def own_conversation(request, conversation_id) -> Conversation:
 @login_required
 def rename_conversation(request, conversation_id):
     conversation = own_conversation(request, conversation_id)
-    title = " ".join(request.POST.get("title", "").split())[:200]
+    title = one_line(request.POST.get("title", ""))
     if title:
         conversation.title = title
         conversation.save(update_fields=["title"])  # not "updated": a rename does not reorder the list
