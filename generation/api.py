@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from generation import services
 from generation.engines.base import GeneratorUnavailable
-from generation.throttling import AnswerSlot, HeldStream
+from generation.throttling import AnswerSlot, HeldStream, ServerBusy
 from ingestion.models import MAX_ID
 from retrieval.search import SearchError
 
@@ -94,6 +94,12 @@ class TooManyAnswers(APIException):
         super().__init__(f"You have {cap} answer{'s' if cap != 1 else ''} in progress; ask again when one has finished.")
 
 
+class ServerBusyAnswering(APIException):
+    status_code = 503
+    default_code = "busy"
+    default_detail = "The server is answering as many questions as it can; ask again in a moment."
+
+
 class AskView(APIView):
     """Answers are limited apart from searches: the "ask" throttle rate
     (API_ASK_RATE_LIMIT, per user), and RAG_MAX_ANSWERS_PER_USER in flight
@@ -105,11 +111,14 @@ class AskView(APIView):
     throttle_scope = "ask"
 
     @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): StreamEvent,
-                                                  429: None})
+                                                  429: None, 503: None})
     def post(self, request):
         body = AskRequest(data=request.data)
         body.is_valid(raise_exception=True)
-        slot = AnswerSlot.take(request.user)
+        try:
+            slot = AnswerSlot.take(request.user)
+        except ServerBusy:
+            raise ServerBusyAnswering() from None
         if slot is None:
             raise TooManyAnswers()
         try:

@@ -6,10 +6,15 @@ taken with an atomic add and given back when the answer ends however it
 ends: read to the end, the client gone (the response is closed), or an
 error. A slot also expires RAG_ANSWER_SLOT_SECONDS after it was last
 refreshed (a stream refreshes it as it goes), so a process that died
-mid-answer cannot lock its user out for longer than that."""
+mid-answer cannot lock its user out for longer than that.
+
+An answer also holds one of its process's RAG_MAX_ANSWERS_PER_PROCESS
+places (all users together, counted in memory: the resource is this
+process's server threads), so that answers leave threads for pages."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -20,6 +25,31 @@ from django.core.cache import cache
 REFRESH_EVERY = 5.0
 
 
+class ServerBusy(Exception):
+    """This process has RAG_MAX_ANSWERS_PER_PROCESS answers in flight."""
+
+
+class _ProcessAnswers:
+    """How many answers this process has in flight."""
+
+    def __init__(self):
+        self.count, self._lock = 0, threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.count >= settings.RAG_MAX_ANSWERS_PER_PROCESS:
+                return False
+            self.count += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.count -= 1
+
+
+IN_PROCESS = _ProcessAnswers()
+
+
 class AnswerSlot:
     def __init__(self, key: str, token: str):
         self.key, self.token = key, token
@@ -27,11 +57,15 @@ class AnswerSlot:
 
     @classmethod
     def take(cls, user) -> AnswerSlot | None:
-        """A free slot of `user`'s, or None when all are held."""
+        """A free slot of `user`'s, or None when all are held; ServerBusy
+        when the process has all the answers in flight it may."""
+        if not IN_PROCESS.take():
+            raise ServerBusy()
         for number in range(settings.RAG_MAX_ANSWERS_PER_USER):
             key, token = f"answers:{user.pk}:{number}", uuid.uuid4().hex
             if cache.add(key, token, settings.RAG_ANSWER_SLOT_SECONDS):
                 return cls(key, token)
+        IN_PROCESS.give_back()
         return None
 
     def refresh(self) -> None:
@@ -48,6 +82,7 @@ class AnswerSlot:
         between them frees a slot early, never locks one)."""
         if self.key is None:
             return
+        IN_PROCESS.give_back()
         if cache.get(self.key) == self.token:
             cache.delete(self.key)
         self.key = None

@@ -42,8 +42,11 @@ def fresh_counters(settings):
     be flushed whole; its keys are per test run anyway)."""
     from django.core.cache import cache
 
+    from generation.throttling import IN_PROCESS
+
     if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
         cache.clear()
+    IN_PROCESS.count = 0  # answers a test left unfinished (the process's count is in memory)
 
 
 @pytest.fixture

@@ -26,3 +26,19 @@ class FeeEngine(ScriptedEngine):
     """Answers the fee question of tests/adversarial with a citation."""
 
     script = ("The Gold card ", "has an annual fee ", "of 95 euros [1].")
+
+
+class SlowFeeEngine(FeeEngine):
+    """FeeEngine at a model's pace: PAUSE seconds a token, TOKENS tokens
+    (the word tokens of its script, then the citation)."""
+
+    PAUSE = 0.2
+    TOKENS = 15
+
+    def pieces(self):
+        import time
+
+        for _ in range(self.TOKENS - 1):
+            time.sleep(self.PAUSE)
+            yield "fee "
+        yield "of 95 euros [1]."

@@ -52,10 +52,22 @@ class CalmClassifier:
         return [0.0 for _ in texts]
 
 
+def _hashing_embedders():
+    embedders = {}
+    return lambda path: embedders.setdefault(path, HashingEmbedder(path))
+
+
 def install(monkeypatch, settings):
     """Serve this process's searches, indexing and guardrail with the fakes."""
     from retrieval import embedding
 
-    embedders = {}
-    monkeypatch.setattr(embedding, "_embedder", lambda path: embedders.setdefault(path, HashingEmbedder(path)))
+    monkeypatch.setattr(embedding, "_embedder", _hashing_embedders())
     settings.RAG_GUARDRAIL_BACKEND = "tests.fakes.CalmClassifier"
+
+
+def install_in_server() -> None:
+    """The same, for a server process of its own (tests/adversarial/served.py;
+    the guardrail and the engine come by environment variables)."""
+    from retrieval import embedding
+
+    embedding._embedder = _hashing_embedders()

@@ -143,3 +143,22 @@ def test_a_stream_that_moves_keeps_its_slot_past_the_expiry(alice, scripted_answ
     assert ask(alice).status_code == 429  # 1.4 s after the slot was taken
     list(chunks)
     assert ask(alice).status_code == 200
+
+
+def test_a_process_has_at_most_its_answers_in_flight_all_users_together(alice, bob, scripted_answers, settings):
+    # Per-user caps alone let a few users hold every server thread (pages waited 5 s).
+    settings.RAG_MAX_ANSWERS_PER_PROCESS = 2
+    first, second = ask(alice, stream=True), ask(bob, stream=True)
+    assert first.status_code == second.status_code == 200
+    for user, stream in ((alice, True), (bob, False)):
+        refused = ask(user, stream=stream)
+        assert refused.status_code == 503 and "ask again in a moment" in refused.json()["detail"]
+    assert scripted_answers.started == 2  # refused before anything was searched or stored
+    b"".join(first.streaming_content)  # read to its end: the place is given back
+    assert ask(bob).status_code == 200
+    hang_up(second)  # the client went away
+    assert ask(alice, stream=True).status_code == 200
+    settings.RAG_MAX_ANSWERS_PER_USER = 1
+    assert ask(alice).status_code == 429  # a user's cap still refuses, and gives its process place back
+    from generation.throttling import IN_PROCESS
+    assert IN_PROCESS.count == 1

@@ -1,0 +1,181 @@
+"""The site stays responsive under hostile load: the real server (gunicorn,
+one process with the threads `make run` gives it) on loopback, with the
+stand-in embedder and a scripted generator that streams at a model's pace
+(tests/engines.py SlowFeeEngine, about 3 s an answer).
+
+Bounded: every request has a timeout, every test a fixed number of
+requests; a test takes about as long as its slowest answers."""
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from knox.models import AuthToken
+
+from generation.models import Conversation, Message
+from tests.adversarial.conftest import FEES
+from tests.conftest import ingest_path
+from tests.e2e.conftest import database_url
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+# The server's threads as `make run` serves (an answer holds one while it streams).
+THREADS = int(re.search(r"gunicorn .*--threads (\d+)", (ROOT / "Makefile").read_text()).group(1))
+PAGE_BOUND = 2.0  # seconds: a login page takes milliseconds on an idle server
+QUESTION = "What is the annual fee of the Gold card?"
+
+
+@dataclass
+class Site:
+    port: int
+    tokens: dict[str, str]
+    log: Path
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    seconds: float
+
+    @property
+    def last_event(self) -> str:
+        return self.body.decode().rstrip().split("\n\n")[-1].split("\n")[0]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def request(site: Site, method: str, path: str, body=None, user: str | None = None, timeout: float = 30) -> Reply:
+    headers = {"Accept": "text/event-stream" if body and body.get("stream") else "text/html,application/json"}
+    if user:
+        headers["Authorization"] = f"Token {site.tokens[user]}"
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=timeout)
+    try:
+        conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+        response = conn.getresponse()
+        data = response.read()
+    finally:
+        conn.close()
+    return Reply(response.status, data, time.monotonic() - started)
+
+
+def ask(site, user, question=QUESTION, **extra) -> Reply:
+    return request(site, "POST", "/api/ask", {"question": question, "stream": True, **extra}, user=user)
+
+
+def login_page(site) -> Reply:
+    return request(site, "GET", "/accounts/login/", timeout=10)
+
+
+@pytest.fixture
+def site(transactional_db, fake_models, isolated_storage):
+    users = ["alice", "bob", "carol", "dave", "erin"]
+    tokens = {}
+    for name in users:
+        user = get_user_model().objects.create_user(name, password=f"{name}-password-1")
+        tokens[name] = AuthToken.objects.create(user)[1]
+    path = isolated_storage / "fees.md"
+    path.write_text(FEES)
+    ingest_path(path)
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url(), "RAG_DATA_DIR": str(settings.DATA_DIR),
+           "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR), "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+           "RAG_GENERATOR_ENGINE": "tests.engines.SlowFeeEngine", "RAG_GUARDRAIL_BACKEND": "tests.fakes.CalmClassifier"}
+    env.pop("REDIS_URL", None)  # one process: its own counters, none left from another run
+    log_path = isolated_storage / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "tests.adversarial.served:application", "--bind", f"127.0.0.1:{port}",
+             "--workers", "1", "--threads", str(THREADS), "--timeout", "60"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    site = Site(port, tokens, log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if login_page(site).status == 200:
+                    break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("gunicorn did not start:\n" + log_path.read_text(errors="replace")[-4000:])
+            time.sleep(0.2)
+        request(site, "GET", "/api/search?q=warm", user="erin")  # the first search loads the index
+        yield site
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        connection.close()  # so the test database can be flushed
+
+
+def page_loads_while(site, pool, count=5, gap=0.3) -> list[Reply]:
+    pages = []
+    for _ in range(count):
+        time.sleep(gap)
+        pages.append(login_page(site))
+    return pages
+
+
+def test_a_pathological_request_does_not_delay_another_users_page(site):
+    # The audit's follow-up: a question with history whose pattern backtracked for seconds under the GIL.
+    alice = get_user_model().objects.get(username="alice")
+    conversation = Conversation.objects.create(user=alice, title="Fees")
+    Message.objects.create(conversation=conversation, role=Message.Role.USER, content=QUESTION)
+    follow_up = "what about x" + " " * 1985 + "a"
+    with ThreadPoolExecutor(4) as pool:
+        answer = pool.submit(ask, site, "alice", follow_up, conversation_id=conversation.pk)
+        search = pool.submit(request, site, "GET", "/api/search?k=50&q=" + "fee%20" * 330, user="bob")
+        pages = page_loads_while(site, pool)
+        replies = [answer.result(), search.result()]
+    assert [r.status for r in replies] == [200, 200], [r.body[:300] for r in replies]
+    assert replies[0].last_event == "event: done"
+    assert all(p.status == 200 for p in pages)
+    assert max(p.seconds for p in pages) < PAGE_BOUND, [round(p.seconds, 2) for p in pages]
+
+
+def test_eight_streamed_answers_and_page_loads_at_once(site):
+    askers = ["alice", "alice", "bob", "bob", "carol", "carol", "dave", "dave"]  # each user's cap is 2
+    started = time.monotonic()
+    with ThreadPoolExecutor(len(askers)) as pool:
+        answers = [pool.submit(ask, site, user) for user in askers]
+        pages = page_loads_while(site, pool, count=8)
+        chat = request(site, "GET", "/api/documents/", user="erin", timeout=10)
+        replies = [a.result() for a in answers]
+    elapsed = time.monotonic() - started
+    statuses = sorted(r.status for r in replies)
+    assert set(statuses) <= {200, 429, 503}, statuses
+    for reply in replies:  # nothing dropped: every stream ends with its answer, or was refused cleanly
+        if reply.status == 200:
+            assert reply.last_event == "event: done", reply.body[-300:]
+        else:
+            assert "answers in progress" in reply.body.decode() or "ask again in a moment" in reply.body.decode()
+    assert statuses.count(200) == min(8, settings.RAG_MAX_ANSWERS_PER_PROCESS)
+    assert chat.status == 200 and chat.seconds < PAGE_BOUND
+    assert all(p.status == 200 for p in pages)
+    assert max(p.seconds for p in pages) < PAGE_BOUND, [round(p.seconds, 2) for p in pages]
+    print(f"8 answers: {sorted(round(r.seconds, 2) for r in replies)} s; pages {[round(p.seconds, 2) for p in pages]} s; "
+          f"{elapsed:.1f} s in all")
