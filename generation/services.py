@@ -55,7 +55,7 @@ class AnswerResult:
         and sentence ("dense") and whether it holds the kind of value asked for
         ("type"). Trusted callers (the CLI, evaluate_answers) read as_dict()."""
         data = self.as_dict()
-        data["evidence"] = [{**{k: v for k, v in row.items() if k not in ("score", "features")},
+        data["evidence"] = [{**{k: v for k, v in row.items() if k not in ("score", "order", "features")},
                              "features": {k: v for k, v in row.get("features", {}).items() if k in CALLER_FEATURES}}
                             for row in data["evidence"]]
         return data
@@ -177,7 +177,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
                           guardrail={"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score}))
         return
 
-    items = [policy.Item(u.text, _context(relevant[u.passage], u), u.score) for u in units]
+    items = [policy.Item(u.text, _context(relevant[u.passage], u), u.order) for u in units]
     decision = policy.decide(raw, query, items, wants=found.profile.wants, salient=found.salient,
                              margin=settings.RAG_EVIDENCE_MARGIN, quote_margin=settings.RAG_QUOTE_MARGIN,
                              quote_chars=settings.RAG_QUOTE_CHARS)
@@ -210,7 +210,8 @@ class Found:
     def rows(self, hits, units=None) -> list[dict]:
         return [{"chunk_id": hits[u.passage].chunk_id, "document_id": hits[u.passage].document_id,
                  "filename": hits[u.passage].filename, "page": hits[u.passage].page, "heading": u.heading,
-                 "text": u.text, "sentence": list(u.sentence_span), "score": u.score, "features": u.features}
+                 "text": u.text, "sentence": list(u.sentence_span), "score": u.score, "order": u.order,
+                 "features": u.features}
                 for u in (self.units if units is None else units)]
 
 
@@ -230,9 +231,12 @@ def gather_evidence(question: str, hits) -> Found:
     vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
     cosine = vectors @ embedder.embed_queries([question])[0]
     ranked = evidence.score(profile, shortlist, passages, weights, cosine)
-    chosen = evidence.select(ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS)
-    answers = evidence.settles(chosen, threshold=settings.RAG_EVIDENCE_THRESHOLD, gap=settings.RAG_EVIDENCE_GAP,
-                               clear=settings.RAG_EVIDENCE_CLEAR)
+    limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
+    # Whether the documents answer: the evidence score of the best units;
+    # which units to give, quote and cite: the order score.
+    answers = evidence.settles(evidence.select(ranked, **limits), threshold=settings.RAG_EVIDENCE_THRESHOLD,
+                               gap=settings.RAG_EVIDENCE_GAP, clear=settings.RAG_EVIDENCE_CLEAR)
+    chosen = evidence.select(evidence.ordered(ranked), **limits)
     return Found(profile, chosen, answers, evidence.salient(weights))
 
 
@@ -323,7 +327,7 @@ def evaluate_answers(questions, *, k: int | None = None, collections: list[str] 
                 evidence=tuple(e["text"] for e in result["evidence"]),
                 generated=result["generated"],
                 seconds=seconds,
-                evidence_score=result["evidence"][0]["score"] if result["evidence"] else None,
+                evidence_score=max((e["score"] for e in result["evidence"]), default=None),
             )
             rows.append(evaluation.judge(item, outcome))
             if progress:

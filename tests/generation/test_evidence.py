@@ -111,3 +111,18 @@ def test_evidence_settles_a_question_when_it_is_good_and_clear():
     assert not evidence.settles(ranked(0.5, 0.48), **rules)   # two sentences alike: not settled
     assert not evidence.settles(ranked(0.4, 0.1), **rules)    # too weak
     assert not evidence.settles([], **rules)
+
+
+def test_the_order_favours_the_passage_retrieval_ranked_higher_and_the_gate_keeps_the_evidence_score():
+    """Two passages saying the same: the order score puts the unit of the
+    passage search ranked first ahead (a prior of 1/rank); the evidence score,
+    which decides "not in the documents", does not depend on the rank."""
+    same = "The Gold card has an annual fee of 95 euros."
+    passages = [Passage("Other text. " + same, "Handbook", "Fees"), Passage(same, "Handbook", "Fees")]
+    question = profile("gold card annual fee")
+    found = [u for u in units(passages) if u.text.endswith(same)]
+    ranked = evidence.score(question, found, passages, {t: 1.0 for t in question.terms}, cosine=np.full(len(found), 0.5))
+    first, second = sorted(ranked, key=lambda u: u.passage)
+    assert first.score == second.score and first.order > second.order
+    assert [u.passage for u in evidence.ordered(ranked)] == [0, 1]
+    assert [u.passage for u in evidence.ordered(list(reversed(ranked)))] == [0, 1]
