@@ -1,0 +1,101 @@
+"""The "not in the documents" decision, studied offline: retrieval and
+evidence scoring (no generation) for every labelled question, then each gate
+rule scored on the same evidence.
+
+    .venv/bin/python bench/evidence_gate.py demo|postgresql
+
+Uses the data folder of bench/answers.py (the corpus is ingested if needed).
+Writes bench/results/evidence-gate-<corpus>.json (a row per question: every
+shortlisted unit with its features, both scores, its passage's retrieval
+rank and whether it holds the fact; the question's terms and their corpus
+frequency), the data for replaying other weights or gates offline, and
+prints, for answerable questions, how often the unit ranked first holds the
+fact by the evidence score and by the order score (generation/evidence.py).
+"""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.answers import corpus_files  # noqa: E402
+from bench.common import ROOT, setup_django  # noqa: E402
+
+
+def collect(name: str) -> list[dict]:
+    files = corpus_files(name)
+    setup_django(str(Path(tempfile.gettempdir()) / f"rag-answers-{name}"))
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from generation import evaluation, evidence
+    from generation.claims import terms
+    from retrieval import passages as around
+    from retrieval.embedding import get_embedder
+    from retrieval.search import search
+
+    call_command("ingest", *map(str, files), "--inline", stdout=sys.stderr)
+    with open(ROOT / "bench" / "qa" / f"{name}.jsonl", encoding="utf-8") as handle:
+        questions = evaluation.parse_questions(handle)
+    embedder = get_embedder()
+    rows = []
+    for done, item in enumerate(questions, start=1):
+        hits = search(item.question, k=settings.RAG_ANSWER_PASSAGES)
+        profile = evidence.profile(item.question)
+        following = around.continuations([h.chunk_id for h in hits])
+        passages = [evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading)
+                    for h in hits]
+        counts, total = around.term_statistics([profile.words.get(t, t) for t in profile.terms])
+        weights = evidence.idf_weights(profile, counts, total)
+        shortlist = evidence.score(profile, evidence.units(passages), passages, weights)[:settings.RAG_EVIDENCE_SHORTLIST]
+        units = []
+        if shortlist:  # as services.gather_evidence scores them
+            vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
+            ranked = evidence.score(profile, shortlist, passages, weights, vectors @ embedder.embed_queries([item.question])[0])
+            chosen = {id(u) for u in evidence.select(ranked, limit=settings.RAG_EVIDENCE_ITEMS,
+                                                     max_chars=settings.RAG_EVIDENCE_CHARS)}
+            for unit in ranked:
+                hit = hits[unit.passage]
+                context = terms(" ".join((hit.title, hit.heading, unit.heading, unit.text)))
+                units.append({"text": unit.text, "score": unit.score, "order": unit.order, "features": unit.features,
+                              "rank": unit.passage + 1,
+                              "chosen": id(unit) in chosen,
+                              "missing": sorted(t for t in profile.terms if t not in context),
+                              "holds": bool(item.answerable and evaluation.holds(unit.text, item.answers))})
+        rows.append({"id": item.id, "question": item.question, "answerable": item.answerable,
+                     "weights": {t: round(w, 3) for t, w in weights.items()},
+                     "df": {t: counts.get(profile.words.get(t, t), 0) for t in profile.terms}, "passages": total,
+                     "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
+                     "units": units})
+        print(f"\r{done}/{len(questions)}", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    """Over answerable questions: the fact in the retrieved passages, in the
+    shortlisted units, and in the unit ranked first by each score."""
+    answerable = [r for r in rows if r["answerable"]]
+
+    def share(test) -> float:
+        return round(sum(bool(test(r)) for r in answerable) / len(answerable), 3)
+
+    def first(key):
+        return lambda r: r["units"] and max(r["units"], key=lambda u: u[key])["holds"]
+
+    return {"in_passages": share(lambda r: r["in_passages"]), "in_shortlist": share(lambda r: any(u["holds"] for u in r["units"])),
+            "first_by_evidence_score": share(first("score")), "first_by_order_score": share(first("order"))}
+
+
+def main():
+    name = sys.argv[1]
+    rows = collect(name)
+    out = ROOT / "bench" / "results" / f"evidence-gate-{name}.json"
+    out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    print(out)
+    print(json.dumps(summary(rows)))
+
+
+if __name__ == "__main__":
+    main()
