@@ -53,9 +53,11 @@ test: lint browser-deps
 test-fast: lint
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
-# The linter (ruff.toml): part of `make test`, so CI fails on a lint error.
+# The linter and the formatter's check (ruff.toml): part of `make test`, so CI
+# fails on a lint error or an unformatted file (`.venv/bin/ruff format .` fixes the latter).
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf data-test .pytest_cache

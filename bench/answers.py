@@ -26,8 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, setup_django  # noqa: E402
 
 PG_HTML = Path("/usr/share/doc/postgresql-doc-15/html")
-PG_PATTERNS = ["sql-*.html", "runtime-config-*.html", "datatype-*.html", "app-*.html", "ddl-*.html", "indexes-*.html",
-               "auth-*.html", "backup-*.html", "routine-*.html", "client-auth*.html"]
+PG_PATTERNS = [
+    "sql-*.html",
+    "runtime-config-*.html",
+    "datatype-*.html",
+    "app-*.html",
+    "ddl-*.html",
+    "indexes-*.html",
+    "auth-*.html",
+    "backup-*.html",
+    "routine-*.html",
+    "client-auth*.html",
+]
 
 
 def corpus_files(name: str) -> list[Path]:
@@ -50,8 +60,11 @@ def machine() -> dict:
                 model = line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(),
-            "flags": sorted(f for f in flags if f.startswith(("avx", "amx")))}
+    return {
+        "cpu": model or platform.processor(),
+        "cores": os.cpu_count(),
+        "flags": sorted(f for f in flags if f.startswith(("avx", "amx"))),
+    }
 
 
 def main():
@@ -65,7 +78,11 @@ def main():
         import subprocess
 
         for name in args.corpora:
-            extra = ["--label", args.label] + (["-k", str(args.k)] if args.k else []) + (["--limit", str(args.limit)] if args.limit else [])
+            extra = (
+                ["--label", args.label]
+                + (["-k", str(args.k)] if args.k else [])
+                + (["--limit", str(args.limit)] if args.limit else [])
+            )
             subprocess.run([sys.executable, __file__, name, *extra], check=True)
         return
     name = args.corpora[0]
@@ -79,19 +96,28 @@ def main():
     with open(ROOT / "bench" / "qa" / f"{name}.jsonl", encoding="utf-8") as handle:
         questions = evaluation.parse_questions(handle)[: args.limit]
     services.ask("What is this collection about?")  # warm: the models load once
-    report = services.evaluate_answers(questions, k=args.k,
-                                       progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr))
+    report = services.evaluate_answers(
+        questions, k=args.k, progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr)
+    )
     print(file=sys.stderr)
     # Calibration: what each evidence threshold would give on this set (the
     # decision "not in the documents" depends on nothing else).
     calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(30, 72, 2)])
-    report = {"corpus": name, "documents": len(files), "label": args.label, "machine": machine(), **report,
-              "calibration": calibration}
+    report = {
+        "corpus": name,
+        "documents": len(files),
+        "label": args.label,
+        "machine": machine(),
+        **report,
+        "calibration": calibration,
+    }
     out = ROOT / "bench" / "results" / f"answers-{name}-{args.label}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"## {name} ({len(files)} documents), {args.label}\n")
     print(evaluation.format_table(report["summary"]))
-    print("\n| threshold | false abstention | abstention (unanswerable) | not-found precision |\n| --- | --- | --- | --- |")
+    print(
+        "\n| threshold | false abstention | abstention (unanswerable) | not-found precision |\n| --- | --- | --- | --- |"
+    )
     for row in calibration:
         print(f"| {row['threshold']} | {row['false_abstention']} | {row['abstained']} | {row['not_found_precision']} |")
 

@@ -66,9 +66,17 @@ def main():
 
     def stats(times):
         times = np.asarray(times) * 1000
-        return {f"p{q}_ms": round(float(np.percentile(times, q)), 2) for q in (50, 90, 99)} | {"mean_ms": round(float(times.mean()), 2)}
+        return {f"p{q}_ms": round(float(np.percentile(times, q)), 2) for q in (50, 90, 99)} | {
+            "mean_ms": round(float(times.mean()), 2)
+        }
 
-    row = {"documents": index.ntotal, "queries": len(queries), "k": args.k, "ours": stats(ours), "bm25s_retrieve": stats(raw)}
+    row = {
+        "documents": index.ntotal,
+        "queries": len(queries),
+        "k": args.k,
+        "ours": stats(ours),
+        "bm25s_retrieve": stats(raw),
+    }
     row["speedup"] = {key: round(row["bm25s_retrieve"][key] / row["ours"][key], 2) for key in row["ours"]}
     print(json.dumps(row), flush=True)
     out = Path(__file__).resolve().parent / "results"

@@ -44,30 +44,54 @@ def collect(name: str) -> list[dict]:
         hits = search(item.question, k=settings.RAG_ANSWER_PASSAGES)
         profile = evidence.profile(item.question)
         following = around.continuations([h.chunk_id for h in hits])
-        passages = [evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading)
-                    for h in hits]
+        passages = [
+            evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading)
+            for h in hits
+        ]
         counts, total = around.term_statistics([profile.words.get(t, t) for t in profile.terms])
         weights = evidence.idf_weights(profile, counts, total)
-        shortlist = evidence.score(profile, evidence.units(passages), passages, weights)[:settings.RAG_EVIDENCE_SHORTLIST]
+        shortlist = evidence.score(profile, evidence.units(passages), passages, weights)[
+            : settings.RAG_EVIDENCE_SHORTLIST
+        ]
         units = []
         if shortlist:  # as services.gather_evidence scores them
             vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
-            ranked = evidence.score(profile, shortlist, passages, weights, vectors @ embedder.embed_queries([item.question])[0])
-            chosen = {id(u) for u in evidence.select(ranked, limit=settings.RAG_EVIDENCE_ITEMS,
-                                                     max_chars=settings.RAG_EVIDENCE_CHARS)}
+            ranked = evidence.score(
+                profile, shortlist, passages, weights, vectors @ embedder.embed_queries([item.question])[0]
+            )
+            chosen = {
+                id(u)
+                for u in evidence.select(
+                    ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS
+                )
+            }
             for unit in ranked:
                 hit = hits[unit.passage]
                 context = terms(" ".join((hit.title, hit.heading, unit.heading, unit.text)))
-                units.append({"text": unit.text, "score": unit.score, "order": unit.order, "features": unit.features,
-                              "rank": unit.passage + 1,
-                              "chosen": id(unit) in chosen,
-                              "missing": sorted(t for t in profile.terms if t not in context),
-                              "holds": bool(item.answerable and evaluation.holds(unit.text, item.answers))})
-        rows.append({"id": item.id, "question": item.question, "answerable": item.answerable,
-                     "weights": {t: round(w, 3) for t, w in weights.items()},
-                     "df": {t: counts.get(profile.words.get(t, t), 0) for t in profile.terms}, "passages": total,
-                     "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
-                     "units": units})
+                units.append(
+                    {
+                        "text": unit.text,
+                        "score": unit.score,
+                        "order": unit.order,
+                        "features": unit.features,
+                        "rank": unit.passage + 1,
+                        "chosen": id(unit) in chosen,
+                        "missing": sorted(t for t in profile.terms if t not in context),
+                        "holds": bool(item.answerable and evaluation.holds(unit.text, item.answers)),
+                    }
+                )
+        rows.append(
+            {
+                "id": item.id,
+                "question": item.question,
+                "answerable": item.answerable,
+                "weights": {t: round(w, 3) for t, w in weights.items()},
+                "df": {t: counts.get(profile.words.get(t, t), 0) for t in profile.terms},
+                "passages": total,
+                "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
+                "units": units,
+            }
+        )
         print(f"\r{done}/{len(questions)}", end="", file=sys.stderr)
     print(file=sys.stderr)
     return rows
@@ -84,8 +108,12 @@ def summary(rows: list[dict]) -> dict:
     def first(key):
         return lambda r: r["units"] and max(r["units"], key=lambda u: u[key])["holds"]
 
-    return {"in_passages": share(lambda r: r["in_passages"]), "in_shortlist": share(lambda r: any(u["holds"] for u in r["units"])),
-            "first_by_evidence_score": share(first("score")), "first_by_order_score": share(first("order"))}
+    return {
+        "in_passages": share(lambda r: r["in_passages"]),
+        "in_shortlist": share(lambda r: any(u["holds"] for u in r["units"])),
+        "first_by_evidence_score": share(first("score")),
+        "first_by_order_score": share(first("order")),
+    }
 
 
 def main():

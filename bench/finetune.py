@@ -93,8 +93,9 @@ def build_corpus(folder: Path, docs: int, seed: int) -> list[dict]:
     family (git-*, openssl-*, ...). The Google Cloud SDK's 16,000 near-identical
     gcloud pages are left out: alpha, beta and GA variants of one command would
     make most descriptions ambiguous."""
-    pages = sorted(p for p in MAN_DIR.glob("*.1*.gz") if p.is_file() and not p.is_symlink()
-                   and not p.name.startswith("gcloud"))
+    pages = sorted(
+        p for p in MAN_DIR.glob("*.1*.gz") if p.is_file() and not p.is_symlink() and not p.name.startswith("gcloud")
+    )
     random.Random(seed).shuffle(pages)
     folder.mkdir(parents=True, exist_ok=True)
     kept, seen, families = [], set(), {}
@@ -133,9 +134,14 @@ def main():
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--ablation", action="store_true", help="Also train on ICT pairs only and on LLM pairs only.")
-    parser.add_argument("--ablation-minutes", type=float, help="Training minutes of each ablation model (default --minutes).")
-    parser.add_argument("--reuse", action="store_true",
-                        help="Keep the corpus and database of an earlier run in --data; drop its retriever versions.")
+    parser.add_argument(
+        "--ablation-minutes", type=float, help="Training minutes of each ablation model (default --minutes)."
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="Keep the corpus and database of an earlier run in --data; drop its retriever versions.",
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "results" / "finetune.json"))
     args = parser.parse_args()
 
@@ -157,8 +163,13 @@ def main():
         setup_django(str(data))
         env = {**os.environ, "RAG_DATA_DIR": str(data)}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "manage.py", "ingest", "--inline", str(data / "corpus")], cwd=ROOT, env=env,
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", "ingest", "--inline", str(data / "corpus")],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         timings["ingest"] = round(time.perf_counter() - started, 1)
         listing.write_text(json.dumps(corpus))
         (data / "timings.json").write_text(json.dumps(timings))
@@ -173,14 +184,23 @@ def main():
     from retrieval.finetune import pipeline
 
     ids = dict(Document.objects.filter(status="indexed").values_list("original_filename", "pk"))
-    labelled = [LabelledQuery(item["description"], frozenset({ids[item["file"]]}), "document")
-                for item in corpus if item["file"] in ids]
+    labelled = [
+        LabelledQuery(item["description"], frozenset({ids[item["file"]]}), "document")
+        for item in corpus
+        if item["file"] in ids
+    ]
     chunks = Chunk.objects.filter(document__status="indexed").count()
     print(f"Ingested {len(ids)} documents, {chunks} passages in {timings['ingest']} s", flush=True)
 
     options = pipeline.Options.from_settings(
-        llm_queries=args.llm_queries, ict_queries=args.ict_queries, max_steps=args.max_steps,
-        max_minutes=args.minutes, seed=args.seed, labelled=labelled, switch=False)
+        llm_queries=args.llm_queries,
+        ict_queries=args.ict_queries,
+        max_steps=args.max_steps,
+        max_minutes=args.minutes,
+        seed=args.seed,
+        labelled=labelled,
+        switch=False,
+    )
 
     state = {"stage": None, "at": 0.0}
 
@@ -221,11 +241,18 @@ def write(args, corpus, ids, chunks, timings, report, version, ablated) -> dict:
     from django.conf import settings
 
     result = {
-        "corpus": {"source": "man pages (section 1) of this machine, NAME section removed", "documents": len(ids),
-                   "passages": chunks, **report["corpus"]},
+        "corpus": {
+            "source": "man pages (section 1) of this machine, NAME section removed",
+            "documents": len(ids),
+            "passages": chunks,
+            **report["corpus"],
+        },
         "options": report["options"],
-        "timings_s": {**timings, "stages": version.metrics["durations"],
-                      "generator_threads": settings.RAG_GENERATOR_THREADS},
+        "timings_s": {
+            **timings,
+            "stages": version.metrics["durations"],
+            "generator_threads": settings.RAG_GENERATOR_THREADS,
+        },
         "pairs_by_method": report["pairs_by_method"],
         "triplets": report["triplets"],
         "heldout_queries_by_source": report["heldout_queries_by_source"],
@@ -258,17 +285,27 @@ def ablation(options, prepared, args) -> dict:
         triplets = [t for t in prepared.triplets if t.pair.method == method]
         folder = Path(args.data) / "ablation" / method
         started = time.perf_counter()
-        trained = train(options.base_model, [(t.pair.query, t.pair.positive, t.negative.text) for t in triplets], folder,
-                        max_steps=options.max_steps, max_minutes=args.ablation_minutes or options.max_minutes,
-                        batch_size=options.batch_size,
-                        seed=options.seed)
-        result = evaluate.evaluate(prepared.eval_queries, prepared.eval_passages, {method: get_embedder(str(folder))},
-                                   documents=documents)
-        out[f"{method}_only"] = {"triplets": len(triplets), "training": trained.as_dict(),
-                                 "seconds": round(time.perf_counter() - started, 1),
-                                 "methods": {k: v for k, v in result["methods"].items() if k.endswith("-dense")},
-                                 "by_source": {s: {k: v for k, v in m.items() if k.endswith("-dense")}
-                                               for s, m in result["by_source"].items()}}
+        trained = train(
+            options.base_model,
+            [(t.pair.query, t.pair.positive, t.negative.text) for t in triplets],
+            folder,
+            max_steps=options.max_steps,
+            max_minutes=args.ablation_minutes or options.max_minutes,
+            batch_size=options.batch_size,
+            seed=options.seed,
+        )
+        result = evaluate.evaluate(
+            prepared.eval_queries, prepared.eval_passages, {method: get_embedder(str(folder))}, documents=documents
+        )
+        out[f"{method}_only"] = {
+            "triplets": len(triplets),
+            "training": trained.as_dict(),
+            "seconds": round(time.perf_counter() - started, 1),
+            "methods": {k: v for k, v in result["methods"].items() if k.endswith("-dense")},
+            "by_source": {
+                s: {k: v for k, v in m.items() if k.endswith("-dense")} for s, m in result["by_source"].items()
+            },
+        }
         print(f"ablation {method}: {out[f'{method}_only']['methods']}", flush=True)
     return out
 

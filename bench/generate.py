@@ -61,7 +61,9 @@ def peer_main():
     from llama_cpp import Llama
 
     request = json.loads(sys.stdin.read())
-    direct = Llama(request["model"], n_ctx=request["context"], n_threads=THREADS, n_threads_batch=THREADS, verbose=False)
+    direct = Llama(
+        request["model"], n_ctx=request["context"], n_threads=THREADS, n_threads_batch=THREADS, verbose=False
+    )
 
     def direct_stream(messages, limit):
         direct.reset()  # no reuse of an earlier prompt's cache
@@ -100,8 +102,11 @@ def main():
     prompts = []
     for question in questions:
         hits = search(question, k=5)
-        prompts.append(build_prompt(question, [EvidenceLine(h.text) for h in hits], count_tokens=engine.count_tokens,
-                                    budget=1800).messages)
+        prompts.append(
+            build_prompt(
+                question, [EvidenceLine(h.text) for h in hits], count_tokens=engine.count_tokens, budget=1800
+            ).messages
+        )
     prompt_tokens = round(median(sum(engine.count_tokens(m["content"]) for m in p) for p in prompts))
     max_new = 96
 
@@ -116,10 +121,15 @@ def main():
 
     # Peer: llama.cpp called directly (llama-cpp-python), same file, same
     # threads, in its own process (two llama.cpp builds in one process crash).
-    request = {"model": settings.RAG_GENERATOR_MODEL, "context": settings.RAG_GENERATOR_CONTEXT,
-               "prompts": prompts, "max_new": max_new}
-    output = subprocess.run([sys.executable, __file__, "--peer"], input=json.dumps(request), capture_output=True,
-                            text=True, check=True).stdout
+    request = {
+        "model": settings.RAG_GENERATOR_MODEL,
+        "context": settings.RAG_GENERATOR_CONTEXT,
+        "prompts": prompts,
+        "max_new": max_new,
+    }
+    output = subprocess.run(
+        [sys.executable, __file__, "--peer"], input=json.dumps(request), capture_output=True, text=True, check=True
+    ).stdout
     peer = [tuple(run) for run in json.loads(output.strip().splitlines()[-1])]
 
     # End to end, and quality.
@@ -137,7 +147,16 @@ def main():
     def med(key):
         return round(median(s.get(key, 0.0) for s in splits), 1)
 
-    keys = ["guardrail_question", "retrieval", "prompt", "first_token", "generation", "guardrail_answer", "attribution", "total"]
+    keys = [
+        "guardrail_question",
+        "retrieval",
+        "prompt",
+        "first_token",
+        "generation",
+        "guardrail_answer",
+        "attribution",
+        "total",
+    ]
     outside = round(median(s["total"] - s.get("first_token", 0) - s.get("generation", 0) for s in splits), 1)
     result = {
         "prompt_tokens": prompt_tokens,

@@ -68,8 +68,17 @@ def main():
 
     # 2. The raw embedder on the same chunks (warmed up first).
     embedder = get_embedder()
-    embedder.embed_passages([s.text for s in chunk_pages(parse_file(warm_pdf, "warm.pdf").pages, count_tokens,
-                                                         settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP)])
+    embedder.embed_passages(
+        [
+            s.text
+            for s in chunk_pages(
+                parse_file(warm_pdf, "warm.pdf").pages,
+                count_tokens,
+                settings.RAG_CHUNK_TOKENS,
+                settings.RAG_CHUNK_OVERLAP,
+            )
+        ]
+    )
     raw_seconds = median(timed(lambda: embedder.embed_passages(texts)) for _ in range(args.repeat))
 
     # 3. End to end through a real worker (warmed up on a small document first).

@@ -65,8 +65,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--reuse", metavar="DATA_DIR", help="measure again on the rows and index an earlier run left in "
-                        "DATA_DIR (its largest size; build times are kept from bench/results/search.json)")
+    parser.add_argument(
+        "--reuse",
+        metavar="DATA_DIR",
+        help="measure again on the rows and index an earlier run left in "
+        "DATA_DIR (its largest size; build times are kept from bench/results/search.json)",
+    )
     args = parser.parse_args()
     setup_django(args.reuse)
 
@@ -99,14 +103,29 @@ def main():
         # Rows: one indexed document per 1,000 chunks.
         add = size - total
         docs = Document.objects.bulk_create(
-            Document(collection=collection, title=f"Synthetic {total + i}", original_filename=f"synthetic-{total + i}.txt",
-                     file=f"synthetic/{total + i}.txt", sha256=f"{total + i:064d}", status="indexed")
+            Document(
+                collection=collection,
+                title=f"Synthetic {total + i}",
+                original_filename=f"synthetic-{total + i}.txt",
+                file=f"synthetic/{total + i}.txt",
+                sha256=f"{total + i:064d}",
+                status="indexed",
+            )
             for i in range(0, add, 1000)
         )
         texts = words.texts(add, 40)
         rows = Chunk.objects.bulk_create(
-            (Chunk(document=docs[i // 1000], ordinal=i % 1000, text=texts[i], char_start=0, char_end=len(texts[i]),
-                   content_hash=f"{total + i:064x}") for i in range(add)),
+            (
+                Chunk(
+                    document=docs[i // 1000],
+                    ordinal=i % 1000,
+                    text=texts[i],
+                    char_start=0,
+                    char_end=len(texts[i]),
+                    content_hash=f"{total + i:064x}",
+                )
+                for i in range(add)
+            ),
             batch_size=5000,
         )
         ids.extend(c.pk for c in rows)
@@ -116,14 +135,27 @@ def main():
         started = time.perf_counter()
         with store.write(fresh=True, params=params) as snapshot:
             for part in range(0, size, 100_000):
-                snapshot.vectors.add(ids[part:part + 100_000], vectors[part:min(part + 100_000, size)])
+                snapshot.vectors.add(ids[part : part + 100_000], vectors[part : min(part + 100_000, size)])
             built = time.perf_counter()
             snapshot.bm25.add(ids, all_texts)
         write_seconds = time.perf_counter() - started
         total = size
-        results.append(measure(size, ids, vectors, query_vectors, args.queries, words, embedder, client,
-                               {"vector_index_build_s": round(built - started, 1),
-                                "write_with_bm25_and_save_s": round(write_seconds, 1)}))
+        results.append(
+            measure(
+                size,
+                ids,
+                vectors,
+                query_vectors,
+                args.queries,
+                words,
+                embedder,
+                client,
+                {
+                    "vector_index_build_s": round(built - started, 1),
+                    "write_with_bm25_and_save_s": round(write_seconds, 1),
+                },
+            )
+        )
     if args.reuse:
         size = args.sizes[0]
         kept = {key: earlier.get(size, {}).get(key) for key in ("vector_index_build_s", "write_with_bm25_and_save_s")}
@@ -156,8 +188,8 @@ def measure(size, ids, vectors, query_vectors, count, words, embedder, client, b
 
     raw = timed(lambda v: index.search(v, 10), query_vectors)
     queries = words.texts(count * 3, 5)
-    embed = timed(lambda q: embedder.embed_queries([q]), queries[count:count * 2])  # texts the API will not see
-    lexical = timed(lambda q: bm25.search(q, 60), queries[count * 2:])  # 60: the candidates a k=10 search asks for
+    embed = timed(lambda q: embedder.embed_queries([q]), queries[count : count * 2])  # texts the API will not see
+    lexical = timed(lambda q: bm25.search(q, 60), queries[count * 2 :])  # 60: the candidates a k=10 search asks for
     access._OWNERS.clear()
     started = time.perf_counter()
     access.chunk_owners(store, index)  # what the first search after a start reads
@@ -176,7 +208,7 @@ def measure(size, ids, vectors, query_vectors, count, words, embedder, client, b
     hybrid = api(queries[:count])
     cached = api(queries[:count])  # the same texts again: query vectors cached, everything else done anew
     settings.RAG_SEARCH_BM25 = False
-    dense_only = api(queries[count * 2:])
+    dense_only = api(queries[count * 2 :])
     settings.RAG_SEARCH_BM25 = True
     row = {
         "chunks": size,

@@ -25,8 +25,11 @@ class AskRequest(serializers.Serializer):
     question = serializers.CharField(max_length=2000)
     conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
-    stream = serializers.BooleanField(required=False, default=False,
-                                      help_text="Stream Server-Sent Events: start, token*, retract?, replace?, done (with citations).")
+    stream = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Stream Server-Sent Events: start, token*, retract?, replace?, done (with citations).",
+    )
 
 
 class CitationSerializer(serializers.Serializer):
@@ -39,8 +42,10 @@ class CitationSerializer(serializers.Serializer):
     quote = serializers.CharField(allow_blank=True)
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
     score = serializers.FloatField(help_text="Cosine similarity of the question and the cited sentence.")
-    highlight = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()),
-                                      help_text="[[start, end], ...] of `quote`: the evidence sentence cited.")
+    highlight = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        help_text="[[start, end], ...] of `quote`: the evidence sentence cited.",
+    )
     withdrawn = serializers.BooleanField(help_text="The cited document was deleted: `quote` is empty.")
 
 
@@ -53,15 +58,19 @@ class AskResponse(serializers.Serializer):
     conversation_id = serializers.IntegerField()
     message_id = serializers.IntegerField()
     timings = serializers.DictField()
-    kind = serializers.ChoiceField(choices=["generated", "quoted", "not_found", "refused"],
-                                   help_text="generated: the model's text, verified; quoted: the evidence quoted because the "
-                                             "model's text did not verify; not_found: no evidence answers; refused: the guardrail.")
+    kind = serializers.ChoiceField(
+        choices=["generated", "quoted", "not_found", "refused"],
+        help_text="generated: the model's text, verified; quoted: the evidence quoted because the "
+        "model's text did not verify; not_found: no evidence answers; refused: the guardrail.",
+    )
     generated = serializers.CharField(help_text="The model's own text (shown only when kind is generated).")
     notice = serializers.CharField(help_text="For the reader, when the answer is not the model's text.")
     reason = serializers.CharField(help_text="Why the model's text did not verify.")
-    evidence = serializers.ListField(child=serializers.DictField(),
-                                     help_text="The evidence the model read, best first; `features` gives `dense` (cosine "
-                                               "of question and sentence) and `type`.")
+    evidence = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The evidence the model read, best first; `features` gives `dense` (cosine "
+        "of question and sentence) and `type`.",
+    )
 
 
 class StreamEvent(serializers.Serializer):
@@ -69,8 +78,10 @@ class StreamEvent(serializers.Serializer):
     as OpenAPI describes a text/event-stream)."""
 
     event = serializers.ChoiceField(choices=["start", "token", "retract", "replace", "done", "error"])
-    data = serializers.CharField(help_text="The event's JSON: `done` carries the whole answer (as the JSON reply), "
-                                           "`error` a `detail` for the reader.")
+    data = serializers.CharField(
+        help_text="The event's JSON: `done` carries the whole answer (as the JSON reply), "
+        "`error` a `detail` for the reader."
+    )
 
 
 class EventStreamRenderer(BaseRenderer):
@@ -91,7 +102,9 @@ class TooManyAnswers(APIException):
 
     def __init__(self):
         cap = settings.RAG_MAX_ANSWERS_PER_USER
-        super().__init__(f"You have {cap} answer{'s' if cap != 1 else ''} in progress; ask again when one has finished.")
+        super().__init__(
+            f"You have {cap} answer{'s' if cap != 1 else ''} in progress; ask again when one has finished."
+        )
 
 
 class ServerBusyAnswering(APIException):
@@ -110,8 +123,9 @@ class AskView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "ask"
 
-    @extend_schema(request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): StreamEvent,
-                                                  429: None, 503: None})
+    @extend_schema(
+        request=AskRequest, responses={200: AskResponse, (200, "text/event-stream"): StreamEvent, 429: None, 503: None}
+    )
     def post(self, request):
         body = AskRequest(data=request.data)
         body.is_valid(raise_exception=True)
@@ -145,8 +159,9 @@ class AskView(APIView):
         except GeneratorUnavailable as exc:
             raise unavailable(exc) from None
         if data["stream"]:
-            response = StreamingHttpResponse(HeldStream(sse(first, events), slot, events.close),
-                                             content_type="text/event-stream")
+            response = StreamingHttpResponse(
+                HeldStream(sse(first, events), slot, events.close), content_type="text/event-stream"
+            )
             response["Cache-Control"] = "no-cache"
             response["X-Accel-Buffering"] = "no"  # let proxies pass tokens through at once
             return response

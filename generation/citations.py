@@ -32,7 +32,7 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
         while end > start and text[end - 1].isspace():
             end -= 1
         if end > start and any(ch.isalnum() for ch in text[start:end]):
-            if spans and _LIST_MARKER.fullmatch(text[spans[-1][0]:spans[-1][1]]):
+            if spans and _LIST_MARKER.fullmatch(text[spans[-1][0] : spans[-1][1]]):
                 start = spans.pop()[0]  # "1." opens a list item; it is not a sentence
             spans.append((start, end))
     return spans
@@ -43,7 +43,7 @@ def strip_markers(text: str) -> tuple[str, list[tuple[int, list[int]]]]:
     out, found, last = [], [], 0
     length = 0
     for match in MARKER.finditer(text):
-        out.append(text[last:match.start()])
+        out.append(text[last : match.start()])
         length += match.start() - last
         found.append((length, [int(n) for n in re.findall(r"\d+", match.group(1))]))
         last = match.end()

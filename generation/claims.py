@@ -23,17 +23,47 @@ from dataclasses import dataclass
 from generation.citations import STOPWORDS, split_sentences
 
 NUMBER_WORDS = {
-    "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8",
-    "nine": "9", "ten": "10", "eleven": "11", "twelve": "12", "fifteen": "15", "twenty": "20", "thirty": "30",
-    "forty": "40", "fifty": "50", "sixty": "60", "ninety": "90", "hundred": "100", "thousand": "1000",
-    "single": "1", "once": "1", "twice": "2", "half": "0.5",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "fifteen": "15",
+    "twenty": "20",
+    "thirty": "30",
+    "forty": "40",
+    "fifty": "50",
+    "sixty": "60",
+    "ninety": "90",
+    "hundred": "100",
+    "thousand": "1000",
+    "single": "1",
+    "once": "1",
+    "twice": "2",
+    "half": "0.5",
 }
 _TOKEN = re.compile(r"[a-z0-9]+(?:[._][a-z0-9]+)*")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])|(?<![\w.])\d+(?:[.,]\d+)*(?=[a-zA-Z%€$£])")
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(n for n in NUMBER_WORDS if n not in ("single", "once", "half")) + r")\b", re.I)
+_NUMBER_WORD = re.compile(
+    r"\b(" + "|".join(n for n in NUMBER_WORDS if n not in ("single", "once", "half")) + r")\b", re.I
+)
 _UNIT = r"(?:seconds?|secs?|minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|ms|s|min|h|d)\b"
-_DURATION = re.compile(r"(?:\d+(?:[.,]\d+)?|\b(?:" + "|".join(NUMBER_WORDS) + r"))[\s-]*(?:\w+[\s-]+)?" + _UNIT
-                       + r"|\b(?:next|same|following)\s+(?:working\s+|business\s+)?day\b|\bimmediately\b|\binstantly\b", re.I)
+_DURATION = re.compile(
+    r"(?:\d+(?:[.,]\d+)?|\b(?:"
+    + "|".join(NUMBER_WORDS)
+    + r"))[\s-]*(?:\w+[\s-]+)?"
+    + _UNIT
+    + r"|\b(?:next|same|following)\s+(?:working\s+|business\s+)?day\b|\bimmediately\b|\binstantly\b",
+    re.I,
+)
 _AMOUNT = re.compile(r"(?:€|\$|£|¥)\s?\d|\d[\d,.]*\s?(?:euros?|eur|usd|dollars?|pounds?|gbp|cents?)\b", re.I)
 _PERCENT = re.compile(r"\d[\d.,]*\s?(?:%|percent\b|per\s?cent\b)", re.I)
 _DEFAULT = re.compile(r"\bdefault(?:s|ed)?\b", re.I)
@@ -43,7 +73,9 @@ _IDENTIFIER = re.compile(r"\b[A-Za-z]+(?:_[A-Za-z0-9]+)+\b|\b[A-Za-z]+\d+[A-Za-z
 _ABSTAINS = re.compile(
     r"\b(?:do(?:es)?\s+not|don't|doesn't|did\s+not)\s+(?:say|mention|contain|specify|provide|state|include|give|cover)"
     r"|\bnot\s+(?:mentioned|specified|stated|provided|given|covered)\b|\bno\s+information\b|\bcannot\s+(?:find|answer)"
-    r"|\bcan't\s+(?:find|answer)|\bnot\s+in\s+the\s+(?:documents|passages|evidence)", re.I)
+    r"|\bcan't\s+(?:find|answer)|\bnot\s+in\s+the\s+(?:documents|passages|evidence)",
+    re.I,
+)
 # Words an answer may add without stating a fact of its own.
 GENERIC = frozenset(
     "answer question document documents passage passages evidence according state states stated say says said mention "
@@ -66,7 +98,9 @@ def terms(text: str) -> set[str]:
     digits; an identifier (`max_connections`, `pg_dump`) counts whole and by its parts."""
     found = set()
     for token in _TOKEN.findall(text.lower().replace("'s ", " ")):
-        pieces = [token] + (re.split(r"[._]", token) if ("_" in token or "." in token) and not _NUMBER.fullmatch(token) else [])
+        pieces = [token] + (
+            re.split(r"[._]", token) if ("_" in token or "." in token) and not _NUMBER.fullmatch(token) else []
+        )
         for piece in pieces:
             if not piece or piece in STOPWORDS or (len(piece) == 1 and not piece.isdigit()):
                 continue
@@ -161,7 +195,9 @@ def verify(sentence: str, evidence: str, question: str = "", context: str = "", 
         reasons.append("names not in the evidence: " + ", ".join(sorted(missing_names)))
     closest = _closest_sentence(sentence, evidence)
     if negated(sentence) != negated(closest):
-        reasons.append("negation differs from the evidence" if negated(sentence) else "the evidence is negated, the answer is not")
+        reasons.append(
+            "negation differs from the evidence" if negated(sentence) else "the evidence is negated, the answer is not"
+        )
     own = {t for t in terms(sentence) if t not in GENERIC}
     asked = terms(question)
     novel = own - backing_terms - asked

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from retrieval.evaluation import LabelError, json_objects  # noqa: F401 (LabelError: the error callers catch)
 
 _SPACE = re.compile(r"\s+")
-_FOLD = str.maketrans({"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+_FOLD = str.maketrans(
+    {"\u00a0": " ", "\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"}
+)
 
 
 @dataclass(frozen=True)
@@ -68,14 +70,23 @@ def parse_questions(lines: Iterable[str], source: str = "questions") -> list[Lab
         if not isinstance(answerable, bool):
             raise LabelError(f"{where}: answerable must be true or false")
         answers = item.get("answers", [])
-        if answerable and (not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers)):
+        if answerable and (
+            not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers)
+        ):
             raise LabelError(f"{where}: an answerable question needs a non-empty list of answer strings")
         qid = str(item.get("id") or where)
         if qid in seen:
             raise LabelError(f"{where}: duplicate id {qid}")
         seen.add(qid)
-        questions.append(LabelledQuestion(qid, item["question"].strip(), answerable,
-                                          tuple(answers) if answerable else (), str(item.get("document", ""))))
+        questions.append(
+            LabelledQuestion(
+                qid,
+                item["question"].strip(),
+                answerable,
+                tuple(answers) if answerable else (),
+                str(item.get("document", "")),
+            )
+        )
     if not questions:
         raise LabelError(f"{source}: no questions")
     return questions
@@ -102,10 +113,17 @@ def percentile(values: list[float], share: float) -> float:
 
 def judge(question: LabelledQuestion, outcome: Outcome) -> dict:
     """Per-question verdicts (booleans), the row of the JSON report."""
-    row = {"id": question.id, "question": question.question, "answerable": question.answerable,
-           "answer": outcome.answer, "kind": outcome.kind, "found": outcome.found,
-           "cited": bool(outcome.cited_quotes), "seconds": round(outcome.seconds, 3),
-           "evidence_score": outcome.evidence_score}
+    row = {
+        "id": question.id,
+        "question": question.question,
+        "answerable": question.answerable,
+        "answer": outcome.answer,
+        "kind": outcome.kind,
+        "found": outcome.found,
+        "cited": bool(outcome.cited_quotes),
+        "seconds": round(outcome.seconds, 3),
+        "evidence_score": outcome.evidence_score,
+    }
     if question.answerable:
         shown = holds(outcome.answer, question.answers)
         row.update(
@@ -135,7 +153,9 @@ def summarise(rows: list[dict]) -> dict:
     for r in rows:
         kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
     return {
-        "questions": len(rows), "answerable": len(answerable), "unanswerable": len(unanswerable),
+        "questions": len(rows),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
         "holds_fact": share(answerable, "holds_fact"),
         "cited_holds_fact": share(answerable, "cited_holds_fact"),
         "gold_cited": share(answerable, "gold_cited"),
@@ -169,8 +189,12 @@ MEASURES = [  # (key, label) in the order the table shows them
 
 
 def format_table(summary: dict) -> str:
-    lines = [f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable)",
-             "", "| measure | value |", "| --- | --- |"]
+    lines = [
+        f"{summary['questions']} questions ({summary['answerable']} answerable, {summary['unanswerable']} unanswerable)",
+        "",
+        "| measure | value |",
+        "| --- | --- |",
+    ]
     for key, label in MEASURES:
         value = summary.get(key)
         lines.append(f"| {label} | {'-' if value is None else value} |")
@@ -190,11 +214,13 @@ def threshold_table(rows: list[dict], thresholds: Iterable[float]) -> list[dict]
         false_abstained = sum(r["evidence_score"] < threshold for r in answerable)
         abstained = sum(r["evidence_score"] < threshold for r in unanswerable)
         said = false_abstained + abstained
-        table.append({
-            "threshold": round(threshold, 3),
-            "false_abstention": round(false_abstained / len(answerable), 3) if answerable else None,
-            "abstained": round(abstained / len(unanswerable), 3) if unanswerable else None,
-            "not_found_precision": round(abstained / said, 3) if said else None,
-            "not_found_recall": round(abstained / len(unanswerable), 3) if unanswerable else None,
-        })
+        table.append(
+            {
+                "threshold": round(threshold, 3),
+                "false_abstention": round(false_abstained / len(answerable), 3) if answerable else None,
+                "abstained": round(abstained / len(unanswerable), 3) if unanswerable else None,
+                "not_found_precision": round(abstained / said, 3) if said else None,
+                "not_found_recall": round(abstained / len(unanswerable), 3) if unanswerable else None,
+            }
+        )
     return table

@@ -53,8 +53,11 @@ TYPE_MISSING_PENALTY = 0.15  # a unit without the kind of value the question ask
 # by the evidence score) and 0.444 of PostgreSQL ones (0.374).
 ORDER_WEIGHTS = {"dense": 0.30, "overlap": 0.10, "context": 0.10, "type": 0.20}
 ORDER_RANK_PRIOR = 0.10  # times 1 / the retrieval rank of the unit's passage
-_ANAPHORA = re.compile(r"^(?:it|its|it's|this|these|that|those|they|their|them|such|both|either|neither|here|there|"
-                       r"the same|also|however|otherwise|in that case|if so)\b", re.I)
+_ANAPHORA = re.compile(
+    r"^(?:it|its|it's|this|these|that|those|they|their|them|such|both|either|neither|here|there|"
+    r"the same|also|however|otherwise|in that case|if so)\b",
+    re.I,
+)
 SHORT_UNIT_CHARS = 30  # a shorter sentence ("Yes.", "It does.") is quoted with the one before
 HEADING_CHARS = 60  # a line this short without end punctuation is a heading: context, not evidence
 # A line break inside a sentence (a PDF's wrapped line): the line before ends
@@ -106,11 +109,29 @@ class Unit:
 _WANTS = [
     ("default", re.compile(r"\bdefaults?\b|\bout of the box\b", re.I)),
     ("percent", re.compile(r"\b(?:rate|interest|apr|percent(?:age)?|yield|%)", re.I)),
-    ("duration", re.compile(r"\bhow (?:long|soon|quickly|far (?:ahead|in advance)|many (?:days|weeks|months|years|hours|minutes|seconds))\b"
-                            r"|\bwithin how\b|\bhow much time\b", re.I)),
-    ("amount", re.compile(r"\bhow much\b.*\b(?:cost|costs|pay|charge|fee|fees|price|spend|reimburs\w*|get back|allowance|earn|worth)\b"
-                          r"|\b(?:cost|costs|price|fee|fees|charge|charged|allowance)\b.*\?|\bhow much (?:is|are|does|do)\b", re.I)),
-    ("number", re.compile(r"\bhow (?:many|much|big|large|high|low|often)\b|\b(?:maximum|minimum|max|min|limit|number of|size|port)\b", re.I)),
+    (
+        "duration",
+        re.compile(
+            r"\bhow (?:long|soon|quickly|far (?:ahead|in advance)|many (?:days|weeks|months|years|hours|minutes|seconds))\b"
+            r"|\bwithin how\b|\bhow much time\b",
+            re.I,
+        ),
+    ),
+    (
+        "amount",
+        re.compile(
+            r"\bhow much\b.*\b(?:cost|costs|pay|charge|fee|fees|price|spend|reimburs\w*|get back|allowance|earn|worth)\b"
+            r"|\b(?:cost|costs|price|fee|fees|charge|charged|allowance)\b.*\?|\bhow much (?:is|are|does|do)\b",
+            re.I,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much|big|large|high|low|often)\b|\b(?:maximum|minimum|max|min|limit|number of|size|port)\b",
+            re.I,
+        ),
+    ),
 ]
 
 
@@ -133,8 +154,13 @@ def holds_wanted(text: str, wants: str) -> bool | None:
     """Whether `text` has a value of the wanted kind (None: nothing particular is wanted)."""
     if wants == "any":
         return None
-    return {"amount": has_amount, "percent": has_percent, "duration": has_duration, "number": has_number,
-            "default": states_default}[wants](text)
+    return {
+        "amount": has_amount,
+        "percent": has_percent,
+        "duration": has_duration,
+        "number": has_number,
+        "default": states_default,
+    }[wants](text)
 
 
 # -- units ------------------------------------------------------------------------
@@ -147,7 +173,6 @@ def completed(text: str, following: str) -> str:
     if not spans:
         return text
     return text + (" " if not text[-1].isspace() else "") + following[: spans[0][1]].lstrip()
-
 
 
 def units(passages: Sequence[Passage]) -> list[Unit]:
@@ -173,31 +198,40 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                     if start - header[1] <= MAX_TABLE_GAP:
                         context_start = header[0]  # header, separator (and a row or two), this row
                     else:
-                        lead = text[header[0]:header[1]] + "\n…\n"
+                        lead = text[header[0] : header[1]] + "\n…\n"
             elif _LIST_ITEM.match(sentence) and (lead_in := _lead_in(spans, position, text)) is not None:
                 if start - lead_in[1] <= MAX_TABLE_GAP:
                     context_start = lead_in[0]  # "Limits by channel:", the items before, this item
                 else:
-                    lead = text[lead_in[0]:lead_in[1]] + " … "
+                    lead = text[lead_in[0] : lead_in[1]] + " … "
             elif position and (len(sentence) < SHORT_UNIT_CHARS or _ANAPHORA.match(sentence)):
                 context_start = spans[position - 1][0]
             if sentence.rstrip().endswith(":") and position + 1 < len(spans):
                 context_end = spans[position + 1][1]
             if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
                 # "The default is 4MB." says nothing without the term it defines.
-                if not text[label[1]:context_start].strip():
+                if not text[label[1] : context_start].strip():
                     context_start = label[0]
                 else:
-                    lead = text[label[0]:label[1]].lstrip("#- ").strip() + " … "
-            found.append(Unit(index, start, end, context_start, context_end, lead + text[context_start:context_end],
-                              passage.heading))
+                    lead = text[label[0] : label[1]].lstrip("#- ").strip() + " … "
+            found.append(
+                Unit(
+                    index,
+                    start,
+                    end,
+                    context_start,
+                    context_end,
+                    lead + text[context_start:context_end],
+                    passage.heading,
+                )
+            )
     return found
 
 
 def _lead_in(spans, position, text):
     """The sentence ending in ":" that opens the list this item belongs to."""
     for back in range(position - 1, -1, -1):
-        line = text[spans[back][0]:spans[back][1]]
+        line = text[spans[back][0] : spans[back][1]]
         if line.rstrip().endswith(":"):
             return spans[back]
         if not _LIST_ITEM.match(line):
@@ -209,7 +243,7 @@ def _table_header(spans, position, text):
     """The first row of the table this row belongs to (the rows above it that start with "|")."""
     first = None
     for back in range(position - 1, -1, -1):
-        row = text[spans[back][0]:spans[back][1]].lstrip()
+        row = text[spans[back][0] : spans[back][1]].lstrip()
         if not row.startswith("|"):
             break
         first = spans[back]
@@ -265,7 +299,9 @@ def score(question: Profile, found: list[Unit], passages: Sequence[Passage], wei
             "type": type_score,
         }
         value = sum(WEIGHTS[name] * features[name] for name in WEIGHTS)
-        order = sum(ORDER_WEIGHTS[name] * features[name] for name in ORDER_WEIGHTS) + ORDER_RANK_PRIOR / (unit.passage + 1)
+        order = sum(ORDER_WEIGHTS[name] * features[name] for name in ORDER_WEIGHTS) + ORDER_RANK_PRIOR / (
+            unit.passage + 1
+        )
         if wanted is False:
             value -= TYPE_MISSING_PENALTY
             order -= TYPE_MISSING_PENALTY
@@ -294,8 +330,10 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
         if len(taken) >= limit:
             break
         key = " ".join(unit.text.split()).casefold()
-        if key in seen_texts or any(u.passage == unit.passage and u.context_start < unit.context_end and unit.context_start < u.context_end
-                                    for u in taken):
+        if key in seen_texts or any(
+            u.passage == unit.passage and u.context_start < unit.context_end and unit.context_start < u.context_end
+            for u in taken
+        ):
             continue
         if used + len(unit.text) > max_chars and taken:
             continue  # too long for what is left of the budget; a shorter one may fit

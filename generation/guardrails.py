@@ -56,9 +56,15 @@ class TransformersToxicityClassifier:
                 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
                 tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-                model = AutoModelForSequenceClassification.from_pretrained(self.model_path, local_files_only=True).eval()
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    self.model_path, local_files_only=True
+                ).eval()
                 labels = {int(i): str(name).lower() for i, name in model.config.id2label.items()}
-                toxic = [i for i, name in labels.items() if any(w in name for w in self.TOXIC_WORDS) and "non" not in name and "not" not in name]
+                toxic = [
+                    i
+                    for i, name in labels.items()
+                    if any(w in name for w in self.TOXIC_WORDS) and "non" not in name and "not" not in name
+                ]
                 if not toxic:
                     toxic = [1] if len(labels) == 2 else list(labels)
                 self._model = (tokenizer, model, toxic)

@@ -3,7 +3,9 @@ from django.db import models
 
 
 class Conversation(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="conversations"
+    )
     title = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -26,7 +28,9 @@ class Message(models.Model):
     found = models.BooleanField(default=True, help_text="False when the documents held no answer.")
     guardrail_intervened = models.BooleanField(default=False)
     timings = models.JSONField(default=dict, blank=True)
-    unsupported_spans = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of sentences no passage supports.")
+    unsupported_spans = models.JSONField(
+        default=list, blank=True, help_text="[[start, end], ...] of sentences no passage supports."
+    )
 
     class Kind(models.TextChoices):
         GENERATED = "generated", "Generated and verified"
@@ -34,10 +38,14 @@ class Message(models.Model):
         NOT_FOUND = "not_found", "Not in the documents"
         REFUSED = "refused", "Refused by the guardrail"
 
-    kind = models.CharField(max_length=16, choices=Kind.choices, blank=True, help_text="What the answer policy showed (assistant messages).")
+    kind = models.CharField(
+        max_length=16, choices=Kind.choices, blank=True, help_text="What the answer policy showed (assistant messages)."
+    )
     generated = models.TextField(blank=True, help_text="The model's own text, kept for audit when it was not shown.")
     notice = models.TextField(blank=True, help_text="Why the generated text was replaced.")
-    passages = models.JSONField(default=list, blank=True, help_text="The closest passages, shown when nothing answered.")
+    passages = models.JSONField(
+        default=list, blank=True, help_text="The closest passages, shown when nothing answered."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -60,7 +68,9 @@ class Citation(models.Model):
     quote = models.TextField()
     spans = models.JSONField(default=list, help_text="[[start, end], ...] of the answer text this passage supports.")
     score = models.FloatField(default=0.0)
-    highlight = models.JSONField(default=list, blank=True, help_text="[[start, end], ...] of the quote: the evidence sentence(s) cited.")
+    highlight = models.JSONField(
+        default=list, blank=True, help_text="[[start, end], ...] of the quote: the evidence sentence(s) cited."
+    )
     withdrawn = models.BooleanField(default=False, help_text="Its document was deleted: the quote is gone.")
 
     class Meta:
@@ -87,7 +97,9 @@ class GuardrailEvent(models.Model):
         QUESTION = "question", "Question"
         ANSWER = "answer", "Answer"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     direction = models.CharField(max_length=16, choices=Direction.choices)
     score = models.FloatField()
     text = models.TextField()

@@ -34,9 +34,11 @@ _LINE_BREAK = re.compile(r"\s*\n\s*")
 def flatten(text: str) -> str:
     """The quoted text on one line: a heading-like line ("Payment limits")
     keeps a dash before the sentence it titles; other breaks become spaces."""
+
     def join(match):
-        before, after = text[: match.start()].rstrip()[-1:], text[match.end(): match.end() + 1]
+        before, after = text[: match.start()].rstrip()[-1:], text[match.end() : match.end() + 1]
         return " " if not before or before in ".!?:;,|…" or after[:1].islower() or after[:1].isdigit() else " \u2014 "
+
     return " ".join(_LINE_BREAK.sub(join, text.strip()).split())
 
 
@@ -59,8 +61,17 @@ class Decision:
     checks: list[dict] = field(default_factory=list)  # per generated sentence: text, evidence, reasons
 
 
-def decide(generated: str, question: str, items: list[Item], *, wants: str = "any", salient=frozenset(),
-           margin: float = 0.1, quote_margin: float = 0.1, quote_chars: int = 400) -> Decision:
+def decide(
+    generated: str,
+    question: str,
+    items: list[Item],
+    *,
+    wants: str = "any",
+    salient=frozenset(),
+    margin: float = 0.1,
+    quote_margin: float = 0.1,
+    quote_chars: int = 400,
+) -> Decision:
     """`items` are best first; `wants` is the kind of value the question asks
     for; `salient` its rarest terms (claims.verify)."""
     if not items:
@@ -87,11 +98,17 @@ def _verify_sentences(generated: str, question: str, items: list[Item], margin: 
     checks = []
     for start, end in split_sentences(clean):
         sentence = clean[start:end]
-        claimed = [n - 1 for pos, numbers in markers for n in numbers
-                   if start <= max(0, pos - lead) <= end + 1 and 1 <= n <= len(items)]
+        claimed = [
+            n - 1
+            for pos, numbers in markers
+            for n in numbers
+            if start <= max(0, pos - lead) <= end + 1 and 1 <= n <= len(items)
+        ]
         words = terms(sentence)
         # The item the model named first, then the others by the words they share.
-        order = list(dict.fromkeys(claimed + sorted(range(len(items)), key=lambda i: -len(words & terms(items[i].text)))))
+        order = list(
+            dict.fromkeys(claimed + sorted(range(len(items)), key=lambda i: -len(words & terms(items[i].text))))
+        )
         chosen, reasons = None, []
         for index in order:
             result = verify(sentence, items[index].text, question, items[index].context, salient)
@@ -103,7 +120,7 @@ def _verify_sentences(generated: str, question: str, items: list[Item], margin: 
         checks.append({"text": sentence, "evidence": chosen, "reasons": [] if chosen is not None else reasons})
     failed = [c for c in checks if c["evidence"] is None]
     if failed:
-        return checks, f"unverified: \"{failed[0]['text'][:120]}\" ({'; '.join(failed[0]['reasons'])})"
+        return checks, f'unverified: "{failed[0]["text"][:120]}" ({"; ".join(failed[0]["reasons"])})'
     return checks, ""
 
 
@@ -116,7 +133,7 @@ def _render(checks: list[dict]) -> Decision:
         number = numbers.setdefault(index, len(numbers) + 1)
         body = check["text"]
         stripped = body.rstrip(".!?\"')]")
-        body = f"{stripped} [{number}]{body[len(stripped):]}"
+        body = f"{stripped} [{number}]{body[len(stripped) :]}"
         start = length + (1 if parts else 0)
         parts.append(body)
         length = start + len(body)
@@ -129,7 +146,11 @@ def _quote(items: list[Item], reason: str, checks: list[dict], quote_margin: flo
     """The best evidence, quoted exactly; the runner-up too when it scored
     almost as well and the two stay short."""
     chosen = [0]
-    if len(items) > 1 and items[1].score >= items[0].score - quote_margin and len(items[0].text) + len(items[1].text) <= quote_chars:
+    if (
+        len(items) > 1
+        and items[1].score >= items[0].score - quote_margin
+        and len(items[0].text) + len(items[1].text) <= quote_chars
+    ):
         chosen.append(1)
     parts, spans, length = [], {}, 0
     for number, index in enumerate(chosen, start=1):

@@ -35,7 +35,9 @@ def _render(number: int, line: EvidenceLine) -> str:
     return f"[{number}] ({line.heading}) {text}" if line.heading else f"[{number}] {text}"
 
 
-def build_prompt(question: str, evidence: list[EvidenceLine], *, count_tokens: Callable[[str], int], budget: int) -> Prompt:
+def build_prompt(
+    question: str, evidence: list[EvidenceLine], *, count_tokens: Callable[[str], int], budget: int
+) -> Prompt:
     """Messages for the chat template: the numbered evidence, best first. An
     item that does not fit what is left of the budget is skipped, never cut
     (a shorter one after it may still fit)."""

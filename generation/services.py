@@ -55,9 +55,13 @@ class AnswerResult:
         and sentence ("dense") and whether it holds the kind of value asked for
         ("type"). Trusted callers (the CLI, evaluate_answers) read as_dict()."""
         data = self.as_dict()
-        data["evidence"] = [{**{k: v for k, v in row.items() if k not in ("score", "order", "features")},
-                             "features": {k: v for k, v in row.get("features", {}).items() if k in CALLER_FEATURES}}
-                            for row in data["evidence"]]
+        data["evidence"] = [
+            {
+                **{k: v for k, v in row.items() if k not in ("score", "order", "features")},
+                "features": {k: v for k, v in row.get("features", {}).items() if k in CALLER_FEATURES},
+            }
+            for row in data["evidence"]
+        ]
         return data
 
 
@@ -91,7 +95,9 @@ def _owner(user):
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def ask(question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None) -> AnswerResult:
+def ask(
+    question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None
+) -> AnswerResult:
     """The whole answer at once (the CLI, the non-streaming API)."""
     for event in ask_stream(question, user=user, conversation_id=conversation_id, collections=collections):
         if event["event"] == "done":
@@ -109,8 +115,11 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         raise SearchError("The question is empty.")
     timer = Timer()
     conversation = conversation_for(user, conversation_id)
-    history = [] if conversation is None else list(
-        conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
+    history = (
+        []
+        if conversation is None
+        else list(conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
+    )
     query = standalone_question(question, history)
     # Searched before anything is stored or streamed: a collection the user
     # cannot read is a SearchError for the caller (a 400), not a new empty
@@ -127,8 +136,15 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     q_score = classifier.score([question])[0]
     timer.lap("guardrail_question")
     if is_toxic(q_score):
-        yield _done(store(REFUSAL_QUESTION, [], [], kind=policy.REFUSED,
-                          guardrail={"intervened": True, "direction": "question", "score": q_score}))
+        yield _done(
+            store(
+                REFUSAL_QUESTION,
+                [],
+                [],
+                kind=policy.REFUSED,
+                guardrail={"intervened": True, "direction": "question", "score": q_score},
+            )
+        )
         return
 
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
@@ -150,7 +166,9 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     timer.lap("prompt")
 
     raw, flagged, window_start = "", None, 0
-    tokens = buffered(lambda: engine.stream(prompt.messages, max_new_tokens=settings.RAG_GENERATOR_MAX_TOKENS, stop=STOP))
+    tokens = buffered(
+        lambda: engine.stream(prompt.messages, max_new_tokens=settings.RAG_GENERATOR_MAX_TOKENS, stop=STOP)
+    )
     try:
         for piece in tokens:
             if not raw:
@@ -158,7 +176,9 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
             raw += piece
             yield {"event": "token", "text": piece}
             # Score the answer in windows as it arrives; stop a toxic continuation.
-            if len(raw) - window_start >= settings.RAG_GUARDRAIL_WINDOW_CHARS or piece.rstrip().endswith((".", "!", "?")):
+            if len(raw) - window_start >= settings.RAG_GUARDRAIL_WINDOW_CHARS or piece.rstrip().endswith(
+                (".", "!", "?")
+            ):
                 window_start = len(raw)
                 score = classifier.score([raw[-400:]])[0]
                 if is_toxic(score):
@@ -173,28 +193,58 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     timer.lap("guardrail_answer")
     if is_toxic(a_score):
         yield {"event": "retract", "reason": REFUSAL_ANSWER}
-        yield _done(store(REFUSAL_ANSWER, [], [], kind=policy.REFUSED, flagged_text=raw,
-                          guardrail={"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score}))
+        yield _done(
+            store(
+                REFUSAL_ANSWER,
+                [],
+                [],
+                kind=policy.REFUSED,
+                flagged_text=raw,
+                guardrail={"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score},
+            )
+        )
         return
 
     items = [policy.Item(u.text, _context(relevant[u.passage], u), u.order) for u in units]
-    decision = policy.decide(raw, query, items, wants=found.profile.wants, salient=found.salient,
-                             margin=settings.RAG_EVIDENCE_MARGIN, quote_margin=settings.RAG_QUOTE_MARGIN,
-                             quote_chars=settings.RAG_QUOTE_CHARS)
+    decision = policy.decide(
+        raw,
+        query,
+        items,
+        wants=found.profile.wants,
+        salient=found.salient,
+        margin=settings.RAG_EVIDENCE_MARGIN,
+        quote_margin=settings.RAG_QUOTE_MARGIN,
+        quote_chars=settings.RAG_QUOTE_CHARS,
+    )
     timer.lap("verification")
     if decision.kind == policy.QUOTED:
         yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}
     # A citation's score is the cosine of question and cited sentence: the
     # evidence score also weighs words by their rarity in the whole corpus.
     citations = [
-        {"number": n, "passage": relevant[units[i].passage], "spans": decision.spans[i], "score": units[i].features["dense"],
-         "highlight": [[units[i].start, min(units[i].end, len(relevant[units[i].passage].text))]]}
+        {
+            "number": n,
+            "passage": relevant[units[i].passage],
+            "spans": decision.spans[i],
+            "score": units[i].features["dense"],
+            "highlight": [[units[i].start, min(units[i].end, len(relevant[units[i].passage].text))]],
+        }
         for n, i in enumerate(decision.cited, start=1)
     ]
     shown = list({relevant[u.passage].chunk_id: relevant[u.passage] for u in units}.values())
-    yield _done(store(decision.answer, citations, shown, kind=decision.kind, generated=raw, evidence=found.rows(relevant, units),
-                      notice=policy.QUOTE_NOTICE if decision.kind == policy.QUOTED else "", reason=decision.reason,
-                      guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)}))
+    yield _done(
+        store(
+            decision.answer,
+            citations,
+            shown,
+            kind=decision.kind,
+            generated=raw,
+            evidence=found.rows(relevant, units),
+            notice=policy.QUOTE_NOTICE if decision.kind == policy.QUOTED else "",
+            reason=decision.reason,
+            guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
+        )
+    )
 
 
 @dataclass
@@ -208,18 +258,30 @@ class Found:
     salient: frozenset = frozenset()
 
     def rows(self, hits, units=None) -> list[dict]:
-        return [{"chunk_id": hits[u.passage].chunk_id, "document_id": hits[u.passage].document_id,
-                 "filename": hits[u.passage].filename, "page": hits[u.passage].page, "heading": u.heading,
-                 "text": u.text, "sentence": list(u.sentence_span), "score": u.score, "order": u.order,
-                 "features": u.features}
-                for u in (self.units if units is None else units)]
+        return [
+            {
+                "chunk_id": hits[u.passage].chunk_id,
+                "document_id": hits[u.passage].document_id,
+                "filename": hits[u.passage].filename,
+                "page": hits[u.passage].page,
+                "heading": u.heading,
+                "text": u.text,
+                "sentence": list(u.sentence_span),
+                "score": u.score,
+                "order": u.order,
+                "features": u.features,
+            }
+            for u in (self.units if units is None else units)
+        ]
 
 
 def gather_evidence(question: str, hits) -> Found:
     """Score every sentence of the hits (generation.evidence) and keep the best."""
     profile = evidence.profile(question)
     following = passages_around.continuations([h.chunk_id for h in hits])
-    passages = [evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits]
+    passages = [
+        evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits
+    ]
     candidates = evidence.units(passages)
     if not candidates:
         return Found(profile, [], False)
@@ -234,8 +296,12 @@ def gather_evidence(question: str, hits) -> Found:
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
     # Whether the documents answer: the evidence score of the best units;
     # which units to give, quote and cite: the order score.
-    answers = evidence.settles(evidence.select(ranked, **limits), threshold=settings.RAG_EVIDENCE_THRESHOLD,
-                               gap=settings.RAG_EVIDENCE_GAP, clear=settings.RAG_EVIDENCE_CLEAR)
+    answers = evidence.settles(
+        evidence.select(ranked, **limits),
+        threshold=settings.RAG_EVIDENCE_THRESHOLD,
+        gap=settings.RAG_EVIDENCE_GAP,
+        clear=settings.RAG_EVIDENCE_CLEAR,
+    )
     chosen = evidence.select(evidence.ordered(ranked), **limits)
     return Found(profile, chosen, answers, evidence.salient(weights))
 
@@ -248,8 +314,23 @@ def _done(result: AnswerResult) -> dict:
     return {"event": "done", "result": result}
 
 
-def _store(conversation, question, answer, citations, hits, *, kind, guardrail, timer, user, flagged_text=None,
-           generated="", notice="", reason="", evidence=()) -> AnswerResult:
+def _store(
+    conversation,
+    question,
+    answer,
+    citations,
+    hits,
+    *,
+    kind,
+    guardrail,
+    timer,
+    user,
+    flagged_text=None,
+    generated="",
+    notice="",
+    reason="",
+    evidence=(),
+) -> AnswerResult:
     found = kind in (policy.GENERATED, policy.QUOTED)
     with transaction.atomic():
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
@@ -285,7 +366,9 @@ def _store(conversation, question, answer, citations, hits, *, kind, guardrail, 
         if guardrail["intervened"]:
             direction = guardrail["direction"]
             GuardrailEvent.objects.create(
-                user=user, direction=direction, score=guardrail["score"],
+                user=user,
+                direction=direction,
+                score=guardrail["score"],
                 text=question if direction == "question" else (flagged_text or ""),
             )
         conversation.save(update_fields=["updated"])
@@ -319,7 +402,8 @@ def evaluate_answers(questions, *, k: int | None = None, collections: list[str] 
             result = ask(item.question, collections=collections).as_dict()
             seconds = time.perf_counter() - started
             outcome = evaluation.Outcome(
-                answer=result["answer"], found=result["found"],
+                answer=result["answer"],
+                found=result["found"],
                 kind=result["kind"],
                 cited_quotes=tuple(c["quote"] for c in result["citations"]),
                 cited_files=tuple(c["filename"] for c in result["citations"]),

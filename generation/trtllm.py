@@ -46,8 +46,16 @@ MODEL_MAP[architecture].from_hugging_face(hf_dir, dtype=dtype).save_checkpoint(o
 """
 
 
-TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
-                   "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json"}
+TOKENIZER_FILES = {
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "generation_config.json",
+}
 
 
 class EngineBuildError(RuntimeError):
@@ -72,11 +80,17 @@ class EnginePlan:
         return self.engine_dir.parent / "trtllm-checkpoint"
 
     @classmethod
-    def for_generator(cls, engine_dir, *, context_tokens: int, max_new_tokens: int, max_batch_size: int,
-                      dtype: str = "float16") -> EnginePlan:
+    def for_generator(
+        cls, engine_dir, *, context_tokens: int, max_new_tokens: int, max_batch_size: int, dtype: str = "float16"
+    ) -> EnginePlan:
         """Sized like the in-process engine: the answer budget out of the context window."""
-        return cls(Path(engine_dir), max_batch_size=max_batch_size,
-                   max_input_len=context_tokens - max_new_tokens, max_seq_len=context_tokens, dtype=dtype)
+        return cls(
+            Path(engine_dir),
+            max_batch_size=max_batch_size,
+            max_input_len=context_tokens - max_new_tokens,
+            max_seq_len=context_tokens,
+            dtype=dtype,
+        )
 
 
 def engine_built(engine_dir: Path) -> bool:
@@ -98,8 +112,9 @@ def gguf_to_hf(gguf_path: str | Path, out_dir: str | Path, dtype: str = "float16
         raise EngineBuildError(f"GGUF model not found: {gguf_path}")
     folder, name = str(gguf_path.parent), gguf_path.name
     # dequantize=True: a plain model, which save_pretrained can write (a GGUF-quantised one it refuses).
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=getattr(torch, dtype),
-                                                 quantization_config=GgufConfig(dequantize=True))
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=name, dtype=getattr(torch, dtype), quantization_config=GgufConfig(dequantize=True)
+    )
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     partial = out_dir.with_name(out_dir.name + ".partial")  # never a half-written checkpoint under the real name
     model.save_pretrained(partial)
@@ -125,12 +140,18 @@ def commands(plan: EnginePlan, checkpoint: Path) -> list[list[str]]:
     convert = [sys.executable, "-c", CONVERT, str(checkpoint), str(plan.trtllm_checkpoint_dir), plan.dtype]
     build = [
         "trtllm-build",
-        "--checkpoint_dir", str(plan.trtllm_checkpoint_dir),
-        "--output_dir", str(plan.engine_dir),
-        "--kv_cache_type", "paged",
-        "--max_batch_size", str(plan.max_batch_size),
-        "--max_input_len", str(plan.max_input_len),
-        "--max_seq_len", str(plan.max_seq_len),  # prompt + answer (trtllm-build has no max output length of its own)
+        "--checkpoint_dir",
+        str(plan.trtllm_checkpoint_dir),
+        "--output_dir",
+        str(plan.engine_dir),
+        "--kv_cache_type",
+        "paged",
+        "--max_batch_size",
+        str(plan.max_batch_size),
+        "--max_input_len",
+        str(plan.max_input_len),
+        "--max_seq_len",
+        str(plan.max_seq_len),  # prompt + answer (trtllm-build has no max output length of its own)
     ]
     return [convert, build]
 
@@ -174,13 +195,22 @@ def copy_tokenizer(checkpoint: Path, engine_dir: Path) -> None:
             shutil.copy2(path, Path(engine_dir) / path.name)
 
 
-def prepare(plan: EnginePlan, *, checkpoint: str | Path | None = None, gguf_path: str | Path = "",
-            dry_run: bool = False, force: bool = False, echo=print) -> bool:
+def prepare(
+    plan: EnginePlan,
+    *,
+    checkpoint: str | Path | None = None,
+    gguf_path: str | Path = "",
+    dry_run: bool = False,
+    force: bool = False,
+    echo=print,
+) -> bool:
     """Build the engine unless it is there already (or force); dry_run shows the
     steps only. Raises EngineBuildError on a machine that cannot build. True if built."""
     if dry_run:
         if not checkpoint:
-            echo(f"# convert {gguf_path} to a Hugging Face checkpoint in {plan.hf_checkpoint_dir} (transformers + gguf)")
+            echo(
+                f"# convert {gguf_path} to a Hugging Face checkpoint in {plan.hf_checkpoint_dir} (transformers + gguf)"
+            )
         for command in commands(plan, Path(checkpoint) if checkpoint else plan.hf_checkpoint_dir):
             echo(show(command))
         return False
@@ -190,7 +220,8 @@ def prepare(plan: EnginePlan, *, checkpoint: str | Path | None = None, gguf_path
     if missing := missing_requirements():
         raise EngineBuildError(
             f"Cannot build a TensorRT-LLM engine here: this machine lacks {' and '.join(missing)}. Build it in the "
-            "generator image of the GPU profile (docker/Dockerfile.trtllm), or pass --dry-run to see the commands.")
+            "generator image of the GPU profile (docker/Dockerfile.trtllm), or pass --dry-run to see the commands."
+        )
     build(plan, resolve_checkpoint(plan, checkpoint, gguf_path))
     echo(f"Engine built in {plan.engine_dir}")
     return True
@@ -206,12 +237,17 @@ def main(argv=None) -> int:
     parser.add_argument("--max-new-tokens", type=int, default=160, help="answer budget (RAG_GENERATOR_MAX_TOKENS)")
     parser.add_argument("--max-batch-size", type=int, default=8, help="RAG_TRTLLM_MAX_BATCH_SIZE")
     parser.add_argument("--dry-run", action="store_true", help="print the steps only")
-    parser.add_argument("--checkpoint-only", action="store_true",
-                        help="stop after the Hugging Face checkpoint (step 1; runs on a CPU)")
+    parser.add_argument(
+        "--checkpoint-only", action="store_true", help="stop after the Hugging Face checkpoint (step 1; runs on a CPU)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    plan = EnginePlan.for_generator(args.engine_dir, context_tokens=args.context,
-                                    max_new_tokens=args.max_new_tokens, max_batch_size=args.max_batch_size)
+    plan = EnginePlan.for_generator(
+        args.engine_dir,
+        context_tokens=args.context,
+        max_new_tokens=args.max_new_tokens,
+        max_batch_size=args.max_batch_size,
+    )
     try:
         if args.checkpoint_only:
             print(resolve_checkpoint(plan, args.checkpoint, args.gguf))

@@ -26,7 +26,9 @@ def withdraw_document(document_id: int) -> int:
         Message.objects.filter(pk__in=message_ids, kind=Message.Kind.QUOTED).update(content=WITHDRAWN_ANSWER)
         Message.objects.filter(pk__in=message_ids).exclude(generated="").update(generated="")
         # The JSON as text narrows the scan on SQLite and PostgreSQL alike (5 also matches 50: checked below).
-        holding = Message.objects.filter(kind=Message.Kind.NOT_FOUND, passages__icontains=f'"document_id": {document_id}')
+        holding = Message.objects.filter(
+            kind=Message.Kind.NOT_FOUND, passages__icontains=f'"document_id": {document_id}'
+        )
         for message in holding.only("pk", "passages"):
             kept = [p for p in message.passages if p.get("document_id") != document_id]
             if len(kept) != len(message.passages):

@@ -92,12 +92,19 @@ def upload_messages(new: int, duplicates: list[tuple[str, Document]]) -> list[tu
         parts.append(f"{new} new document{'s' if new != 1 else ''} queued for indexing")
     if duplicates:
         count = len(duplicates)
-        parts.append(f"{count} duplicate{'s' if count != 1 else ''} of {'documents' if count != 1 else 'a document'} "
-                     "already uploaded, not added again")
+        parts.append(
+            f"{count} duplicate{'s' if count != 1 else ''} of {'documents' if count != 1 else 'a document'} "
+            "already uploaded, not added again"
+        )
     said = [(messages.SUCCESS if new else messages.INFO, "; ".join(parts) + ".")]
     for name, document in duplicates:  # a failed or cancelled one is retried by add_document: its status says so
-        said.append((messages.INFO, f"{name} is the same file as “{document.title}” in {document.collection} "
-                                    f"({document.get_status_display().lower()})."))
+        said.append(
+            (
+                messages.INFO,
+                f"{name} is the same file as “{document.title}” in {document.collection} "
+                f"({document.get_status_display().lower()}).",
+            )
+        )
     return said
 
 
@@ -116,8 +123,21 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
     list_filter = ["status", "collection"]
     search_fields = ["title", "original_filename", "sha256"]
     actions = ["reindex", "cancel"]
-    readonly_fields = ["original_filename", "status_badge", "error", "progress", "pages", "chunks_total", "size",
-                       "sha256", "file", "owner", "created", "updated", "indexed_at"]
+    readonly_fields = [
+        "original_filename",
+        "status_badge",
+        "error",
+        "progress",
+        "pages",
+        "chunks_total",
+        "size",
+        "sha256",
+        "file",
+        "owner",
+        "created",
+        "updated",
+        "indexed_at",
+    ]
     inlines = [ChunkInline]
 
     # Staff see and change only the documents of the collections they may read
@@ -177,16 +197,30 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
             raise PermissionDenied
         ids = [int(pk) for pk in request.GET.get("ids", "").split(",") if pk.isdigit() and len(pk) <= 12][:PROGRESS_IDS]
         documents = self.get_queryset(request).filter(pk__in=ids)
-        return JsonResponse({"documents": {
-            document.pk: {"status": document.status, "finished": document.is_finished,
-                          "status_badge": self.status_badge(document), "progress": self.progress(document)}
-            for document in documents}})
+        return JsonResponse(
+            {
+                "documents": {
+                    document.pk: {
+                        "status": document.status,
+                        "finished": document.is_finished,
+                        "status_badge": self.status_badge(document),
+                        "progress": self.progress(document),
+                    }
+                    for document in documents
+                }
+            }
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, document):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
         title = document.error if document.status == Document.Status.FAILED else ""
-        return format_html('<b class="rag-status rag-status-{}" data-status="{}" title="{}">{}</b>', document.status,
-                           document.status, title, document.get_status_display())
+        return format_html(
+            '<b class="rag-status rag-status-{}" data-status="{}" title="{}">{}</b>',
+            document.status,
+            document.status,
+            title,
+            document.get_status_display(),
+        )
 
     @admin.display(description="Progress")
     def progress(self, document):

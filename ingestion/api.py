@@ -35,8 +35,23 @@ class DocumentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Document
-        fields = ["id", "url", "title", "original_filename", "collection", "sha256", "size", "status", "error",
-                  "pages", "chunks_total", "chunks_embedded", "created", "updated", "indexed_at"]
+        fields = [
+            "id",
+            "url",
+            "title",
+            "original_filename",
+            "collection",
+            "sha256",
+            "size",
+            "status",
+            "error",
+            "pages",
+            "chunks_total",
+            "chunks_embedded",
+            "created",
+            "updated",
+            "indexed_at",
+        ]
         read_only_fields = fields
 
     def get_url(self, document) -> str:
@@ -45,9 +60,12 @@ class DocumentSerializer(serializers.ModelSerializer):
 
 class UploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
-    collection = serializers.SlugField(max_length=100, required=False,
-                                       help_text="An existing collection you may upload to (default: the default "
-                                                 "collection); an unknown name is refused, never created.")
+    collection = serializers.SlugField(
+        max_length=100,
+        required=False,
+        help_text="An existing collection you may upload to (default: the default "
+        "collection); an unknown name is refused, never created.",
+    )
     title = serializers.CharField(max_length=300, required=False)
 
     def validate_file(self, file):
@@ -59,11 +77,15 @@ class UploadSerializer(serializers.Serializer):
 
 
 class DocumentFilter(serializers.Serializer):
-    collection = serializers.SlugField(max_length=100, required=False,
-                                       help_text="Only this collection's documents (one you may read).")
+    collection = serializers.SlugField(
+        max_length=100, required=False, help_text="Only this collection's documents (one you may read)."
+    )
     status = serializers.ChoiceField(choices=Document.Status.choices, required=False)
-    ids = serializers.RegexField(r"^\d{1,12}(,\d{1,12}){0,99}$", required=False,
-                                 help_text="Only these documents: up to 100 ids, comma-separated (to poll their progress).")
+    ids = serializers.RegexField(
+        r"^\d{1,12}(,\d{1,12}){0,99}$",
+        required=False,
+        help_text="Only these documents: up to 100 ids, comma-separated (to poll their progress).",
+    )
 
 
 class DocumentPages(PageNumberPagination):
@@ -90,7 +112,9 @@ class DocumentListView(generics.GenericAPIView):
         page = self.paginate_queryset(documents)
         return self.get_paginated_response(DocumentSerializer(page, many=True, context={"request": request}).data)
 
-    @extend_schema(request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer})
+    @extend_schema(
+        request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer}
+    )
     def post(self, request):
         body = UploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -116,15 +140,22 @@ def writable_collection(request, name: str | None) -> Collection:
     if not name:
         collection = services.get_collection()
         if not writable.filter(pk=collection.pk).exists():
-            raise PermissionDenied(f"You may not upload to the default collection {collection.name!r}: name one you may.")
+            raise PermissionDenied(
+                f"You may not upload to the default collection {collection.name!r}: name one you may."
+            )
         return collection
     collection = writable.filter(name=name).first()
     if collection is None:
         names = list(writable.values_list("name", flat=True)[:21])
         listed = ", ".join(names[:20]) + (", …" if len(names) > 20 else "") if names else "none"
-        raise serializers.ValidationError({"collection": [
-            f"Unknown collection {name!r}. Collections you may upload to: {listed}. "
-            "New collections are created in the admin."]})
+        raise serializers.ValidationError(
+            {
+                "collection": [
+                    f"Unknown collection {name!r}. Collections you may upload to: {listed}. "
+                    "New collections are created in the admin."
+                ]
+            }
+        )
     return collection
 
 
@@ -133,7 +164,9 @@ def readable_documents(request, collection: str | None = None, status: str | Non
     filters; a collection they may not read is a 400 naming it unknown (as
     search does), so that its existence is not told."""
     readable = Collection.objects.readable_by(request.user)
-    documents = Document.objects.filter(collection__in=readable).select_related("collection").order_by("-created", "-pk")
+    documents = (
+        Document.objects.filter(collection__in=readable).select_related("collection").order_by("-created", "-pk")
+    )
     if collection:
         if not readable.filter(name=collection).exists():
             raise serializers.ValidationError({"collection": [f"Unknown collection {collection!r}."]})
@@ -186,8 +219,10 @@ class DocumentCancelView(APIView):
     def post(self, request, pk):
         document = changeable_document(request, pk)
         if not services.cancel(document):
-            return Response({"detail": f"The document is {document.status}; only queued or running documents can be cancelled."},
-                            status=status.HTTP_409_CONFLICT)
+            return Response(
+                {"detail": f"The document is {document.status}; only queued or running documents can be cancelled."},
+                status=status.HTTP_409_CONFLICT,
+            )
         document.refresh_from_db()
         return Response(DocumentSerializer(document, context={"request": request}).data)
 
@@ -203,4 +238,6 @@ class DocumentReindexView(APIView):
         document = changeable_document(request, pk)
         services.reindex(document)
         document.refresh_from_db()
-        return Response(DocumentSerializer(document, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+        return Response(
+            DocumentSerializer(document, context={"request": request}).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -72,8 +72,15 @@ class _Budget:
         return tokens if tokens <= self.tokens else None
 
 
-def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: int, overlap: int = 0, *,
-                max_chars: int | None = None, guard: Guard | None = None) -> list[ChunkSpec]:
+def chunk_pages(
+    pages: Iterable[Page],
+    count_tokens: TokenCounter,
+    max_tokens: int,
+    overlap: int = 0,
+    *,
+    max_chars: int | None = None,
+    guard: Guard | None = None,
+) -> list[ChunkSpec]:
     """Passages of at most `max_tokens` tokens and `max_chars` characters (no
     character cap when None). `guard` is told of every unit and passage made,
     so limits on time and passage count hold while a document is chunked."""
@@ -94,7 +101,7 @@ def chunk_pages(pages: Iterable[Page], count_tokens: TokenCounter, max_tokens: i
         for start_i, end_i in _pack(units, budget, overlap):
             guard.add_chunk()
             first, last = units[start_i], units[end_i - 1]
-            text = first.prefix + page.text[first.start:last.end]
+            text = first.prefix + page.text[first.start : last.end]
             chunks.append(
                 ChunkSpec(
                     text=text,
@@ -123,13 +130,13 @@ def _units(text: str, budget: _Budget, heading_stack: list[str]):
         heading = _HEADING.match(text, block_start, block_end)
         if heading:
             level = len(heading.group(1))
-            del heading_stack[level - 1:]
+            del heading_stack[level - 1 :]
             heading_stack.append(heading.group(2).strip())
         path = " > ".join(heading_stack)
         if table:
             yield from _table_units(text, block_start, block_end, budget, path)
             continue
-        counts = flat[position:position + len(spans)]
+        counts = flat[position : position + len(spans)]
         position += len(spans)
         first = True
         for (s_start, s_end), tokens in zip(spans, counts):
@@ -149,7 +156,9 @@ def _count_all(count_tokens: TokenCounter, texts: list[str]) -> list[int]:
     return many(texts) if many is not None and len(texts) > 1 else [count_tokens(t) for t in texts]
 
 
-def _counted(text: str, spans: Iterable[tuple[int, int]], budget: _Budget) -> Iterator[tuple[tuple[int, int], int | None]]:
+def _counted(
+    text: str, spans: Iterable[tuple[int, int]], budget: _Budget
+) -> Iterator[tuple[tuple[int, int], int | None]]:
     """Each span with its token count, counted in batches; None for a span
     over the character cap (not counted: it will be split)."""
     batch: list[tuple[int, int]] = []
@@ -220,8 +229,8 @@ def _table_units(text, start, end, budget: _Budget, heading):
     for line in text[start:end].split("\n"):
         rows.append((cursor, cursor + len(line)))
         cursor += len(line) + 1
-    header_rows = 2 if len(rows) > 2 and set(text[rows[1][0]:rows[1][1]].strip()) <= set("|-: ") else 1
-    header = text[rows[0][0]:rows[header_rows - 1][1]] + "\n"
+    header_rows = 2 if len(rows) > 2 and set(text[rows[1][0] : rows[1][1]].strip()) <= set("|-: ") else 1
+    header = text[rows[0][0] : rows[header_rows - 1][1]] + "\n"
     rows_budget = _Budget(budget.count, budget.tokens - budget.count(header), budget.chars - len(header))
     if rows_budget.tokens < 1 or rows_budget.chars < 1:  # a header over the budget: plain word splitting
         yield from _split_words(text, start, end, budget, heading)
@@ -299,8 +308,11 @@ def _pack(units: list[_Unit], budget: _Budget, overlap: int):
     i = 0
     while i < len(units):
         j, total = i, 0
-        while (j < len(units) and total + units[j].tokens <= budget.tokens
-               and units[j].end - units[i].start + len(units[i].prefix) <= budget.chars):
+        while (
+            j < len(units)
+            and total + units[j].tokens <= budget.tokens
+            and units[j].end - units[i].start + len(units[i].prefix) <= budget.chars
+        ):
             if j > i and units[j].opens_section:
                 break  # a heading starts a new chunk
             total += units[j].tokens

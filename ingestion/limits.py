@@ -33,8 +33,14 @@ _SPLIT = "; split it into smaller documents."
 
 
 class Guard:
-    def __init__(self, limits: Limits = Limits(), heartbeat: Callable[[], None] | None = None, *,
-                 interval: float = 1.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        limits: Limits = Limits(),
+        heartbeat: Callable[[], None] | None = None,
+        *,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.limits = limits
         self.heartbeat = heartbeat
         self.interval = interval
@@ -49,8 +55,9 @@ class Guard:
         now = self.clock()
         timeout = self.limits.timeout
         if timeout is not None and now - self.started > timeout:
-            raise LimitExceeded(f"Reading the document took longer than the limit of {timeout:g} s "
-                                f"(RAG_PARSE_TIMEOUT){_SPLIT}")
+            raise LimitExceeded(
+                f"Reading the document took longer than the limit of {timeout:g} s (RAG_PARSE_TIMEOUT){_SPLIT}"
+            )
         if self.heartbeat is not None and now >= self.next_beat:
             self.heartbeat()
             self.next_beat = self.clock() + self.interval
@@ -66,14 +73,16 @@ class Guard:
         self.text_chars += chars
         limit = self.limits.max_text_chars
         if limit is not None and self.text_chars > limit:
-            raise LimitExceeded(f"The document's text is longer than the limit of {limit:,} characters "
-                                f"(RAG_MAX_TEXT_CHARS){_SPLIT}")
+            raise LimitExceeded(
+                f"The document's text is longer than the limit of {limit:,} characters (RAG_MAX_TEXT_CHARS){_SPLIT}"
+            )
         self.step()
 
     def add_chunk(self) -> None:
         self.chunks += 1
         limit = self.limits.max_chunks
         if limit is not None and self.chunks > limit:
-            raise LimitExceeded(f"The document makes more than the limit of {limit:,} passages "
-                                f"(RAG_MAX_CHUNKS){_SPLIT}")
+            raise LimitExceeded(
+                f"The document makes more than the limit of {limit:,} passages (RAG_MAX_CHUNKS){_SPLIT}"
+            )
         self.step()

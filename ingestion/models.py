@@ -37,7 +37,9 @@ class Collection(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
     is_public = models.BooleanField(default=True, help_text="Every signed-in user may read it.")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="rag_collections")
     created = models.DateTimeField(auto_now_add=True)
 
@@ -60,7 +62,9 @@ class Document(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     title = models.CharField(max_length=300)
     original_filename = models.CharField(max_length=255)
     file = models.FileField(upload_to="documents/", max_length=300)
@@ -94,7 +98,9 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
-    page = models.PositiveIntegerField(null=True, blank=True, help_text="1-based page; empty for formats without pages.")
+    page = models.PositiveIntegerField(
+        null=True, blank=True, help_text="1-based page; empty for formats without pages."
+    )
     heading = models.CharField(max_length=500, blank=True)
     char_start = models.PositiveIntegerField(help_text="Offset of the passage in its page's text.")
     char_end = models.PositiveIntegerField()

@@ -245,7 +245,9 @@ def _parse_docx(path: Path, guard: Guard) -> ParsedDocument:
                     "it may be a zip bomb and was not opened."
                 )
     except zipfile.BadZipFile:
-        raise ParseError("The file is not a valid Word document (.docx is a zip archive; this one is damaged).") from None
+        raise ParseError(
+            "The file is not a valid Word document (.docx is a zip archive; this one is damaged)."
+        ) from None
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
@@ -311,8 +313,13 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
     # (about 1.5 s a megabyte): the page, markup included, counts as its text.
     guard.add_text(len(html))
     text = trafilatura.extract(
-        html, output_format="markdown", include_tables=True, include_formatting=True,
-        include_comments=False, include_images=False, favor_recall=True,
+        html,
+        output_format="markdown",
+        include_tables=True,
+        include_formatting=True,
+        include_comments=False,
+        include_images=False,
+        favor_recall=True,
     )
     if not text or not text.strip():
         raise ParseError("No readable main text was found in the HTML page.")

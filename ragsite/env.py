@@ -47,7 +47,12 @@ def envfloat(name, default):
 def hub_offline() -> None:
     """Before loading any Hugging Face library: never reach a model hub (models
     come from local folders), no progress bars, no experiment trackers."""
-    for name, value in (("HF_HUB_OFFLINE", "1"), ("TRANSFORMERS_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"),
-                        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error"),
-                        ("WANDB_DISABLED", "true")):
+    for name, value in (
+        ("HF_HUB_OFFLINE", "1"),
+        ("TRANSFORMERS_OFFLINE", "1"),
+        ("HF_DATASETS_OFFLINE", "1"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("WANDB_DISABLED", "true"),
+    ):
         os.environ.setdefault(name, value)

@@ -55,8 +55,10 @@ def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
         overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(overlay)
         for left, bottom, right, top in boxes:
-            draw.rectangle([left * scale - 1, (height - top) * scale - 1, right * scale + 1, (height - bottom) * scale + 1],
-                           fill=HIGHLIGHT)
+            draw.rectangle(
+                [left * scale - 1, (height - top) * scale - 1, right * scale + 1, (height - bottom) * scale + 1],
+                fill=HIGHLIGHT,
+            )
         image = Image.alpha_composite(image, overlay)
     out = io.BytesIO()
     image.convert("RGB").save(out, format="PNG", optimize=True)

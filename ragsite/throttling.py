@@ -89,8 +89,11 @@ def throttled_sign_in(view):
         if request.method == "POST":
             wait = SignInAttempts(client_address(request), request.POST.get("username", "")).wait()
             if wait:
-                context = {"form": AuthenticationForm(request), "next": request.POST.get("next", ""),
-                           "throttled_minutes": math.ceil(wait / 60)}
+                context = {
+                    "form": AuthenticationForm(request),
+                    "next": request.POST.get("next", ""),
+                    "throttled_minutes": math.ceil(wait / 60),
+                }
                 return render(request, "registration/login.html", context, status=429)
         return view(request, *args, **kwargs)
 

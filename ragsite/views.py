@@ -39,10 +39,19 @@ def chat(request, conversation_id=None):
     if conversation_id is not None:
         conversation = own_conversation(request, conversation_id)
         history = [message_dict(m) for m in conversation.messages.prefetch_related("citations__chunk")]
-    collections = list(Collection.objects.readable_by(request.user).filter(documents__status=Document.Status.INDEXED)
-                       .distinct().values_list("name", flat=True))
-    context = {"conversations": conversations, "conversation": conversation, "history": history,
-               "collections": collections if len(collections) > 1 else [], "query": query}
+    collections = list(
+        Collection.objects.readable_by(request.user)
+        .filter(documents__status=Document.Status.INDEXED)
+        .distinct()
+        .values_list("name", flat=True)
+    )
+    context = {
+        "conversations": conversations,
+        "conversation": conversation,
+        "history": history,
+        "collections": collections if len(collections) > 1 else [],
+        "query": query,
+    }
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
         context["suggestions"] = suggested_questions(context["documents"])
@@ -79,8 +88,12 @@ def message(request, conversation_id, message_id):
     """One message as the chat shows it (rendered), for the answer a stream just stored."""
     if max(conversation_id, message_id) > MAX_ID:
         raise Http404
-    found = get_object_or_404(Message.objects.prefetch_related("citations__chunk"), pk=message_id,
-                              conversation_id=conversation_id, conversation__user=request.user)
+    found = get_object_or_404(
+        Message.objects.prefetch_related("citations__chunk"),
+        pk=message_id,
+        conversation_id=conversation_id,
+        conversation__user=request.user,
+    )
     return JsonResponse(message_dict(found))
 
 
@@ -110,9 +123,15 @@ def citation_page(request, citation_id):
     the owner of the answer, while they may still read the document."""
     if citation_id > MAX_ID:
         raise Http404
-    citation = get_object_or_404(Citation.objects.select_related("document"), pk=citation_id, withdrawn=False,
-                                 message__conversation__user=request.user, document__isnull=False, page__isnull=False,
-                                 document__collection__in=Collection.objects.readable_by(request.user))
+    citation = get_object_or_404(
+        Citation.objects.select_related("document"),
+        pk=citation_id,
+        withdrawn=False,
+        message__conversation__user=request.user,
+        document__isnull=False,
+        page__isnull=False,
+        document__collection__in=Collection.objects.readable_by(request.user),
+    )
     if content_type_for(citation.document.original_filename) != PDF_TYPE:
         raise Http404("Only PDF pages are shown as images.")
     sentence = " ".join(citation.quote[start:end] for start, end in citation.highlight)
@@ -132,7 +151,13 @@ def passage_neighbours(request, chunk_id):
     if chunk_id > MAX_ID:
         raise Http404
     chunk = get_object_or_404(Chunk, pk=chunk_id, document__collection__in=Collection.objects.readable_by(request.user))
-    around = {c.ordinal: c for c in Chunk.objects.filter(document_id=chunk.document_id,
-                                                         ordinal__in=[chunk.ordinal - 1, chunk.ordinal + 1])}
-    return JsonResponse({"before": neighbour_dict(around.get(chunk.ordinal - 1)),
-                         "after": neighbour_dict(around.get(chunk.ordinal + 1))})
+    around = {
+        c.ordinal: c
+        for c in Chunk.objects.filter(document_id=chunk.document_id, ordinal__in=[chunk.ordinal - 1, chunk.ordinal + 1])
+    }
+    return JsonResponse(
+        {
+            "before": neighbour_dict(around.get(chunk.ordinal - 1)),
+            "after": neighbour_dict(around.get(chunk.ordinal + 1)),
+        }
+    )

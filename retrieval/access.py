@@ -61,7 +61,9 @@ class ChunkOwners:
             high = int(ids[-1]) if len(ids) else 0
             new_ids, new_documents = array("q"), array("q")
             while True:  # in batches by primary key: memory stays flat at a million rows
-                batch = list(Chunk.objects.filter(pk__gt=high).order_by("pk").values_list("pk", "document_id")[:self.READ_BATCH])
+                batch = list(
+                    Chunk.objects.filter(pk__gt=high).order_by("pk").values_list("pk", "document_id")[: self.READ_BATCH]
+                )
                 for pk, document in batch:
                     new_ids.append(pk)
                     new_documents.append(document)
@@ -69,8 +71,10 @@ class ChunkOwners:
                     break
                 high = batch[-1][0]
             if new_ids:
-                self._pairs = (np.concatenate([ids, np.frombuffer(new_ids, dtype=np.int64)]),
-                               np.concatenate([documents, np.frombuffer(new_documents, dtype=np.int64)]))
+                self._pairs = (
+                    np.concatenate([ids, np.frombuffer(new_ids, dtype=np.int64)]),
+                    np.concatenate([documents, np.frombuffer(new_documents, dtype=np.int64)]),
+                )
             self._index = weakref.ref(index)
 
     def lookup(self, chunk_ids) -> tuple[list[tuple[int, int]], list[int]]:
@@ -153,7 +157,10 @@ class ReadableChunks:
             self.checked_documents |= unknown
             self.allowed_documents.update(
                 Document.objects.filter(pk__in=unknown, collection_id__in=self.collection_ids)
-                .filter(SEARCHABLE_DOCUMENTS).filter(self.narrow).order_by().values_list("pk", flat=True)
+                .filter(SEARCHABLE_DOCUMENTS)
+                .filter(self.narrow)
+                .order_by()
+                .values_list("pk", flat=True)
             )
         self.allowed.update(pk for pk, document in owners if document in self.allowed_documents)
 
@@ -161,6 +168,9 @@ class ReadableChunks:
         """The chunks (with document and collection) of these allowed ids.
         Each row's own document is checked again: whatever the owner map
         says, nothing of a document the user may not read leaves here."""
-        found = Chunk.objects.select_related("document", "document__collection").order_by().in_bulk(
-            [i for i in ids if i in self.allowed])
+        found = (
+            Chunk.objects.select_related("document", "document__collection")
+            .order_by()
+            .in_bulk([i for i in ids if i in self.allowed])
+        )
         return {pk: chunk for pk, chunk in found.items() if chunk.document_id in self.allowed_documents}

@@ -28,13 +28,42 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
     class Media:
         css = {"all": ["ragsite/admin.css"]}
 
-    list_display = ["name", "status_badge", "is_active", "recall_before", "recall_after", "gain_shown", "recall_bm25",
-                    "pairs_shown", "progress", "created"]
+    list_display = [
+        "name",
+        "status_badge",
+        "is_active",
+        "recall_before",
+        "recall_after",
+        "gain_shown",
+        "recall_bm25",
+        "pairs_shown",
+        "progress",
+        "created",
+    ]
     list_filter = ["status"]
     actions = ["switch_to_version"]
-    readonly_fields = ["name", "number", "path", "base_model", "status", "is_active", "stage", "progress_done",
-                       "progress_total", "train_documents", "heldout_documents", "train_chunks", "heldout_chunks",
-                       "pairs", "metrics_table", "duration", "error", "created", "updated", "switched_at"]
+    readonly_fields = [
+        "name",
+        "number",
+        "path",
+        "base_model",
+        "status",
+        "is_active",
+        "stage",
+        "progress_done",
+        "progress_total",
+        "train_documents",
+        "heldout_documents",
+        "train_chunks",
+        "heldout_chunks",
+        "pairs",
+        "metrics_table",
+        "duration",
+        "error",
+        "created",
+        "updated",
+        "switched_at",
+    ]
     exclude = ["metrics"]
 
     def has_add_permission(self, request):
@@ -72,17 +101,27 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"{version.name} is already serving.", messages.INFO)
             return
         if version.status not in versions.SWITCHABLE and not versions.is_stalled(version):
-            self.message_user(request, f"{version.name} is {version.get_status_display().lower()}: it cannot be switched in.",
-                              messages.ERROR)
+            self.message_user(
+                request,
+                f"{version.name} is {version.get_status_display().lower()}: it cannot be switched in.",
+                messages.ERROR,
+            )
             return
         versions.switch_later(version.pk)
-        self.message_user(request, f"Switching to {version.name}: its index is built in the background; "
-                                   "search keeps using the current one until it is ready.")
+        self.message_user(
+            request,
+            f"Switching to {version.name}: its index is built in the background; "
+            "search keeps using the current one until it is ready.",
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, version):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
-        return format_html('<b class="rag-status rag-status-{}" title="{}">{}</b>', version.status,
-                           version.error[:300], version.get_status_display())
+        return format_html(
+            '<b class="rag-status rag-status-{}" title="{}">{}</b>',
+            version.status,
+            version.error[:300],
+            version.get_status_display(),
+        )
 
     @admin.display(description="Recall@10 before")
     def recall_before(self, version):
@@ -122,6 +161,12 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         if not methods:
             return "—"
         header = format_html_join("", "<th>{}</th>", ((m,) for m in METRICS))
-        rows = format_html_join("", "<tr><td>{}</td>{}</tr>", (
-            (name, format_html_join("", "<td>{}</td>", ((f"{m[k]:.3f}",) for k in METRICS))) for name, m in methods.items()))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td>{}</tr>",
+            (
+                (name, format_html_join("", "<td>{}</td>", ((f"{m[k]:.3f}",) for k in METRICS)))
+                for name, m in methods.items()
+            ),
+        )
         return format_html("<table><tr><th>method</th>{}</tr>{}</table>", header, rows)

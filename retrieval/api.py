@@ -34,7 +34,7 @@ class HitSerializer(serializers.Serializer):
     scores = serializers.DictField(
         child=serializers.FloatField(allow_null=True),
         help_text='{"dense": cosine similarity (= score)}. Scores that depend on corpus-wide statistics (BM25, the '
-                  'fused rank score) are not given: they would reveal documents the caller cannot read.',
+        "fused rank score) are not given: they would reveal documents the caller cannot read.",
     )
 
 
@@ -61,14 +61,23 @@ class SearchView(APIView):
     )
     def get(self, request):
         query = request.query_params
-        params = SearchParams(data={**query.dict(), "collection": query.getlist("collection"), "document": query.getlist("document")})
+        params = SearchParams(
+            data={**query.dict(), "collection": query.getlist("collection"), "document": query.getlist("document")}
+        )
         params.is_valid(raise_exception=True)
         data = params.validated_data
         k = data.get("k") or settings.RAG_SEARCH_DEFAULT_K
         try:
-            hits = search.search(data["q"], user=request.user, k=k, collections=data.get("collection") or None,
-                                   documents=data.get("document") or None, since=data.get("since"),
-                                   until=data.get("until"), offset=data["offset"])
+            hits = search.search(
+                data["q"],
+                user=request.user,
+                k=k,
+                collections=data.get("collection") or None,
+                documents=data.get("document") or None,
+                since=data.get("since"),
+                until=data.get("until"),
+                offset=data["offset"],
+            )
         except search.SearchError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
         following = None
@@ -76,5 +85,12 @@ class SearchView(APIView):
             following = query.copy()
             following["offset"] = str(data["offset"] + k)
             following = request.build_absolute_uri(f"{request.path}?{following.urlencode()}")
-        return Response({"query": data["q"], "k": k, "offset": data["offset"], "next": following,
-                         "results": [h.for_caller() for h in hits]})
+        return Response(
+            {
+                "query": data["q"],
+                "k": k,
+                "offset": data["offset"],
+                "next": following,
+                "results": [h.for_caller() for h in hits],
+            }
+        )

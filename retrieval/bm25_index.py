@@ -65,7 +65,9 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     stopwords removed) with the S-stemmer. "ZX-4471" -> ["zx", "4471"]."""
     if not texts:
         return []
-    return _bm25s().tokenize(list(texts), lower=True, stopwords="en", stemmer=_stem_words, return_ids=False, show_progress=False)
+    return _bm25s().tokenize(
+        list(texts), lower=True, stopwords="en", stemmer=_stem_words, return_ids=False, show_progress=False
+    )
 
 
 class BM25Index:
@@ -186,7 +188,9 @@ class BM25Index:
             if self.ntotal:
                 self._built().save(str(tmp), show_progress=False)
             _write_corpus(tmp / "corpus.npz", self._rows, corpus)
-            (tmp / "meta.json").write_text(json.dumps({"format": FORMAT, "tokenizer": TOKENIZER, "ntotal": self.ntotal}))
+            (tmp / "meta.json").write_text(
+                json.dumps({"format": FORMAT, "tokenizer": TOKENIZER, "ntotal": self.ntotal})
+            )
             for path in tmp.iterdir():
                 _fsync(path)
             os.rename(tmp, folder)
@@ -202,12 +206,16 @@ class BM25Index:
         folder = Path(folder)
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("format") != FORMAT or meta.get("tokenizer") != TOKENIZER:
-            raise ValueError(f"BM25 snapshot {folder} was made by another tokenizer or format ({meta}); rebuild the index")
+            raise ValueError(
+                f"BM25 snapshot {folder} was made by another tokenizer or format ({meta}); rebuild the index"
+            )
         index = cls()
         with np.load(folder / "corpus.npz", allow_pickle=False) as data:
             index._ids = data["ids"].astype(np.int64)
         if len(index._ids) != meta["ntotal"]:
-            raise ValueError(f"BM25 snapshot {folder} does not match its metadata ({len(index._ids)} vs {meta['ntotal']} rows)")
+            raise ValueError(
+                f"BM25 snapshot {folder} does not match its metadata ({len(index._ids)} vs {meta['ntotal']} rows)"
+            )
         if for_writing:
             index._tokens = _read_corpus(folder)
             if list(index._tokens) != index._ids.tolist():
@@ -218,7 +226,9 @@ class BM25Index:
             if index.ntotal:
                 index._engine = _bm25s().BM25.load(str(folder), show_progress=False, allow_pickle=False)
                 if index._engine.scores["num_docs"] != index.ntotal:
-                    raise ValueError(f"BM25 snapshot {folder}: the matrix has {index._engine.scores['num_docs']} rows, not {index.ntotal}")
+                    raise ValueError(
+                        f"BM25 snapshot {folder}: the matrix has {index._engine.scores['num_docs']} rows, not {index.ntotal}"
+                    )
         return index
 
 
@@ -234,7 +244,13 @@ def _write_corpus(path: Path, ids: np.ndarray, corpus: dict[int, list[str]]) -> 
     # Tokens are runs of word characters, so a newline never occurs inside one.
     vocab_bytes = np.frombuffer("\n".join(vocab).encode("utf-8"), dtype=np.uint8)
     with open(path, "wb") as out:
-        np.savez(out, ids=ids.astype(np.int64), offsets=offsets, token_ids=np.asarray(token_ids, dtype=np.int32), vocab=vocab_bytes)
+        np.savez(
+            out,
+            ids=ids.astype(np.int64),
+            offsets=offsets,
+            token_ids=np.asarray(token_ids, dtype=np.int32),
+            vocab=vocab_bytes,
+        )
 
 
 def _read_corpus(folder: Path) -> dict[int, list[str]]:
@@ -244,7 +260,7 @@ def _read_corpus(folder: Path) -> dict[int, list[str]]:
     vocab = text.split("\n") if text else []
     words = [vocab[t] for t in token_ids.tolist()]
     bounds = offsets.tolist()
-    return {int(pk): words[bounds[row]:bounds[row + 1]] for row, pk in enumerate(ids.tolist())}
+    return {int(pk): words[bounds[row] : bounds[row + 1]] for row, pk in enumerate(ids.tolist())}
 
 
 def _fsync(path: Path) -> None:

@@ -85,7 +85,13 @@ class SentenceTransformerEmbedder:
                     if device == "auto":
                         device = "cuda" if torch.cuda.is_available() else "cpu"
                     self.dtype = choose_dtype(self.dtype_setting, device)
-                    log.info("Loading embedder %s on %s in %s (%s threads)", self.model_path, device, self.dtype, torch.get_num_threads())
+                    log.info(
+                        "Loading embedder %s on %s in %s (%s threads)",
+                        self.model_path,
+                        device,
+                        self.dtype,
+                        torch.get_num_threads(),
+                    )
                     model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
                     if self.dtype != "float32":
                         model.to(getattr(torch, self.dtype))
@@ -152,7 +158,9 @@ def get_embedder(path: str | None = None) -> SentenceTransformerEmbedder:
 
 @functools.lru_cache(maxsize=4)
 def _embedder(path: str) -> SentenceTransformerEmbedder:
-    return SentenceTransformerEmbedder(path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE, settings.RAG_EMBEDDER_DTYPE)
+    return SentenceTransformerEmbedder(
+        path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE, settings.RAG_EMBEDDER_DTYPE
+    )
 
 
 get_embedder.cache_clear = _embedder.cache_clear

@@ -113,14 +113,18 @@ def ndcg_at_k(ranked: Sequence[int], relevant: Iterable[int], k: int) -> float:
 
 def score_query(ranked: Sequence[int], relevant: Iterable[int], k: int) -> Metrics:
     ranked = first_occurrences(ranked)
-    return Metrics(recall_at_k(ranked, relevant, k), reciprocal_rank(ranked, relevant, k), ndcg_at_k(ranked, relevant, k))
+    return Metrics(
+        recall_at_k(ranked, relevant, k), reciprocal_rank(ranked, relevant, k), ndcg_at_k(ranked, relevant, k)
+    )
 
 
 def mean(metrics: Sequence[Metrics]) -> Metrics:
     if not metrics:
         raise ValueError("no metrics to average")
     n = len(metrics)
-    return Metrics(sum(m.recall for m in metrics) / n, sum(m.mrr for m in metrics) / n, sum(m.ndcg for m in metrics) / n)
+    return Metrics(
+        sum(m.recall for m in metrics) / n, sum(m.mrr for m in metrics) / n, sum(m.ndcg for m in metrics) / n
+    )
 
 
 def format_table(summary: dict[str, Metrics], k: int, queries: int) -> str:
@@ -130,6 +134,8 @@ def format_table(summary: dict[str, Metrics], k: int, queries: int) -> str:
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
 
     def line(cells):
-        return "  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells)).rstrip()
+        return "  ".join(
+            cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i]) for i, cell in enumerate(cells)
+        ).rstrip()
 
     return "\n".join([f"{queries} queries, k={k}", line(headers), line(["-" * w for w in widths]), *map(line, rows)])

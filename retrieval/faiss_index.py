@@ -66,7 +66,12 @@ class IndexParams:
             raise ValueError(f"unknown index kind {self.kind!r}; expected one of {', '.join(KINDS)}")
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+        return {
+            "kind": self.kind,
+            "hnsw_m": self.hnsw_m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+        }
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,9 @@ class IndexInfo:
 
 
 class VectorIndex:
-    def __init__(self, dimension: int, model: str = "", use_gpu: bool | str = "auto", params: IndexParams | None = None):
+    def __init__(
+        self, dimension: int, model: str = "", use_gpu: bool | str = "auto", params: IndexParams | None = None
+    ):
         self.dimension = dimension
         self.model = model
         self.params = params or IndexParams()
@@ -156,7 +163,7 @@ class VectorIndex:
         fresh = VectorIndex(self.dimension, self.model, use_gpu=self._use_gpu, params=params)
         ids, vectors = self.live()
         for start in range(0, len(ids), 65536):
-            fresh._cpu.add_with_ids(vectors[start:start + 65536], ids[start:start + 65536])
+            fresh._cpu.add_with_ids(vectors[start : start + 65536], ids[start : start + 65536])
         return fresh
 
     # -- reads ----------------------------------------------------------
@@ -259,8 +266,15 @@ class VectorIndex:
         _atomic_write(path.with_suffix(".json"), json.dumps(self.meta()).encode())
 
     def meta(self) -> dict:
-        return {"dimension": self.dimension, "model": self.model, "ntotal": self.ntotal, "slots": self.slots,
-                "tombstones": self.tombstones, "kind": self.kind, "params": self.params.as_dict()}
+        return {
+            "dimension": self.dimension,
+            "model": self.model,
+            "ntotal": self.ntotal,
+            "slots": self.slots,
+            "tombstones": self.tombstones,
+            "kind": self.kind,
+            "params": self.params.as_dict(),
+        }
 
     @classmethod
     def load(cls, path: str | Path, use_gpu: bool | str = "auto") -> VectorIndex:
@@ -290,8 +304,8 @@ def _trim(scores: np.ndarray, ids: np.ndarray, k: int) -> tuple[np.ndarray, np.n
     for row in range(len(ids)):
         keep = ids[row] >= 0
         found = ids[row][keep][:k]
-        out_ids[row, :len(found)] = found
-        out_scores[row, :len(found)] = scores[row][keep][:k]
+        out_ids[row, : len(found)] = found
+        out_scores[row, : len(found)] = scores[row][keep][:k]
     return out_scores, out_ids
 
 

@@ -34,8 +34,9 @@ PROGRESS_EVERY = 256  # passages per embedding call and progress write (a heartb
 FILL_BATCH = 4096  # passages embedded per write while filling a store
 
 
-def _embedded(embedder, batches: Iterable[list[tuple[int, str]]], present=frozenset()
-              ) -> Iterator[tuple[list[tuple[int, str]], list[int], np.ndarray | None]]:
+def _embedded(
+    embedder, batches: Iterable[list[tuple[int, str]]], present=frozenset()
+) -> Iterator[tuple[list[tuple[int, str]], list[int], np.ndarray | None]]:
     """Per batch of (chunk id, text): (the batch, the ids embedded, their
     vectors); passages whose id is in `present` already have a vector and are
     not embedded again (None when none was embedded)."""
@@ -47,7 +48,7 @@ def _embedded(embedder, batches: Iterable[list[tuple[int, str]]], present=frozen
 
 def _slices(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _rows(chunk_ids: list[int], size: int) -> Iterator[list[tuple[int, str]]]:
@@ -97,8 +98,13 @@ def index_document(document_id: int) -> None:
                     snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
                 _plan_maintenance(store, snapshot.vectors)
     ingestion.mark_indexed(document_id)
-    log.info("Document %s: embedded %s passages into %s index(es) in %.2f s", document_id, total, len(plans),
-             time.perf_counter() - started)
+    log.info(
+        "Document %s: embedded %s passages into %s index(es) in %.2f s",
+        document_id,
+        total,
+        len(plans),
+        time.perf_counter() - started,
+    )
 
 
 def remove_chunks(chunk_ids: list[int]) -> int:
@@ -246,8 +252,13 @@ def maintain_index(name: str | None = None, model: str | None = None) -> str:
         started = time.perf_counter()
         built = copy.rebuilt(params)
         built_ids = built.ids()
-        log.info("Built a %s index of %s vectors from version %s in %.1f s", params.kind, built.ntotal, version,
-                 time.perf_counter() - started)
+        log.info(
+            "Built a %s index of %s vectors from version %s in %.1f s",
+            params.kind,
+            built.ntotal,
+            version,
+            time.perf_counter() - started,
+        )
         with store.write() as snapshot:
             current = snapshot.vectors
             now_ids = current.ids()

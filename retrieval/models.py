@@ -22,7 +22,9 @@ class RetrieverVersion(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING, db_index=True)
     is_active = models.BooleanField(default=False, help_text="Search uses this model's index.")
     stage = models.CharField(max_length=32, blank=True, help_text="The running step, while training or switching.")
-    switch_from = models.CharField(max_length=16, blank=True, help_text="The status a switch restores if it fails or stalls.")
+    switch_from = models.CharField(
+        max_length=16, blank=True, help_text="The status a switch restores if it fails or stalls."
+    )
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     train_documents = models.PositiveIntegerField(default=0)

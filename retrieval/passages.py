@@ -19,13 +19,15 @@ def continuations(chunk_ids: list[int], limit: int = 400) -> dict[int, str]:
     wanted = Q()
     for _pk, document_id, ordinal, _page, _end in rows:
         wanted |= Q(document_id=document_id, ordinal=ordinal + 1)
-    following = {(c.document_id, c.ordinal): c for c in Chunk.objects.filter(wanted).only(
-        "document_id", "ordinal", "page", "char_start", "text")}
+    following = {
+        (c.document_id, c.ordinal): c
+        for c in Chunk.objects.filter(wanted).only("document_id", "ordinal", "page", "char_start", "text")
+    }
     found = {}
     for pk, document_id, ordinal, page, end in rows:
         after = following.get((document_id, ordinal + 1))
         if after is not None and after.page == page:
-            found[pk] = after.text[max(0, end - after.char_start):][:limit]
+            found[pk] = after.text[max(0, end - after.char_start) :][:limit]
     return found
 
 

@@ -14,7 +14,7 @@ def kth_largest(values: np.ndarray, k: int):
     6 ms with np.partition)."""
     n = len(values)
     if n > 65_536 and 8 * k < n:
-        sample = values[::n // 16_384]
+        sample = values[:: n // 16_384]
         rank = min(len(sample) - 1, int(len(sample) * (1 - 4 * k / n)))
         above = values[values >= np.partition(sample, rank)[rank]]
         if len(above) >= k:
@@ -66,7 +66,7 @@ class Postings:
         indices, total = self.indices, len(self.indices)
         for first in range(0, max(total - 1, 0), block):
             last = min(first + block, total - 1)
-            step = np.diff(indices[first:last + 1].astype(np.int64))
+            step = np.diff(indices[first : last + 1].astype(np.int64))
             inside = boundaries[(boundaries > first) & (boundaries <= last)] - 1 - first
             step[inside] = 1  # one column ends and the next begins
             if step.min() <= 0:

@@ -24,8 +24,9 @@ def depth(k: int) -> int:
     return max(3 * k, 30)
 
 
-def fused_order(rankings: Mapping[str, Sequence[int]], cosine: Mapping[int, float], rrf_k: int,
-                k: int) -> tuple[list[int], dict[int, float]]:
+def fused_order(
+    rankings: Mapping[str, Sequence[int]], cosine: Mapping[int, float], rrf_k: int, k: int
+) -> tuple[list[int], dict[int, float]]:
     """(the top-k ids, the fused score of every candidate): `rankings` lists
     each retriever's candidates best first, `cosine` gives each candidate's
     cosine with the query (the tie-break)."""

@@ -71,8 +71,15 @@ class SearchHit:
 CALLER_SCORES = frozenset({"dense"})
 
 
-def search(query: str, *, user=None, k: int | None = None, collections: list[str] | None = None,
-           methods: list[str] | None = None, **narrowing) -> list[SearchHit]:
+def search(
+    query: str,
+    *,
+    user=None,
+    k: int | None = None,
+    collections: list[str] | None = None,
+    methods: list[str] | None = None,
+    **narrowing,
+) -> list[SearchHit]:
     """Top-k passages for `query` among the documents `user` may read
     (`user=None` is a trusted caller such as the CLI); `narrowing` as in search_many."""
     return search_many([query], user=user, k=k, collections=collections, methods=methods, **narrowing)[0]
@@ -89,9 +96,18 @@ def enabled_methods() -> list[str]:
 MAX_OFFSET = 1000
 
 
-def search_many(queries: list[str], *, user=None, k: int | None = None, collections: list[str] | None = None,
-                methods: list[str] | None = None, documents: list[int] | None = None, since=None, until=None,
-                offset: int = 0) -> list[list[SearchHit]]:
+def search_many(
+    queries: list[str],
+    *,
+    user=None,
+    k: int | None = None,
+    collections: list[str] | None = None,
+    methods: list[str] | None = None,
+    documents: list[int] | None = None,
+    since=None,
+    until=None,
+    offset: int = 0,
+) -> list[list[SearchHit]]:
     """`methods` overrides the settings' choice of retrievers (the evaluation
     compares them); one method alone ranks as that retriever does. `documents`,
     `since` and `until` (dates the documents were added) narrow the search;
@@ -139,9 +155,19 @@ def search_many(queries: list[str], *, user=None, k: int | None = None, collecti
         lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch)} for query in queries}
     vectors = get_embedder().embed_queries(queries)
     owners = chunk_owners(store, index)
-    return [_search_one(query, vector, k + offset, methods, index, bm25, ReadableChunks(collection_ids, narrow, owners),
-                        lexical.get(query, {}))[offset:]
-            for query, vector in zip(queries, vectors)]
+    return [
+        _search_one(
+            query,
+            vector,
+            k + offset,
+            methods,
+            index,
+            bm25,
+            ReadableChunks(collection_ids, narrow, owners),
+            lexical.get(query, {}),
+        )[offset:]
+        for query, vector in zip(queries, vectors)
+    ]
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
@@ -183,25 +209,27 @@ def _search_one(query, vector, k, methods, index, bm25, readable, lexical_starte
     rows = readable.rows(order)
     for rank, pk in enumerate((pk for pk in order if pk in rows), start=1):  # a chunk deleted meanwhile is skipped
         chunk = rows[pk]
-        hits.append(SearchHit(
-            rank=rank,
-            score=round(cosine[pk], 6),
-            chunk_id=chunk.pk,
-            document_id=chunk.document_id,
-            title=chunk.document.title,
-            filename=chunk.document.original_filename,
-            collection=chunk.document.collection.name,
-            page=chunk.page,
-            heading=chunk.heading,
-            char_start=chunk.char_start,
-            char_end=chunk.char_end,
-            text=chunk.text,
-            scores={
-                "dense": round(cosine[pk], 6),
-                "bm25": round(lexical[pk], 6) if pk in lexical else None,
-                "rrf": round(fused[pk], 6),
-            },
-        ))
+        hits.append(
+            SearchHit(
+                rank=rank,
+                score=round(cosine[pk], 6),
+                chunk_id=chunk.pk,
+                document_id=chunk.document_id,
+                title=chunk.document.title,
+                filename=chunk.document.original_filename,
+                collection=chunk.document.collection.name,
+                page=chunk.page,
+                heading=chunk.heading,
+                char_start=chunk.char_start,
+                char_end=chunk.char_end,
+                text=chunk.text,
+                scores={
+                    "dense": round(cosine[pk], 6),
+                    "bm25": round(lexical[pk], 6) if pk in lexical else None,
+                    "rrf": round(fused[pk], 6),
+                },
+            )
+        )
     return hits
 
 
@@ -228,12 +256,17 @@ def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -
     top-k passages. Returns {"k", "queries", "summary": {method: Metrics},
     "per_query": [...]}."""
     texts = [item.query for item in labelled]
-    summary, per_query = {}, [{"query": item.query, "unit": item.unit, "relevant": sorted(item.relevant)} for item in labelled]
+    summary, per_query = (
+        {},
+        [{"query": item.query, "unit": item.unit, "relevant": sorted(item.relevant)} for item in labelled],
+    )
     for name, methods in EVALUATED.items():
         results = search_many(texts, k=k, collections=collections, methods=methods)
         scored = []
         for item, hits, row in zip(labelled, results, per_query):
-            retrieved = evaluation.first_occurrences(h.chunk_id if item.unit == "chunk" else h.document_id for h in hits)
+            retrieved = evaluation.first_occurrences(
+                h.chunk_id if item.unit == "chunk" else h.document_id for h in hits
+            )
             metrics = evaluation.score_query(retrieved, item.relevant, k)
             scored.append(metrics)
             row[name] = {"retrieved": retrieved, **metrics.as_dict()}

@@ -36,8 +36,14 @@ KEEP_SNAPSHOTS = 2
 
 
 class IndexStore:
-    def __init__(self, folder: str | Path, dimension: int, model: str, use_gpu: bool | str = "auto",
-                 params: IndexParams | None = None):
+    def __init__(
+        self,
+        folder: str | Path,
+        dimension: int,
+        model: str,
+        use_gpu: bool | str = "auto",
+        params: IndexParams | None = None,
+    ):
         self.folder = Path(folder)
         self.dimension = dimension
         self.model = model
@@ -124,12 +130,21 @@ class IndexStore:
                 version = (manifest["version"] if manifest else 0) + 1
                 name = f"index-{version:06d}.faiss"
                 index.save(self.folder / name)
-                new_manifest = {"version": version, "file": name, "dimension": index.dimension, "model": index.model,
-                                "ntotal": index.ntotal, "kind": index.kind, "tombstones": index.tombstones}
+                new_manifest = {
+                    "version": version,
+                    "file": name,
+                    "dimension": index.dimension,
+                    "model": index.model,
+                    "ntotal": index.ntotal,
+                    "kind": index.kind,
+                    "tombstones": index.tombstones,
+                }
                 bm25_name, bm25_ntotal = previous_bm25, manifest.get("bm25_ntotal", 0) if previous_bm25 else 0
                 if snapshot.bm25_changed:
                     bm25_name, bm25_ntotal = f"bm25-{version:06d}", snapshot.bm25.ntotal
-                    shutil.rmtree(self.folder / bm25_name, ignore_errors=True)  # left by a writer that crashed before its manifest
+                    shutil.rmtree(
+                        self.folder / bm25_name, ignore_errors=True
+                    )  # left by a writer that crashed before its manifest
                     snapshot.bm25.save(self.folder / bm25_name)
                 if bm25_name:
                     new_manifest.update(bm25=bm25_name, bm25_ntotal=bm25_ntotal)
@@ -178,7 +193,9 @@ class WritableSnapshot:
     @property
     def bm25(self) -> BM25Index:
         if self._bm25 is None:
-            self._bm25 = BM25Index() if self._bm25_source is None else BM25Index.load(self._bm25_source, for_writing=True)
+            self._bm25 = (
+                BM25Index() if self._bm25_source is None else BM25Index.load(self._bm25_source, for_writing=True)
+            )
         return self._bm25
 
     @property

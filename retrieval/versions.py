@@ -39,8 +39,12 @@ def base_version() -> RetrieverVersion:
     """The row of the packaged base model (created on first use)."""
     version, _ = RetrieverVersion.objects.get_or_create(
         name=BASE,
-        defaults={"number": 0, "path": settings.RAG_EMBEDDER_PATH, "base_model": settings.RAG_EMBEDDER_PATH,
-                  "status": Status.RETIRED},
+        defaults={
+            "number": 0,
+            "path": settings.RAG_EMBEDDER_PATH,
+            "base_model": settings.RAG_EMBEDDER_PATH,
+            "status": Status.RETIRED,
+        },
     )
     sync_active()
     version.refresh_from_db()
@@ -70,8 +74,9 @@ def new_version(base_model: str) -> RetrieverVersion:
         path = os.path.join(str(settings.RAG_RETRIEVER_DIR), name, "model")
         try:
             with transaction.atomic():
-                version = RetrieverVersion.objects.create(number=number, name=name, path=path, base_model=base_model,
-                                                          status=Status.TRAINING, stage="queued")
+                version = RetrieverVersion.objects.create(
+                    number=number, name=name, path=path, base_model=base_model, status=Status.TRAINING, stage="queued"
+                )
         except IntegrityError:
             continue
         _drop_leftover_index(name)
@@ -100,10 +105,16 @@ def abandon_stalled_switches(keep: int | None = None) -> int:
     later switch to that version resumes from what it holds). `keep`: a row
     to leave alone (the one about to be resumed)."""
     abandoned = 0
-    for version in RetrieverVersion.objects.filter(status=Status.SWITCHING, updated__lt=stale_before()).exclude(pk=keep):
-        taken = transition(RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
-                           from_states=[Status.SWITCHING], to=version.switch_from or Status.EVALUATED, stage="",
-                           error="Switch interrupted: its worker stopped. Switch to this version again to resume.")
+    for version in RetrieverVersion.objects.filter(status=Status.SWITCHING, updated__lt=stale_before()).exclude(
+        pk=keep
+    ):
+        taken = transition(
+            RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
+            from_states=[Status.SWITCHING],
+            to=version.switch_from or Status.EVALUATED,
+            stage="",
+            error="Switch interrupted: its worker stopped. Switch to this version again to resume.",
+        )
         if taken:
             unstage(version.name)
             log.warning("Retriever %s: the switch in stalled; abandoned", version.name)
@@ -132,7 +143,9 @@ def switch_retriever(name: str, model_path: str, progress=None) -> int:
             state["staging"] = None if (state.get("staging") or {}).get("name") == name else state.get("staging")
             entry = None
         elif state.get("staging") and state["staging"]["name"] != name:
-            raise RuntimeError(f"Retriever version {state['staging']['name']} is being switched in; try again when it is done.")
+            raise RuntimeError(
+                f"Retriever version {state['staging']['name']} is being switched in; try again when it is done."
+            )
         else:
             state["staging"] = entry
     if entry is None:
@@ -178,10 +191,19 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
             raise SwitchError(f"{version.name} is being switched in now; its progress shows in the admin.")
         former = version.switch_from or Status.EVALUATED
     elif former not in SWITCHABLE:
-        raise SwitchError(f"{version.name} is {version.get_status_display().lower()}; only a saved model can be switched in.")
-    claimed = transition(RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
-                         from_states=[version.status], to=Status.SWITCHING, stage="switching", switch_from=former,
-                         progress_done=0, progress_total=0, error="")
+        raise SwitchError(
+            f"{version.name} is {version.get_status_display().lower()}; only a saved model can be switched in."
+        )
+    claimed = transition(
+        RetrieverVersion.objects.filter(pk=version.pk, updated=version.updated),
+        from_states=[version.status],
+        to=Status.SWITCHING,
+        stage="switching",
+        switch_from=former,
+        progress_done=0,
+        progress_total=0,
+        error="",
+    )
     if claimed != 1:
         raise SwitchError(f"{version.name} changed meanwhile (another switch?); try again.")
 
@@ -200,10 +222,16 @@ def switch_to(version_id: int, progress=None) -> RetrieverVersion:
         transition(RetrieverVersion.objects.filter(pk=version.pk), to=former, stage="", error=f"Switch failed: {exc}")
         raise
     with transaction.atomic():
-        transition(RetrieverVersion.objects.filter(is_active=True).exclude(pk=version.pk), to=Status.RETIRED,
-                   is_active=False)
-        transition(RetrieverVersion.objects.filter(pk=version.pk), to=Status.ACTIVE, is_active=True, stage="",
-                   switched_at=timezone.now())
+        transition(
+            RetrieverVersion.objects.filter(is_active=True).exclude(pk=version.pk), to=Status.RETIRED, is_active=False
+        )
+        transition(
+            RetrieverVersion.objects.filter(pk=version.pk),
+            to=Status.ACTIVE,
+            is_active=True,
+            stage="",
+            switched_at=timezone.now(),
+        )
     sync_active()
     version.refresh_from_db()
     log.info("Retriever %s is serving", version.name)

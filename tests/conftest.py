@@ -111,5 +111,7 @@ def private_note(db, alice, tmp_path):
 
     Collection.objects.create(name="alice-private", is_public=False, owner=alice)
     path = tmp_path / "secret-project.md"
-    path.write_text("# Project Falcon\n\nProject Falcon launches the Diamond card on 3 March with a 400 euro annual fee.\n")
+    path.write_text(
+        "# Project Falcon\n\nProject Falcon launches the Diamond card on 3 March with a 400 euro annual fee.\n"
+    )
     return ingest_path(path, "alice-private", owner=alice)

@@ -15,7 +15,9 @@ def test_it_uploads_a_document_and_shows_its_status(client, admin_user, handbook
     assert form.status_code == 200 and b'name="upload"' in form.content
     collection_id = services.get_collection().pk
     with open(handbook_pdf, "rb") as handle:
-        response = client.post("/admin/ingestion/document/add/", {"upload": handle, "collection": collection_id, "title": ""})
+        response = client.post(
+            "/admin/ingestion/document/add/", {"upload": handle, "collection": collection_id, "title": ""}
+        )
     assert response.status_code == 302
     document = Document.objects.get()
     assert document.status == "pending" and document.original_filename == "handbook.pdf"
@@ -39,13 +41,18 @@ def test_it_shows_why_a_document_failed(client, admin_user, tmp_path):
     assert "Failed" in listing and "not a PDF" in listing
 
 
-def test_it_deletes_documents_with_their_chunks_and_vectors(client, admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks):
+def test_it_deletes_documents_with_their_chunks_and_vectors(
+    client, admin_user, handbook, django_capture_on_commit_callbacks, eager_tasks
+):
     from retrieval.stores import get_store
 
     client.force_login(admin_user)
     chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/admin/ingestion/document/", {"action": "delete_selected", "_selected_action": [handbook.pk], "post": "yes"})
+        response = client.post(
+            "/admin/ingestion/document/",
+            {"action": "delete_selected", "_selected_action": [handbook.pk], "post": "yes"},
+        )
     assert response.status_code == 302
     assert not Document.objects.exists() and not Chunk.objects.exists()
     assert not chunk_ids & set(get_store().current().ids().tolist())
@@ -83,10 +90,16 @@ def test_it_uploads_many_files_at_once(client, admin_user, tmp_path):
     files = []
     for name in ("a.md", "b.txt", "c.html"):
         path = tmp_path / name
-        path.write_text(f"<p>Document {name} says the travel desk books trips.</p>" if name.endswith("html") else f"Document {name} text.")
+        path.write_text(
+            f"<p>Document {name} says the travel desk books trips.</p>"
+            if name.endswith("html")
+            else f"Document {name} text."
+        )
         files.append(open(path, "rb"))
     try:
-        response = client.post("/admin/ingestion/document/add/", {"upload": files, "collection": services.get_collection().pk})
+        response = client.post(
+            "/admin/ingestion/document/add/", {"upload": files, "collection": services.get_collection().pk}
+        )
     finally:
         for handle in files:
             handle.close()

@@ -20,7 +20,11 @@ def upload(client, *files, **extra):
 
 
 def stored_files(settings):
-    return [p for p in (settings.MEDIA_ROOT / "documents").rglob("*") if p.is_file()] if (settings.MEDIA_ROOT / "documents").exists() else []
+    return (
+        [p for p in (settings.MEDIA_ROOT / "documents").rglob("*") if p.is_file()]
+        if (settings.MEDIA_ROOT / "documents").exists()
+        else []
+    )
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/login/", "/admin/ingestion/document/", ADD])
@@ -50,17 +54,23 @@ def test_an_unsupported_type_is_refused_at_upload_with_the_reason(client, admin_
 
 def test_one_unsupported_file_refuses_the_whole_upload(client, admin_user, settings):
     client.force_login(admin_user)
-    response = upload(client, SimpleUploadedFile("notes.md", b"# Notes\n\nFine.\n"), SimpleUploadedFile("README", b"hi"))
+    response = upload(
+        client, SimpleUploadedFile("notes.md", b"# Notes\n\nFine.\n"), SimpleUploadedFile("README", b"hi")
+    )
     assert response.status_code == 200 and "README: Unsupported file type (no extension)" in response.content.decode()
     assert not Document.objects.exists() and stored_files(settings) == []
 
 
 def test_the_message_counts_new_documents_and_duplicates(client, admin_user):
-    existing, _ = services.add_document(SimpleUploadedFile("fees.md", b"# Fees\n\nGold: 95 euros.\n"), "fees.md",
-                                        collection=services.get_collection())
+    existing, _ = services.add_document(
+        SimpleUploadedFile("fees.md", b"# Fees\n\nGold: 95 euros.\n"), "fees.md", collection=services.get_collection()
+    )
     client.force_login(admin_user)
-    response = upload(client, SimpleUploadedFile("fees-copy.md", b"# Fees\n\nGold: 95 euros.\n"),
-                      SimpleUploadedFile("lounges.md", b"# Lounges\n\nPlatinum only.\n"))
+    response = upload(
+        client,
+        SimpleUploadedFile("fees-copy.md", b"# Fees\n\nGold: 95 euros.\n"),
+        SimpleUploadedFile("lounges.md", b"# Lounges\n\nPlatinum only.\n"),
+    )
     assert response.status_code == 302 and response["Location"] == "/admin/ingestion/document/"
     said = [m.message for m in get_messages(response.wsgi_request)]
     assert said[0] == "1 new document queued for indexing; 1 duplicate of a document already uploaded, not added again."
@@ -85,16 +95,26 @@ def test_save_and_add_another_returns_to_the_form(client, admin_user):
 
 
 def test_the_api_refuses_an_unsupported_type_at_upload(admin_user, settings):
-    response = api_client_for(admin_user).post("/api/documents/", {"file": SimpleUploadedFile("tool.exe", b"MZ\x90\x00")},
-                                               format="multipart")
+    response = api_client_for(admin_user).post(
+        "/api/documents/", {"file": SimpleUploadedFile("tool.exe", b"MZ\x90\x00")}, format="multipart"
+    )
     assert response.status_code == 400
-    assert response.json()["file"] == ["tool.exe: Unsupported file type .exe. Upload PDF, Word (.docx), HTML, Markdown or plain text."]
+    assert response.json()["file"] == [
+        "tool.exe: Unsupported file type .exe. Upload PDF, Word (.docx), HTML, Markdown or plain text."
+    ]
     assert not Document.objects.exists() and stored_files(settings) == []
 
 
 def make_document(collection, title, status="pending", **fields):
-    return Document.objects.create(collection=collection, title=title, sha256=title.ljust(64, "0")[:64], status=status,
-                                   original_filename=f"{title}.md", file=f"documents/{title}.md", **fields)
+    return Document.objects.create(
+        collection=collection,
+        title=title,
+        sha256=title.ljust(64, "0")[:64],
+        status=status,
+        original_filename=f"{title}.md",
+        file=f"documents/{title}.md",
+        **fields,
+    )
 
 
 def test_the_list_and_the_form_load_the_live_script(client, admin_user):
@@ -117,8 +137,12 @@ def test_the_progress_view_gives_the_cells_the_list_shows(client, admin_user):
     assert documents[str(running.pk)]["progress"] == "4/10 chunks embedded"
     assert documents[str(running.pk)]["finished"] is False
     assert 'data-status="embedding"' in documents[str(running.pk)]["status_badge"]
-    assert documents[str(broken.pk)] | {"status_badge": ""} == {"status": "failed", "finished": True,
-                                                                 "progress": "Damaged PDF.", "status_badge": ""}
+    assert documents[str(broken.pk)] | {"status_badge": ""} == {
+        "status": "failed",
+        "finished": True,
+        "progress": "Damaged PDF.",
+        "status_badge": "",
+    }
 
 
 def test_the_progress_view_shows_only_what_the_user_may_see(client, alice, bob, settings):
@@ -131,7 +155,9 @@ def test_the_progress_view_shows_only_what_the_user_may_see(client, alice, bob, 
     assert client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk}).status_code == 302
     alice.is_staff = True
     alice.save()
-    assert client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk}).status_code == 403  # no view permission
+    assert (
+        client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk}).status_code == 403
+    )  # no view permission
     alice.user_permissions.add(Permission.objects.get(codename="view_document"))
     response = client.get("/admin/ingestion/document/progress/", {"ids": hidden.pk})
     assert response.status_code == 200 and response.json() == {"documents": {}}

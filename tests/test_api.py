@@ -27,7 +27,19 @@ def test_it_searches_with_a_token(alice, handbook):
     body = response.json()
     assert body["k"] == 2 and len(body["results"]) == 2
     top = body["results"][0]
-    assert set(top) >= {"score", "rank", "document_id", "title", "filename", "page", "text", "chunk_id", "heading", "char_start", "char_end"}
+    assert set(top) >= {
+        "score",
+        "rank",
+        "document_id",
+        "title",
+        "filename",
+        "page",
+        "text",
+        "chunk_id",
+        "heading",
+        "char_start",
+        "char_end",
+    }
     assert top["document_id"] == handbook.pk
     assert top["filename"] == "handbook.pdf"
     assert top["title"] == "Card Handbook"
@@ -81,12 +93,18 @@ def test_it_hides_private_collections_from_other_users(alice, bob, admin_user, h
 
 
 def test_it_limits_search_to_a_collection(alice, handbook, private_note):
-    results = api_client_for(alice).get("/api/search", {"q": "annual fee", "collection": "alice-private", "k": 5}).json()["results"]
+    results = (
+        api_client_for(alice)
+        .get("/api/search", {"q": "annual fee", "collection": "alice-private", "k": 5})
+        .json()["results"]
+    )
     assert results and {r["collection"] for r in results} == {"alice-private"}
 
 
 def test_it_answers_with_citations_that_hold_the_answer(alice, handbook):
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json"
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["found"] is True
@@ -105,10 +123,20 @@ def test_it_answers_with_citations_that_hold_the_answer(alice, handbook):
 
 
 def test_it_continues_only_its_own_conversations(alice, bob, handbook):
-    first = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json").json()
-    again = api_client_for(alice).post("/api/ask", {"question": "Does the Platinum card include lounge access?", "conversation_id": first["conversation_id"]}, format="json")
+    first = (
+        api_client_for(alice)
+        .post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json")
+        .json()
+    )
+    again = api_client_for(alice).post(
+        "/api/ask",
+        {"question": "Does the Platinum card include lounge access?", "conversation_id": first["conversation_id"]},
+        format="json",
+    )
     assert again.status_code == 200 and again.json()["conversation_id"] == first["conversation_id"]
-    stolen = api_client_for(bob).post("/api/ask", {"question": "Anything?", "conversation_id": first["conversation_id"]}, format="json")
+    stolen = api_client_for(bob).post(
+        "/api/ask", {"question": "Anything?", "conversation_id": first["conversation_id"]}, format="json"
+    )
     assert stolen.status_code == 404
     assert Message.objects.filter(conversation_id=first["conversation_id"]).count() == 4
 
@@ -122,7 +150,11 @@ def test_it_says_when_the_documents_do_not_answer(alice, handbook, settings):
 
 
 def test_it_refuses_a_toxic_question_and_records_it(alice, handbook):
-    body = api_client_for(alice).post("/api/ask", {"question": "you stupid fucking idiot, what is the fee"}, format="json").json()
+    body = (
+        api_client_for(alice)
+        .post("/api/ask", {"question": "you stupid fucking idiot, what is the fee"}, format="json")
+        .json()
+    )
     assert body["guardrail"]["intervened"] is True and body["guardrail"]["direction"] == "question"
     assert body["citations"] == []
     event = GuardrailEvent.objects.get()
@@ -156,7 +188,14 @@ def test_it_accepts_an_upload_and_reports_its_status(admin_user):
     detail = client.get(f"/api/documents/{body['id']}/").json()
     assert detail["status"] == "indexed" and detail["chunks_total"] == detail["chunks_embedded"] >= 1
     # The same bytes again are the same document.
-    again = client.post("/api/documents/", {"file": SimpleUploadedFile("copy.md", b"# Notes\n\nThe Gold card fee is 95 euros.\n"), "collection": "team-notes"}, format="multipart")
+    again = client.post(
+        "/api/documents/",
+        {
+            "file": SimpleUploadedFile("copy.md", b"# Notes\n\nThe Gold card fee is 95 euros.\n"),
+            "collection": "team-notes",
+        },
+        format="multipart",
+    )
     assert again.status_code == 200 and again.json()["id"] == body["id"]
 
 
@@ -218,12 +257,15 @@ def test_staff_cancel_and_reindex_over_the_api(admin_user, alice, handbook):
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
 
 
-@pytest.mark.parametrize("path, methods", [
-    ("/api/documents/{pk}/", ["put", "patch", "post"]),
-    ("/api/documents/{pk}/cancel/", ["get", "put", "patch", "delete"]),
-    ("/api/documents/{pk}/reindex/", ["get", "put", "patch", "delete"]),
-    ("/api/ask", ["get", "put", "patch", "delete"]),
-])
+@pytest.mark.parametrize(
+    "path, methods",
+    [
+        ("/api/documents/{pk}/", ["put", "patch", "post"]),
+        ("/api/documents/{pk}/cancel/", ["get", "put", "patch", "delete"]),
+        ("/api/documents/{pk}/reindex/", ["get", "put", "patch", "delete"]),
+        ("/api/ask", ["get", "put", "patch", "delete"]),
+    ],
+)
 def test_each_endpoint_answers_only_its_own_methods(admin_user, handbook, path, methods):
     client = api_client_for(admin_user)
     for method in methods:
@@ -238,7 +280,9 @@ def test_it_pages_and_filters_search_results(alice, handbook, private_note, tmp_
     from tests.conftest import ingest_path
 
     notes = tmp_path / "notes.md"
-    notes.write_text("# Notes\n\nThe Gold card annual fee is reviewed every spring.\n\nLounge access is a Platinum perk.\n")
+    notes.write_text(
+        "# Notes\n\nThe Gold card annual fee is reviewed every spring.\n\nLounge access is a Platinum perk.\n"
+    )
     other = ingest_path(notes)
     client = api_client_for(alice)
     first = client.get("/api/search", {"q": "annual fee", "k": 2}).json()
@@ -250,7 +294,9 @@ def test_it_pages_and_filters_search_results(alice, handbook, private_note, tmp_
     only = client.get("/api/search", {"q": "annual fee", "document": other.pk, "k": 5}).json()["results"]
     assert only and {r["document_id"] for r in only} == {other.pk}
     today = date.today()
-    assert client.get("/api/search", {"q": "annual fee", "since": str(today + timedelta(days=1))}).json()["results"] == []
+    assert (
+        client.get("/api/search", {"q": "annual fee", "since": str(today + timedelta(days=1))}).json()["results"] == []
+    )
     assert client.get("/api/search", {"q": "annual fee", "until": str(today)}).json()["results"]
     assert client.get("/api/search", {"q": "fee", "since": "2026-02-30"}).status_code == 400
     assert client.get("/api/search", {"q": "fee", "offset": -1}).status_code == 400

@@ -10,8 +10,14 @@ pytestmark = pytest.mark.django_db
 
 
 def make(collection, title, status="indexed"):
-    return Document.objects.create(collection=collection, title=title, sha256=title.ljust(64, "0")[:64],
-                                   original_filename=f"{title}.md", file=f"documents/{title}.md", status=status)
+    return Document.objects.create(
+        collection=collection,
+        title=title,
+        sha256=title.ljust(64, "0")[:64],
+        original_filename=f"{title}.md",
+        file=f"documents/{title}.md",
+        status=status,
+    )
 
 
 @pytest.fixture
@@ -59,12 +65,15 @@ def test_it_filters_by_collection_status_and_ids(alice, shelves):
     assert titles(client.get("/api/documents/", {"ids": ids})) == ["fees"]  # another user's id is left out
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"collection": "bob-notes"}, "collection"),  # exists, but not alice's to read: told unknown
-    ({"collection": "nowhere"}, "collection"),
-    ({"status": "lost"}, "status"),
-    ({"ids": "1,two"}, "ids"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"collection": "bob-notes"}, "collection"),  # exists, but not alice's to read: told unknown
+        ({"collection": "nowhere"}, "collection"),
+        ({"status": "lost"}, "status"),
+        ({"ids": "1,two"}, "ids"),
+    ],
+)
 def test_it_refuses_bad_filters(alice, shelves, params, field):
     response = api_client_for(alice).get("/api/documents/", params)
     assert response.status_code == 400 and field in response.json()

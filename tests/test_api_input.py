@@ -19,8 +19,9 @@ def private_collection(alice):
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("name", ["no-such-collection", "alice-private"])
 def test_ask_refuses_a_collection_the_user_cannot_read_and_stores_nothing(bob, private_collection, name, stream):
-    response = api_client_for(bob).post("/api/ask", {"question": "What is the annual fee?", "collection": [name],
-                                                     "stream": stream}, format="json")
+    response = api_client_for(bob).post(
+        "/api/ask", {"question": "What is the annual fee?", "collection": [name], "stream": stream}, format="json"
+    )
     assert response.status_code == 400
     assert "Unknown collection" in str(response.json())
     assert not Conversation.objects.exists()
@@ -28,8 +29,9 @@ def test_ask_refuses_a_collection_the_user_cannot_read_and_stores_nothing(bob, p
 
 @pytest.mark.slow  # the real guardrail and embedder
 def test_ask_in_a_readable_collection_still_answers(alice, private_collection):
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee?",
-                                                       "collection": ["alice-private"]}, format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee?", "collection": ["alice-private"]}, format="json"
+    )
     assert response.status_code == 200 and response.json()["kind"] == "not_found"
     assert Conversation.objects.filter(user=alice).count() == 1
 
@@ -38,7 +40,9 @@ def test_ids_past_any_key_are_a_400(alice, handbook):
     client = api_client_for(alice)
     assert client.get("/api/search", {"q": "annual fee", "document": PAST_ANY_ID}).status_code == 400
     assert client.get("/api/search", {"q": "annual fee", "document": handbook.pk}).status_code == 200
-    response = client.post("/api/ask", {"question": "What is the annual fee?", "conversation_id": PAST_ANY_ID}, format="json")
+    response = client.post(
+        "/api/ask", {"question": "What is the annual fee?", "conversation_id": PAST_ANY_ID}, format="json"
+    )
     assert response.status_code == 400 and not Conversation.objects.exists()
 
 
@@ -56,8 +60,9 @@ def test_an_upload_to_an_unknown_collection_is_refused_not_created(admin_user):
 def test_an_upload_goes_to_an_existing_collection_or_the_default_one(admin_user, settings):
     Collection.objects.create(name="manuals")
     client = api_client_for(admin_user)
-    named = client.post("/api/documents/", {"file": SimpleUploadedFile("a.txt", b"Alpha."), "collection": "manuals"},
-                        format="multipart")
+    named = client.post(
+        "/api/documents/", {"file": SimpleUploadedFile("a.txt", b"Alpha."), "collection": "manuals"}, format="multipart"
+    )
     unnamed = client.post("/api/documents/", {"file": SimpleUploadedFile("b.txt", b"Beta.")}, format="multipart")
     assert named.status_code == unnamed.status_code == 202
     assert named.json()["collection"] == "manuals"

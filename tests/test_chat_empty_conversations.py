@@ -17,7 +17,9 @@ def started(user, title, ago, messages=0):
     conversation = Conversation.objects.create(user=user, title=title)
     Conversation.objects.filter(pk=conversation.pk).update(created=timezone.now() - ago)
     for number in range(messages):
-        Message.objects.create(conversation=conversation, role="user" if number % 2 == 0 else "assistant", content=title)
+        Message.objects.create(
+            conversation=conversation, role="user" if number % 2 == 0 else "assistant", content=title
+        )
     return conversation
 
 

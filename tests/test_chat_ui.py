@@ -18,8 +18,15 @@ HOSTILE = "<script>alert('passage')</script> Fees <img src=x onerror=alert('img'
 
 
 def make_document(collection, name="handbook.pdf", data=b"%PDF-1.4 not really", title="Card Handbook", owner=None):
-    document = Document(collection=collection, title=title, original_filename=name, sha256=name.ljust(64, "0")[:64],
-                        size=len(data), status=Document.Status.INDEXED, owner=owner)
+    document = Document(
+        collection=collection,
+        title=title,
+        original_filename=name,
+        sha256=name.ljust(64, "0")[:64],
+        size=len(data),
+        status=Document.Status.INDEXED,
+        owner=owner,
+    )
     document.file.save(name, ContentFile(data), save=True)
     return document
 
@@ -35,13 +42,33 @@ def answered(alice, public):
     document = make_document(public)
     conversation = Conversation.objects.create(user=alice, title="Fees")
     Message.objects.create(conversation=conversation, role="user", content="What are the fees?")
-    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated",
-                                    content="The fees:\n\n- Gold: **95 euros** [1]\n- Silver: none [2]\n\nSee [3].")
+    answer = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        kind="generated",
+        content="The fees:\n\n- Gold: **95 euros** [1]\n- Silver: none [2]\n\nSee [3].",
+    )
     start = PASSAGE.index("The Gold card fee")
-    Citation.objects.create(message=answer, number=1, document=document, title="Card Handbook", filename="handbook.pdf",
-                            page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
-    Citation.objects.create(message=answer, number=2, document=None, title="Old Leaflet", filename="leaflet.pdf",
-                            page=1, quote="", withdrawn=True)
+    Citation.objects.create(
+        message=answer,
+        number=1,
+        document=document,
+        title="Card Handbook",
+        filename="handbook.pdf",
+        page=2,
+        quote=PASSAGE,
+        highlight=[[start, len(PASSAGE)]],
+    )
+    Citation.objects.create(
+        message=answer,
+        number=2,
+        document=None,
+        title="Old Leaflet",
+        filename="leaflet.pdf",
+        page=1,
+        quote="",
+        withdrawn=True,
+    )
     return conversation, answer, document
 
 
@@ -98,7 +125,9 @@ def test_it_lets_no_markup_from_documents_or_the_model_through():
         assert "&lt;script&gt;" in html and "&lt;img src=x onerror" in html  # shown as text
     links = Markup(render("[x](javascript:alert(1)) [y](https://example.com) <a href='javascript:alert(1)'>z</a>"))
     assert links.attributes == {("a", "href", "https://example.com"), ("a", "rel", "noopener noreferrer nofollow")}
-    assert "style" not in {name for _, name, _ in Markup(render("| a | b |\n|:-|-:|\n| 1 | 2 |")).attributes}  # the CSP forbids it
+    assert "style" not in {
+        name for _, name, _ in Markup(render("| a | b |\n|:-|-:|\n| 1 | 2 |")).attributes
+    }  # the CSP forbids it
 
 
 def test_a_highlight_over_a_list_keeps_the_list_and_balanced_tags():
@@ -175,7 +204,9 @@ def test_it_deletes_a_conversation_for_its_owner_only(client, alice, bob, answer
     response = client.post(f"/c/{conversation.pk}/delete/")
     assert response.status_code == 302 and response["Location"] == "/"
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
-    assert not Message.objects.filter(pk=answer.pk).exists() and not Citation.objects.filter(message_id=answer.pk).exists()
+    assert (
+        not Message.objects.filter(pk=answer.pk).exists() and not Citation.objects.filter(message_id=answer.pk).exists()
+    )
 
 
 def test_renaming_and_deleting_need_the_csrf_token(alice, answered):
@@ -233,8 +264,16 @@ def test_a_citation_carries_its_passage_heading(client, alice, answered):
     from ingestion.models import Chunk
 
     conversation, answer, document = answered
-    chunk = Chunk.objects.create(document=document, ordinal=0, text=PASSAGE, page=2, heading="Fees › Booking",
-                                 char_start=0, char_end=len(PASSAGE), content_hash="0" * 64)
+    chunk = Chunk.objects.create(
+        document=document,
+        ordinal=0,
+        text=PASSAGE,
+        page=2,
+        heading="Fees › Booking",
+        char_start=0,
+        char_end=len(PASSAGE),
+        content_hash="0" * 64,
+    )
     answer.citations.filter(number=1).update(chunk=chunk)
     client.force_login(alice)
     assert history(client.get(f"/c/{conversation.pk}/"))[1]["citations"][0]["heading"] == "Fees › Booking"
@@ -250,16 +289,20 @@ def test_the_collection_picker_lists_readable_collections_with_documents(client,
     assert client.get("/").context["collections"] == []
 
 
-def test_it_shows_the_cited_pdf_page_with_the_sentence_highlighted_to_the_answers_owner(client, alice, bob, answered,
-                                                                                         tmp_path):
+def test_it_shows_the_cited_pdf_page_with_the_sentence_highlighted_to_the_answers_owner(
+    client, alice, bob, answered, tmp_path
+):
     from tests.conftest import HANDBOOK_PAGES
     from tests.pdfs import make_pdf
 
     conversation, answer, document = answered
-    document.file.save("handbook.pdf", ContentFile(make_pdf(tmp_path / "h.pdf", HANDBOOK_PAGES).read_bytes()), save=True)
+    document.file.save(
+        "handbook.pdf", ContentFile(make_pdf(tmp_path / "h.pdf", HANDBOOK_PAGES).read_bytes()), save=True
+    )
     sentence = "The Gold card has an annual fee of 95 euros"
-    answer.citations.filter(number=1).update(quote=HANDBOOK_PAGES[1], highlight=[[HANDBOOK_PAGES[1].index(sentence),
-                                                                                 len(HANDBOOK_PAGES[1])]])
+    answer.citations.filter(number=1).update(
+        quote=HANDBOOK_PAGES[1], highlight=[[HANDBOOK_PAGES[1].index(sentence), len(HANDBOOK_PAGES[1])]]
+    )
     client.force_login(alice)
     cited = history(client.get(f"/c/{conversation.pk}/"))[1]["citations"]
     assert cited[1]["page_image_url"] == ""  # withdrawn
@@ -279,13 +322,19 @@ def test_the_page_image_marks_the_sentence(tmp_path):
     from tests.pdfs import make_pdf
 
     pdf = make_pdf(tmp_path / "h.pdf", HANDBOOK_PAGES)
+
     def yellow(png):  # pixels of the highlight's colour
         rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
         return int(((rgb[..., 0] > 240) & (rgb[..., 1] > 200) & (rgb[..., 2] < 200)).sum())
 
     assert yellow(render_page(pdf, 2, "")) == 0
-    assert yellow(render_page(pdf, 2, "The Gold card has an annual fee of 95 euros, which is waived in the first year.")) > 1000
-    assert yellow(render_page(pdf, 2, "The Gold card costs nothing at all, ever.")) == 0  # not on the page: nothing marked
+    assert (
+        yellow(render_page(pdf, 2, "The Gold card has an annual fee of 95 euros, which is waived in the first year."))
+        > 1000
+    )
+    assert (
+        yellow(render_page(pdf, 2, "The Gold card costs nothing at all, ever.")) == 0
+    )  # not on the page: nothing marked
 
 
 def test_the_passages_around_one_are_served_to_readers_only(client, alice, bob):
@@ -293,8 +342,19 @@ def test_the_passages_around_one_are_served_to_readers_only(client, alice, bob):
 
     private = Collection.objects.create(name="alice-private", is_public=False, owner=alice)
     document = make_document(private, "notes.md", b"x", owner=alice)
-    chunks = [Chunk.objects.create(document=document, ordinal=i, text=f"Part **{i}**", page=None, heading="Notes",
-                                   char_start=0, char_end=5, content_hash=str(i) * 64) for i in range(3)]
+    chunks = [
+        Chunk.objects.create(
+            document=document,
+            ordinal=i,
+            text=f"Part **{i}**",
+            page=None,
+            heading="Notes",
+            char_start=0,
+            char_end=5,
+            content_hash=str(i) * 64,
+        )
+        for i in range(3)
+    ]
     client.force_login(alice)
     around = client.get(f"/passages/{chunks[1].pk}/around/").json()
     assert around["before"]["html"] == "<p>Part <strong>0</strong></p>\n" and around["after"]["heading"] == "Notes"
@@ -308,8 +368,15 @@ def test_the_welcome_suggests_questions_from_the_documents_headings(client, alic
 
     document = make_document(public, "handbook.pdf", title="Card Handbook")
     for ordinal, heading in enumerate(["Card Handbook", "", "Card Handbook › Annual fees"]):
-        Chunk.objects.create(document=document, ordinal=ordinal, text="x", heading=heading, char_start=0, char_end=1,
-                             content_hash=str(ordinal) * 64)
+        Chunk.objects.create(
+            document=document,
+            ordinal=ordinal,
+            text="x",
+            heading=heading,
+            char_start=0,
+            char_end=1,
+            content_hash=str(ordinal) * 64,
+        )
     client.force_login(alice)
     response = client.get("/")
     assert response.context["suggestions"] == ["What does Card Handbook say about annual fees?"]

@@ -77,8 +77,16 @@ def test_it_wants_an_http_url_for_the_served_generator(settings):
     assert error_ids() == ["ragsite.E005"]
 
 
-@pytest.mark.parametrize("path", ["generation.engines.nope.Engine", "generation.engines.llamacpp.Nope",
-                                  "llamacpp", "generation.engines.engine_path", "generation.engines.base.GeneratorUnavailable"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "generation.engines.nope.Engine",
+        "generation.engines.llamacpp.Nope",
+        "llamacpp",
+        "generation.engines.engine_path",
+        "generation.engines.base.GeneratorUnavailable",
+    ],
+)
 def test_it_wants_an_engine_class_that_imports(settings, path):
     settings.RAG_GENERATOR_ENGINE = path
     assert error_ids() == ["ragsite.E003"]
@@ -111,11 +119,14 @@ def test_it_wants_the_model_folder_of_the_transformers_guardrail(settings, tmp_p
     assert error_ids() == []
 
 
-@pytest.mark.parametrize("name, bad, good", [
-    ("RAG_EMBEDDER_DEVICE", "gpu", "cuda:1"),
-    ("RAG_EMBEDDER_DTYPE", "fp16", "bfloat16"),
-    ("RAG_FAISS_GPU", "yes", "off"),
-])
+@pytest.mark.parametrize(
+    "name, bad, good",
+    [
+        ("RAG_EMBEDDER_DEVICE", "gpu", "cuda:1"),
+        ("RAG_EMBEDDER_DTYPE", "fp16", "bfloat16"),
+        ("RAG_FAISS_GPU", "yes", "off"),
+    ],
+)
 def test_it_wants_a_known_word(settings, name, bad, good):
     setattr(settings, name, bad)
     assert error_ids() == ["ragsite.E008"]
@@ -159,11 +170,14 @@ def test_it_wants_the_chunk_cap_in_characters_above_ordinary_prose(settings):
     assert error_ids() == []
 
 
-@pytest.mark.parametrize("shorter, longer", [
-    ("RAG_PARSE_TIMEOUT", "RAG_TASK_SOFT_TIME_LIMIT"),
-    ("RAG_TASK_SOFT_TIME_LIMIT", "RAG_TASK_HARD_TIME_LIMIT"),
-    ("RAG_LONG_TASK_SOFT_TIME_LIMIT", "RAG_LONG_TASK_HARD_TIME_LIMIT"),
-])
+@pytest.mark.parametrize(
+    "shorter, longer",
+    [
+        ("RAG_PARSE_TIMEOUT", "RAG_TASK_SOFT_TIME_LIMIT"),
+        ("RAG_TASK_SOFT_TIME_LIMIT", "RAG_TASK_HARD_TIME_LIMIT"),
+        ("RAG_LONG_TASK_SOFT_TIME_LIMIT", "RAG_LONG_TASK_HARD_TIME_LIMIT"),
+    ],
+)
 def test_it_wants_each_time_limit_below_the_one_that_backs_it_up(settings, shorter, longer):
     setattr(settings, shorter, getattr(settings, longer))
     assert error_ids() == ["ragsite.E015"]
@@ -176,17 +190,20 @@ def test_it_wants_room_for_the_prompt_in_the_context(settings):
     assert error_ids() == ["ragsite.E012"]
 
 
-@pytest.mark.parametrize("name, bad, good", [
-    ("RAG_TOXICITY_THRESHOLD", 0.0, 1.0),
-    ("RAG_TOXICITY_THRESHOLD", 1.5, 0.5),
-    ("RAG_MIN_RELEVANCE", 1.2, -0.2),
-    ("RAG_EVIDENCE_THRESHOLD", 44.0, 0.0),
-    ("RAG_EVIDENCE_GAP", -0.1, 0.0),
-    ("RAG_INDEX_COMPACT_SHARE", 0.0, 1.0),
-    ("RAG_FINETUNE_HELDOUT_SHARE", 1.0, 0.5),
-    ("RAG_FINETUNE_MAX_MINUTES", 0.0, 0.5),
-    ("RAG_GENERATION_READ_TIMEOUT", -1.0, 0.1),
-])
+@pytest.mark.parametrize(
+    "name, bad, good",
+    [
+        ("RAG_TOXICITY_THRESHOLD", 0.0, 1.0),
+        ("RAG_TOXICITY_THRESHOLD", 1.5, 0.5),
+        ("RAG_MIN_RELEVANCE", 1.2, -0.2),
+        ("RAG_EVIDENCE_THRESHOLD", 44.0, 0.0),
+        ("RAG_EVIDENCE_GAP", -0.1, 0.0),
+        ("RAG_INDEX_COMPACT_SHARE", 0.0, 1.0),
+        ("RAG_FINETUNE_HELDOUT_SHARE", 1.0, 0.5),
+        ("RAG_FINETUNE_MAX_MINUTES", 0.0, 0.5),
+        ("RAG_GENERATION_READ_TIMEOUT", -1.0, 0.1),
+    ],
+)
 def test_it_wants_numbers_in_range(settings, name, bad, good):
     setattr(settings, name, bad)
     assert error_ids() == ["ragsite.E013"]
@@ -211,7 +228,9 @@ def test_it_stops_the_wsgi_and_worker_start_up_on_an_error(settings):
 
 
 def _run(*args, **env):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_it_fails_manage_py_check_on_a_bad_environment_value():
@@ -222,7 +241,17 @@ def test_it_fails_manage_py_check_on_a_bad_environment_value():
 
 @pytest.mark.integration
 def test_it_keeps_a_celery_worker_from_starting(tmp_path):
-    result = _run("-m", "celery", "-A", "ragsite", "worker", "--pool=solo", "-n", f"checks-{os.getpid()}@%h",
-                  RAG_EMBEDDER_DTYPE="fp8", RAG_DATA_DIR=str(tmp_path))
+    result = _run(
+        "-m",
+        "celery",
+        "-A",
+        "ragsite",
+        "worker",
+        "--pool=solo",
+        "-n",
+        f"checks-{os.getpid()}@%h",
+        RAG_EMBEDDER_DTYPE="fp8",
+        RAG_DATA_DIR=str(tmp_path),
+    )
     assert result.returncode == 1
     assert "(ragsite.E008) RAG_EMBEDDER_DTYPE is 'fp8'" in result.stderr

@@ -12,7 +12,12 @@ EXAMPLE = ROOT / ".env.example"
 
 
 def _is_os_environ(node) -> bool:
-    return isinstance(node, ast.Attribute) and node.attr == "environ" and isinstance(node.value, ast.Name) and node.value.id == "os"
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "os"
+    )
 
 
 def _first_name(call: ast.Call) -> str | None:
@@ -25,16 +30,27 @@ def settings_variables(source: str) -> set[str]:
     """Names read through the helpers imported from ragsite.env (envstr, envint, ...),
     os.environ.get / os.environ[...] / os.getenv."""
     tree = ast.parse(source)
-    helpers = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-               and node.module == "ragsite.env" for alias in node.names}
+    helpers = {
+        alias.asname or alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "ragsite.env"
+        for alias in node.names
+    }
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
-            reads = (isinstance(func, ast.Name) and func.id in helpers
-                     or isinstance(func, ast.Attribute) and func.attr == "get" and _is_os_environ(func.value)
-                     or isinstance(func, ast.Attribute) and func.attr == "getenv"
-                     and isinstance(func.value, ast.Name) and func.value.id == "os")
+            reads = (
+                isinstance(func, ast.Name)
+                and func.id in helpers
+                or isinstance(func, ast.Attribute)
+                and func.attr == "get"
+                and _is_os_environ(func.value)
+                or isinstance(func, ast.Attribute)
+                and func.attr == "getenv"
+                and isinstance(func.value, ast.Name)
+                and func.value.id == "os"
+            )
             if reads and _first_name(node):
                 names.add(_first_name(node))
         elif isinstance(node, ast.Subscript) and _is_os_environ(node.value):

@@ -29,8 +29,9 @@ def private(alice):
 
 
 def document_in(collection, name="notes.txt"):
-    return Document.objects.create(collection=collection, title=name, original_filename=name,
-                                   file=f"documents/{name}", sha256=name.ljust(64, "0"))
+    return Document.objects.create(
+        collection=collection, title=name, original_filename=name, file=f"documents/{name}", sha256=name.ljust(64, "0")
+    )
 
 
 def test_it_refuses_a_delete_without_the_delete_permission(public):
@@ -56,7 +57,9 @@ def test_it_refuses_an_upload_without_the_add_permission(public):
 
     user = staff_with("carol", "view_document", "change_document", "delete_document")
     upload = SimpleUploadedFile("notes.txt", b"Some notes about cards.")
-    response = api_client_for(user).post("/api/documents/", {"file": upload, "collection": "public-docs"}, format="multipart")
+    response = api_client_for(user).post(
+        "/api/documents/", {"file": upload, "collection": "public-docs"}, format="multipart"
+    )
     assert response.status_code == 403
     assert not Document.objects.exists()
 
@@ -98,7 +101,9 @@ def test_staff_upload_only_to_collections_they_may_read(public, private):
 
     carol = staff_with("carol", "add_document")
     upload = SimpleUploadedFile("notes.txt", b"Some notes about cards.")
-    response = api_client_for(carol).post("/api/documents/", {"file": upload, "collection": "alice-private"}, format="multipart")
+    response = api_client_for(carol).post(
+        "/api/documents/", {"file": upload, "collection": "alice-private"}, format="multipart"
+    )
     assert response.status_code == 400 and "Unknown collection" in response.content.decode()
     assert not Document.objects.exists()
 

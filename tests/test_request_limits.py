@@ -61,8 +61,12 @@ def test_it_refuses_a_large_anonymous_post_before_reading_it(settings, recorded_
 def test_it_refuses_by_the_declared_length_without_reading_the_body(settings):
     settings.RAG_MAX_REQUEST_MB = 1
     body = io.BytesIO(b"x" * 10)
-    request = RequestFactory().post("/accounts/login/", content_type="application/octet-stream",
-                                    CONTENT_LENGTH=str(300 * MB), **{"wsgi.input": body})
+    request = RequestFactory().post(
+        "/accounts/login/",
+        content_type="application/octet-stream",
+        CONTENT_LENGTH=str(300 * MB),
+        **{"wsgi.input": body},
+    )
     response = RequestBodyLimitMiddleware(lambda request: pytest.fail("the view was called"))(request)
     assert response.status_code == 413 and body.tell() == 0
 
@@ -82,7 +86,9 @@ def test_an_api_upload_over_the_upload_limit_is_refused_before_it_is_stored(admi
     settings.RAG_MAX_REQUEST_MB = 1
     settings.RAG_MAX_UPLOAD_MB = 2
     client = api_client_for(admin_user)
-    fits = SimpleUploadedFile("fits.txt", b"word " * (300 * 1024))  # 1.5 MB: over the request limit, within the upload's
+    fits = SimpleUploadedFile(
+        "fits.txt", b"word " * (300 * 1024)
+    )  # 1.5 MB: over the request limit, within the upload's
     assert client.post("/api/documents/", {"file": fits}, format="multipart").status_code == 202
     too_big = SimpleUploadedFile("big.txt", b"x" * (4 * MB))
     response = client.post("/api/documents/", {"file": too_big}, format="multipart")
@@ -94,8 +100,13 @@ def test_a_body_of_undeclared_length_is_capped_as_it_is_read(settings):
     # A chunked request reaches Django without Content-Length (ASGI servers
     # hand over the whole body): reading stops at the limit.
     settings.RAG_MAX_REQUEST_MB = 1
-    scope = {"type": "http", "method": "POST", "path": "/accounts/login/", "query_string": b"",
-             "headers": [(b"content-type", b"application/octet-stream"), (b"transfer-encoding", b"chunked")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/accounts/login/",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/octet-stream"), (b"transfer-encoding", b"chunked")],
+    }
     body = CountingBody(b"x" * (3 * MB))
     request = ASGIRequest(scope, body)
     read = []

@@ -51,15 +51,32 @@ def test_the_chat_page_sends_a_strict_policy_and_the_security_headers(client, al
     assert response["Referrer-Policy"] == "same-origin"
 
 
-@pytest.mark.parametrize("path", ["/", "/c/{conversation}/", "/accounts/login/", "/admin/", "/admin/ingestion/document/",
-                                  "/admin/ingestion/document/add/", "/admin/retrieval/retrieverversion/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/c/{conversation}/",
+        "/accounts/login/",
+        "/admin/",
+        "/admin/ingestion/document/",
+        "/admin/ingestion/document/add/",
+        "/admin/retrieval/retrieverversion/",
+    ],
+)
 def test_the_sites_pages_have_nothing_the_policy_blocks(client, admin_user, path):
     from generation.models import Conversation
     from ingestion.models import Collection, Document
 
     conversation = Conversation.objects.create(user=admin_user, title="Fees")
-    Document.objects.create(collection=Collection.objects.create(name="manuals"), title="Broken", sha256="0" * 64,
-                            original_filename="broken.pdf", file="documents/broken.pdf", status="failed", error="Damaged PDF.")
+    Document.objects.create(
+        collection=Collection.objects.create(name="manuals"),
+        title="Broken",
+        sha256="0" * 64,
+        original_filename="broken.pdf",
+        file="documents/broken.pdf",
+        status="failed",
+        error="Damaged PDF.",
+    )
     if path != "/accounts/login/":
         client.force_login(admin_user)
     response = client.get(path.format(conversation=conversation.pk))
@@ -70,34 +87,58 @@ def test_the_sites_pages_have_nothing_the_policy_blocks(client, admin_user, path
 
 
 def settings_with(env: dict, tmp_path) -> dict:
-    script = ("import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({n: getattr(s, n) "
-              "for n in ['SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
-              "'SECURE_PROXY_SSL_HEADER']}))")
-    result = subprocess.run([sys.executable, "-c", script], env=clean_env(env, tmp_path), cwd=ROOT, capture_output=True,
-                            text=True, check=True)
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({n: getattr(s, n) "
+        "for n in ['SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', "
+        "'SECURE_PROXY_SSL_HEADER']}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=clean_env(env, tmp_path),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def clean_env(env: dict, tmp_path) -> dict:
-    names = ("RAG_HTTPS", "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
+    names = (
+        "RAG_HTTPS",
+        "DEBUG",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+    )
     base = {k: v for k, v in os.environ.items() if k not in names}
     return {**base, "DJANGO_SETTINGS_MODULE": "ragsite.settings", "RAG_DATA_DIR": str(tmp_path), **env}
 
 
 def test_https_settings_are_off_on_plain_http_and_in_debug(tmp_path):
-    off = {"SECURE_SSL_REDIRECT": False, "SECURE_HSTS_SECONDS": 0, "SESSION_COOKIE_SECURE": False,
-           "CSRF_COOKIE_SECURE": False}
+    off = {
+        "SECURE_SSL_REDIRECT": False,
+        "SECURE_HSTS_SECONDS": 0,
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+    }
     assert settings_with({}, tmp_path).items() >= off.items()
     assert settings_with({"RAG_HTTPS": "true", "DEBUG": "true"}, tmp_path).items() >= off.items()
 
 
 def test_behind_https_the_deploy_check_has_no_transport_warnings(tmp_path):
     assert settings_with({"RAG_HTTPS": "true"}, tmp_path) == {
-        "SECURE_SSL_REDIRECT": True, "SECURE_HSTS_SECONDS": 31_536_000, "SESSION_COOKIE_SECURE": True,
-        "CSRF_COOKIE_SECURE": True, "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"]}
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_HSTS_SECONDS": 31_536_000,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+    }
     env = clean_env({"RAG_HTTPS": "true", "SECRET_KEY": "k" * 20 + "-Zq8vLr2#pW5nX0cT7yB4mJ1sH6dF9gK3aE"}, tmp_path)
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], env=env, cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     report = result.stdout + result.stderr
     assert "security.W" in report or "no issues" in report  # the check ran
     for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):

@@ -64,16 +64,22 @@ def test_the_admin_login_and_the_token_share_the_count(client, admin_user, addre
 
 def test_a_forwarded_for_header_does_not_give_a_fresh_address(client, alice, address):
     for n in range(3):
-        client.post("/accounts/login/", {"username": "alice", "password": "wrong"}, REMOTE_ADDR=address,
-                    HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+        client.post(
+            "/accounts/login/",
+            {"username": "alice", "password": "wrong"},
+            REMOTE_ADDR=address,
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        )
     assert sign_in(client, address, "alice", "alice-password-1").status_code == 429
 
 
 def test_the_token_endpoint_has_a_rate_per_address(alice, monkeypatch):
     monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "token": "2/min"})
     api, address = APIClient(), next(_addresses)
-    answers = [api.post("/api/token/", {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR=address)
-               for _ in range(3)]
+    answers = [
+        api.post("/api/token/", {"username": "alice", "password": "alice-password-1"}, REMOTE_ADDR=address)
+        for _ in range(3)
+    ]
     assert [a.status_code for a in answers] == [200, 200, 429]
 
 
@@ -90,11 +96,18 @@ def redis_available() -> bool:
 @pytest.mark.skipif(not redis_available(), reason="no Redis on 127.0.0.1:6379")
 def test_with_redis_every_process_counts_together(settings, alice, client, address, tmp_path):
     # The settings choose Redis for the cache when REDIS_URL is set ...
-    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/0", "RAG_DATA_DIR": str(tmp_path),
-           "DJANGO_SETTINGS_MODULE": "ragsite.settings"}
+    env = {
+        **os.environ,
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "RAG_DATA_DIR": str(tmp_path),
+        "DJANGO_SETTINGS_MODULE": "ragsite.settings",
+    }
     script = "import django, json; django.setup(); from django.conf import settings; print(json.dumps(settings.CACHES))"
-    chosen = json.loads(subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                                       check=True).stdout.strip().splitlines()[-1])
+    chosen = json.loads(
+        subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     assert chosen["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # ... and failures another process counted there lock the name here.
     prefix = f"rag-test-{uuid.uuid4().hex}"
@@ -114,4 +127,6 @@ with override_settings(CACHES={settings.CACHES!r}, RAG_LOGIN_FAILURES=3):
         assert SignInAttempts(address, "alice").wait() > 0
         assert sign_in(client, address, "alice", "alice-password-1").status_code == 429
     finally:
-        caches["default"].delete_many([SignInAttempts(address, "alice").count_key, SignInAttempts(address, "alice").lock_key])
+        caches["default"].delete_many(
+            [SignInAttempts(address, "alice").count_key, SignInAttempts(address, "alice").lock_key]
+        )

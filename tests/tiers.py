@@ -28,8 +28,13 @@ def _model_entry_points():
     from generation.engines.transformers_engine import TransformersEngine
     from retrieval.embedding import SentenceTransformerEmbedder
 
-    return ((SentenceTransformerEmbedder, "warm_up"), (LlamaCppEngine, "warm_up"), (TransformersEngine, "warm_up"),
-            (guardrails.ProfanityCheckClassifier, "score"), (guardrails.TransformersToxicityClassifier, "_load"))
+    return (
+        (SentenceTransformerEmbedder, "warm_up"),
+        (LlamaCppEngine, "warm_up"),
+        (TransformersEngine, "warm_up"),
+        (guardrails.ProfanityCheckClassifier, "score"),
+        (guardrails.TransformersToxicityClassifier, "_load"),
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
@@ -49,19 +54,25 @@ def _models_only_in_slow_tests(request, monkeypatch):
         monkeypatch.setattr(cls, name, _recording(getattr(cls, name), f"{cls.__name__}.{name}", used))
     yield
     if used:
-        pytest.fail(f"uses a real model ({', '.join(sorted(used))}) but is not marked slow: "
-                    "add @pytest.mark.slow, or give it a fake", pytrace=False)
+        pytest.fail(
+            f"uses a real model ({', '.join(sorted(used))}) but is not marked slow: "
+            "add @pytest.mark.slow, or give it a fake",
+            pytrace=False,
+        )
 
 
 def _recording(method, label, used):
     def recording(self, *args, **kwargs):
         used.add(label)
         return method(self, *args, **kwargs)
+
     return recording
 
 
 def pytest_collection_finish(session):
-    session.config.stash[_FAST] = bool(session.items) and not any(item.get_closest_marker("slow") for item in session.items)
+    session.config.stash[_FAST] = bool(session.items) and not any(
+        item.get_closest_marker("slow") for item in session.items
+    )
 
 
 def pytest_sessionfinish(session):
@@ -74,6 +85,8 @@ def pytest_sessionfinish(session):
 def pytest_terminal_summary(terminalreporter, config):
     loaded = config.stash.get(_LOADED, None)
     if loaded:
-        terminalreporter.write_line(f"FAILED fast tier: no slow test ran, yet the run imported {', '.join(loaded)} "
-                                    "(a test, or a module it imports, brings in a model library without the slow marker)",
-                                    red=True)
+        terminalreporter.write_line(
+            f"FAILED fast tier: no slow test ran, yet the run imported {', '.join(loaded)} "
+            "(a test, or a module it imports, brings in a model library without the slow marker)",
+            red=True,
+        )

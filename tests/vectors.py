@@ -12,8 +12,9 @@ cluster per 100 vectors, a common component) gives about 0.77, 0.75 and 0.18.
 import numpy as np
 
 
-def embedding_like(n: int, dimension: int = 384, seed: int = 0, *, clusters: int | None = None,
-                   centers: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def embedding_like(
+    n: int, dimension: int = 384, seed: int = 0, *, clusters: int | None = None, centers: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(n unit vectors, the cluster centres); pass `centers` back to draw
     queries from the same distribution."""
     rng = np.random.default_rng(seed)
@@ -26,7 +27,7 @@ def embedding_like(n: int, dimension: int = 384, seed: int = 0, *, clusters: int
         size = min(100_000, n - start)
         picked = centers[rng.integers(0, len(centers), size)]
         part = picked + 0.7 * rng.normal(size=(size, dimension)).astype(np.float32)
-        vectors[start:start + size] = part / np.linalg.norm(part, axis=1, keepdims=True)
+        vectors[start : start + size] = part / np.linalg.norm(part, axis=1, keepdims=True)
     return vectors, centers
 
 

@@ -125,8 +125,12 @@ class LlamaCppEngine:
 
     @classmethod
     def from_settings(cls, settings) -> LlamaCppEngine:
-        return cls(settings.RAG_GENERATOR_MODEL, settings.RAG_GENERATOR_CONTEXT, settings.RAG_GENERATOR_THREADS,
-                   settings.RAG_GENERATOR_FLASH_ATTENTION)
+        return cls(
+            settings.RAG_GENERATOR_MODEL,
+            settings.RAG_GENERATOR_CONTEXT,
+            settings.RAG_GENERATOR_THREADS,
+            settings.RAG_GENERATOR_FLASH_ATTENTION,
+        )
 
     def warm_up(self):
         if self._llm is None:
@@ -137,8 +141,12 @@ class LlamaCppEngine:
                 cyllama.api.llama_batch_get_one = _PrefixCache(cyllama.api.llama_batch_get_one)
             self._cache = cyllama.api.llama_batch_get_one
             LLM = _llm_class(self._cache)
-            log.info("Loading generator %s (%s threads, flash attention %s)", self.model_path, self.threads,
-                     "on" if self.flash_attention else "off")
+            log.info(
+                "Loading generator %s (%s threads, flash attention %s)",
+                self.model_path,
+                self.threads,
+                "on" if self.flash_attention else "off",
+            )
             self._llm = LLM(self.model_path, temperature=0.0, n_ctx=self.context_tokens)
         return self._llm
 

@@ -39,8 +39,16 @@ def estimate_tokens(text: str) -> int:
 
 
 class OpenAICompatibleEngine:
-    def __init__(self, base_url: str, *, model: str = "", api_key: str = "", context_tokens: int = 2048,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        model: str = "",
+        api_key: str = "",
+        context_tokens: int = 2048,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+    ):
         if not base_url:
             raise ValueError("The served generator needs a URL (set RAG_GENERATION_URL, e.g. http://generator:8000).")
         parts = urlsplit(base_url.rstrip("/"))
@@ -71,7 +79,9 @@ class OpenAICompatibleEngine:
 
     # -- HTTP ---------------------------------------------------------------
 
-    def _post(self, path: str, payload: dict, *, accept: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    def _post(
+        self, path: str, payload: dict, *, accept: str
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """Connect (connect timeout), send, and wait for the status line (read timeout).
         The caller reads the body and closes the connection."""
         url = self.base_url + path
@@ -81,7 +91,9 @@ class OpenAICompatibleEngine:
             connection.connect()
         except TimeoutError:
             connection.close()
-            raise GeneratorUnavailable(f"Generation server unreachable at {url}: no connection within {self.connect_timeout:g} s.") from None
+            raise GeneratorUnavailable(
+                f"Generation server unreachable at {url}: no connection within {self.connect_timeout:g} s."
+            ) from None
         except OSError as error:
             connection.close()
             raise GeneratorUnavailable(f"Generation server unreachable at {url}: {error.strerror or error}.") from None
@@ -98,7 +110,9 @@ class OpenAICompatibleEngine:
 
     def _failure(self, url: str, error: Exception, during: str = "mid-answer") -> GeneratorUnavailable:
         if isinstance(error, (TimeoutError, socket.timeout)):
-            return GeneratorUnavailable(f"Generation server at {url} sent nothing for {self.read_timeout:g} s (read timeout).")
+            return GeneratorUnavailable(
+                f"Generation server at {url} sent nothing for {self.read_timeout:g} s (read timeout)."
+            )
         return GeneratorUnavailable(f"Generation server at {url} went away {during}: {error!r}.")
 
     @staticmethod
@@ -123,7 +137,9 @@ class OpenAICompatibleEngine:
         connection, response = self._post("/tokenize", {"content": text}, accept="application/json")
         try:
             if response.status != 200:
-                log.info("No llama.cpp /tokenize at %s (HTTP %s): estimating token counts", self.base_url, response.status)
+                log.info(
+                    "No llama.cpp /tokenize at %s (HTTP %s): estimating token counts", self.base_url, response.status
+                )
                 self._has_tokenize = False
                 return estimate_tokens(text)
             try:
@@ -155,7 +171,8 @@ class OpenAICompatibleEngine:
         try:
             if response.status != 200:
                 raise GeneratorUnavailable(
-                    f"Generation server at {url} answered HTTP {response.status}: {self._error_message(response)}")
+                    f"Generation server at {url} answered HTTP {response.status}: {self._error_message(response)}"
+                )
             if response.getheader("Content-Type", "").startswith("application/json"):
                 # A server that ignores "stream": the whole answer at once.
                 yield from _whole_answer(response.read(), url)
@@ -205,7 +222,9 @@ def _sse_deltas(response: http.client.HTTPResponse, url: str) -> Iterator[str]:
         if not raw:
             if finished:
                 return
-            raise GeneratorUnavailable(f"Generation server at {url} went away mid-answer (connection closed before [DONE]).")
+            raise GeneratorUnavailable(
+                f"Generation server at {url} went away mid-answer (connection closed before [DONE])."
+            )
         line = raw.decode("utf-8", "replace").strip()
         if not line.startswith("data:"):
             continue

@@ -38,7 +38,11 @@ class TransformersEngine:
             dtype = getattr(torch, choose_dtype(self.dtype_setting, device))
             log.info("Loading generator %s on %s in %s", self.model_path, device, dtype)
             tokenizer = AutoTokenizer.from_pretrained(self.model_path, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(self.model_path, local_files_only=True, dtype=dtype).to(device).eval()
+            model = (
+                AutoModelForCausalLM.from_pretrained(self.model_path, local_files_only=True, dtype=dtype)
+                .to(device)
+                .eval()
+            )
             self._loaded = (tokenizer, model)
         return self._loaded
 
@@ -54,8 +58,13 @@ class TransformersEngine:
             prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
             inputs = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(model.device)
             streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=120)
-            kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                          pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id)
+            kwargs = dict(
+                **inputs,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                streamer=streamer,
+                pad_token_id=tokenizer.pad_token_id or tokenizer.eos_token_id,
+            )
             worker = threading.Thread(target=model.generate, kwargs=kwargs, daemon=True)
             worker.start()
             text, sent = "", 0

@@ -53,7 +53,7 @@ def sample(passages: Sequence[Passage], count: int, seed: int) -> list[Passage]:
     passages in chunk order; returned in that shuffled order."""
     ordered = sorted(passages, key=lambda p: p.chunk_id)
     random.Random(seed).shuffle(ordered)
-    return ordered[:max(0, count)]
+    return ordered[: max(0, count)]
 
 
 def share(total: int, part: int, whole: int) -> int:

@@ -54,8 +54,9 @@ def bm25_rankings(index: BM25Index, queries: Sequence[str], depth: int) -> list[
     return [[int(i) for i in index.search(q, depth)[1]] for q in queries]
 
 
-def hybrid_rankings(dense: list[list[int]], lexical: list[list[int]], cosines: np.ndarray, ids: np.ndarray,
-                    rrf_k: int, k: int = K) -> list[list[int]]:
+def hybrid_rankings(
+    dense: list[list[int]], lexical: list[list[int]], cosines: np.ndarray, ids: np.ndarray, rrf_k: int, k: int = K
+) -> list[list[int]]:
     column = {int(pk): i for i, pk in enumerate(ids.tolist())}
     fused_lists = []
     for row, (d, b) in enumerate(zip(dense, lexical)):
@@ -64,8 +65,9 @@ def hybrid_rankings(dense: list[list[int]], lexical: list[list[int]], cosines: n
     return fused_lists
 
 
-def score(rankings: Sequence[Sequence[int]], queries: Sequence[EvalQuery],
-          documents: Mapping[int, int] | None = None) -> dict[str, float]:
+def score(
+    rankings: Sequence[Sequence[int]], queries: Sequence[EvalQuery], documents: Mapping[int, int] | None = None
+) -> dict[str, float]:
     """Mean recall@1/5/10, MRR@10 and nDCG@10 of ranked chunk ids against the
     queries' relevant ids. A query labelled with documents scores the ranked
     chunks' documents, each at the rank of its first chunk (`documents`: chunk
@@ -84,8 +86,15 @@ def score(rankings: Sequence[Sequence[int]], queries: Sequence[EvalQuery],
     return {name: round(value / len(queries), 6) for name, value in totals.items()}
 
 
-def evaluate(queries: Sequence[EvalQuery], passages: Mapping[int, str], embedders: Mapping[str, object], *,
-             documents: Mapping[int, int] | None = None, rrf_k: int = 60, progress=None) -> dict:
+def evaluate(
+    queries: Sequence[EvalQuery],
+    passages: Mapping[int, str],
+    embedders: Mapping[str, object],
+    *,
+    documents: Mapping[int, int] | None = None,
+    rrf_k: int = 60,
+    progress=None,
+) -> dict:
     """Rank `passages` ({chunk id: text}) for every query with each embedder's
     dense index ("<name>-dense"), BM25 ("bm25") and each fusion
     ("hybrid-<name>"). An embedder has embed_queries/embed_passages returning
@@ -118,10 +127,17 @@ def evaluate(queries: Sequence[EvalQuery], passages: Mapping[int, str], embedder
     for source in sorted({q.source for q in queries}):
         rows = [i for i, q in enumerate(queries) if q.source == source]
         chosen = [queries[i] for i in rows]
-        by_source[source] = {"queries": len(rows), **{
-            method: score([rankings[method][i] for i in rows], chosen, documents) for method in order}}
-    return {"queries": len(queries), "passages": len(ids), "methods": methods, "by_source": by_source,
-            "rankings": {method: rankings[method] for method in order}}
+        by_source[source] = {
+            "queries": len(rows),
+            **{method: score([rankings[method][i] for i in rows], chosen, documents) for method in order},
+        }
+    return {
+        "queries": len(queries),
+        "passages": len(ids),
+        "methods": methods,
+        "by_source": by_source,
+        "rankings": {method: rankings[method] for method in order},
+    }
 
 
 def format_table(methods: Mapping[str, Mapping[str, float]]) -> str:

@@ -42,8 +42,12 @@ class Triplet:
     source: str  # "dense", "bm25" or "both": which retriever ranked the negative
 
     def as_dict(self) -> dict:
-        return {**self.pair.as_dict(), "negative_chunk_id": self.negative.chunk_id,
-                "negative_document_id": self.negative.document_id, "negative_source": self.source}
+        return {
+            **self.pair.as_dict(),
+            "negative_chunk_id": self.negative.chunk_id,
+            "negative_document_id": self.negative.document_id,
+            "negative_source": self.source,
+        }
 
 
 @dataclass
@@ -54,13 +58,27 @@ class MiningStats:
     sources: Counter = field(default_factory=Counter)  # chosen negatives, by retriever
 
     def as_dict(self) -> dict:
-        return {"pairs": self.pairs, "with_negative": self.with_negative, "without_negative": self.pairs - self.with_negative,
-                "candidates_removed": dict(sorted(self.skipped.items())), "negative_found_by": dict(sorted(self.sources.items()))}
+        return {
+            "pairs": self.pairs,
+            "with_negative": self.with_negative,
+            "without_negative": self.pairs - self.with_negative,
+            "candidates_removed": dict(sorted(self.skipped.items())),
+            "negative_found_by": dict(sorted(self.sources.items())),
+        }
 
 
-def mine(pairs: Sequence[Pair], passages: Sequence[Passage], *, query_vectors: np.ndarray, positive_vectors: np.ndarray,
-         passage_vectors: np.ndarray, bm25, margin: float = MARGIN, depth: int = DEPTH,
-         rrf_k: int = 60) -> tuple[list[Triplet], MiningStats]:
+def mine(
+    pairs: Sequence[Pair],
+    passages: Sequence[Passage],
+    *,
+    query_vectors: np.ndarray,
+    positive_vectors: np.ndarray,
+    passage_vectors: np.ndarray,
+    bm25,
+    margin: float = MARGIN,
+    depth: int = DEPTH,
+    rrf_k: int = 60,
+) -> tuple[list[Triplet], MiningStats]:
     """One hard negative per pair, where one survives the filters.
     `passage_vectors[i]` is the normalised vector of `passages[i]`;
     `query_vectors[j]` and `positive_vectors[j]` those of `pairs[j]`'s query and

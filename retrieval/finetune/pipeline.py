@@ -84,7 +84,8 @@ class Options:
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "labelled"} | {
-            "labelled": len(self.labelled)}
+            "labelled": len(self.labelled)
+        }
 
 
 @dataclass
@@ -129,8 +130,12 @@ class _Recorder:
         if self.version_id and (now - self.written >= 1.0 or done >= total):
             self.written = now
             # Also the heartbeat: a run whose row stops changing for RAG_CLAIM_TIMEOUT may be claimed again.
-            transition(RetrieverVersion.objects.filter(pk=self.version_id), stage=stage, progress_done=done,
-                       progress_total=total)
+            transition(
+                RetrieverVersion.objects.filter(pk=self.version_id),
+                stage=stage,
+                progress_done=done,
+                progress_total=total,
+            )
 
     def timed(self, stage: str):
         recorder = self
@@ -142,7 +147,9 @@ class _Recorder:
                 return self
 
             def __exit__(self, *exc):
-                recorder.durations[stage] = round(recorder.durations.get(stage, 0) + time.perf_counter() - self.start, 2)
+                recorder.durations[stage] = round(
+                    recorder.durations.get(stage, 0) + time.perf_counter() - self.start, 2
+                )
                 return False
 
         return Timer()
@@ -169,14 +176,21 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
         if not train or not heldout:
             raise ValueError("Both the training and the held-out documents need passages.")
     budget = {
-        LLM: (options.llm_queries - share(options.llm_queries, len(heldout), len(passages)),
-              share(options.llm_queries, len(heldout), len(passages))),
-        ICT: (options.ict_queries - share(options.ict_queries, len(heldout), len(passages)),
-              share(options.ict_queries, len(heldout), len(passages))),
+        LLM: (
+            options.llm_queries - share(options.llm_queries, len(heldout), len(passages)),
+            share(options.llm_queries, len(heldout), len(passages)),
+        ),
+        ICT: (
+            options.ict_queries - share(options.ict_queries, len(heldout), len(passages)),
+            share(options.ict_queries, len(heldout), len(passages)),
+        ),
     }
     # LLM passages first, ICT passages from the rest: no passage has a query of both kinds.
-    order = {"train": sample(train, len(train), options.seed), "heldout": sample(heldout, len(heldout), options.seed + 1)}
-    llm = {side: order[side][:budget[LLM][i]] for i, side in enumerate(("train", "heldout"))}
+    order = {
+        "train": sample(train, len(train), options.seed),
+        "heldout": sample(heldout, len(heldout), options.seed + 1),
+    }
+    llm = {side: order[side][: budget[LLM][i]] for i, side in enumerate(("train", "heldout"))}
     llm_made, filters = {}, {}
     if options.llm_queries:
         if generate is None:
@@ -185,6 +199,7 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
             asked = len(llm["train"]) + len(llm["heldout"])
             offset = 0
             for side in ("train", "heldout"):
+
                 def step(done, total, offset=offset):
                     recorder("llm_queries", offset + done, asked)
 
@@ -194,7 +209,7 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
     ict_made = {}
     with recorder.timed("ict_queries"):
         for i, side in enumerate(("train", "heldout")):
-            rest, want = order[side][len(llm[side]):], budget[ICT][i]
+            rest, want = order[side][len(llm[side]) :], budget[ICT][i]
             made = []
             for passage in rest:
                 if len(made) >= want:
@@ -208,8 +223,9 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
     heldout_texts = {p.chunk_id: p.text for p in heldout}
     masked, holders = queries.mask_sentences(heldout_texts, [p.query for p in ict_made["heldout"]])
     eval_queries = [evaluation.EvalQuery(p.query, frozenset({p.chunk_id}), LLM) for p in llm_made.get("heldout", [])]
-    eval_queries += [evaluation.EvalQuery(p.query, frozenset(holders[p.query] or {p.chunk_id}), ICT)
-                     for p in ict_made["heldout"]]
+    eval_queries += [
+        evaluation.EvalQuery(p.query, frozenset(holders[p.query] or {p.chunk_id}), ICT) for p in ict_made["heldout"]
+    ]
     eval_queries += _labelled(options.labelled, heldout)
     if not eval_queries:
         raise ValueError("No held-out queries: raise the LLM or ICT query budget.")
@@ -230,14 +246,29 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
         bm25 = BM25Index()
         bm25.add([p.chunk_id for p in train], [p.text for p in train])
         recorder("negatives", 3, steps)
-        triplets, mining = negatives.mine(train_pairs, train, query_vectors=query_vectors,
-                                          positive_vectors=positive_vectors, passage_vectors=passage_vectors,
-                                          bm25=bm25, rrf_k=settings.RAG_RRF_K)
+        triplets, mining = negatives.mine(
+            train_pairs,
+            train,
+            query_vectors=query_vectors,
+            positive_vectors=positive_vectors,
+            passage_vectors=passage_vectors,
+            bm25=bm25,
+            rrf_k=settings.RAG_RRF_K,
+        )
         recorder("negatives", steps, steps)
     llm_filter = {side: filters[side] for side in filters}
-    return Prepared(split=split, train_passages=train, heldout_passages=heldout, train_pairs=train_pairs,
-                    eval_queries=eval_queries, eval_passages=masked, triplets=triplets, llm_filter=llm_filter,
-                    mining=mining.as_dict(), durations=dict(recorder.durations))
+    return Prepared(
+        split=split,
+        train_passages=train,
+        heldout_passages=heldout,
+        train_pairs=train_pairs,
+        eval_queries=eval_queries,
+        eval_passages=masked,
+        triplets=triplets,
+        llm_filter=llm_filter,
+        mining=mining.as_dict(),
+        durations=dict(recorder.durations),
+    )
 
 
 def _labelled(labelled, heldout: list[Passage]) -> list[evaluation.EvalQuery]:
@@ -272,12 +303,20 @@ def claim(version_id: int) -> bool:
     """Take a queued run (or one whose worker stopped writing progress for
     RAG_CLAIM_TIMEOUT seconds); False when another process has it."""
     taken = RetrieverVersion.objects.filter(Q(stage="queued") | Q(updated__lt=stale_before()), pk=version_id)
-    return transition(taken, from_states=[Status.TRAINING], stage="corpus", progress_done=0, progress_total=0,
-                      error="") == 1
+    return (
+        transition(taken, from_states=[Status.TRAINING], stage="corpus", progress_done=0, progress_total=0, error="")
+        == 1
+    )
 
 
-def run(version_id: int, options: Options, progress: Progress | None = None, *, generate=None,
-        prepared: Prepared | None = None) -> RetrieverVersion:
+def run(
+    version_id: int,
+    options: Options,
+    progress: Progress | None = None,
+    *,
+    generate=None,
+    prepared: Prepared | None = None,
+) -> RetrieverVersion:
     """Steps 1-6 for a claimed version row (steps 1-3 skipped when `prepared`
     is given, e.g. by a benchmark that trains several models on the same data).
     On failure the row is marked failed with the error, and the exception
@@ -293,15 +332,23 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
         version.train_documents, version.heldout_documents = len(prepared.split.train), len(prepared.split.heldout)
         version.train_chunks, version.heldout_chunks = len(prepared.train_passages), len(prepared.heldout_passages)
         version.pairs = prepared.pairs_by_method
-        version.save(update_fields=["train_documents", "heldout_documents", "train_chunks", "heldout_chunks", "pairs", "updated"])
+        version.save(
+            update_fields=["train_documents", "heldout_documents", "train_chunks", "heldout_chunks", "pairs", "updated"]
+        )
 
         from retrieval.finetune.train import train  # torch and sentence-transformers: loaded when a run trains
 
         with recorder.timed("train"):
-            trained = train(options.base_model, [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
-                            version.path, max_steps=options.max_steps, max_minutes=options.max_minutes,
-                            batch_size=options.batch_size, seed=options.seed,
-                            progress=lambda done, total: recorder("train", done, total))
+            trained = train(
+                options.base_model,
+                [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
+                version.path,
+                max_steps=options.max_steps,
+                max_minutes=options.max_minutes,
+                batch_size=options.batch_size,
+                seed=options.seed,
+                progress=lambda done, total: recorder("train", done, total),
+            )
 
         with recorder.timed("evaluate"):
             serving = stores.active_retriever()
@@ -310,18 +357,32 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
                 embedders["serving"] = get_embedder(serving["model"])
             embedders["finetuned"] = get_embedder(version.path)
             documents = {p.chunk_id: p.document_id for p in prepared.heldout_passages}
-            result = evaluation.evaluate(prepared.eval_queries, prepared.eval_passages, embedders, documents=documents,
-                                         rrf_k=settings.RAG_RRF_K, progress=lambda d, t: recorder("evaluate", d, t))
-        decision = reporting.decide(result["methods"], "serving" if "serving" in embedders else "base", serving["name"],
-                          options.min_gain)
+            result = evaluation.evaluate(
+                prepared.eval_queries,
+                prepared.eval_passages,
+                embedders,
+                documents=documents,
+                rrf_k=settings.RAG_RRF_K,
+                progress=lambda d, t: recorder("evaluate", d, t),
+            )
+        decision = reporting.decide(
+            result["methods"], "serving" if "serving" in embedders else "base", serving["name"], options.min_gain
+        )
         durations = {**prepared.durations, **recorder.durations}
         with recorder.timed("report"):
             report = reporting.build(version, options, prepared, trained, result, decision, durations, serving)
             (folder / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
             (folder / "report.md").write_text(reporting.render_markdown(report))
-        version.metrics = {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
-                           "by_source": result["by_source"], "decision": decision, "training": trained.as_dict(),
-                           "llm_filter": prepared.llm_filter, "durations": report["durations"]}
+        version.metrics = {
+            "queries": result["queries"],
+            "passages": result["passages"],
+            "methods": result["methods"],
+            "by_source": result["by_source"],
+            "decision": decision,
+            "training": trained.as_dict(),
+            "llm_filter": prepared.llm_filter,
+            "durations": report["durations"],
+        }
         version.status = Status.EVALUATED if decision["better"] else Status.REJECTED
         version.duration = round(time.perf_counter() - started, 2)
         version.stage = ""
@@ -329,8 +390,11 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
     except Exception as exc:
         log.exception("Fine-tuning run %s failed", version.name)
         transition(
-            RetrieverVersion.objects.filter(pk=version.pk), to=Status.FAILED, error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
-            duration=round(time.perf_counter() - started, 2))
+            RetrieverVersion.objects.filter(pk=version.pk),
+            to=Status.FAILED,
+            error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+            duration=round(time.perf_counter() - started, 2),
+        )
         raise
     if decision["better"] and options.switch:
         try:

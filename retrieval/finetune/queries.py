@@ -28,18 +28,23 @@ from retrieval.finetune.data import Passage
 
 LLM, ICT = "llm", "ict"
 
-QUESTION_SYSTEM = ("You write the question a user would type into a search box to find a passage. "
-                   "Reply with one question only.")
+QUESTION_SYSTEM = (
+    "You write the question a user would type into a search box to find a passage. Reply with one question only."
+)
 # Two worked examples as earlier turns of the chat: asked for a question
 # outright, the small packaged model mostly describes the passage instead
 # ("The passage provides..."); shown two, it asks one (13 of 13 on man pages,
 # against 5 of 13). They are about other subjects than a corpus is likely to
 # have, so that their topic does not leak into the questions.
 QUESTION_EXAMPLES = (
-    ("The Gold card has an annual fee of 95 euros, which is waived in the first year.",
-     "Is there a yearly fee for the Gold card?"),
-    ("Set the TZ environment variable to change the time zone that date uses for its output.",
-     "How can I make date show the time in another time zone?"),
+    (
+        "The Gold card has an annual fee of 95 euros, which is waived in the first year.",
+        "Is there a yearly fee for the Gold card?",
+    ),
+    (
+        "Set the TZ environment variable to change the time zone that date uses for its output.",
+        "How can I make date show the time in another time zone?",
+    ),
 )
 QUESTION_MAX_TOKENS = 48
 QUESTION_STOP = ("?",)  # the question ends there; the rest would be the model talking on
@@ -77,8 +82,13 @@ class Pair:
     method: str  # LLM or ICT
 
     def as_dict(self) -> dict:
-        return {"query": self.query, "positive": self.positive, "chunk_id": self.chunk_id,
-                "document_id": self.document_id, "method": self.method}
+        return {
+            "query": self.query,
+            "positive": self.positive,
+            "chunk_id": self.chunk_id,
+            "document_id": self.document_id,
+            "method": self.method,
+        }
 
 
 @dataclass
@@ -97,8 +107,12 @@ class FilterStats:
             shown.append({"question": question, "passage": passage[:160]})
 
     def as_dict(self) -> dict:
-        return {"asked": self.asked, "kept": self.kept, "dropped": dict(sorted(self.dropped.items())),
-                "examples": self.examples}
+        return {
+            "asked": self.asked,
+            "kept": self.kept,
+            "dropped": dict(sorted(self.dropped.items())),
+            "examples": self.examples,
+        }
 
 
 # -- LLM-written questions ----------------------------------------------------
@@ -117,10 +131,10 @@ def clean_question(raw: str) -> str:
     for line in raw.strip().splitlines():
         lead_in = _LEAD_IN.search(line)
         if lead_in:
-            line = line[lead_in.end():]
-        line = _PREFIX.sub("", line).strip().strip('"“”\'`*').strip()
+            line = line[lead_in.end() :]
+        line = _PREFIX.sub("", line).strip().strip("\"“”'`*").strip()
         if "?" in line:
-            line = line[:line.index("?") + 1]
+            line = line[: line.index("?") + 1]
         if line:
             return line
     return ""
@@ -176,9 +190,13 @@ def rejection(question: str, passage: str, *, cosine: float, overlap: float) -> 
     return None
 
 
-def llm_pairs(passages: Sequence[Passage], generate: Callable[[list[dict]], str],
-              embed: Callable[[list[str]], object], tokenize: Callable[[list[str]], list[list[str]]],
-              progress: Callable[[int, int], None] | None = None) -> tuple[list[Pair], FilterStats]:
+def llm_pairs(
+    passages: Sequence[Passage],
+    generate: Callable[[list[dict]], str],
+    embed: Callable[[list[str]], object],
+    tokenize: Callable[[list[str]], list[list[str]]],
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[Pair], FilterStats]:
     """One question per passage from `generate(messages) -> text`, filtered.
     `embed(texts)` returns normalised vectors (for the support check)."""
     import numpy as np
@@ -256,7 +274,9 @@ def ict_pairs(passages: Sequence[Passage], seed: int) -> list[Pair]:
     return [pair for pair in (ict_pair(p, seed) for p in passages) if pair is not None]
 
 
-def mask_sentences(texts: dict[int, str], sentences_to_remove: Sequence[str]) -> tuple[dict[int, str], dict[str, set[int]]]:
+def mask_sentences(
+    texts: dict[int, str], sentences_to_remove: Sequence[str]
+) -> tuple[dict[int, str], dict[str, set[int]]]:
     """For evaluating ICT queries: take each query sentence out of every
     passage that holds it, so that no passage contains its query word for word.
     Returns the masked texts and, per sentence, the passages that held it (its

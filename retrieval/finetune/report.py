@@ -17,11 +17,19 @@ def decide(methods: dict, serving_method: str, serving_name: str, min_gain: floa
     new = methods["finetuned-dense"]["recall@10"]
     old = methods[f"{serving_method}-dense"]["recall@10"]
     gain = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
-    gain_over_bm25 = (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
-    return {"metric": "recall@10", "serving": serving_name, "serving_recall": old, "finetuned_recall": new,
-            "gain": None if math.isinf(gain) else round(gain, 6), "min_gain": min_gain,
-            "better": bool(new > old and gain >= min_gain),
-            "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6)}
+    gain_over_bm25 = (
+        (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
+    )
+    return {
+        "metric": "recall@10",
+        "serving": serving_name,
+        "serving_recall": old,
+        "finetuned_recall": new,
+        "gain": None if math.isinf(gain) else round(gain, 6),
+        "min_gain": min_gain,
+        "better": bool(new > old and gain >= min_gain),
+        "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6),
+    }
 
 
 def build(version, options, prepared, trained, result, decision, durations, serving) -> dict:
@@ -37,8 +45,10 @@ def build(version, options, prepared, trained, result, decision, durations, serv
         "created": datetime.datetime.now(datetime.UTC).isoformat(),
         "options": options.as_dict(),
         "corpus": {
-            "train_documents": len(prepared.split.train), "heldout_documents": len(prepared.split.heldout),
-            "train_chunks": len(prepared.train_passages), "heldout_chunks": len(prepared.heldout_passages),
+            "train_documents": len(prepared.split.train),
+            "heldout_documents": len(prepared.split.heldout),
+            "train_chunks": len(prepared.train_passages),
+            "heldout_chunks": len(prepared.heldout_passages),
             "heldout_document_ids": list(prepared.split.heldout),
         },
         "pairs_by_method": prepared.pairs_by_method,
@@ -47,13 +57,22 @@ def build(version, options, prepared, trained, result, decision, durations, serv
         "llm_filter": prepared.llm_filter,
         "mining": prepared.mining,
         "training": trained.as_dict(),
-        "evaluation": {"queries": result["queries"], "passages": result["passages"], "methods": result["methods"],
-                       "by_source": result["by_source"]},
+        "evaluation": {
+            "queries": result["queries"],
+            "passages": result["passages"],
+            "methods": result["methods"],
+            "by_source": result["by_source"],
+        },
         "decision": decision,
         "durations": {stage: durations[stage] for stage in STAGES if stage in durations},
         "per_query": [
-            {"query": q.query, "source": q.source, "unit": q.unit, "relevant": sorted(q.relevant),
-             **{method: ranking[i] for method, ranking in result["rankings"].items()}}
+            {
+                "query": q.query,
+                "source": q.source,
+                "unit": q.unit,
+                "relevant": sorted(q.relevant),
+                **{method: ranking[i] for method, ranking in result["rankings"].items()},
+            }
             for i, q in enumerate(prepared.eval_queries)
         ],
     }
@@ -81,8 +100,12 @@ def render_markdown(report: dict) -> str:
         "",
     ]
     for source, methods in report["evaluation"]["by_source"].items():
-        lines += [f"### {source} queries ({methods['queries']})", "",
-                  evaluation.format_table({k: v for k, v in methods.items() if k != "queries"}), ""]
+        lines += [
+            f"### {source} queries ({methods['queries']})",
+            "",
+            evaluation.format_table({k: v for k, v in methods.items() if k != "queries"}),
+            "",
+        ]
     gain = "n/a" if decision["gain"] is None else f"{decision['gain']:+.1%}"
     lines += [
         "## Decision",
@@ -95,7 +118,9 @@ def render_markdown(report: dict) -> str:
         "",
     ]
     for side, stats in report["llm_filter"].items():
-        lines.append(f"- {side}: asked {stats['asked']}, kept {stats['kept']}, dropped {_counts(stats['dropped']) or 'none'}")
+        lines.append(
+            f"- {side}: asked {stats['asked']}, kept {stats['kept']}, dropped {_counts(stats['dropped']) or 'none'}"
+        )
     lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["durations"].items()]
     return "\n".join(lines) + "\n"

@@ -40,9 +40,18 @@ class TrainResult:
         return asdict(self)
 
 
-def train(base_model: str, triplets: Sequence[tuple[str, str, str]], output: str | Path, *, max_steps: int,
-          max_minutes: float, batch_size: int, seed: int, learning_rate: float = LEARNING_RATE,
-          progress: Callable[[int, int], None] | None = None) -> TrainResult:
+def train(
+    base_model: str,
+    triplets: Sequence[tuple[str, str, str]],
+    output: str | Path,
+    *,
+    max_steps: int,
+    max_minutes: float,
+    batch_size: int,
+    seed: int,
+    learning_rate: float = LEARNING_RATE,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
     """Fine-tune the model in folder `base_model` on (query, positive,
     negative) texts and save it to `output` (a sentence-transformers folder)."""
     if not triplets:
@@ -65,11 +74,13 @@ def train(base_model: str, triplets: Sequence[tuple[str, str, str]], output: str
     model = SentenceTransformer(base_model, device=device, local_files_only=True)
     served_max_tokens = model.max_seq_length
     model.max_seq_length = min(served_max_tokens, TRAIN_MAX_TOKENS)
-    dataset = Dataset.from_dict({
-        "anchor": [t[0] for t in triplets],
-        "positive": [t[1] for t in triplets],
-        "negative": [t[2] for t in triplets],
-    })
+    dataset = Dataset.from_dict(
+        {
+            "anchor": [t[0] for t in triplets],
+            "positive": [t[1] for t in triplets],
+            "negative": [t[2] for t in triplets],
+        }
+    )
     batch_size = min(batch_size, len(triplets))
     started = time.monotonic()
     budget = _Budget(max_steps, max_minutes * 60, started, progress, TrainerCallback)
@@ -108,9 +119,15 @@ def train(base_model: str, triplets: Sequence[tuple[str, str, str]], output: str
     steps = int(output_state.global_step)
     loss = float(output_state.training_loss) if output_state.training_loss is not None else None
     log.info("Fine-tuned %s for %s steps in %.0f s (%s), mean loss %.4f", base_model, steps, seconds, device, loss or 0)
-    return TrainResult(steps=steps, max_steps=max_steps, seconds=round(seconds, 2),
-                       stopped_by="minutes" if budget.timed_out else "steps", loss=loss, device=device,
-                       examples=len(triplets))
+    return TrainResult(
+        steps=steps,
+        max_steps=max_steps,
+        seconds=round(seconds, 2),
+        stopped_by="minutes" if budget.timed_out else "steps",
+        loss=loss,
+        device=device,
+        examples=len(triplets),
+    )
 
 
 class _Budget:

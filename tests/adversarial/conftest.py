@@ -8,8 +8,10 @@ import pytest
 from tests import fakes
 from tests.conftest import ingest_path
 
-FEES = ("# Fees\n\nThe Gold card has an annual fee of 95 euros, which is waived in the first year.\n\n"
-        "The Silver card has no annual fee.\n\nThe Platinum card includes airport lounge access.\n")
+FEES = (
+    "# Fees\n\nThe Gold card has an annual fee of 95 euros, which is waived in the first year.\n\n"
+    "The Silver card has no annual fee.\n\nThe Platinum card includes airport lounge access.\n"
+)
 
 
 @pytest.fixture

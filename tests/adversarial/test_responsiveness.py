@@ -98,16 +98,38 @@ def site(transactional_db, fake_models, isolated_storage):
     path.write_text(FEES)
     ingest_path(path)
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": database_url(), "RAG_DATA_DIR": str(settings.DATA_DIR),
-           "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR), "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-           "RAG_GENERATOR_ENGINE": "tests.engines.SlowFeeEngine", "RAG_GUARDRAIL_BACKEND": "tests.fakes.CalmClassifier"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "RAG_DATA_DIR": str(settings.DATA_DIR),
+        "RAG_INDEX_DIR": str(settings.RAG_INDEX_DIR),
+        "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "RAG_GENERATOR_ENGINE": "tests.engines.SlowFeeEngine",
+        "RAG_GUARDRAIL_BACKEND": "tests.fakes.CalmClassifier",
+    }
     env.pop("REDIS_URL", None)  # one process: its own counters, none left from another run
     log_path = isolated_storage / "gunicorn.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "tests.adversarial.served:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--threads", str(THREADS), "--timeout", "60"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "tests.adversarial.served:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                str(THREADS),
+                "--timeout",
+                "60",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     site = Site(port, tokens, log_path)
     try:
         deadline = time.monotonic() + 30
@@ -177,5 +199,7 @@ def test_eight_streamed_answers_and_page_loads_at_once(site):
     assert chat.status == 200 and chat.seconds < PAGE_BOUND
     assert all(p.status == 200 for p in pages)
     assert max(p.seconds for p in pages) < PAGE_BOUND, [round(p.seconds, 2) for p in pages]
-    print(f"8 answers: {sorted(round(r.seconds, 2) for r in replies)} s; pages {[round(p.seconds, 2) for p in pages]} s; "
-          f"{elapsed:.1f} s in all")
+    print(
+        f"8 answers: {sorted(round(r.seconds, 2) for r in replies)} s; pages {[round(p.seconds, 2) for p in pages]} s; "
+        f"{elapsed:.1f} s in all"
+    )

@@ -63,8 +63,14 @@ def test_no_generated_request_gives_a_server_error(api_schema, admin_user, fees,
         # authentication layer (401) and never reach the view.
         strategy = operation.as_strategy(mode, headers={"Authorization": token})
 
-        @hypothesis_settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                             phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def requests_to(case):
             case.call_and_validate(checks=CHECKS)

@@ -47,9 +47,25 @@ def start_worker(transactional_db, isolated_storage):
         }
         log = open(log_path, "wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
-             "--without-gossip", "--without-mingle", "-n", f"e2e-{os.getpid()}-{len(processes)}@%h"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ragsite",
+                "worker",
+                f"--pool={pool}",
+                "--concurrency=1",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"e2e-{os.getpid()}-{len(processes)}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         process.log_path = log_path
         process.log_file = log

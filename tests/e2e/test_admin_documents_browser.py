@@ -43,8 +43,13 @@ def csp_problems(tab):
 
 
 def test_the_list_shows_progress_without_a_reload(page, live_server, admin_user):  # noqa: F811
-    document = Document.objects.create(collection=services.get_collection(), title="Handbook", sha256="a" * 64,
-                                       original_filename="handbook.pdf", file="documents/handbook.pdf")
+    document = Document.objects.create(
+        collection=services.get_collection(),
+        title="Handbook",
+        sha256="a" * 64,
+        original_filename="handbook.pdf",
+        file="documents/handbook.pdf",
+    )
     admin_log_in(page, live_server, "/admin/ingestion/document/")
     row = page.locator("#result_list tbody tr", has_text="Handbook")
     assert row.locator(".field-status_badge").inner_text() == "Pending"
@@ -62,12 +67,21 @@ def test_the_list_shows_progress_without_a_reload(page, live_server, admin_user)
 
 def test_files_dropped_on_the_upload_form_are_listed_and_uploaded(page, live_server, admin_user):  # noqa: F811
     admin_log_in(page, live_server, "/admin/ingestion/document/add/")
-    assert page.locator(".rag-dropzone .rag-drop-hint").inner_text() == "Drop files anywhere in this box, or choose them."
-    page.evaluate(DROP, [".rag-dropzone", [["notes.md", "# Notes\n\nThe Gold card costs 95 euros.\n"],
-                                           ["prices.csv", "card,fee\ngold,95\n"]]])
+    assert (
+        page.locator(".rag-dropzone .rag-drop-hint").inner_text() == "Drop files anywhere in this box, or choose them."
+    )
+    page.evaluate(
+        DROP,
+        [
+            ".rag-dropzone",
+            [["notes.md", "# Notes\n\nThe Gold card costs 95 euros.\n"], ["prices.csv", "card,fee\ngold,95\n"]],
+        ],
+    )
     items = page.locator(".rag-drop-files li")
     assert items.count() == 2 and items.nth(0).inner_text() == "notes.md"
-    assert page.locator(".rag-drop-refused").inner_text() == "prices.csv: not a type this site reads; it will be refused"
+    assert (
+        page.locator(".rag-drop-refused").inner_text() == "prices.csv: not a type this site reads; it will be refused"
+    )
     shoot(page, "admin-upload-drop-1280")
     page.click("input[name=_save]")  # the server refuses the .csv, with the reason, and stores nothing
     page.locator(".errorlist", has_text="prices.csv: Unsupported file type .csv").wait_for()

@@ -27,8 +27,15 @@ def page(live_server):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         context = browser.new_context(viewport={"width": 1200, "height": 800})
         page = context.new_page()
@@ -87,7 +94,9 @@ def test_a_wrong_password_is_refused(page, live_server, alice):
     assert "didn't match" in page.inner_text(".login")
 
 
-def test_a_replaced_answer_and_a_not_found_answer_stay_visible_after_a_reload(page, live_server, alice, handbook_pdf, settings):
+def test_a_replaced_answer_and_a_not_found_answer_stay_visible_after_a_reload(
+    page, live_server, alice, handbook_pdf, settings
+):
     settings.RAG_GENERATOR_ENGINE = "tests.generation.test_answer_policy.WrongEngine"
     ingest_path(handbook_pdf)
     log_in(page, live_server, "alice", "alice-password-1")
@@ -103,7 +112,10 @@ def test_a_replaced_answer_and_a_not_found_answer_stay_visible_after_a_reload(pa
         page.screenshot(path=str(SCREENSHOTS / f"chat-quoted-and-not-found-{when}.png"), full_page=True)
         quoted = page.locator(".msg.assistant.kind-quoted")
         assert "Quoted from the documents" in quoted.locator(".kind").inner_text()
-        assert "no annual fee" not in quoted.locator(".body").inner_text() and "95 euros" in quoted.locator(".body").inner_text()
+        assert (
+            "no annual fee" not in quoted.locator(".body").inner_text()
+            and "95 euros" in quoted.locator(".body").inner_text()
+        )
         assert "95 euros" in quoted.locator(".sources mark").first.inner_text()  # the cited sentence is highlighted
         missing = page.locator(".msg.assistant.kind-not_found")
         assert "Not in the documents" in missing.locator(".kind").inner_text()

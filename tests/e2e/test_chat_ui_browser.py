@@ -27,25 +27,66 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.fixture
 def answered(alice, tmp_path):
     public = Collection.objects.create(name="manuals", is_public=True)
-    pdf = make_pdf(tmp_path / "handbook.pdf", ["Northwind Card Handbook", "Booking\n\nYou can book online.\n\n"
-                                               "Silver: no fee. Gold: 95 euros a year.\n\n"
-                                               "The Gold card fee is waived in the first year."])
+    pdf = make_pdf(
+        tmp_path / "handbook.pdf",
+        [
+            "Northwind Card Handbook",
+            "Booking\n\nYou can book online.\n\n"
+            "Silver: no fee. Gold: 95 euros a year.\n\n"
+            "The Gold card fee is waived in the first year.",
+        ],
+    )
     document = make_document(public, data=pdf.read_bytes())
-    chunks = [Chunk.objects.create(document=document, ordinal=i, text=text, page=i + 1, heading=heading, char_start=0,
-                                   char_end=len(text), content_hash=str(i) * 64)
-              for i, (text, heading) in enumerate([("Northwind Card Handbook", ""), (PASSAGE, "Booking"),
-                                                   ("## Insurance\n\nThe Platinum card includes travel insurance.", "Insurance")])]
+    chunks = [
+        Chunk.objects.create(
+            document=document,
+            ordinal=i,
+            text=text,
+            page=i + 1,
+            heading=heading,
+            char_start=0,
+            char_end=len(text),
+            content_hash=str(i) * 64,
+        )
+        for i, (text, heading) in enumerate(
+            [
+                ("Northwind Card Handbook", ""),
+                (PASSAGE, "Booking"),
+                ("## Insurance\n\nThe Platinum card includes travel insurance.", "Insurance"),
+            ]
+        )
+    ]
     conversation = Conversation.objects.create(user=alice, title="What are the card fees?")
     Message.objects.create(conversation=conversation, role="user", content="What are the card fees?")
     answer = Message.objects.create(
-        conversation=conversation, role="assistant", kind="generated",
+        conversation=conversation,
+        role="assistant",
+        kind="generated",
         content="## Fees\n\nThe fees by card:\n\n- Gold: **95 euros** a year [1]\n- Silver: no fee [2]\n\n"
-                "The Gold fee is waived in the first year [1].")
+        "The Gold fee is waived in the first year [1].",
+    )
     start = PASSAGE.index("The Gold card fee")
-    Citation.objects.create(message=answer, number=1, document=document, chunk=chunks[1], title="Card Handbook",
-                            filename="handbook.pdf", page=2, quote=PASSAGE, highlight=[[start, len(PASSAGE)]])
-    Citation.objects.create(message=answer, number=2, document=None, title="Old Leaflet", filename="leaflet.pdf",
-                            page=1, quote="", withdrawn=True)
+    Citation.objects.create(
+        message=answer,
+        number=1,
+        document=document,
+        chunk=chunks[1],
+        title="Card Handbook",
+        filename="handbook.pdf",
+        page=2,
+        quote=PASSAGE,
+        highlight=[[start, len(PASSAGE)]],
+    )
+    Citation.objects.create(
+        message=answer,
+        number=2,
+        document=None,
+        title="Old Leaflet",
+        filename="leaflet.pdf",
+        page=1,
+        quote="",
+        withdrawn=True,
+    )
     return conversation, answer, document
 
 
@@ -70,8 +111,9 @@ COLOURS = """element => {
 
 def contrast(tab, selector) -> float:
     """WCAG contrast ratio of the first `selector`'s text on its background."""
+
     def luminance(css):
-        channels = [int(float(v)) / 255 for v in css[css.index("(") + 1:-1].split(",")[:3]]
+        channels = [int(float(v)) / 255 for v in css[css.index("(") + 1 : -1].split(",")[:3]]
         r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
         return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -140,15 +182,27 @@ def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, ali
     public = Collection.objects.create(name="manuals", is_public=True)
     document = make_document(public, title="<img src=x onerror=alert('title')>")
     conversation = Conversation.objects.create(user=alice, title="<script>alert('title')</script>")
-    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content=HOSTILE + " [1]")
-    Citation.objects.create(message=answer, number=1, document=document, title=document.title, filename="x.pdf",
-                            quote=HOSTILE, highlight=[[0, 20]])
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", kind="generated", content=HOSTILE + " [1]"
+    )
+    Citation.objects.create(
+        message=answer,
+        number=1,
+        document=document,
+        title=document.title,
+        filename="x.pdf",
+        quote=HOSTILE,
+        highlight=[[0, 20]],
+    )
     dialogs = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     log_in(page, live_server, f"/c/{conversation.pk}/")
     page.locator("a.cite").click()
     page.locator("#viewer").wait_for(state="visible")
-    assert page.locator(".messages img, #viewer-passage img, #viewer-title img, .messages script, .sidebar script").count() == 0
+    assert (
+        page.locator(".messages img, #viewer-passage img, #viewer-title img, .messages script, .sidebar script").count()
+        == 0
+    )
     assert "<script>alert('passage')</script>" in page.locator(".msg.assistant .body").inner_text()
     assert page.locator(".msg.assistant .body strong").inner_text() == "bold"
     assert page.locator(".messages a[href^='javascript']").count() == 0
@@ -203,12 +257,25 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
 
     # Retry sends the question again; this time the stream answers.
     conversation = Conversation.objects.create(user=alice, title="Retried")
-    stored = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content="- one\n- two")
-    sse = "".join(f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in [
-        ("start", {"conversation_id": conversation.pk, "query": "x"}),
-        ("token", {"text": "- one"}),
-        ("done", {"conversation_id": conversation.pk, "message_id": stored.pk, "answer": stored.content, "citations": []}),
-    ])
+    stored = Message.objects.create(
+        conversation=conversation, role="assistant", kind="generated", content="- one\n- two"
+    )
+    sse = "".join(
+        f"event: {name}\ndata: {json.dumps(data)}\n\n"
+        for name, data in [
+            ("start", {"conversation_id": conversation.pk, "query": "x"}),
+            ("token", {"text": "- one"}),
+            (
+                "done",
+                {
+                    "conversation_id": conversation.pk,
+                    "message_id": stored.pk,
+                    "answer": stored.content,
+                    "citations": [],
+                },
+            ),
+        ]
+    )
     page.unroute("**/api/ask")
     page.route("**/api/ask", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=sse))
     error.locator("button", has_text="Retry").click()
@@ -219,8 +286,13 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
     # Ask again: the same question once more, in the same conversation, answered below.
     sent = []
     page.unroute("**/api/ask")
-    page.route("**/api/ask", lambda route: (sent.append(route.request.post_data_json),
-                                            route.fulfill(status=200, content_type="text/event-stream", body=sse)))
+    page.route(
+        "**/api/ask",
+        lambda route: (
+            sent.append(route.request.post_data_json),
+            route.fulfill(status=200, content_type="text/event-stream", body=sse),
+        ),
+    )
     answer.locator("button", has_text="Ask again").click()
     page.locator(".msg.assistant:not(.error)").nth(1).locator(".body li").nth(1).wait_for()
     assert sent[0]["question"] == "First line\nsecond line" and sent[0]["conversation_id"] == conversation.pk

@@ -19,7 +19,13 @@ def large_document(path, sections=150):
     for s in range(sections):
         parts.append(f"## Section {s}\n")
         for p in range(4):
-            parts.append(" ".join(f"Clause {s}.{p}.{n} describes card rule number {n} for section {s} in plain words." for n in range(6)) + "\n")
+            parts.append(
+                " ".join(
+                    f"Clause {s}.{p}.{n} describes card rule number {n} for section {s} in plain words."
+                    for n in range(6)
+                )
+                + "\n"
+            )
     path.write_text("# Large manual\n\n" + "\n".join(parts))
     return path
 
@@ -40,7 +46,9 @@ def test_a_killed_worker_loses_and_duplicates_nothing(start_worker, tmp_path):
     assert crashed.status == "embedding"  # the claim is left behind, as after a real crash
 
     second = start_worker(RAG_CLAIM_TIMEOUT="10")  # its sweep re-queues claims older than 10 s
-    done = wait_until(lambda: Document.objects.get(pk=document.pk).status == "indexed", 240, "the second worker to finish", second)
+    done = wait_until(
+        lambda: Document.objects.get(pk=document.pk).status == "indexed", 240, "the second worker to finish", second
+    )
     assert done
     document.refresh_from_db()
     chunks = list(Chunk.objects.filter(document=document).values_list("pk", "ordinal"))

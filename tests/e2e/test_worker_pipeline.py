@@ -19,12 +19,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_user, handbook_pdf):
     client = api_client_for(admin_user)
     with open(handbook_pdf, "rb") as handle:
-        response = client.post("/api/documents/", {"file": SimpleUploadedFile("handbook.pdf", handle.read())}, format="multipart")
+        response = client.post(
+            "/api/documents/", {"file": SimpleUploadedFile("handbook.pdf", handle.read())}, format="multipart"
+        )
     assert response.status_code == 202
     doc_id = response.json()["id"]
     bad = {
         name: client.post("/api/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart").json()["id"]
-        for name, data in {"empty.txt": b"", "broken.pdf": handbook_pdf.read_bytes()[:200], "image.png": b"\x89PNG\r\n"}.items()
+        for name, data in {
+            "empty.txt": b"",
+            "broken.pdf": handbook_pdf.read_bytes()[:200],
+            "image.png": b"\x89PNG\r\n",
+        }.items()
     }
 
     def finished():
@@ -36,7 +42,11 @@ def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_use
     assert docs[doc_id]["pages"] == 3 and docs[doc_id]["chunks_embedded"] == docs[doc_id]["chunks_total"] > 0
     reasons = {name: docs[pk]["error"] for name, pk in bad.items()}
     assert all(docs[pk]["status"] == "failed" for pk in bad.values())
-    assert "empty" in reasons["empty.txt"] and "PDF" in reasons["broken.pdf"] and "Unsupported file type .png" in reasons["image.png"]
+    assert (
+        "empty" in reasons["empty.txt"]
+        and "PDF" in reasons["broken.pdf"]
+        and "Unsupported file type .png" in reasons["image.png"]
+    )
 
     hits = client.get("/api/search", {"q": "How much is the Gold card's yearly fee?", "k": 3}).json()["results"]
     answer_chunk = Chunk.objects.get(document_id=doc_id, text__contains="95 euros")
@@ -50,7 +60,12 @@ def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_use
     chunk_ids = set(Chunk.objects.filter(document_id=doc_id).values_list("pk", flat=True))
     assert client.delete(f"/api/documents/{doc_id}/").status_code == 204
     assert not Chunk.objects.filter(pk__in=chunk_ids).exists()
-    wait_until(lambda: not chunk_ids & set(get_store().current().ids().tolist()), 60, "the worker to remove the vectors", worker)
+    wait_until(
+        lambda: not chunk_ids & set(get_store().current().ids().tolist()),
+        60,
+        "the worker to remove the vectors",
+        worker,
+    )
     assert "retrieval.tasks.remove_vectors" in worker.log_path.read_text()
 
 

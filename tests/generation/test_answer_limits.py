@@ -161,4 +161,5 @@ def test_a_process_has_at_most_its_answers_in_flight_all_users_together(alice, b
     settings.RAG_MAX_ANSWERS_PER_USER = 1
     assert ask(alice).status_code == 429  # a user's cap still refuses, and gives its process place back
     from generation.throttling import IN_PROCESS
+
     assert IN_PROCESS.count == 1

@@ -22,8 +22,9 @@ class WrongEngine(ScriptedEngine):
 
 def test_a_wrong_generated_answer_is_replaced_by_the_quoted_evidence(alice, handbook, settings):
     settings.RAG_GENERATOR_ENGINE = "tests.generation.test_answer_policy.WrongEngine"
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?", "stream": True},
-                                          format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee of the Gold card?", "stream": True}, format="json"
+    )
     events = parse_sse(b"".join(response.streaming_content))
     names = [name for name, _ in events]
     assert names.index("replace") < names.index("done") == len(names) - 1
@@ -48,11 +49,14 @@ def test_a_verified_answer_from_the_packaged_model_is_shown_as_generated(alice, 
         assert result.answer.replace(" [1]", "") == result.generated.replace(" [1]", "")
 
 
-@pytest.mark.parametrize("question", [
-    "What is my daily Zelle sending limit?",
-    "What is the capital of Peru?",
-    "Who is the chief executive of Northwind Bank?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is my daily Zelle sending limit?",
+        "What is the capital of Peru?",
+        "Who is the chief executive of Northwind Bank?",
+    ],
+)
 def test_an_unanswerable_question_is_not_found(alice, handbook, question):
     body = api_client_for(alice).post("/api/ask", {"question": question}, format="json").json()
     assert body["found"] is False and body["kind"] == "not_found"

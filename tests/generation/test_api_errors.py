@@ -55,8 +55,9 @@ def test_an_unreachable_generator_is_a_503_without_its_address(settings, alice, 
     assert INTERNAL in caplog.text  # for the operator
 
 
-@pytest.mark.parametrize("engine, message", [(GoneMidAnswerEngine, ServiceUnavailable.default_detail),
-                                             (BrokenEngine, FAILED)])
+@pytest.mark.parametrize(
+    "engine, message", [(GoneMidAnswerEngine, ServiceUnavailable.default_detail), (BrokenEngine, FAILED)]
+)
 def test_a_failure_mid_stream_is_an_error_event_for_the_reader(settings, alice, handbook, engine, message):
     use(settings, engine)
     response = api_client_for(alice).post("/api/ask", {"question": QUESTION, "stream": True}, format="json")

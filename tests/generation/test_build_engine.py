@@ -13,13 +13,16 @@ from generation import trtllm
 
 # A string condition: evaluated when a test it marks runs, not when the module is
 # collected (asking for CUDA imports torch: 2 s for every run that collects this file).
-cannot_build = pytest.mark.skipif("not trtllm.missing_requirements()", reason="this machine can build TensorRT-LLM engines")
+cannot_build = pytest.mark.skipif(
+    "not trtllm.missing_requirements()", reason="this machine can build TensorRT-LLM engines"
+)
 
 
 @pytest.fixture
 def plan(tmp_path):
-    return trtllm.EnginePlan.for_generator(tmp_path / "trtllm" / "engine", context_tokens=2048, max_new_tokens=160,
-                                           max_batch_size=8)
+    return trtllm.EnginePlan.for_generator(
+        tmp_path / "trtllm" / "engine", context_tokens=2048, max_new_tokens=160, max_batch_size=8
+    )
 
 
 def fake_checkpoint(folder: Path) -> Path:
@@ -38,14 +41,16 @@ def test_it_converts_the_packaged_gguf_to_a_loadable_checkpoint(settings, plan):
     folder = trtllm.resolve_checkpoint(plan, None, settings.RAG_GENERATOR_MODEL)
 
     assert folder == plan.hf_checkpoint_dir and trtllm.is_hf_checkpoint(folder)
-    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {p.name for p in folder.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= {
+        p.name for p in folder.iterdir()
+    }
     config = json.loads((folder / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"] and "quantization_config" not in config
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     inputs = tokenizer("The capital of France is", return_tensors="pt")
     output = model.generate(**inputs, max_new_tokens=3, do_sample=False)
-    assert "Paris" in tokenizer.decode(output[0][inputs["input_ids"].shape[1]:])  # the weights survived
+    assert "Paris" in tokenizer.decode(output[0][inputs["input_ids"].shape[1] :])  # the weights survived
 
 
 def test_it_uses_a_configured_checkpoint_without_converting(plan, tmp_path):
@@ -67,12 +72,18 @@ def test_it_builds_the_expected_command_lines(plan, tmp_path):
     assert convert[3:] == [str(tmp_path / "hf"), str(tmp_path / "trtllm" / "trtllm-checkpoint"), "float16"]
     assert build == [
         "trtllm-build",
-        "--checkpoint_dir", str(tmp_path / "trtllm" / "trtllm-checkpoint"),
-        "--output_dir", str(tmp_path / "trtllm" / "engine"),
-        "--kv_cache_type", "paged",
-        "--max_batch_size", "8",
-        "--max_input_len", "1888",
-        "--max_seq_len", "2048",
+        "--checkpoint_dir",
+        str(tmp_path / "trtllm" / "trtllm-checkpoint"),
+        "--output_dir",
+        str(tmp_path / "trtllm" / "engine"),
+        "--kv_cache_type",
+        "paged",
+        "--max_batch_size",
+        "8",
+        "--max_input_len",
+        "1888",
+        "--max_seq_len",
+        "2048",
     ]
 
 
@@ -110,10 +121,12 @@ def test_it_prints_the_steps_with_dry_run(settings, tmp_path):
 
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(f"# convert {settings.RAG_GENERATOR_MODEL} to a Hugging Face checkpoint")
-    assert lines[-1] == (f"trtllm-build --checkpoint_dir {tmp_path}/trtllm-checkpoint --output_dir {tmp_path}/engine "
-                         f"--kv_cache_type paged --max_batch_size 4 "
-                         f"--max_input_len {settings.RAG_GENERATOR_CONTEXT - settings.RAG_GENERATOR_MAX_TOKENS} "
-                         f"--max_seq_len {settings.RAG_GENERATOR_CONTEXT}")
+    assert lines[-1] == (
+        f"trtllm-build --checkpoint_dir {tmp_path}/trtllm-checkpoint --output_dir {tmp_path}/engine "
+        f"--kv_cache_type paged --max_batch_size 4 "
+        f"--max_input_len {settings.RAG_GENERATOR_CONTEXT - settings.RAG_GENERATOR_MAX_TOKENS} "
+        f"--max_seq_len {settings.RAG_GENERATOR_CONTEXT}"
+    )
     assert not any(tmp_path.iterdir())  # nothing converted or built
 
 

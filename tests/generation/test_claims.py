@@ -13,7 +13,9 @@ def test_it_reads_numbers_in_digits_and_words():
 
 
 def test_it_finds_the_kinds_of_values_questions_ask_for():
-    assert has_amount("a fee of 95 euros") and has_amount("€95") and has_amount("$1,500") and not has_amount("95 points")
+    assert (
+        has_amount("a fee of 95 euros") and has_amount("€95") and has_amount("$1,500") and not has_amount("95 points")
+    )
     assert has_percent("17.9 percent APR") and has_percent("2.5%") and not has_percent("17.9 points")
     assert has_duration("within five working days") and has_duration("30 days") and has_duration("the next working day")
     assert not has_duration("250 euros")
@@ -30,22 +32,28 @@ def test_terms_fold_plurals_number_words_and_identifiers():
     assert {"max_connection", "max", "connection"} <= terms("max_connections")
 
 
-@pytest.mark.parametrize("sentence", [
-    "The Platinum card has an annual fee of 250 euros.",
-    "The annual fee of the Platinum card is 250 euros.",
-    "Its interest rate is 17.9 percent.",
-])
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The Platinum card has an annual fee of 250 euros.",
+        "The annual fee of the Platinum card is 250 euros.",
+        "Its interest rate is 17.9 percent.",
+    ],
+)
 def test_what_the_evidence_states_verifies(sentence):
     assert verify(sentence, PLATINUM, "What does the Platinum card cost?").ok
 
 
-@pytest.mark.parametrize("sentence, reason", [
-    ("The Platinum card has no annual fee.", "negation"),                 # "no fee" against "a fee of 250 euros"
-    ("The Platinum card has an annual fee of 95 euros.", "numbers"),      # a wrong amount
-    ("The Gold card has an annual fee of 250 euros.", "names"),           # another product's fee
-    ("Your daily Zelle sending limit is 250 euros.", "names"),            # a service the evidence never names
-    ("The Platinum card includes lounge access and concierge service.", "terms"),  # facts the evidence lacks
-])
+@pytest.mark.parametrize(
+    "sentence, reason",
+    [
+        ("The Platinum card has no annual fee.", "negation"),  # "no fee" against "a fee of 250 euros"
+        ("The Platinum card has an annual fee of 95 euros.", "numbers"),  # a wrong amount
+        ("The Gold card has an annual fee of 250 euros.", "names"),  # another product's fee
+        ("Your daily Zelle sending limit is 250 euros.", "names"),  # a service the evidence never names
+        ("The Platinum card includes lounge access and concierge service.", "terms"),  # facts the evidence lacks
+    ],
+)
 def test_what_the_evidence_does_not_state_fails(sentence, reason):
     check = verify(sentence, PLATINUM, "What does the Platinum card cost?")
     assert not check.ok and any(reason in r for r in check.reasons)
@@ -59,7 +67,9 @@ def test_negation_is_compared_with_the_closest_evidence_sentence():
 
 
 def test_a_name_in_the_heading_or_title_counts():
-    assert verify("The Gold card fee is 95 euros.", "The fee is 95 euros, waived in the first year.", context="Gold card").ok
+    assert verify(
+        "The Gold card fee is 95 euros.", "The fee is 95 euros, waived in the first year.", context="Gold card"
+    ).ok
 
 
 def test_it_knows_when_the_model_says_the_documents_do_not_answer():

@@ -10,11 +10,19 @@ ABSENT = LabelledQuestion("q2", "Zelle limit?", False)
 
 
 def test_it_parses_labelled_questions_and_refuses_bad_lines():
-    lines = ['{"id": "a", "question": "Fee?", "answers": ["95 euros"], "document": "x.pdf", "answerable": true}', "",
-             '{"id": "b", "question": "Zelle?", "answerable": false}']
+    lines = [
+        '{"id": "a", "question": "Fee?", "answers": ["95 euros"], "document": "x.pdf", "answerable": true}',
+        "",
+        '{"id": "b", "question": "Zelle?", "answerable": false}',
+    ]
     parsed = parse_questions(lines)
     assert [q.id for q in parsed] == ["a", "b"] and parsed[1].answers == ()
-    for bad in ['{"question": "Fee?", "answerable": true}', "not json", '{"question": " "}', '{"question": "a", "answerable": "yes"}']:
+    for bad in [
+        '{"question": "Fee?", "answerable": true}',
+        "not json",
+        '{"question": " "}',
+        '{"question": "a", "answerable": "yes"}',
+    ]:
         with pytest.raises(evaluation.LabelError):
             parse_questions([bad])
     with pytest.raises(evaluation.LabelError, match="duplicate"):
@@ -27,8 +35,12 @@ def test_an_answer_holds_the_fact_only_as_a_whole():
 
 
 def test_it_judges_right_wrong_and_abstained_answers():
-    right = judge(GOLD, Outcome("It costs 95 euros [1].", True, "generated", ("The fee is 95 euros.",), ("card-handbook.pdf",)))
-    wrong = judge(GOLD, Outcome("It costs 250 euros [1].", True, "generated", ("The fee is 250 euros.",), ("card-handbook.pdf",)))
+    right = judge(
+        GOLD, Outcome("It costs 95 euros [1].", True, "generated", ("The fee is 95 euros.",), ("card-handbook.pdf",))
+    )
+    wrong = judge(
+        GOLD, Outcome("It costs 250 euros [1].", True, "generated", ("The fee is 250 euros.",), ("card-handbook.pdf",))
+    )
     silent = judge(GOLD, Outcome("Not in the documents.", False, "not_found", (), ()))
     abstained = judge(ABSENT, Outcome("Not in the documents.", False, "not_found", (), ()))
     answered = judge(ABSENT, Outcome("The limit is 500 [1].", True, "generated", ("...",), ("faq.txt",)))
@@ -37,7 +49,9 @@ def test_it_judges_right_wrong_and_abstained_answers():
     assert silent["false_abstention"] and not silent["wrong_cited"]
     assert abstained["abstained"] and not answered["abstained"] and answered["cited_anyway"]
     summary = summarise([right, wrong, silent, abstained, answered])
-    assert summary["holds_fact"] == pytest.approx(1 / 3, abs=1e-3) and summary["wrong_cited"] == pytest.approx(1 / 3, abs=1e-3)
+    assert summary["holds_fact"] == pytest.approx(1 / 3, abs=1e-3) and summary["wrong_cited"] == pytest.approx(
+        1 / 3, abs=1e-3
+    )
     assert summary["abstained"] == 0.5 and summary["false_abstention"] == pytest.approx(1 / 3, abs=1e-3)
     assert summary["kinds"] == {"generated": 3, "not_found": 2}
     assert "answer holds the fact" in evaluation.format_table(summary)
@@ -49,8 +63,18 @@ def test_percentiles_are_nearest_rank():
 
 
 def test_the_threshold_table_says_what_each_threshold_would_do():
-    rows = [{"answerable": True, "evidence_score": 0.8}, {"answerable": True, "evidence_score": 0.4},
-            {"answerable": False, "evidence_score": 0.3}, {"answerable": False, "evidence_score": 0.6}]
+    rows = [
+        {"answerable": True, "evidence_score": 0.8},
+        {"answerable": True, "evidence_score": 0.4},
+        {"answerable": False, "evidence_score": 0.3},
+        {"answerable": False, "evidence_score": 0.6},
+    ]
     low, high = evaluation.threshold_table(rows, [0.35, 0.5])
-    assert low == {"threshold": 0.35, "false_abstention": 0.0, "abstained": 0.5, "not_found_precision": 1.0, "not_found_recall": 0.5}
+    assert low == {
+        "threshold": 0.35,
+        "false_abstention": 0.0,
+        "abstained": 0.5,
+        "not_found_precision": 1.0,
+        "not_found_recall": 0.5,
+    }
     assert high["false_abstention"] == 0.5 and high["abstained"] == 0.5 and high["not_found_precision"] == 0.5

@@ -8,9 +8,13 @@ from generation.evidence import Passage, profile, units
 HANDBOOK = Passage(
     "The Silver card has no annual fee. Its purchase interest rate is 22.9 percent APR.\n"
     "The Gold card has an annual fee of 95 euros, which is waived in the first year.",
-    title="Card Handbook", heading="Annual fees")
-TABLE = Passage("Rates by account:\n| Account | Rate |\n| --- | --- |\n| Easy Saver | 1.5% |\n| Fixed Saver | 3.1% |",
-                heading="Rates")
+    title="Card Handbook",
+    heading="Annual fees",
+)
+TABLE = Passage(
+    "Rates by account:\n| Account | Rate |\n| --- | --- |\n| Easy Saver | 1.5% |\n| Fixed Saver | 3.1% |",
+    heading="Rates",
+)
 
 
 def test_it_knows_what_kind_of_value_a_question_wants():
@@ -29,13 +33,13 @@ def test_a_sentence_that_leans_on_the_one_before_is_quoted_with_it():
     found = units([HANDBOOK])
     its = next(u for u in found if u.text.endswith("22.9 percent APR."))
     assert its.text.startswith("The Silver card has no annual fee.")  # "Its ..." needs its subject
-    assert HANDBOOK.text[its.start:its.end] == "Its purchase interest rate is 22.9 percent APR."
+    assert HANDBOOK.text[its.start : its.end] == "Its purchase interest rate is 22.9 percent APR."
     gold = next(u for u in found if "95 euros" in u.text)
-    assert gold.text == HANDBOOK.text[gold.start:gold.end]  # stands alone
+    assert gold.text == HANDBOOK.text[gold.start : gold.end]  # stands alone
 
 
 def test_a_table_row_is_quoted_with_its_header():
-    row = next(u for u in units([TABLE]) if "Fixed Saver" in TABLE.text[u.start:u.end])
+    row = next(u for u in units([TABLE]) if "Fixed Saver" in TABLE.text[u.start : u.end])
     assert "| Account | Rate |" in row.text and row.text.endswith("| Fixed Saver | 3.1% |")
 
 
@@ -50,7 +54,9 @@ def test_the_sentence_with_the_asked_value_and_words_ranks_first():
     question = profile("What is the annual fee of the Gold card?")
     found = units([HANDBOOK])
     weights = evidence.idf_weights(question, None, 0)
-    ranked = evidence.score(question, found, [HANDBOOK], weights, cosine=np.full(len(found), 0.5))  # words and type decide
+    ranked = evidence.score(
+        question, found, [HANDBOOK], weights, cosine=np.full(len(found), 0.5)
+    )  # words and type decide
     assert "95 euros" in ranked[0].text
     assert ranked[0].features["type"] == 1.0 and ranked[-1].features["type"] == 0.0
     assert ranked[0].score > ranked[-1].score
@@ -65,7 +71,9 @@ def test_selection_skips_overlapping_and_repeated_units():
     assert len(texts) == len(set(texts))
     for a in chosen:
         for b in chosen:
-            assert a is b or a.passage != b.passage or a.context_end <= b.context_start or b.context_end <= a.context_start
+            assert (
+                a is b or a.passage != b.passage or a.context_end <= b.context_start or b.context_end <= a.context_start
+            )
     assert len(evidence.select(found, limit=1, max_chars=10_000)) == 1
 
 
@@ -81,9 +89,11 @@ def test_similarity_adds_to_the_cheap_first_pass():
 
 
 def test_a_sentence_is_quoted_with_the_term_it_defines():
-    definition = Passage("- `work_mem` (`integer`)\n- Sets the memory of a sort before it spills to disk. "
-                         "It is taken as kilobytes. The default value is four megabytes (`4MB`).")
-    default = next(u for u in units([definition]) if "4MB" in definition.text[u.start:u.end])
+    definition = Passage(
+        "- `work_mem` (`integer`)\n- Sets the memory of a sort before it spills to disk. "
+        "It is taken as kilobytes. The default value is four megabytes (`4MB`)."
+    )
+    default = next(u for u in units([definition]) if "4MB" in definition.text[u.start : u.end])
     assert default.text == "`work_mem` (`integer`) … The default value is four megabytes (`4MB`)."
     assert "work_mem" in evidence.terms(default.text)
 
@@ -105,11 +115,11 @@ def test_evidence_settles_a_question_when_it_is_good_and_clear():
         return found
 
     rules = {"threshold": 0.44, "gap": 0.05, "clear": 0.65}
-    assert evidence.settles(ranked(0.5, 0.3), **rules)        # ahead of the runner-up
-    assert evidence.settles(ranked(0.7, 0.69), **rules)       # clearly good on its own
+    assert evidence.settles(ranked(0.5, 0.3), **rules)  # ahead of the runner-up
+    assert evidence.settles(ranked(0.7, 0.69), **rules)  # clearly good on its own
     assert evidence.settles(ranked(0.5), **rules)
-    assert not evidence.settles(ranked(0.5, 0.48), **rules)   # two sentences alike: not settled
-    assert not evidence.settles(ranked(0.4, 0.1), **rules)    # too weak
+    assert not evidence.settles(ranked(0.5, 0.48), **rules)  # two sentences alike: not settled
+    assert not evidence.settles(ranked(0.4, 0.1), **rules)  # too weak
     assert not evidence.settles([], **rules)
 
 
@@ -121,7 +131,9 @@ def test_the_order_favours_the_passage_retrieval_ranked_higher_and_the_gate_keep
     passages = [Passage("Other text. " + same, "Handbook", "Fees"), Passage(same, "Handbook", "Fees")]
     question = profile("gold card annual fee")
     found = [u for u in units(passages) if u.text.endswith(same)]
-    ranked = evidence.score(question, found, passages, {t: 1.0 for t in question.terms}, cosine=np.full(len(found), 0.5))
+    ranked = evidence.score(
+        question, found, passages, {t: 1.0 for t in question.terms}, cosine=np.full(len(found), 0.5)
+    )
     first, second = sorted(ranked, key=lambda u: u.passage)
     assert first.score == second.score and first.order > second.order
     assert [u.passage for u in evidence.ordered(ranked)] == [0, 1]

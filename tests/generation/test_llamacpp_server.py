@@ -31,9 +31,26 @@ def free_port() -> int:
 def start_server(port: int) -> subprocess.Popen:
     log = tempfile.TemporaryFile()  # a file, not a pipe: llama.cpp logs a lot and a full pipe would block it
     process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", django_settings.RAG_GENERATOR_MODEL, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--chat_format", "chatml"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            django_settings.RAG_GENERATOR_MODEL,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+            "--n_threads",
+            "2",
+            "--chat_format",
+            "chatml",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -102,7 +119,11 @@ def test_a_server_that_goes_away_mid_answer_is_reported():
 def test_the_api_answers_through_the_served_engine(server, settings, alice, handbook):
     settings.RAG_GENERATOR_ENGINE = "auto"
     settings.RAG_GENERATION_URL = server
-    body = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json").json()
+    body = (
+        api_client_for(alice)
+        .post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json")
+        .json()
+    )
     assert body["found"] and body["answer"] and body["citations"][0]["page"] == 2
 
 
@@ -110,7 +131,9 @@ def test_the_api_answers_through_the_served_engine(server, settings, alice, hand
 def test_an_unreachable_generator_is_a_503(settings, alice, handbook):
     settings.RAG_GENERATOR_ENGINE = "auto"
     settings.RAG_GENERATION_URL = f"http://127.0.0.1:{free_port()}"
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json"
+    )
     # A readable message; the server's address is for the log (tests/generation/test_api_errors.py).
     assert response.status_code == 503 and "unavailable" in response.json()["detail"]
     assert settings.RAG_GENERATION_URL not in response.json()["detail"]

@@ -26,8 +26,11 @@ MESSAGES = [{"role": "user", "content": "What is the annual fee of the Gold card
 
 
 def delta(content=None, finish_reason=None):
-    return {"choices": [{"index": 0, "delta": {"content": content} if content is not None else {},
-                         "finish_reason": finish_reason}]}
+    return {
+        "choices": [
+            {"index": 0, "delta": {"content": content} if content is not None else {}, "finish_reason": finish_reason}
+        ]
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -102,6 +105,7 @@ def streaming(words):
             handler.event(delta(word))
         handler.event(delta(finish_reason="stop"))
         handler.end_events()
+
     return route
 
 
@@ -125,8 +129,14 @@ def test_it_streams_deltas_in_order(server):
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions"
     assert request["headers"]["Authorization"] == "Bearer s3cret"
-    assert request["body"] == {"messages": MESSAGES, "stream": True, "temperature": 0, "max_tokens": 40,
-                               "stop": ["\nQuestion:"], "model": "smollm2"}
+    assert request["body"] == {
+        "messages": MESSAGES,
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": 40,
+        "stop": ["\nQuestion:"],
+        "model": "smollm2",
+    }
 
 
 def test_it_yields_each_delta_as_it_arrives(server):
@@ -157,7 +167,8 @@ def test_it_omits_model_and_key_when_unset(server):
 
 def test_it_raises_on_http_error_with_the_servers_message(server):
     server.routes["/v1/chat/completions"] = lambda h, body: h.reply_json(
-        400, {"error": {"message": "the request exceeds the available context size", "type": "invalid_request_error"}})
+        400, {"error": {"message": "the request exceeds the available context size", "type": "invalid_request_error"}}
+    )
     with pytest.raises(GeneratorUnavailable, match="HTTP 400: the request exceeds the available context size"):
         list(engine_for(server.url).stream(MESSAGES, max_new_tokens=8))
 
@@ -213,8 +224,10 @@ def test_it_raises_when_the_server_goes_away_mid_answer(server, chunked):
             handler.send_header("Content-Type", "text/event-stream")
             handler.send_header("Connection", "close")
             handler.end_headers()
-            handler.wfile.write(b"data: %s\n\ndata: %s\n\n" % (json.dumps(delta("Hello")).encode(),
-                                                             json.dumps(delta(" world")).encode()))
+            handler.wfile.write(
+                b"data: %s\n\ndata: %s\n\n"
+                % (json.dumps(delta("Hello")).encode(), json.dumps(delta(" world")).encode())
+            )
         handler.close_connection = True
 
     server.routes["/v1/chat/completions"] = route
@@ -238,14 +251,20 @@ def test_it_reports_an_error_event_mid_stream(server):
 
 
 def test_it_takes_a_whole_answer_from_a_server_that_does_not_stream(server):
-    server.routes["/v1/chat/completions"] = lambda h, body: h.reply_json(200, {
-        "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."},
-                                                  "finish_reason": "stop"}]})
+    server.routes["/v1/chat/completions"] = lambda h, body: h.reply_json(
+        200,
+        {
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Paris."}, "finish_reason": "stop"}],
+        },
+    )
     assert list(engine_for(server.url).stream(MESSAGES, max_new_tokens=8)) == ["Paris."]
 
 
 def test_it_counts_tokens_with_llamacpp_tokenize(server):
-    server.routes["/tokenize"] = lambda h, body: h.reply_json(200, {"tokens": list(range(len(body["content"].split())))})
+    server.routes["/tokenize"] = lambda h, body: h.reply_json(
+        200, {"tokens": list(range(len(body["content"].split())))}
+    )
     engine = engine_for(server.url)
     assert engine.count_tokens("one two three") == 3
     assert engine.count_tokens("four five") == 2
@@ -268,7 +287,11 @@ def test_it_is_built_from_settings(settings):
     settings.RAG_GENERATION_READ_TIMEOUT = 30
     engine = OpenAICompatibleEngine.from_settings(settings)
     assert (engine.base_url, engine.model, engine.api_key) == ("http://generator:8000", "smollm2", "s3cret")
-    assert (engine.connect_timeout, engine.read_timeout, engine.context_tokens) == (1.5, 30, settings.RAG_GENERATOR_CONTEXT)
+    assert (engine.connect_timeout, engine.read_timeout, engine.context_tokens) == (
+        1.5,
+        30,
+        settings.RAG_GENERATOR_CONTEXT,
+    )
 
 
 @pytest.mark.parametrize("url", ["", "generator:8000", "ftp://generator"])
@@ -286,7 +309,8 @@ def test_it_answers_through_ask_with_citations(server, settings, handbook, alice
     from generation.engines import get_engine
 
     server.routes["/v1/chat/completions"] = streaming(
-        ["The Gold card", " has an annual fee of 95 euros,", " which is waived in the first year."])
+        ["The Gold card", " has an annual fee of 95 euros,", " which is waived in the first year."]
+    )
     settings.RAG_GENERATOR_ENGINE = SERVED
     settings.RAG_GENERATION_URL = server.url
     assert isinstance(get_engine(), OpenAICompatibleEngine)
@@ -298,6 +322,8 @@ def test_it_answers_through_ask_with_citations(server, settings, handbook, alice
     prompt = server.requests[-1]["body"]["messages"]
     assert any("95 euros" in m["content"] for m in prompt)  # the passages reached the server
 
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee of the Gold card?"}, format="json"
+    )
     assert response.status_code == 200, response.content
     assert "95 euros" in response.json()["answer"] and response.json()["citations"]

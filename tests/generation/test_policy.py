@@ -3,7 +3,9 @@
 from generation import policy
 from generation.policy import Item, decide
 
-GOLD = Item("The Gold card has an annual fee of 95 euros, which is waived in the first year.", "Card Handbook Annual fees", 0.8)
+GOLD = Item(
+    "The Gold card has an annual fee of 95 euros, which is waived in the first year.", "Card Handbook Annual fees", 0.8
+)
 PLATINUM = Item("The Platinum card has an annual fee of 250 euros.", "Card Handbook Annual fees", 0.75)
 WEAK = Item("Gold and Platinum cardholders earn one reward point for every euro spent.", "Card Handbook Rewards", 0.4)
 QUESTION = "What is the annual fee of the Gold card?"
@@ -29,12 +31,16 @@ def test_a_wrong_amount_is_replaced_by_the_quoted_evidence():
 
 
 def test_a_negation_the_evidence_does_not_make_is_replaced():
-    decision = decide("The Platinum card has no annual fee [2].", "Is there a fee on the Platinum card?", [GOLD, PLATINUM])
+    decision = decide(
+        "The Platinum card has no annual fee [2].", "Is there a fee on the Platinum card?", [GOLD, PLATINUM]
+    )
     assert decision.kind == policy.QUOTED and "negation" in decision.reason
 
 
 def test_a_fact_from_evidence_ranked_far_below_the_best_does_not_verify():
-    decision = decide("Gold cardholders earn one reward point for every euro spent [2].", QUESTION, [GOLD, WEAK], margin=0.1)
+    decision = decide(
+        "Gold cardholders earn one reward point for every euro spent [2].", QUESTION, [GOLD, WEAK], margin=0.1
+    )
     assert decision.kind == policy.QUOTED and "scored too low" in decision.reason
 
 
@@ -61,8 +67,13 @@ def test_no_evidence_means_not_found():
 
 def test_an_answer_about_something_the_evidence_never_names_is_replaced():
     # "diamond" is the question's rarest word: an answer using it asserts it.
-    decision = decide("The annual fee on the diamond card is 95 euros [1].", "what's the annual fee on the diamond card",
-                      [GOLD], wants="amount", salient=frozenset({"diamond"}))
+    decision = decide(
+        "The annual fee on the diamond card is 95 euros [1].",
+        "what's the annual fee on the diamond card",
+        [GOLD],
+        wants="amount",
+        salient=frozenset({"diamond"}),
+    )
     assert decision.kind == policy.QUOTED and "does not mention: diamond" in decision.reason
 
 
@@ -72,5 +83,11 @@ def test_an_answer_that_says_nothing_or_asks_back_is_replaced():
 
 
 def test_a_quote_is_put_on_one_line_without_gluing_a_heading_to_its_sentence():
-    assert policy.flatten("Payment limits\nTransfers have a daily limit.") == "Payment limits \u2014 Transfers have a daily limit."
-    assert policy.flatten("Its rate is\n19.9 percent APR.\nThe Gold card.") == "Its rate is 19.9 percent APR. The Gold card."
+    assert (
+        policy.flatten("Payment limits\nTransfers have a daily limit.")
+        == "Payment limits \u2014 Transfers have a daily limit."
+    )
+    assert (
+        policy.flatten("Its rate is\n19.9 percent APR.\nThe Gold card.")
+        == "Its rate is 19.9 percent APR. The Gold card."
+    )

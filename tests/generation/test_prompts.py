@@ -51,7 +51,9 @@ def test_it_puts_the_stripped_question_after_the_evidence():
 
 
 def test_it_collapses_whitespace():
-    user = user_message(build_prompt(QUESTION, [EvidenceLine("Line one\n\n   line   two\tend.")], count_tokens=words, budget=10_000))
+    user = user_message(
+        build_prompt(QUESTION, [EvidenceLine("Line one\n\n   line   two\tend.")], count_tokens=words, budget=10_000)
+    )
     assert "[1] Line one line two end." in user
 
 
@@ -84,10 +86,26 @@ def test_it_still_asks_the_question_when_nothing_fits():
 @pytest.mark.parametrize(
     "question, history, expected",
     [
-        ("and what about the silver card?", ["What is the annual fee of the Gold card?"], "What is the annual fee of the silver card?"),
-        ("How about the Platinum card", ["Does the Gold card include insurance?"], "Does the Platinum card include insurance?"),
-        ("does it include insurance?", ["Tell me about the Gold card"], "does it include insurance? (follow-up to: Tell me about the Gold card)"),
-        ("How do I change my PIN at a cash machine?", ["What is the Gold card fee?"], "How do I change my PIN at a cash machine?"),
+        (
+            "and what about the silver card?",
+            ["What is the annual fee of the Gold card?"],
+            "What is the annual fee of the silver card?",
+        ),
+        (
+            "How about the Platinum card",
+            ["Does the Gold card include insurance?"],
+            "Does the Platinum card include insurance?",
+        ),
+        (
+            "does it include insurance?",
+            ["Tell me about the Gold card"],
+            "does it include insurance? (follow-up to: Tell me about the Gold card)",
+        ),
+        (
+            "How do I change my PIN at a cash machine?",
+            ["What is the Gold card fee?"],
+            "How do I change my PIN at a cash machine?",
+        ),
         ("and what about the silver card?", [], "and what about the silver card?"),
     ],
 )
@@ -105,5 +123,11 @@ def test_a_hostile_follow_up_is_quick_and_taken_literally():
     started = time.perf_counter()
     standalone_question("what about x" + " " * 1985 + "a", ["What is the annual fee of the Gold card?"])
     assert time.perf_counter() - started < 0.5  # was about 6 s of backtracking
-    assert standalone_question("what about the \\1 card?", ["What is the fee of the Gold card?"]) == "What is the fee of the \\1 card?"
-    assert standalone_question("what about the \\g<x> card?", ["What is the fee of the Gold card?"]) == "What is the fee of the \\g<x> card?"
+    assert (
+        standalone_question("what about the \\1 card?", ["What is the fee of the Gold card?"])
+        == "What is the fee of the \\1 card?"
+    )
+    assert (
+        standalone_question("what about the \\g<x> card?", ["What is the fee of the Gold card?"])
+        == "What is the fee of the \\g<x> card?"
+    )

@@ -27,7 +27,9 @@ def parse_sse(body: bytes) -> list[tuple[str, dict]]:
 
 
 def test_it_streams_tokens_then_the_cited_answer(alice, handbook):
-    response = api_client_for(alice).post("/api/ask", {"question": "What is the annual fee of the Gold card?", "stream": True}, format="json")
+    response = api_client_for(alice).post(
+        "/api/ask", {"question": "What is the annual fee of the Gold card?", "stream": True}, format="json"
+    )
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = parse_sse(b"".join(response.streaming_content))
     names = [name for name, _ in events]
@@ -53,7 +55,11 @@ class ToxicEngine(ScriptedEngine):
     produced = []
 
     def pieces(self):
-        words = ("The fee is 95 euros. " + "You are a fucking stupid idiot and a moron. " * 3 + "More text follows here. " * 20).split(" ")
+        words = (
+            "The fee is 95 euros. "
+            + "You are a fucking stupid idiot and a moron. " * 3
+            + "More text follows here. " * 20
+        ).split(" ")
         for word in words:
             ToxicEngine.produced.append(word)
             time.sleep(0.01)  # a model's pace
@@ -68,7 +74,11 @@ def test_the_guardrail_stops_a_toxic_continuation_mid_stream(alice, handbook, se
     assert "retract" in names and names[-1] == "done"
     result = events[-1]["result"]
     assert result.answer == services.REFUSAL_ANSWER and result.guardrail == {
-        "intervened": True, "direction": "answer", "score": result.guardrail["score"], "question_score": result.guardrail["question_score"]}
+        "intervened": True,
+        "direction": "answer",
+        "score": result.guardrail["score"],
+        "question_score": result.guardrail["question_score"],
+    }
     time.sleep(0.3)
     assert len(ToxicEngine.produced) < 60  # generation stopped well before the end (113 words)
     event = GuardrailEvent.objects.get()
@@ -122,7 +132,9 @@ def test_errors_in_the_stream_reach_the_reader():
 
 def test_a_follow_up_question_is_made_standalone_for_retrieval(alice, handbook):
     first = services.ask("What is the annual fee of the Gold card?", user=alice)
-    events = list(services.ask_stream("and what about the silver card?", user=alice, conversation_id=first.conversation_id))
+    events = list(
+        services.ask_stream("and what about the silver card?", user=alice, conversation_id=first.conversation_id)
+    )
     assert events[0]["query"] == "What is the annual fee of the silver card?"
     result = events[-1]["result"]
     assert result.found and any("Silver" in p["text"] for p in result.passages)

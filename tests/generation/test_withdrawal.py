@@ -19,15 +19,35 @@ def stored_answers(user, document, other):
     """A quoted answer and a generated one citing `document`, and a not-found
     answer listing passages of `document` and of `other`."""
     conversation = Conversation.objects.create(user=user, title="Falcon")
-    quoted = Message.objects.create(conversation=conversation, role="assistant", kind="quoted", content=f"“{SECRET}” [1]")
-    generated = Message.objects.create(conversation=conversation, role="assistant", kind="generated",
-                                       content="It costs 400 euros [1].", generated="It costs 400 euros [1].")
+    quoted = Message.objects.create(
+        conversation=conversation, role="assistant", kind="quoted", content=f"“{SECRET}” [1]"
+    )
+    generated = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        kind="generated",
+        content="It costs 400 euros [1].",
+        generated="It costs 400 euros [1].",
+    )
     for message in (quoted, generated):
-        Citation.objects.create(message=message, number=1, document=document, title="Falcon", filename="falcon.md",
-                                quote=SECRET, highlight=[[0, len(SECRET)]])
+        Citation.objects.create(
+            message=message,
+            number=1,
+            document=document,
+            title="Falcon",
+            filename="falcon.md",
+            quote=SECRET,
+            highlight=[[0, len(SECRET)]],
+        )
     passages = [{"document_id": document.pk, "text": SECRET}, {"document_id": other.pk, "text": "Gold: 95 euros."}]
-    not_found = Message.objects.create(conversation=conversation, role="assistant", kind="not_found", found=False,
-                                       content="The documents do not say.", passages=passages)
+    not_found = Message.objects.create(
+        conversation=conversation,
+        role="assistant",
+        kind="not_found",
+        found=False,
+        content="The documents do not say.",
+        passages=passages,
+    )
     return conversation, quoted, generated, not_found
 
 

@@ -33,7 +33,9 @@ def check_invariants(pages, chunks, count, max_tokens, *, whole_words=True):
     for chunk in chunks:
         page = next(p for p in pages if p.number == chunk.page)
         by_number.setdefault(chunk.page, []).append(chunk)
-        assert chunk.text.endswith(page.text[chunk.char_start:chunk.char_end])  # a table piece repeats its header first
+        assert chunk.text.endswith(
+            page.text[chunk.char_start : chunk.char_end]
+        )  # a table piece repeats its header first
         assert chunk.text == chunk.text.strip() and chunk.text
         assert chunk.token_count == count(chunk.text)
         assert chunk.token_count <= max_tokens, chunk
@@ -46,7 +48,7 @@ def check_invariants(pages, chunks, count, max_tokens, *, whole_words=True):
         assert starts == sorted(starts) and len(set(starts)) == len(starts)  # always moving forward
         covered = [False] * len(page.text)
         for chunk in page_chunks:
-            covered[chunk.char_start:chunk.char_end] = [True] * (chunk.char_end - chunk.char_start)
+            covered[chunk.char_start : chunk.char_end] = [True] * (chunk.char_end - chunk.char_start)
         missing = [i for i, ch in enumerate(page.text) if not ch.isspace() and not covered[i]]
         assert not missing, f"characters not in any chunk: {[page.text[i] for i in missing]}"
 
@@ -74,12 +76,17 @@ def test_it_makes_one_chunk_when_everything_fits(count):
 def test_it_shares_whole_sentences_between_consecutive_chunks_with_overlap(count):
     text = " ".join(f"Sentence number {n} is short." for n in range(1, 21))
     pages = [Page(1, text)]
-    chunks = chunk_pages(pages, count, max_tokens=count("Sentence number 1 is short.") * 4, overlap=count("Sentence number 1 is short.") * 2)
+    chunks = chunk_pages(
+        pages,
+        count,
+        max_tokens=count("Sentence number 1 is short.") * 4,
+        overlap=count("Sentence number 1 is short.") * 2,
+    )
     check_invariants(pages, chunks, count, count("Sentence number 1 is short.") * 4)
     assert len(chunks) > 2
     for previous, current in zip(chunks, chunks[1:]):
         assert current.char_start < previous.char_end  # the ranges overlap
-        shared = text[current.char_start:previous.char_end]
+        shared = text[current.char_start : previous.char_end]
         assert re.fullmatch(r"(Sentence number \d+ is short\.\s*)+", shared), shared
 
 
@@ -97,7 +104,7 @@ def test_it_caps_overlap_at_half_the_budget_and_still_moves_forward():
     chunks = chunk_pages(pages, words, max_tokens=6, overlap=100)
     check_invariants(pages, chunks, words, 6)
     for previous, current in zip(chunks, chunks[1:]):
-        assert words(text[current.char_start:previous.char_end]) <= 3
+        assert words(text[current.char_start : previous.char_end]) <= 3
 
 
 def test_it_splits_an_over_long_sentence_at_word_boundaries():
@@ -181,7 +188,13 @@ def test_it_records_the_markdown_heading_path_on_chunks():
 
 def test_it_starts_a_chunk_at_every_heading():
     chunks = chunk_pages([Page(None, MARKDOWN)], words, max_tokens=1000)
-    assert [c.heading for c in chunks] == ["Guide", "Guide > Install", "Guide > Install > Linux", "Guide > Usage", "Appendix"]
+    assert [c.heading for c in chunks] == [
+        "Guide",
+        "Guide > Install",
+        "Guide > Install > Linux",
+        "Guide > Usage",
+        "Appendix",
+    ]
     assert all(c.text.startswith("#") for c in chunks)
 
 
@@ -264,7 +277,9 @@ def test_it_holds_its_invariants_on_random_texts(pages_text, use_tokenizer, max_
 
 
 TABLE_ROWS = "\n".join(f"| Card {i} | {i * 10} euros | notes about card {i} |" for i in range(30))
-TABLE_DOC = "# Fees\n\nIntro sentence here.\n\n| Card | Fee | Notes |\n|---|---|---|\n" + TABLE_ROWS + "\n\nAfter the table."
+TABLE_DOC = (
+    "# Fees\n\nIntro sentence here.\n\n| Card | Fee | Notes |\n|---|---|---|\n" + TABLE_ROWS + "\n\nAfter the table."
+)
 
 
 def test_it_keeps_a_table_that_fits_whole():

@@ -41,11 +41,15 @@ def test_each_hostile_file_fails_alone_and_the_rest_indexes(tmp_path):
 def test_uploads_are_refused_with_a_4xx_before_storage(admin_user, settings):
     client = api_client_for(admin_user)
     settings.RAG_MAX_UPLOAD_MB = 1
-    too_big = client.post("/api/documents/", {"file": SimpleUploadedFile("big.txt", b"x" * (1024 * 1024 + 1))}, format="multipart")
+    too_big = client.post(
+        "/api/documents/", {"file": SimpleUploadedFile("big.txt", b"x" * (1024 * 1024 + 1))}, format="multipart"
+    )
     assert too_big.status_code == 400
     no_file = client.post("/api/documents/", {}, format="multipart")
     assert no_file.status_code == 400
-    sneaky = client.post("/api/documents/", {"file": SimpleUploadedFile("../../../etc/passwd.txt", b"root:x:0:0")}, format="multipart")
+    sneaky = client.post(
+        "/api/documents/", {"file": SimpleUploadedFile("../../../etc/passwd.txt", b"root:x:0:0")}, format="multipart"
+    )
     assert sneaky.status_code == 202 and sneaky.json()["original_filename"] == "passwd.txt"
     stored = Document.objects.get().file.path
     assert str(settings.MEDIA_ROOT) in stored and ".." not in stored

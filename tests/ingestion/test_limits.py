@@ -82,7 +82,9 @@ def test_a_pdf_over_the_page_limit_fails_before_any_page_is_read(settings, tmp_p
     with open(path, "rb") as handle:
         document = process(upload(handle.read(), "long.pdf"))
     assert document.status == "failed" and not document.chunks.exists()
-    assert document.error == "The document has 5 pages; the limit is 3 (RAG_MAX_PAGES); split it into smaller documents."
+    assert (
+        document.error == "The document has 5 pages; the limit is 3 (RAG_MAX_PAGES); split it into smaller documents."
+    )
 
 
 @pytest.mark.parametrize("suffix", [".txt", ".md", ".html", ".docx", ".pdf"])
@@ -95,14 +97,18 @@ def test_a_document_over_the_text_limit_fails_alone(settings, tmp_path, suffix):
     elif suffix == ".pdf":
         make_pdf(path, ["\n\n".join(paragraphs)])
     elif suffix == ".html":
-        path.write_text("<html><body><article>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</article></body></html>")
+        path.write_text(
+            "<html><body><article>" + "".join(f"<p>{p}</p>" for p in paragraphs) + "</article></body></html>"
+        )
     else:
         path.write_text("\n\n".join(paragraphs))
     fine = process(upload(b"A short note about the Silver card.", "note.txt"))
     document = process(upload(path.read_bytes(), path.name))
     assert document.status == "failed" and not document.chunks.exists()
-    assert document.error == ("The document's text is longer than the limit of 1,000 characters (RAG_MAX_TEXT_CHARS); "
-                              "split it into smaller documents.")
+    assert document.error == (
+        "The document's text is longer than the limit of 1,000 characters (RAG_MAX_TEXT_CHARS); "
+        "split it into smaller documents."
+    )
     fine.refresh_from_db()
     assert fine.status == "embedding" and fine.chunks.count() == 1
 
@@ -140,15 +146,20 @@ def test_a_document_over_the_passage_limit_fails(settings):
     settings.RAG_MAX_CHUNKS = 3
     document = process(upload((SENTENCE * 200).encode(), "many.txt"))
     assert document.status == "failed" and not document.chunks.exists()
-    assert document.error == "The document makes more than the limit of 3 passages (RAG_MAX_CHUNKS); split it into smaller documents."
+    assert (
+        document.error
+        == "The document makes more than the limit of 3 passages (RAG_MAX_CHUNKS); split it into smaller documents."
+    )
 
 
 def test_a_parse_over_the_time_limit_fails(settings):
     settings.RAG_PARSE_TIMEOUT = 0.001  # chunking 200 sentences takes longer
     document = process(upload((SENTENCE * 200).encode(), "slow.txt"))
     assert document.status == "failed" and not document.chunks.exists()
-    assert document.error == ("Reading the document took longer than the limit of 0.001 s (RAG_PARSE_TIMEOUT); "
-                              "split it into smaller documents.")
+    assert document.error == (
+        "Reading the document took longer than the limit of 0.001 s (RAG_PARSE_TIMEOUT); "
+        "split it into smaller documents."
+    )
 
 
 def test_the_guard_times_out_and_beats_by_its_clock():
@@ -252,8 +263,9 @@ def test_a_parse_past_the_soft_time_limit_fails_the_document_with_the_reason(mon
     process_document.apply(args=[document.pk])
     document.refresh_from_db()
     assert document.status == "failed" and document.claimed_at is None
-    assert document.error == ("Processing took longer than 1,800 s (RAG_TASK_SOFT_TIME_LIMIT); "
-                              "split it into smaller documents.")
+    assert document.error == (
+        "Processing took longer than 1,800 s (RAG_TASK_SOFT_TIME_LIMIT); split it into smaller documents."
+    )
 
 
 def test_embedding_past_the_soft_time_limit_fails_the_document_with_the_reason(monkeypatch, eager_tasks):

@@ -79,7 +79,7 @@ def test_it_parses_or_raises_parse_error_for_a_pdf_with_a_corrupted_body(real_pd
     # recovers some pages or fails; either is fine, another exception is not.
     data = bytearray(real_pdf.read_bytes())
     middle = int(len(data) * fraction)
-    data[middle:middle + 200] = (b"\x13junk" * 40)[:200]
+    data[middle : middle + 200] = (b"\x13junk" * 40)[:200]
     path = write(tmp_path, "corrupt.pdf", bytes(data))
     try:
         parsed = parse_file(path, "corrupt.pdf")
@@ -140,11 +140,15 @@ def test_it_rejects_an_image_only_pdf_without_a_text_layer(tmp_path):
 
 
 def test_it_takes_the_markdown_title_from_the_first_h1(tmp_path):
-    path = write(tmp_path, "guide.md", b"Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n")
+    path = write(
+        tmp_path, "guide.md", b"Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n"
+    )
     parsed = parse_file(path, "guide.md")
     assert parsed.kind == "markdown"
     assert parsed.title == "Install Guide"
-    assert parsed.pages == [Page(None, "Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n")]
+    assert parsed.pages == [
+        Page(None, "Intro line\n\n## Not this one\n\n#   Install Guide  \n\n# Later title\n\nBody.\n")
+    ]
 
 
 def test_it_leaves_the_title_empty_for_markdown_without_an_h1(tmp_path):
@@ -230,8 +234,21 @@ def test_it_rejects_a_binary_file_renamed_md(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "supported"),
-    [("a.pdf", True), ("A.PDF", True), ("b.md", True), ("b.markdown", True), ("c.txt", True), ("c.text", True),
-     ("d.exe", False), ("README", False), ("e.docx", True), ("f.html", True), ("g.HTM", True), ("h.pptx", False), (".pdf", False)],
+    [
+        ("a.pdf", True),
+        ("A.PDF", True),
+        ("b.md", True),
+        ("b.markdown", True),
+        ("c.txt", True),
+        ("c.text", True),
+        ("d.exe", False),
+        ("README", False),
+        ("e.docx", True),
+        ("f.html", True),
+        ("g.HTM", True),
+        ("h.pptx", False),
+        (".pdf", False),
+    ],
 )
 def test_it_reports_supported_filenames(name, supported):
     assert is_supported(name) is supported
@@ -324,7 +341,9 @@ def test_html_identifiers_keep_their_underscores(tmp_path):
 
 
 def test_it_rejects_an_html_page_without_text(tmp_path):
-    path = write(tmp_path, "empty.html", b"<html><head><script>var x = 1;</script></head><body><img src=a.png></body></html>")
+    path = write(
+        tmp_path, "empty.html", b"<html><head><script>var x = 1;</script></head><body><img src=a.png></body></html>"
+    )
     assert "No readable main text" in parse_error(path, "empty.html")
 
 

@@ -68,8 +68,12 @@ def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeu
     services.reindex(Document.objects.get(pk=document.pk))
     assert Document.objects.get(pk=document.pk).updated > long_ago
     assert services.requeue_unfinished() == 0
-    for change in (lambda: services.claim(document.pk), lambda: services.release(document.pk),
-                   lambda: services.cancel(document), lambda: services.mark_failed(document.pk, "bad")):
+    for change in (
+        lambda: services.claim(document.pk),
+        lambda: services.release(document.pk),
+        lambda: services.cancel(document),
+        lambda: services.mark_failed(document.pk, "bad"),
+    ):
         Document.objects.filter(pk=document.pk).update(updated=long_ago)
         change()
         assert Document.objects.get(pk=document.pk).updated > long_ago
@@ -179,7 +183,9 @@ def test_a_stored_file_shared_by_two_collections_goes_with_the_last_document(dja
     assert not path.exists()
 
 
-def test_an_upload_racing_the_delete_of_a_document_that_shared_its_file_keeps_the_file(django_capture_on_commit_callbacks):
+def test_an_upload_racing_the_delete_of_a_document_that_shared_its_file_keeps_the_file(
+    django_capture_on_commit_callbacks,
+):
     """A delete committed while an upload of the same bytes to another
     collection was not: the deleter saw no other row and removed the file.
     The upload's own commit puts it back (before, the new document was left

@@ -24,10 +24,20 @@ def index():
 
 
 def test_it_tokenises_with_bm25s_english_stopwords_and_plural_folding():
-    assert tokenize(["The policies of the Cards: part ZX-4471 is used"]) == [["policy", "card", "part", "zx", "4471", "used"]]
+    assert tokenize(["The policies of the Cards: part ZX-4471 is used"]) == [
+        ["policy", "card", "part", "zx", "4471", "used"]
+    ]
     assert tokenize(["", "the of and"]) == [[], []]
     assert [s_stem(w) for w in ["cards", "policies", "boxes", "glass", "status", "bus", "4471s", "is"]] == [
-        "card", "policy", "boxe", "glass", "status", "bus", "4471s", "is"]
+        "card",
+        "policy",
+        "boxe",
+        "glass",
+        "status",
+        "bus",
+        "4471s",
+        "is",
+    ]
 
 
 def test_it_finds_an_exact_rare_token_first(index):
@@ -59,8 +69,14 @@ def test_its_pruned_top_k_is_exactly_the_top_k_of_scoring_every_row(seed):
     corpus.add(range(1, 2001), texts)
     engine = corpus._built()
     postings = Postings(engine)
-    queries = [["w0", "w1", "w250"], ["w250", "w251"], ["w3", "w3", "w120"], ["w0"], list(words[:12]),
-               [str(w) for w in rng.choice(words, size=5)]]
+    queries = [
+        ["w0", "w1", "w250"],
+        ["w250", "w251"],
+        ["w3", "w3", "w120"],
+        ["w0"],
+        list(words[:12]),
+        [str(w) for w in rng.choice(words, size=5)],
+    ]
     for query in queries:
         term_ids = engine.get_tokens_ids(query)
         every = np.asarray(engine.get_scores_from_ids(term_ids), dtype=np.float32)
@@ -84,7 +100,7 @@ def test_its_kth_largest_is_exact_on_large_arrays_with_ties(seed):
         assert kth_largest(values, k) == np.sort(values)[-k], k
     # A sample that overestimates: the high values sit exactly where the sample looks.
     skewed = rng.random(300_000).astype(np.float32) * 0.5
-    skewed[::300_000 // 16_384] = 1.0
+    skewed[:: 300_000 // 16_384] = 1.0
     assert kth_largest(skewed, 30_000) == np.sort(skewed)[-30_000]
 
 
@@ -97,8 +113,10 @@ def test_its_posting_lists_are_put_in_row_order_when_they_are_not():
     indptr, indices = engine.scores["indptr"], engine.scores["indices"]
     before = Postings(engine).top(engine.get_tokens_ids(["alpha", "beta"]), 6)
     for column in range(len(indptr) - 1):  # reverse every posting list
-        indices[indptr[column]:indptr[column + 1]] = indices[indptr[column]:indptr[column + 1]][::-1].copy()
-        engine.scores["data"][indptr[column]:indptr[column + 1]] = engine.scores["data"][indptr[column]:indptr[column + 1]][::-1].copy()
+        indices[indptr[column] : indptr[column + 1]] = indices[indptr[column] : indptr[column + 1]][::-1].copy()
+        engine.scores["data"][indptr[column] : indptr[column + 1]] = engine.scores["data"][
+            indptr[column] : indptr[column + 1]
+        ][::-1].copy()
     after = Postings(engine)
     assert not np.array_equal(after.indices, indices) or len(indices) < 2
     got = after.top(engine.get_tokens_ids(["alpha", "beta"]), 6)

@@ -28,7 +28,12 @@ def labelled_with_ids(tmp_path) -> Path:
     with open(path, "w", encoding="utf-8") as out:
         for line in LABELS.read_text(encoding="utf-8").splitlines():
             item = json.loads(line)
-            out.write(json.dumps({"query": item["query"], "relevant_document_ids": [ids[name] for name in item["relevant_files"]]}) + "\n")
+            out.write(
+                json.dumps(
+                    {"query": item["query"], "relevant_document_ids": [ids[name] for name in item["relevant_files"]]}
+                )
+                + "\n"
+            )
     return path
 
 

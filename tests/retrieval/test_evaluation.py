@@ -33,7 +33,9 @@ def test_reciprocal_rank_is_one_over_the_first_relevant_rank_within_k():
 def test_ndcg_discounts_by_log_rank_against_the_ideal_list():
     assert ndcg_at_k([1, 2], {1, 2}, k=2) == 1.0
     assert ndcg_at_k([3, 1], {1}, k=2) == pytest.approx(1 / math.log2(3))
-    assert ndcg_at_k([3, 1, 2], {1, 2}, k=3) == pytest.approx((1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3)))
+    assert ndcg_at_k([3, 1, 2], {1, 2}, k=3) == pytest.approx(
+        (1 / math.log2(3) + 1 / math.log2(4)) / (1 + 1 / math.log2(3))
+    )
     assert ndcg_at_k([1], {1, 2, 3}, k=1) == 1.0  # the ideal list is cut at k too
     assert ndcg_at_k([4, 5], {1}, k=2) == 0.0
 
@@ -50,21 +52,28 @@ def test_it_averages_over_queries():
 
 
 def test_it_parses_chunk_and_document_labels():
-    lines = ['{"query": " fee ", "relevant_chunk_ids": [3, 4]}', "", '{"query": "lounge", "relevant_document_ids": [7]}']
+    lines = [
+        '{"query": " fee ", "relevant_chunk_ids": [3, 4]}',
+        "",
+        '{"query": "lounge", "relevant_document_ids": [7]}',
+    ]
     assert parse_labels(lines) == [
         LabelledQuery("fee", frozenset({3, 4}), "chunk"),
         LabelledQuery("lounge", frozenset({7}), "document"),
     ]
 
 
-@pytest.mark.parametrize("line, message", [
-    ("not json", "q.jsonl:1: not JSON"),
-    ('{"relevant_chunk_ids": [1]}', 'expected {"query"'),
-    ('{"query": "x"}', "exactly one of"),
-    ('{"query": "x", "relevant_chunk_ids": [1], "relevant_document_ids": [1]}', "exactly one of"),
-    ('{"query": "x", "relevant_chunk_ids": ["1"]}', "non-empty list of integers"),
-    ('{"query": "x", "relevant_document_ids": []}', "non-empty list of integers"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("not json", "q.jsonl:1: not JSON"),
+        ('{"relevant_chunk_ids": [1]}', 'expected {"query"'),
+        ('{"query": "x"}', "exactly one of"),
+        ('{"query": "x", "relevant_chunk_ids": [1], "relevant_document_ids": [1]}', "exactly one of"),
+        ('{"query": "x", "relevant_chunk_ids": ["1"]}', "non-empty list of integers"),
+        ('{"query": "x", "relevant_document_ids": []}', "non-empty list of integers"),
+    ],
+)
 def test_it_rejects_malformed_labels(line, message):
     with pytest.raises(LabelError, match=message.replace("{", r"\{").replace("(", r"\(")):
         parse_labels([line], source="q.jsonl")

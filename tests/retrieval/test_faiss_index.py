@@ -102,7 +102,12 @@ def test_it_round_trips_through_save_and_load(index, tmp_path):
     index.save(path)
     meta = json.loads(path.with_suffix(".json").read_text())
     assert {key: meta[key] for key in ("dimension", "model", "ntotal", "kind", "tombstones")} == {
-        "dimension": DIM, "model": "test-model", "ntotal": 10, "kind": "flat", "tombstones": 0}
+        "dimension": DIM,
+        "model": "test-model",
+        "ntotal": 10,
+        "kind": "flat",
+        "tombstones": 0,
+    }
     loaded = VectorIndex.load(path, use_gpu=False)
     assert loaded.info() == IndexInfo(DIM, "test-model", 10, "flat", 0, IndexParams().as_dict())
     queries = unit_vectors(4, seed=5)
@@ -166,7 +171,7 @@ def test_it_writes_numbered_versions_and_prunes_old_snapshots(tmp_path):
     vectors = unit_vectors(3)
     for version in (1, 2, 3):
         with store.writer() as index:
-            index.add([version], vectors[version - 1:version])
+            index.add([version], vectors[version - 1 : version])
         manifest = store.manifest()
         assert manifest == {
             "version": version,

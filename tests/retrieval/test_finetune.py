@@ -33,14 +33,38 @@ def corpus(db, settings, tmp_path):
 
 
 def small_options(**overrides):
-    values = dict(llm_queries=3, ict_queries=40, max_steps=4, max_minutes=2.0, batch_size=6, seed=11,
-                  heldout_share=0.25, min_gain=0.02)
+    values = dict(
+        llm_queries=3,
+        ict_queries=40,
+        max_steps=4,
+        max_minutes=2.0,
+        batch_size=6,
+        seed=11,
+        heldout_share=0.25,
+        min_gain=0.02,
+    )
     return pipeline.Options.from_settings(**{**values, **overrides})
 
 
 def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
-    call_command("finetune_retriever", "--llm-queries", "3", "--ict-queries", "40", "--max-steps", "4",
-                 "--minutes", "2", "--batch-size", "6", "--seed", "11", "--heldout-share", "0.25", "--no-switch")
+    call_command(
+        "finetune_retriever",
+        "--llm-queries",
+        "3",
+        "--ict-queries",
+        "40",
+        "--max-steps",
+        "4",
+        "--minutes",
+        "2",
+        "--batch-size",
+        "6",
+        "--seed",
+        "11",
+        "--heldout-share",
+        "0.25",
+        "--no-switch",
+    )
     printed = capsys.readouterr().out
     assert "finetuned-dense" in printed and "Report:" in printed
 
@@ -50,14 +74,18 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
     assert RetrieverVersion.objects.get(name="base").is_active  # --no-switch: search still uses the base model
     assert stores.active_retriever()["name"] == "base"
     folder = Path(version.path).parent
-    assert (Path(version.path) / "config.json").exists() and (folder / "report.md").read_text().startswith("# Retriever v1")
+    assert (Path(version.path) / "config.json").exists() and (folder / "report.md").read_text().startswith(
+        "# Retriever v1"
+    )
     report = json.loads((folder / "report.json").read_text())
     rows = [json.loads(line) for line in (folder / "pairs.jsonl").read_text().splitlines()]
 
     # Split by document: training pairs and their negatives come from training documents only.
     heldout = set(report["corpus"]["heldout_document_ids"])
     assert version.heldout_documents == len(heldout) == 5 and version.train_documents == 15
-    assert not heldout & ({r["document_id"] for r in rows} | {r["negative_document_id"] for r in rows if r["negative_chunk_id"]})
+    assert not heldout & (
+        {r["document_id"] for r in rows} | {r["negative_document_id"] for r in rows if r["negative_chunk_id"]}
+    )
     # Pairs by method, as recorded on the row and in the files.
     assert version.pairs == {m: sum(r["method"] == m for r in rows) for m in {r["method"] for r in rows}}
     assert version.pairs["ict"] > 0 and set(version.pairs) <= {"llm", "ict"}
@@ -80,12 +108,16 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
         scored = [evaluation.score_query(q[method], q["relevant"], 10) for q in per_query]
         assert metrics["mrr"] == pytest.approx(evaluation.mean(scored).mrr, abs=1e-6)
         assert metrics["recall@10"] == pytest.approx(evaluation.mean(scored).recall, abs=1e-6)
-        assert metrics["recall@1"] == pytest.approx(np.mean([evaluation.recall_at_k(q[method], q["relevant"], 1) for q in per_query]), abs=1e-6)
+        assert metrics["recall@1"] == pytest.approx(
+            np.mean([evaluation.recall_at_k(q[method], q["relevant"], 1) for q in per_query]), abs=1e-6
+        )
     # ... and the rankings are real retrieval: the same seed prepares the same
     # data again, and exact search with each model gives the recorded lists.
     prepared = pipeline.prepare(small_options())
     assert [q.query for q in prepared.eval_queries] == [q["query"] for q in per_query]
-    assert [p.as_dict() for p in prepared.train_pairs] == [{k: r[k] for k in ("query", "positive", "chunk_id", "document_id", "method")} for r in rows]
+    assert [p.as_dict() for p in prepared.train_pairs] == [
+        {k: r[k] for k in ("query", "positive", "chunk_id", "document_id", "method")} for r in rows
+    ]
     assert sorted({p.document_id for p in prepared.heldout_passages}) == sorted(heldout)
     ids = sorted(prepared.eval_passages)
     texts = [prepared.eval_passages[pk] for pk in ids]
@@ -111,15 +143,18 @@ def tuned_model(tmp_path_factory):
     pairs = queries.ict_pairs(passages, seed=3)
     triplets = [(p.query, p.positive, passages[(p.chunk_id + 7) % len(passages)].text) for p in pairs]
     path = tmp_path_factory.mktemp("tuned") / "model"
-    train(settings.RAG_EMBEDDER_PATH, triplets, path, max_steps=3, max_minutes=2, batch_size=8, seed=1, learning_rate=2e-4)
+    train(
+        settings.RAG_EMBEDDER_PATH, triplets, path, max_steps=3, max_minutes=2, batch_size=8, seed=1, learning_rate=2e-4
+    )
     return str(path)
 
 
 @pytest.fixture
 def tuned(corpus, tuned_model):
     versions.base_version()
-    return RetrieverVersion.objects.create(number=1, name="v1", path=tuned_model, status=Status.EVALUATED,
-                                           metrics={"decision": {"gain": 0.1}})
+    return RetrieverVersion.objects.create(
+        number=1, name="v1", path=tuned_model, status=Status.EVALUATED, metrics={"decision": {"gain": 0.1}}
+    )
 
 
 def scores_follow(path, hits) -> bool:
@@ -190,8 +225,9 @@ def test_a_failed_run_is_recorded_and_changes_nothing(corpus, settings):
     assert search("sourdough starter", k=1)[0].filename == "sourdough-baking.md"
 
 
-def test_admin_lists_versions_switches_and_starts_runs(tuned, admin_user, alice, client, eager_tasks,
-                                                        django_capture_on_commit_callbacks):
+def test_admin_lists_versions_switches_and_starts_runs(
+    tuned, admin_user, alice, client, eager_tasks, django_capture_on_commit_callbacks
+):
     url = reverse("admin:retrieval_retrieverversion_changelist")
     client.force_login(alice)  # not staff
     assert client.get(url).status_code == 302
@@ -202,8 +238,11 @@ def test_admin_lists_versions_switches_and_starts_runs(tuned, admin_user, alice,
     page = client.get(url)
     assert page.status_code == 200
     assert "v1" in page.content.decode() and "base" in page.content.decode() and "+10.0%" in page.content.decode()
-    RetrieverVersion.objects.filter(pk=tuned.pk).update(metrics={"methods": {"finetuned-dense": dict.fromkeys(
-        ("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)}})
+    RetrieverVersion.objects.filter(pk=tuned.pk).update(
+        metrics={
+            "methods": {"finetuned-dense": dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)}
+        }
+    )
     detail = client.get(reverse("admin:retrieval_retrieverversion_change", args=[tuned.pk]))
     assert detail.status_code == 200 and "<td>finetuned-dense</td><td>0.500</td>" in detail.content.decode()
     with django_capture_on_commit_callbacks(execute=True):

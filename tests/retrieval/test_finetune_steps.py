@@ -40,25 +40,32 @@ def test_it_samples_the_same_passages_for_the_same_seed():
 
 
 # -- LLM questions and their filter -------------------------------------------------
-PASSAGE = ("The Gold card has an annual fee of 95 euros, which is waived in the first year. "
-           "Cardholders also collect reward points on every purchase made abroad.")
+PASSAGE = (
+    "The Gold card has an annual fee of 95 euros, which is waived in the first year. "
+    "Cardholders also collect reward points on every purchase made abroad."
+)
 
 
 def test_it_cleans_what_the_model_wrote():
-    assert queries.clean_question('\n1. Question: "What is the annual fee of the Gold card?"\nMore') == \
-        "What is the annual fee of the Gold card?"
+    assert (
+        queries.clean_question('\n1. Question: "What is the annual fee of the Gold card?"\nMore')
+        == "What is the annual fee of the Gold card?"
+    )
     assert queries.clean_question('A user could ask: "How much is the Gold card') == "How much is the Gold card"
     assert queries.clean_question("What is the fee? The passage says 95 euros.") == "What is the fee?"
     assert queries.clean_question("  \n  ") == ""
 
 
-@pytest.mark.parametrize(("question", "reason"), [
-    ("Fee?", "too_short"),
-    ("The passage explains the Gold card fee.", "not_a_question"),
-    ("Does the Gold card have an annual fee of 95 euros, which is waived in the first year?", "copied"),
-    ("Which volcano erupted on the island of Sumatra in 1883?", "unsupported"),
-    ("How much does the Gold card cost each year?", None),
-])
+@pytest.mark.parametrize(
+    ("question", "reason"),
+    [
+        ("Fee?", "too_short"),
+        ("The passage explains the Gold card fee.", "not_a_question"),
+        ("Does the Gold card have an annual fee of 95 euros, which is waived in the first year?", "copied"),
+        ("Which volcano erupted on the island of Sumatra in 1883?", "unsupported"),
+        ("How much does the Gold card cost each year?", None),
+    ],
+)
 def test_it_drops_short_copied_and_unsupported_questions(question, reason):
     passage_tokens = set(tokenize([PASSAGE])[0])
     overlap = queries.content_overlap(question, passage_tokens, tokenize)
@@ -67,8 +74,11 @@ def test_it_drops_short_copied_and_unsupported_questions(question, reason):
 
 
 def test_it_records_what_the_filter_kept_and_dropped():
-    passages = [Passage(1, 1, "", PASSAGE), Passage(2, 1, "", "Lounge access comes with the Platinum card only."),
-                Passage(3, 2, "", PASSAGE)]
+    passages = [
+        Passage(1, 1, "", PASSAGE),
+        Passage(2, 1, "", "Lounge access comes with the Platinum card only."),
+        Passage(3, 2, "", PASSAGE),
+    ]
     answers = iter(["How much does the Gold card cost per year?", "Lounge?", ""])
 
     def embed(texts):  # question i and passage i get the same vector: full support
@@ -110,18 +120,25 @@ def _unit(*rows):
 
 def test_negatives_are_never_the_positive_its_section_or_a_passage_that_answers():
     passages = [
-        Passage(1, 1, "Fees", "The Gold card annual fee is 95 euros."),             # the positive
-        Passage(2, 1, "Fees", "The Gold card annual fee is waived at first."),      # same section
+        Passage(1, 1, "Fees", "The Gold card annual fee is 95 euros."),  # the positive
+        Passage(2, 1, "Fees", "The Gold card annual fee is waived at first."),  # same section
         Passage(3, 2, "Prices", "Gold card yearly price: 95 euros, paid in May."),  # answers (as close as the positive)
-        Passage(4, 3, "Lounges", "The Gold card gives no lounge access."),          # a hard negative
+        Passage(4, 3, "Lounges", "The Gold card gives no lounge access."),  # a hard negative
         Passage(5, 4, "Garden", "Roses need pruning in spring."),
     ]
     vectors = _unit([1, 0, 0], [0.99, 0.1, 0], [0.97, 0.2, 0], [0.8, 0.6, 0], [0, 0, 1])
     pair = Pair("Gold card annual fee", passages[0].text, 1, 1, "llm")
     bm25 = BM25Index()
     bm25.add([p.chunk_id for p in passages], [p.text for p in passages])
-    triplets, stats = negatives.mine([pair], passages, query_vectors=_unit([1, 0.05, 0]),
-                                     positive_vectors=vectors[:1], passage_vectors=vectors, bm25=bm25, margin=0.05)
+    triplets, stats = negatives.mine(
+        [pair],
+        passages,
+        query_vectors=_unit([1, 0.05, 0]),
+        positive_vectors=vectors[:1],
+        passage_vectors=vectors,
+        bm25=bm25,
+        margin=0.05,
+    )
     assert [t.negative.chunk_id for t in triplets] == [4]
     assert stats.skipped == {"positive": 1, "same_section": 1, "scored_as_answering": 1}
     assert stats.with_negative == 1 and triplets[0].source == "both"
@@ -133,8 +150,9 @@ def test_a_pair_without_a_surviving_candidate_gets_no_negative():
     pair = Pair("alpha beta", passages[0].text, 1, 1, "ict")
     bm25 = BM25Index()
     bm25.add([1, 2], [p.text for p in passages])
-    triplets, stats = negatives.mine([pair], passages, query_vectors=vectors[:1], positive_vectors=vectors[:1],
-                                     passage_vectors=vectors, bm25=bm25)
+    triplets, stats = negatives.mine(
+        [pair], passages, query_vectors=vectors[:1], positive_vectors=vectors[:1], passage_vectors=vectors, bm25=bm25
+    )
     assert triplets == [] and stats.as_dict()["without_negative"] == 1
 
 
@@ -154,19 +172,30 @@ class _Embedder:
 
 
 def test_evaluation_numbers_are_those_of_the_rankings():
-    passages = {10: "gold card annual fee", 11: "platinum lounge access", 12: "sourdough starter feeding",
-                13: "bicycle chain oil", 14: "heat pump error code"}
-    eval_queries = [evaluate.EvalQuery("annual fee of the gold card", frozenset({10}), "llm"),
-                    evaluate.EvalQuery("lounge", frozenset({11}), "ict"),
-                    evaluate.EvalQuery("pump error", frozenset({1}), "labelled", unit="document")]
+    passages = {
+        10: "gold card annual fee",
+        11: "platinum lounge access",
+        12: "sourdough starter feeding",
+        13: "bicycle chain oil",
+        14: "heat pump error code",
+    }
+    eval_queries = [
+        evaluate.EvalQuery("annual fee of the gold card", frozenset({10}), "llm"),
+        evaluate.EvalQuery("lounge", frozenset({11}), "ict"),
+        evaluate.EvalQuery("pump error", frozenset({1}), "labelled", unit="document"),
+    ]
     documents = {10: 5, 11: 5, 12: 6, 13: 7, 14: 1}
     result = evaluate.evaluate(eval_queries, passages, {"toy": _Embedder()}, documents=documents)
     assert list(result["methods"]) == ["toy-dense", "bm25", "hybrid-toy"]
     for method, metrics in result["methods"].items():
         rankings = result["rankings"][method]
         for cutoff in (1, 5, 10):
-            expected = np.mean([evaluation.recall_at_k([documents[i] for i in r] if q.unit == "document" else r,
-                                                       q.relevant, cutoff) for r, q in zip(rankings, eval_queries)])
+            expected = np.mean(
+                [
+                    evaluation.recall_at_k([documents[i] for i in r] if q.unit == "document" else r, q.relevant, cutoff)
+                    for r, q in zip(rankings, eval_queries)
+                ]
+            )
             assert metrics[f"recall@{cutoff}"] == pytest.approx(expected)
     assert result["methods"]["bm25"]["recall@1"] == 1.0  # each query shares words with its passage only
     assert result["by_source"]["llm"]["queries"] == 1 and set(result["by_source"]) == {"llm", "ict", "labelled"}

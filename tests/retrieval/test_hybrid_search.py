@@ -112,7 +112,6 @@ def test_rebuild_index_restores_bm25(parts):
     assert filenames(search("ZX-4471", k=1, methods=["bm25"])) == ["dock-notes.md"]
 
 
-
 def test_the_access_filter_asks_the_database_about_documents_not_each_candidate(parts, django_assert_max_num_queries):
     search("warm up", k=3)  # reads the chunk -> document map once
     with django_assert_max_num_queries(3):  # collections, the candidates' documents, the final rows

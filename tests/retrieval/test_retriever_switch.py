@@ -123,8 +123,13 @@ def stalled_switch(version, other_model, seconds_ago):
     from retrieval.models import RetrieverVersion
 
     RetrieverVersion.objects.filter(pk=version.pk).update(
-        status="switching", stage="switching", switch_from="evaluated", progress_done=3, progress_total=9,
-        updated=timezone.now() - timedelta(seconds=seconds_ago))
+        status="switching",
+        stage="switching",
+        switch_from="evaluated",
+        progress_done=3,
+        progress_total=9,
+        updated=timezone.now() - timedelta(seconds=seconds_ago),
+    )
     with stores.registry().changing() as state:
         state["staging"] = {"name": version.name, "model": str(other_model)}
     version.refresh_from_db()

@@ -29,7 +29,11 @@ class Command(BaseCommand):
             self.stdout.write("")
         for c in result.citations:
             where = c["filename"] + (f", page {c['page']}" if c["page"] else "")
-            quote = " ".join(c["quote"][slice(*c["highlight"][0])].split()) if c["highlight"] else " ".join(c["quote"].split())
+            quote = (
+                " ".join(c["quote"][slice(*c["highlight"][0])].split())
+                if c["highlight"]
+                else " ".join(c["quote"].split())
+            )
             self.stdout.write(f"[{c['number']}] {c['title']} ({where}): " + quote[:300])
         if result.kind == "not_found" and result.passages:
             self.stdout.write("\nClosest passages:")

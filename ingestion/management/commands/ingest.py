@@ -71,11 +71,15 @@ class Command(BaseCommand):
         indexed = [d for d in finished if d.status == "indexed"]
         failed = [d for d in finished if d.status == "failed"]
         waiting = [d for d in finished if not d.is_finished]
-        self.stdout.write(f"indexed {len(indexed)}, skipped {len(skipped)} (already ingested), failed {len(failed)}"
-                          + (f", still processing {len(waiting)}" if waiting else ""))
+        self.stdout.write(
+            f"indexed {len(indexed)}, skipped {len(skipped)} (already ingested), failed {len(failed)}"
+            + (f", still processing {len(waiting)}" if waiting else "")
+        )
         for document in indexed:
             self.stdout.write(f"  indexed  #{document.pk} {document.original_filename}: {document.chunks_total} chunks")
         for path, document in skipped:
             self.stdout.write(f"  skipped  {path} (same file as #{document.pk}, {document.status})")
         for document in failed:
-            self.stdout.write(self.style.ERROR(f"  failed   #{document.pk} {document.original_filename}: {document.error}"))
+            self.stdout.write(
+                self.style.ERROR(f"  failed   #{document.pk} {document.original_filename}: {document.error}")
+            )

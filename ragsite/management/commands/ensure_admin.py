@@ -11,7 +11,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         username = settings.RAG_ADMIN_USERNAME
         stored = settings.DATA_DIR / "admin-password.txt"
-        password = settings.RAG_ADMIN_PASSWORD or (stored.read_text().strip() if stored.exists() else secrets.token_urlsafe(12))
+        password = settings.RAG_ADMIN_PASSWORD or (
+            stored.read_text().strip() if stored.exists() else secrets.token_urlsafe(12)
+        )
         User = get_user_model()
         user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True, "is_superuser": True})
         if created or settings.RAG_ADMIN_PASSWORD or not stored.exists():

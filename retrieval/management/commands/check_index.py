@@ -17,10 +17,14 @@ class Command(BaseCommand):
         if json:
             self.stdout.write(_dumps(report))
             return
-        self.stdout.write(f"{report['chunks']} searchable chunks; {report['vectors']} vectors; {report['bm25']} BM25 entries")
+        self.stdout.write(
+            f"{report['chunks']} searchable chunks; {report['vectors']} vectors; {report['bm25']} BM25 entries"
+        )
         for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"):
             ids = report[key]
-            line = f"  {key.replace('_', ' ')}: {len(ids)}" + (f" (chunk ids {', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''})" if ids else "")
+            line = f"  {key.replace('_', ' ')}: {len(ids)}" + (
+                f" (chunk ids {', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''})" if ids else ""
+            )
             self.stdout.write(line)
         if report["repaired"]:
             self.stdout.write(self.style.SUCCESS("Repaired."))

@@ -25,12 +25,30 @@ class Command(BaseCommand):
         parser.add_argument("--heldout-share", type=float, help="Share of documents held out for evaluation.")
         parser.add_argument("--seed", type=int, help="Seed of the split, the samples and the training.")
         parser.add_argument("--min-gain", type=float, help="Relative recall@10 gain needed to switch.")
-        parser.add_argument("--labelled", help="Extra held-out queries: JSON lines as for evaluate_retrieval "
-                                               "(kept when all their relevant documents or chunks are held out).")
-        parser.add_argument("--no-switch", action="store_true", help="Evaluate and save, but do not switch search over.")
+        parser.add_argument(
+            "--labelled",
+            help="Extra held-out queries: JSON lines as for evaluate_retrieval "
+            "(kept when all their relevant documents or chunks are held out).",
+        )
+        parser.add_argument(
+            "--no-switch", action="store_true", help="Evaluate and save, but do not switch search over."
+        )
 
-    def handle(self, *args, max_steps, minutes, llm_queries, ict_queries, batch_size, heldout_share, seed, min_gain,
-               labelled, no_switch, **options):
+    def handle(
+        self,
+        *args,
+        max_steps,
+        minutes,
+        llm_queries,
+        ict_queries,
+        batch_size,
+        heldout_share,
+        seed,
+        min_gain,
+        labelled,
+        no_switch,
+        **options,
+    ):
         extra = []
         if labelled:
             try:
@@ -41,8 +59,15 @@ class Command(BaseCommand):
             except evaluation.LabelError as exc:
                 raise CommandError(str(exc)) from None
         opts = pipeline.Options.from_settings(
-            max_steps=max_steps, max_minutes=minutes, llm_queries=llm_queries, ict_queries=ict_queries,
-            batch_size=batch_size, heldout_share=heldout_share, seed=seed, min_gain=min_gain, switch=not no_switch,
+            max_steps=max_steps,
+            max_minutes=minutes,
+            llm_queries=llm_queries,
+            ict_queries=ict_queries,
+            batch_size=batch_size,
+            heldout_share=heldout_share,
+            seed=seed,
+            min_gain=min_gain,
+            switch=not no_switch,
             labelled=extra,
         )
         try:
@@ -52,8 +77,10 @@ class Command(BaseCommand):
         self.stdout.write("")
         metrics = version.metrics
         self.stdout.write(f"Retriever {version.name}: {version.path}")
-        self.stdout.write(f"{metrics['queries']} held-out queries over {metrics['passages']} held-out passages; "
-                          f"training pairs {version.pairs}")
+        self.stdout.write(
+            f"{metrics['queries']} held-out queries over {metrics['passages']} held-out passages; "
+            f"training pairs {version.pairs}"
+        )
         self.stdout.write(format_table(metrics["methods"]))
         decision = metrics["decision"]
         gain = "n/a" if decision["gain"] is None else f"{decision['gain']:+.1%}"
@@ -65,7 +92,9 @@ class Command(BaseCommand):
         elif decision["better"]:
             self.stdout.write(self.style.SUCCESS(f"{verdict}. Better; not switched (--no-switch)."))
         else:
-            self.stdout.write(self.style.WARNING(f"{verdict}; needed {decision['min_gain']:+.1%}. Kept {decision['serving']}."))
+            self.stdout.write(
+                self.style.WARNING(f"{verdict}; needed {decision['min_gain']:+.1%}. Kept {decision['serving']}.")
+            )
         self.stdout.write(f"Report: {version.path.rsplit('/', 1)[0]}/report.md")
 
 

@@ -7,5 +7,7 @@ class Command(BaseCommand):
     help = "Rebuild the vector index from the chunks stored in the database."
 
     def handle(self, *args, **options):
-        count = indexing.rebuild_index(progress=lambda done, total: self.stdout.write(f"\r  {done}/{total} chunks", ending=""))
+        count = indexing.rebuild_index(
+            progress=lambda done, total: self.stdout.write(f"\r  {done}/{total} chunks", ending="")
+        )
         self.stdout.write(f"\nRebuilt the index with {count} vectors.")

@@ -13,7 +13,10 @@ class Command(BaseCommand):
         parser.add_argument("-k", type=int, default=None, help="How many passages.")
         parser.add_argument("--json", action="store_true", help="Print JSON.")
         parser.add_argument("--collection", action="append", help="Limit to a collection (repeatable).")
-        parser.add_argument("--queries", help='JSON-lines file: each line {"query": "..."} or a JSON string; prints one JSON line per query.')
+        parser.add_argument(
+            "--queries",
+            help='JSON-lines file: each line {"query": "..."} or a JSON string; prints one JSON line per query.',
+        )
 
     def handle(self, *args, query, k, json: bool, collection, queries, **options):
         if bool(query) == bool(queries):
@@ -35,7 +38,11 @@ class Command(BaseCommand):
             self.stdout.write("No results.")
         for hit in hits:
             where = f"{hit.filename}" + (f", page {hit.page}" if hit.page else "")
-            self.stdout.write(self.style.SUCCESS(f"{hit.rank}. {hit.score:.3f}  {hit.title} ({where}) [doc {hit.document_id}, chunk {hit.chunk_id}]"))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"{hit.rank}. {hit.score:.3f}  {hit.title} ({where}) [doc {hit.document_id}, chunk {hit.chunk_id}]"
+                )
+            )
             self.stdout.write("   " + " ".join(hit.text.split())[:300])
 
     def _read(self, path):
