@@ -28,13 +28,14 @@ def stored_files(settings):
 
 
 @pytest.mark.parametrize("path", ["/admin/", "/admin/login/", "/admin/ingestion/document/", ADD])
-def test_admin_pages_have_the_sites_name_and_favicon(client, admin_user, path):
+def test_admin_pages_have_the_sites_name_favicon_and_colours(client, admin_user, path):
     if path != "/admin/login/":
         client.force_login(admin_user)
     html = client.get(path).content.decode()
     assert "Ask your documents — admin" in html and "Django administration" not in html
     assert "Django site admin" not in html
     assert 'rel="icon" href="/static/ragsite/favicon.svg"' in html
+    assert 'href="/static/ragsite/admin-theme.css"' in html
 
 
 def test_the_file_picker_offers_the_supported_types(client, admin_user):
