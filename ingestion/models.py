@@ -76,6 +76,11 @@ class Document(models.Model):
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_embedded = models.PositiveIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Claims since it was last queued by an upload or a re-index: a worker that keeps stopping on it "
+        "(killed at the hard time limit) makes it fail after RAG_TASK_MAX_RETRIES + 1.",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     indexed_at = models.DateTimeField(null=True, blank=True)

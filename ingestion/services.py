@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingestion import parsing, storage
@@ -38,6 +38,10 @@ HEARTBEAT_SECONDS = 1.0
 
 # What users read when processing failed for a reason that is not the document's.
 INTERNAL_ERROR = "An internal error stopped the processing of this document; the details are in the server log."
+STOPPED_REPEATEDLY = (
+    "Processing stopped {attempts} times without finishing (its worker was stopped, or it passed the hard time "
+    "limit RAG_TASK_HARD_TIME_LIMIT); re-index it to try again."
+)
 RETRIES_EXHAUSTED = "A temporary fault (database, disk or queue) recurred on every one of {retries} retries; upload the document again later."
 
 
@@ -150,6 +154,7 @@ def _replace_file(document: Document, relative: str, sha: str, size: int) -> Non
         size=size,
         error="",
         claimed_at=None,
+        attempts=0,
     )
     document.refresh_from_db()
     if old_name != relative:
@@ -185,7 +190,11 @@ def claim(document_id: int) -> bool:
     claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale_before())
     return (
         transition(
-            Document.objects.filter(claimable, pk=document_id), to=Status.PARSING, claimed_at=timezone.now(), error=""
+            Document.objects.filter(claimable, pk=document_id),
+            to=Status.PARSING,
+            claimed_at=timezone.now(),
+            error="",
+            attempts=F("attempts") + 1,
         )
         == 1
     )
@@ -377,6 +386,11 @@ def requeue_unfinished() -> int:
     at most once per timeout."""
     stale = stale_before()
     lost = Q(status=Status.PENDING, updated__lt=stale) | Q(status__in=ACTIVE, claimed_at__lt=stale)
+    # A document whose workers keep stopping on it (killed at the hard time
+    # limit, or a crash it causes) fails instead of being queued for ever.
+    spent = Q(status__in=ACTIVE, claimed_at__lt=stale, attempts__gt=settings.RAG_TASK_MAX_RETRIES)
+    for pk, attempts in Document.objects.filter(spent).exclude(pk__in=list(_working_on)).values_list("pk", "attempts"):
+        mark_failed(pk, STOPPED_REPEATEDLY.format(attempts=attempts))
     ids = list(Document.objects.filter(lost).exclude(pk__in=list(_working_on)).values_list("pk", flat=True))
     if ids:
         transition(Document.objects.filter(lost, pk__in=ids), to=Status.PENDING, claimed_at=None)
@@ -392,7 +406,7 @@ def mark_failed(document_id: int, reason: str) -> None:
 
 def reindex(document: Document) -> None:
     """Queue a document again (re-parse, re-chunk, re-embed what changed)."""
-    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, error="", claimed_at=None)
+    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, error="", claimed_at=None, attempts=0)
     transaction.on_commit(lambda: enqueue(document.pk))
 
 

@@ -208,3 +208,20 @@ def test_an_unexpected_error_fails_the_document_without_showing_its_class(monkey
     services.process_document(document.pk)
     document.refresh_from_db()
     assert document.status == "failed" and document.error == services.INTERNAL_ERROR
+
+
+def test_a_document_whose_worker_keeps_stopping_fails_instead_of_being_requeued_for_ever(settings):
+    """A task killed at the hard time limit leaves its claim behind; the
+    recovery sweep queued it again after each timeout, without end."""
+    settings.RAG_TASK_MAX_RETRIES = 2
+    document, _ = upload(V1)
+    long_ago = document.created.replace(year=2000)
+    for _ in range(settings.RAG_TASK_MAX_RETRIES + 1):
+        assert services.claim(document.pk)  # a worker takes it ...
+        Document.objects.filter(pk=document.pk).update(claimed_at=long_ago)  # ... and is killed
+        services.requeue_unfinished()
+    document.refresh_from_db()
+    assert document.status == "failed" and "stopped 3 times" in document.error and document.attempts == 3
+    services.reindex(document)
+    document.refresh_from_db()
+    assert document.status == "pending" and document.attempts == 0
