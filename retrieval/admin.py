@@ -5,12 +5,14 @@ The work happens in Celery tasks; these views only queue it."""
 from django.contrib import admin, messages
 from django.db import transaction
 from django.shortcuts import redirect
+from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from ragsite.celery import enqueue_safely
 from retrieval import versions
+from retrieval.finetune import pipeline
 from retrieval.finetune.evaluate import METRICS
 from retrieval.finetune.pipeline import Options
 from retrieval.models import RetrieverVersion
@@ -78,13 +80,24 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
-        start = self.admin_site.admin_view(require_POST(self.start_finetune))
+        start = self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.start_finetune))
         return [path("finetune/", start, name="retrieval_retrieverversion_finetune"), *super().get_urls()]
 
     def start_finetune(self, request):
+        """GET: what a run would start from, its budget, and a button to start
+        it (or why it would stop at once); POST: queue the run."""
         if not self.has_change_permission(request):
             messages.error(request, "You may not start a fine-tuning run.")
             return redirect("admin:retrieval_retrieverversion_changelist")
+        if request.method == "GET":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Start a fine-tuning run?",
+                "corpus": pipeline.corpus_summary(),
+                "options": Options.from_settings(),
+            }
+            return TemplateResponse(request, "admin/retrieval/retrieverversion/finetune_confirm.html", context)
         with transaction.atomic():
             version = versions.new_version(Options.from_settings().base_model)
             transaction.on_commit(lambda: enqueue_safely(finetune_retriever, version.pk))

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils.module_loading import import_string
 
 from ingestion.models import Chunk
@@ -50,6 +50,26 @@ log = logging.getLogger(__name__)
 
 Status = RetrieverVersion.Status
 Progress = Callable[[str, int, int], None]
+# The LLM questions may take this share of a run's time budget (max_minutes);
+# training gets what is left of the budget when it starts (at least MIN_TRAIN_SHARE).
+LLM_SHARE = 0.4
+MIN_TRAIN_SHARE = 0.2
+MIN_DOCUMENTS = 2  # one to hold out, one to train on
+
+
+class CorpusTooSmall(ValueError):
+    """The corpus (or the query budget) cannot give both training pairs and
+    held-out questions; the message says what the user can do."""
+
+
+def _too_small(what: str, passages: int, documents: int) -> CorpusTooSmall:
+    return CorpusTooSmall(
+        f"The corpus is too small to fine-tune on: {what} ({documents} indexed documents, {passages} passages). "
+        "Fine-tuning holds some documents out to judge the new model, so it needs several documents with a few "
+        "passages of whole sentences each: add documents (a few dozen is a good start), pass labelled questions "
+        "(finetune_retriever --labelled), or raise RAG_FINETUNE_HELDOUT_SHARE or the query budgets "
+        "(RAG_FINETUNE_ICT_QUERIES, RAG_FINETUNE_LLM_QUERIES)."
+    )
 
 
 @dataclass
@@ -156,6 +176,20 @@ class _Recorder:
 
 
 # -- steps 1-3 ------------------------------------------------------------
+def corpus_summary() -> dict:
+    """What a run would start from (the admin shows it before a run starts):
+    indexed documents and passages, and why a run would stop at once, if it would."""
+    counts = Chunk.objects.filter(SEARCHABLE).aggregate(
+        passages=Count("pk"), documents=Count("document", distinct=True)
+    )
+    problem = None
+    if counts["documents"] < MIN_DOCUMENTS:
+        problem = str(
+            _too_small(f"it needs at least {MIN_DOCUMENTS} documents", counts["passages"], counts["documents"])
+        )
+    return {**counts, "problem": problem}
+
+
 def load_passages() -> list[Passage]:
     """The searchable passages, in chunk order."""
     rows = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "document_id", "heading", "text")
@@ -165,16 +199,20 @@ def load_passages() -> list[Passage]:
 def prepare(options: Options, progress: Progress | None = None, *, generate=None) -> Prepared:
     """Steps 1 to 3. `generate(messages) -> text` defaults to the configured generator engine."""
     recorder = progress if isinstance(progress, _Recorder) else _Recorder(None, progress)
-    embedder = get_embedder()  # the serving model: it judges questions and mines negatives
+    llm_deadline = time.monotonic() + options.max_minutes * 60 * LLM_SHARE
 
     with recorder.timed("corpus"):
         passages = load_passages()
+        documents = len({p.document_id for p in passages})
+        if documents < MIN_DOCUMENTS:
+            raise _too_small(f"it needs at least {MIN_DOCUMENTS} documents", len(passages), documents)
         split = split_documents({p.document_id for p in passages}, options.heldout_share, options.seed)
         heldout_ids = set(split.heldout)
         train = [p for p in passages if p.document_id not in heldout_ids]
         heldout = [p for p in passages if p.document_id in heldout_ids]
         if not train or not heldout:
-            raise ValueError("Both the training and the held-out documents need passages.")
+            raise _too_small("the training and the held-out documents both need passages", len(passages), documents)
+    embedder = get_embedder()  # the serving model: it judges questions and mines negatives
     budget = {
         LLM: (
             options.llm_queries - share(options.llm_queries, len(heldout), len(passages)),
@@ -203,7 +241,9 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
                 def step(done, total, offset=offset):
                     recorder("llm_queries", offset + done, asked)
 
-                llm_made[side], stats = queries.llm_pairs(llm[side], generate, embedder.embed_queries, tokenize, step)
+                llm_made[side], stats = queries.llm_pairs(
+                    llm[side], generate, embedder.embed_queries, tokenize, step, deadline=llm_deadline
+                )
                 filters[side] = stats.as_dict()
                 offset += len(llm[side])
     ict_made = {}
@@ -228,9 +268,9 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
     ]
     eval_queries += _labelled(options.labelled, heldout)
     if not eval_queries:
-        raise ValueError("No held-out queries: raise the LLM or ICT query budget.")
+        raise _too_small("its held-out documents gave no question to evaluate with", len(passages), documents)
     if not train_pairs:
-        raise ValueError("No training pairs: raise the LLM or ICT query budget.")
+        raise _too_small("its training documents gave no question to train on", len(passages), documents)
 
     with recorder.timed("negatives"):
         steps = 4
@@ -324,6 +364,7 @@ def run(
     version = RetrieverVersion.objects.get(pk=version_id)
     recorder = _Recorder(version.pk, progress)
     started = time.perf_counter()
+    budget_end = time.monotonic() + options.max_minutes * 60
     try:
         prepared = prepared or prepare(options, recorder, generate=generate)
         folder = Path(version.path).parent
@@ -344,7 +385,8 @@ def run(
                 [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
                 version.path,
                 max_steps=options.max_steps,
-                max_minutes=options.max_minutes,
+                # What is left of the run's budget (the questions took their share).
+                max_minutes=max((budget_end - time.monotonic()) / 60, options.max_minutes * MIN_TRAIN_SHARE),
                 batch_size=options.batch_size,
                 seed=options.seed,
                 progress=lambda done, total: recorder("train", done, total),
@@ -392,7 +434,9 @@ def run(
         transition(
             RetrieverVersion.objects.filter(pk=version.pk),
             to=Status.FAILED,
-            error=f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
+            error=str(exc)
+            if isinstance(exc, CorpusTooSmall)  # the user's to act on: no traceback
+            else f"{recorder.stage or 'start'}: {type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=8)}",
             duration=round(time.perf_counter() - started, 2),
         )
         raise

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ class FilterStats:
 
     asked: int = 0
     kept: int = 0
+    not_asked: int = 0  # passages left when the stage's time budget ran out
     dropped: Counter = field(default_factory=Counter)
     examples: dict = field(default_factory=dict)  # reason -> a few (question, passage start)
 
@@ -110,6 +112,7 @@ class FilterStats:
         return {
             "asked": self.asked,
             "kept": self.kept,
+            "not_asked": self.not_asked,
             "dropped": dict(sorted(self.dropped.items())),
             "examples": self.examples,
         }
@@ -196,14 +199,20 @@ def llm_pairs(
     embed: Callable[[list[str]], object],
     tokenize: Callable[[list[str]], list[list[str]]],
     progress: Callable[[int, int], None] | None = None,
+    deadline: float | None = None,
 ) -> tuple[list[Pair], FilterStats]:
     """One question per passage from `generate(messages) -> text`, filtered.
-    `embed(texts)` returns normalised vectors (for the support check)."""
+    `embed(texts)` returns normalised vectors (for the support check). No
+    question is asked after `deadline` (time.monotonic()): the passages left
+    are counted as not asked."""
     import numpy as np
 
     stats = FilterStats()
     candidates = []
     for done, passage in enumerate(passages, start=1):
+        if deadline is not None and time.monotonic() >= deadline:
+            stats.not_asked = len(passages) - done + 1
+            break
         question = clean_question(generate(question_messages(passage.text)))
         stats.asked += 1
         if progress:
