@@ -16,9 +16,11 @@ class SearchParams(serializers.Serializer):
     document = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False)
     since = serializers.DateField(required=False)
     until = serializers.DateField(required=False)
+    by = serializers.ChoiceField(choices=["passage", "document"], required=False, default="passage")
+    per_document = serializers.IntegerField(required=False, min_value=0, max_value=10, default=2)
 
 
-class HitSerializer(serializers.Serializer):
+class PassageSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     score = serializers.FloatField()
     chunk_id = serializers.IntegerField()
@@ -35,6 +37,14 @@ class HitSerializer(serializers.Serializer):
         child=serializers.FloatField(allow_null=True),
         help_text='{"dense": cosine similarity (= score)}. Scores that depend on corpus-wide statistics (BM25, the '
         "fused rank score) are not given: they would reveal documents the caller cannot read.",
+    )
+
+
+class HitSerializer(PassageSerializer):
+    passages = PassageSerializer(
+        many=True,
+        required=False,
+        help_text="With by=document: more passages of this result's document, best first (at most per_document).",
     )
 
 
@@ -56,6 +66,16 @@ class SearchView(APIView):
             OpenApiParameter("document", int, many=True, description="Limit to these document ids."),
             OpenApiParameter("since", str, description="Documents added on or after this date (YYYY-MM-DD)."),
             OpenApiParameter("until", str, description="Documents added on or before this date (YYYY-MM-DD)."),
+            OpenApiParameter(
+                "by",
+                str,
+                enum=["passage", "document"],
+                description="passage (default): the k best passages. document: the k best documents, each as its "
+                "best passage with more of its passages in `passages` (no offset).",
+            ),
+            OpenApiParameter(
+                "per_document", int, description="With by=document: more passages per document (0..10, default 2)."
+            ),
         ],
         responses=SearchResponse,
     )
@@ -67,17 +87,23 @@ class SearchView(APIView):
         params.is_valid(raise_exception=True)
         data = params.validated_data
         k = data.get("k") or settings.RAG_SEARCH_DEFAULT_K
+        narrowing = {
+            "user": request.user,
+            "collections": data.get("collection") or None,
+            "documents": data.get("document") or None,
+            "since": data.get("since"),
+            "until": data.get("until"),
+        }
+        if data["by"] == "document":
+            try:
+                results = search.search_documents(
+                    data["q"], k=k, per_document=data["per_document"], offset=data["offset"], **narrowing
+                )
+            except search.SearchError as exc:
+                raise serializers.ValidationError({"detail": str(exc)}) from None
+            return Response({"query": data["q"], "k": k, "offset": 0, "next": None, "results": results})
         try:
-            hits = search.search(
-                data["q"],
-                user=request.user,
-                k=k,
-                collections=data.get("collection") or None,
-                documents=data.get("document") or None,
-                since=data.get("since"),
-                until=data.get("until"),
-                offset=data["offset"],
-            )
+            hits = search.search(data["q"], k=k, offset=data["offset"], **narrowing)
         except search.SearchError as exc:
             raise serializers.ValidationError({"detail": str(exc)}) from None
         following = None

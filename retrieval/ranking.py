@@ -33,3 +33,18 @@ def fused_order(
     fused = reciprocal_rank_fusion(rankings, rrf_k)
     order = sorted((pk for pk in fused if pk in cosine), key=lambda pk: (-fused[pk], -cosine[pk], pk))[:k]
     return order, fused
+
+
+def by_document(hits: Sequence, k: int, per_document: int) -> list[tuple[object, list]]:
+    """Passage hits (best first, each with a `document_id`) grouped by
+    document: [(the document's best passage, up to `per_document` more of its
+    passages in rank order)], documents ordered by their best passage, at most k."""
+    groups: dict[int, tuple[object, list]] = {}
+    for hit in hits:
+        if hit.document_id in groups:
+            more = groups[hit.document_id][1]
+            if len(more) < per_document:
+                more.append(hit)
+        elif len(groups) < k:
+            groups[hit.document_id] = (hit, [])
+    return list(groups.values())

@@ -66,6 +66,24 @@ class SearchHit:
         return data
 
 
+def search_documents(query: str, *, k: int | None = None, per_document: int = 2, **kwargs) -> list[dict]:
+    """The best passage of each of the top-k documents for `query`, ranked by
+    document, each with up to `per_document` more of its passages ("passages")
+    : a caller who wants documents gets k different ones instead of k passages
+    of the first. Candidates are the top RAG_SEARCH_MAX_K passages; `kwargs`
+    as in search() (no offset: pages are of passages)."""
+    k = settings.RAG_SEARCH_DEFAULT_K if k is None else k
+    if not 1 <= k <= settings.RAG_SEARCH_MAX_K:
+        raise SearchError(f"k must be between 1 and {settings.RAG_SEARCH_MAX_K}.")
+    if kwargs.get("offset"):
+        raise SearchError("offset pages through passages; it does not apply to results by document.")
+    hits = search(query, k=settings.RAG_SEARCH_MAX_K, **kwargs)
+    return [
+        {**best.for_caller(), "rank": rank, "passages": [hit.for_caller() for hit in more]}
+        for rank, (best, more) in enumerate(ranking.by_document(hits, k, per_document), start=1)
+    ]
+
+
 # The scores a user may see: the cosine of query and passage. Not "bm25" nor
 # "rrf" (corpus-wide statistics: see SearchHit and docs/ARCHITECTURE.md).
 CALLER_SCORES = frozenset({"dense"})

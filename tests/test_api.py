@@ -302,3 +302,25 @@ def test_it_pages_and_filters_search_results(alice, handbook, private_note, tmp_
     assert client.get("/api/search", {"q": "fee", "offset": -1}).status_code == 400
     bad_range = client.get("/api/search", {"q": "fee", "since": str(today), "until": str(today - timedelta(days=1))})
     assert bad_range.status_code == 400 and "since must not be after until" in bad_range.content.decode()
+
+
+def test_it_searches_by_document(alice, handbook, tmp_path):
+    from tests.conftest import ingest_path
+
+    other = tmp_path / "fees-leaflet.md"
+    other.write_text("# Card fees\n\nEvery card fee is listed in the handbook; the Gold card fee is 95 euros.\n")
+    ingest_path(other)
+    client = api_client_for(alice)
+    body = client.get("/api/search", {"q": "Gold card annual fee", "k": 5, "by": "document"}).json()
+    documents = [r["document_id"] for r in body["results"]]
+    assert len(documents) == len(set(documents)) == 2 and body["next"] is None
+    handbook_result = next(r for r in body["results"] if r["document_id"] == handbook.pk)
+    assert 1 <= len(handbook_result["passages"]) <= 2  # the handbook has more passages about fees
+    assert all(p["document_id"] == handbook.pk for p in handbook_result["passages"])
+    assert set(handbook_result["scores"]) == {"dense"}  # nothing that depends on corpus-wide statistics
+    one = client.get("/api/search", {"q": "Gold card annual fee", "by": "document", "per_document": 0}).json()
+    assert all(r["passages"] == [] for r in one["results"])
+    assert client.get("/api/search", {"q": "fee", "by": "document", "offset": 5}).status_code == 400
+    assert client.get("/api/search", {"q": "fee", "by": "chapter"}).status_code == 400
+    plain = client.get("/api/search", {"q": "Gold card annual fee", "k": 5}).json()
+    assert "passages" not in plain["results"][0]  # by passage, as before

@@ -101,3 +101,19 @@ def test_check_index_finds_and_repairs_drift(handbook):
     assert not (clean["missing_vectors"] or clean["extra_vectors"] or clean["missing_bm25"] or clean["extra_bm25"])
     assert set(store.current().ids().tolist()) == set(chunk_ids)
     assert "match the database" in run("check_index")
+
+
+def test_it_searches_by_document(handbook, tmp_path):
+    from tests.conftest import ingest_path
+
+    other = tmp_path / "fees-leaflet.md"
+    other.write_text("# Card fees\n\nEvery card fee is listed in the handbook; the Gold card fee is 95 euros.\n")
+    ingest_path(other)
+    body = json.loads(run("search", "Gold card annual fee", "-k", "5", "--by-document", "--json"))
+    documents = [r["document_id"] for r in body["results"]]
+    assert len(documents) == len(set(documents)) == 2 and [r["rank"] for r in body["results"]] == [1, 2]
+    for result in body["results"]:
+        assert (
+            all(p["document_id"] == result["document_id"] for p in result["passages"]) and len(result["passages"]) <= 2
+        )
+    assert "1. " in run("search", "Gold card annual fee", "--by-document")

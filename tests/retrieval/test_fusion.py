@@ -32,3 +32,14 @@ def test_the_ranking_rule_breaks_ties_by_cosine_then_id_and_skips_what_has_no_co
     assert ranking.fused_order({"bm25": [5, 6]}, {5: 0.2, 6: 0.2}, rrf_k=60, k=1)[0] == [5]
     assert ranking.fused_order({"a": [7], "b": [6]}, {6: 0.5, 7: 0.5}, rrf_k=60, k=2)[0] == [6, 7]  # then by id
     assert ranking.depth(5) == 30 and ranking.depth(20) == 60
+
+
+def test_results_by_document_keep_each_documents_best_passage_and_a_few_more():
+    from types import SimpleNamespace
+
+    from retrieval import ranking
+
+    hits = [SimpleNamespace(chunk_id=c, document_id=d) for c, d in [(1, 7), (2, 7), (3, 8), (4, 7), (5, 9), (6, 8)]]
+    grouped = ranking.by_document(hits, k=2, per_document=1)
+    assert [(best.chunk_id, [h.chunk_id for h in more]) for best, more in grouped] == [(1, [2]), (3, [6])]
+    assert [best.document_id for best, _ in ranking.by_document(hits, k=5, per_document=0)] == [7, 8, 9]

@@ -14,13 +14,22 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print JSON.")
         parser.add_argument("--collection", action="append", help="Limit to a collection (repeatable).")
         parser.add_argument(
+            "--by-document",
+            action="store_true",
+            help="The k best documents, each as its best passage and up to 2 more of its passages.",
+        )
+        parser.add_argument(
             "--queries",
             help='JSON-lines file: each line {"query": "..."} or a JSON string; prints one JSON line per query.',
         )
 
-    def handle(self, *args, query, k, json: bool, collection, queries, **options):
+    def handle(self, *args, query, k, json: bool, collection, queries, by_document: bool, **options):
         if bool(query) == bool(queries):
             raise CommandError("Give either a query or --queries FILE.")
+        if by_document:
+            if queries:
+                raise CommandError("--by-document takes one query, not --queries.")
+            return self._documents(query, k, json, collection)
         try:
             if queries:
                 texts = list(self._read(queries))
@@ -44,6 +53,24 @@ class Command(BaseCommand):
                 )
             )
             self.stdout.write("   " + " ".join(hit.text.split())[:300])
+
+    def _documents(self, query, k, json, collection):
+        try:
+            results = search.search_documents(query, k=k, collections=collection)
+        except search.SearchError as exc:
+            raise CommandError(str(exc)) from None
+        if json:
+            self.stdout.write(_json({"query": query, "results": results}))
+            return
+        if not results:
+            self.stdout.write("No results.")
+        for result in results:
+            where = result["filename"] + (f", page {result['page']}" if result["page"] else "")
+            self.stdout.write(
+                self.style.SUCCESS(f"{result['rank']}. {result['score']:.3f}  {result['title']} ({where})")
+            )
+            for passage in [result, *result["passages"]]:
+                self.stdout.write("   - " + " ".join(passage["text"].split())[:200])
 
     def _read(self, path):
         with open(path, encoding="utf-8") as handle:
