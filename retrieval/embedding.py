@@ -118,7 +118,7 @@ class SentenceTransformerEmbedder:
         with self._cache_lock:
             missing = [text for text in dict.fromkeys(texts) if text not in self._queries]
         if missing:
-            fresh = self._encode(missing, "encode_query")
+            fresh = self._queries_in_windows(missing)
             with self._cache_lock:
                 for text, vector in zip(missing, fresh):
                     self._queries[text] = vector
@@ -130,8 +130,27 @@ class SentenceTransformerEmbedder:
                 if text in self._queries:
                     self._queries.move_to_end(text)
         if any(vector is None for vector in found):  # evicted meanwhile by other threads' queries
-            return self._encode(texts, "encode_query")
+            return self._queries_in_windows(texts)
         return np.vstack(found) if found else np.zeros((0, self.dimension), dtype=np.float32)
+
+    def _queries_in_windows(self, texts: list[str]) -> np.ndarray:
+        """Query vectors of which a question longer than the encoder's window is
+        not cut at the window: it is encoded in overlapping windows whose
+        vectors are averaged. A question that fits is one window: itself."""
+        tokenizer = self.warm_up().tokenizer
+        size = max(8, self.max_tokens - 2)  # the window less [CLS] and [SEP]
+        parts, owners = [], []
+        for i, text in enumerate(texts):
+            offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            for start, end in window_spans(offsets, size, len(text)):
+                parts.append(text[start:end])
+                owners.append(i)
+        vectors = self._encode(parts, "encode_query")
+        if len(parts) == len(texts):
+            return vectors
+        combined = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+        np.add.at(combined, owners, vectors)
+        return np.ascontiguousarray(combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-12))
 
     def _encode(self, texts, method):
         model = self.warm_up()
@@ -164,6 +183,22 @@ def _embedder(path: str) -> SentenceTransformerEmbedder:
 
 
 get_embedder.cache_clear = _embedder.cache_clear
+
+
+def window_spans(offsets, size: int, length: int, overlap: float = 0.25) -> list[tuple[int, int]]:
+    """Character spans of windows of at most `size` tokens, a quarter
+    overlapping the next, from a tokenizer's (start, end) offsets; the whole
+    text (0, length) when it fits in one window."""
+    if len(offsets) <= size:
+        return [(0, length)]
+    stride = max(1, int(size * (1 - overlap)))
+    spans = []
+    for first in range(0, len(offsets), stride):
+        last = min(first + size, len(offsets)) - 1
+        spans.append((offsets[first][0], offsets[last][1]))
+        if last == len(offsets) - 1:
+            break
+    return spans
 
 
 def serving_model_path() -> str:
