@@ -31,6 +31,33 @@ def make_document(collection, name="handbook.pdf", data=b"%PDF-1.4 not really", 
     return document
 
 
+def cite_handbook_and_a_withdrawn_leaflet(answer, document, chunk=None):
+    """[1] the handbook's passage with its last sentence highlighted; [2] a
+    passage of a document since deleted."""
+    start = PASSAGE.index("The Gold card fee")
+    Citation.objects.create(
+        message=answer,
+        number=1,
+        document=document,
+        chunk=chunk,
+        title="Card Handbook",
+        filename="handbook.pdf",
+        page=2,
+        quote=PASSAGE,
+        highlight=[[start, len(PASSAGE)]],
+    )
+    Citation.objects.create(
+        message=answer,
+        number=2,
+        document=None,
+        title="Old Leaflet",
+        filename="leaflet.pdf",
+        page=1,
+        quote="",
+        withdrawn=True,
+    )
+
+
 @pytest.fixture
 def public(db):
     return Collection.objects.create(name="manuals", is_public=True)
@@ -48,27 +75,7 @@ def answered(alice, public):
         kind="generated",
         content="The fees:\n\n- Gold: **95 euros** [1]\n- Silver: none [2]\n\nSee [3].",
     )
-    start = PASSAGE.index("The Gold card fee")
-    Citation.objects.create(
-        message=answer,
-        number=1,
-        document=document,
-        title="Card Handbook",
-        filename="handbook.pdf",
-        page=2,
-        quote=PASSAGE,
-        highlight=[[start, len(PASSAGE)]],
-    )
-    Citation.objects.create(
-        message=answer,
-        number=2,
-        document=None,
-        title="Old Leaflet",
-        filename="leaflet.pdf",
-        page=1,
-        quote="",
-        withdrawn=True,
-    )
+    cite_handbook_and_a_withdrawn_leaflet(answer, document)
     return conversation, answer, document
 
 

@@ -17,7 +17,7 @@ from tests.conftest import ingest_path
 from tests.e2e.test_browser import page  # noqa: F401  (the fixture)
 from tests.engines import ScriptedEngine
 from tests.pdfs import make_pdf
-from tests.test_chat_ui import HOSTILE, PASSAGE, make_document
+from tests.test_chat_ui import HOSTILE, PASSAGE, cite_handbook_and_a_withdrawn_leaflet, make_document
 
 pytestmark = [pytest.mark.browser]
 
@@ -65,28 +65,7 @@ def answered(alice, tmp_path):
         content="## Fees\n\nThe fees by card:\n\n- Gold: **95 euros** a year [1]\n- Silver: no fee [2]\n\n"
         "The Gold fee is waived in the first year [1].",
     )
-    start = PASSAGE.index("The Gold card fee")
-    Citation.objects.create(
-        message=answer,
-        number=1,
-        document=document,
-        chunk=chunks[1],
-        title="Card Handbook",
-        filename="handbook.pdf",
-        page=2,
-        quote=PASSAGE,
-        highlight=[[start, len(PASSAGE)]],
-    )
-    Citation.objects.create(
-        message=answer,
-        number=2,
-        document=None,
-        title="Old Leaflet",
-        filename="leaflet.pdf",
-        page=1,
-        quote="",
-        withdrawn=True,
-    )
+    cite_handbook_and_a_withdrawn_leaflet(answer, document, chunks[1])
     return conversation, answer, document
 
 
