@@ -2,7 +2,7 @@
 the source viewer, rendered Markdown with hostile text kept inert, the phone
 layout and dark mode, the question box, and failed requests. Answers are
 stored rows or a stubbed /api/ask, so no model runs; screenshots of the main
-screens go to docs/screenshots/."""
+screens go to data-test/screenshots/ (copies in docs/screenshots/)."""
 
 import json
 import threading
@@ -21,7 +21,8 @@ from tests.test_chat_ui import HOSTILE, PASSAGE, cite_handbook_and_a_withdrawn_l
 
 pytestmark = [pytest.mark.browser]
 
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The test output (data-test/, ignored); docs/screenshots/ holds copies chosen for the docs.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "data-test" / "screenshots"
 
 
 @pytest.fixture
@@ -102,8 +103,8 @@ def contrast(tab, selector) -> float:
 
 
 def shoot(tab, name):
-    DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(DOCS_SCREENSHOTS / f"{name}.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
 def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_server, answered):  # noqa: F811
