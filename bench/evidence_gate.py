@@ -54,7 +54,7 @@ def collect(name: str) -> list[dict]:
             : settings.RAG_EVIDENCE_SHORTLIST
         ]
         units = []
-        if shortlist:  # as services.gather_evidence scores them
+        if shortlist:  # as generation.gathering.gather_evidence scores them
             vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
             ranked = evidence.score(
                 profile, shortlist, passages, weights, vectors @ embedder.embed_queries([item.question])[0]

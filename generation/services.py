@@ -11,14 +11,13 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from generation import evaluation, evidence, policy
+from generation import evaluation, policy
 from generation.engines import get_engine
+from generation.gathering import context, gather_evidence
 from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
-from retrieval import passages as passages_around
-from retrieval.embedding import get_embedder
 from retrieval.search import SearchError, search
 
 log = logging.getLogger(__name__)
@@ -205,7 +204,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
-    items = [policy.Item(u.text, _context(relevant[u.passage], u), u.order) for u in units]
+    items = [policy.Item(u.text, context(relevant[u.passage], u), u.order) for u in units]
     decision = policy.decide(
         raw,
         query,
@@ -245,69 +244,6 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
             guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
         )
     )
-
-
-@dataclass
-class Found:
-    """The evidence for a question: its profile, the selected units (best
-    first) and whether the best of them answers it."""
-
-    profile: evidence.Profile
-    units: list
-    answers: bool
-    salient: frozenset = frozenset()
-
-    def rows(self, hits, units=None) -> list[dict]:
-        return [
-            {
-                "chunk_id": hits[u.passage].chunk_id,
-                "document_id": hits[u.passage].document_id,
-                "filename": hits[u.passage].filename,
-                "page": hits[u.passage].page,
-                "heading": u.heading,
-                "text": u.text,
-                "sentence": list(u.sentence_span),
-                "score": u.score,
-                "order": u.order,
-                "features": u.features,
-            }
-            for u in (self.units if units is None else units)
-        ]
-
-
-def gather_evidence(question: str, hits) -> Found:
-    """Score every sentence of the hits (generation.evidence) and keep the best."""
-    profile = evidence.profile(question)
-    following = passages_around.continuations([h.chunk_id for h in hits])
-    passages = [
-        evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits
-    ]
-    candidates = evidence.units(passages)
-    if not candidates:
-        return Found(profile, [], False)
-    counts, total = passages_around.term_statistics([profile.words.get(t, t) for t in profile.terms])
-    weights = evidence.idf_weights(profile, counts, total)
-    # Words and value type first (cheap); only the best of them are embedded.
-    shortlist = evidence.score(profile, candidates, passages, weights)[: settings.RAG_EVIDENCE_SHORTLIST]
-    embedder = get_embedder()
-    vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
-    cosine = vectors @ embedder.embed_queries([question])[0]
-    ranked = evidence.score(profile, shortlist, passages, weights, cosine)
-    limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
-    # Whether the documents answer: the evidence score of the best units;
-    # which units to give, quote and cite: the order score.
-    answers = evidence.settles(
-        evidence.select(ranked, **limits),
-        threshold=settings.RAG_EVIDENCE_THRESHOLD,
-        gap=settings.RAG_EVIDENCE_GAP,
-        clear=settings.RAG_EVIDENCE_CLEAR,
-    )
-    chosen = evidence.select(evidence.ordered(ranked), **limits)
-    return Found(profile, chosen, answers, evidence.salient(weights))
-
-
-def _context(hit, unit) -> str:
-    return " ".join(part for part in (hit.title, unit.heading) if part)
 
 
 def _done(result: AnswerResult) -> dict:

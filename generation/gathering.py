@@ -1,0 +1,76 @@
+"""The evidence for a question: every sentence of the retrieved passages
+scored (generation/evidence.py, pure) with the corpus statistics and vectors
+it needs, the best kept, and whether they answer the question."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from generation import evidence
+from retrieval import passages as passages_around
+from retrieval.embedding import get_embedder
+
+
+@dataclass
+class Found:
+    """The evidence for a question: its profile, the selected units (best
+    first) and whether the best of them answers it."""
+
+    profile: evidence.Profile
+    units: list
+    answers: bool
+    salient: frozenset = frozenset()
+
+    def rows(self, hits, units=None) -> list[dict]:
+        return [
+            {
+                "chunk_id": hits[u.passage].chunk_id,
+                "document_id": hits[u.passage].document_id,
+                "filename": hits[u.passage].filename,
+                "page": hits[u.passage].page,
+                "heading": u.heading,
+                "text": u.text,
+                "sentence": list(u.sentence_span),
+                "score": u.score,
+                "order": u.order,
+                "features": u.features,
+            }
+            for u in (self.units if units is None else units)
+        ]
+
+
+def gather_evidence(question: str, hits) -> Found:
+    """Score every sentence of the hits (generation.evidence) and keep the best."""
+    profile = evidence.profile(question)
+    following = passages_around.continuations([h.chunk_id for h in hits])
+    passages = [
+        evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits
+    ]
+    candidates = evidence.units(passages)
+    if not candidates:
+        return Found(profile, [], False)
+    counts, total = passages_around.term_statistics([profile.words.get(t, t) for t in profile.terms])
+    weights = evidence.idf_weights(profile, counts, total)
+    # Words and value type first (cheap); only the best of them are embedded.
+    shortlist = evidence.score(profile, candidates, passages, weights)[: settings.RAG_EVIDENCE_SHORTLIST]
+    embedder = get_embedder()
+    vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
+    cosine = vectors @ embedder.embed_queries([question])[0]
+    ranked = evidence.score(profile, shortlist, passages, weights, cosine)
+    limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
+    # Whether the documents answer: the evidence score of the best units;
+    # which units to give, quote and cite: the order score.
+    answers = evidence.settles(
+        evidence.select(ranked, **limits),
+        threshold=settings.RAG_EVIDENCE_THRESHOLD,
+        gap=settings.RAG_EVIDENCE_GAP,
+        clear=settings.RAG_EVIDENCE_CLEAR,
+    )
+    chosen = evidence.select(evidence.ordered(ranked), **limits)
+    return Found(profile, chosen, answers, evidence.salient(weights))
+
+
+def context(hit, unit) -> str:
+    return " ".join(part for part in (hit.title, unit.heading) if part)
