@@ -33,6 +33,8 @@ CHOICES = {
     "RAG_EMBEDDER_DEVICE": (r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:<n>"),
     "RAG_EMBEDDER_DTYPE": (r"auto|float32|bfloat16|float16", "auto, float32, bfloat16 or float16"),
     "RAG_FAISS_GPU": (r"auto|on|off", "auto, on or off"),
+    "RAG_RERANK": (r"auto|on|off", "auto, on or off"),
+    "RAG_PASSAGE_FORM": (r"contextual|text", "contextual or text"),
 }
 
 # Numbers with a meaningful range: (low, high, low inclusive, high inclusive).
@@ -47,6 +49,7 @@ RANGES = {
     "RAG_INDEX_COMPACT_SHARE": (0.0, 1.0, False, True),
     "RAG_FINETUNE_HELDOUT_SHARE": (0.0, 1.0, False, False),  # both sides need documents
     "RAG_FINETUNE_MAX_MINUTES": (0.0, float("inf"), False, True),
+    "RAG_FINETUNE_RERANK_SHARE": (0.0, 1.0, False, False),  # the embedder and the reranker both train
     "RAG_GENERATION_CONNECT_TIMEOUT": (0.0, float("inf"), False, True),
     "RAG_GENERATION_READ_TIMEOUT": (0.0, float("inf"), False, True),
 }

@@ -297,6 +297,11 @@ RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
 # torch threads for embedding a few short texts (a query); 0 = all. Batches use all.
 RAG_EMBEDDER_SMALL_THREADS = envint("RAG_EMBEDDER_SMALL_THREADS", 1, minimum=0)
 RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
+# How passages are embedded and BM25-indexed (retrieval/forms.py): "contextual"
+# (document title and heading path, then the text) or "text" (the text alone).
+# New indexes take it; an existing index keeps its form until a switch
+# (`manage.py rebuild_index --form contextual`) moves it over in the background.
+RAG_PASSAGE_FORM = envstr("RAG_PASSAGE_FORM", "contextual")
 RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
 # Exact search up to this many vectors; beyond it the index is rebuilt as HNSW
 # in the background (retrieval/faiss_index.py). efSearch 128 gives recall@10
@@ -347,10 +352,23 @@ RAG_FINETUNE_MAX_MINUTES = envfloat("RAG_FINETUNE_MAX_MINUTES", 15.0)
 RAG_FINETUNE_BATCH_SIZE = envint("RAG_FINETUNE_BATCH_SIZE", 32, minimum=2)
 RAG_FINETUNE_SEED = envint("RAG_FINETUNE_SEED", 1234)
 RAG_FINETUNE_MIN_GAIN = envfloat("RAG_FINETUNE_MIN_GAIN", 0.02)
+# With at least this many real held-out queries (--labelled), the decisions
+# rest on them instead of on all held-out queries (synthetic ones included).
+RAG_FINETUNE_MIN_REAL_QUERIES = envint("RAG_FINETUNE_MIN_REAL_QUERIES", 20, minimum=1)
 # Who writes the synthetic questions: a dotted path to a factory
 # (max_new_tokens, stop) -> generate(messages) -> text; retrieval names it here
 # instead of importing generation.
 RAG_FINETUNE_QUESTION_WRITER = envstr("RAG_FINETUNE_QUESTION_WRITER", "generation.engines.question_writer")
+# The reranker (a cross-encoder, retrieval/reranker.py) each run trains beside
+# the embedder (RAG_FINETUNE_RERANKER), with RAG_FINETUNE_RERANK_SHARE of the
+# training time; it is used when its re-order of the hybrid top
+# RAG_RERANK_DEPTH beats that order's held-out MRR@10 by RAG_RERANK_MIN_GAIN.
+# RAG_RERANK: auto (where its run found it helps), on (also where not), off.
+RAG_FINETUNE_RERANKER = envbool("RAG_FINETUNE_RERANKER", True)
+RAG_FINETUNE_RERANK_SHARE = envfloat("RAG_FINETUNE_RERANK_SHARE", 0.4)
+RAG_RERANK = envstr("RAG_RERANK", "auto")
+RAG_RERANK_DEPTH = envint("RAG_RERANK_DEPTH", 10, minimum=1)
+RAG_RERANK_MIN_GAIN = envfloat("RAG_RERANK_MIN_GAIN", 0.02)
 
 # Generation.
 # auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF

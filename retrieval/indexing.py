@@ -22,11 +22,12 @@ from django.db import transaction
 from ingestion import services as ingestion
 from ingestion.models import Chunk
 from ragsite.celery import enqueue_safely
+from retrieval import forms
 from retrieval.access import SEARCHABLE
 from retrieval.embedding import get_embedder
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
 from retrieval.store import IndexStore
-from retrieval.stores import active_retriever, get_store, index_params, store_for, write_targets
+from retrieval.stores import active_retriever, get_store, index_params, store_for, store_in, write_targets
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,17 @@ def _slices(items: list, size: int) -> Iterator[list]:
         yield items[start : start + size]
 
 
-def _rows(chunk_ids: list[int], size: int) -> Iterator[list[tuple[int, str]]]:
-    """The (id, text) of these chunks, read from the database in batches
-    (a chunk deleted meanwhile is left out)."""
+PASSAGE_FIELDS = ("pk", "text", "heading", "document__title")
+
+
+def _rows(chunk_ids: list[int], size: int, form: str) -> Iterator[list[tuple[int, str]]]:
+    """The (id, passage as an index of `form` reads it) of these chunks, read
+    from the database in batches (a chunk deleted meanwhile is left out)."""
     for part in _slices(chunk_ids, size):
-        texts = dict(Chunk.objects.filter(pk__in=part).values_list("pk", "text"))
+        texts = {
+            pk: forms.read(form, text, title, heading)
+            for pk, text, heading, title in Chunk.objects.filter(pk__in=part).values_list(*PASSAGE_FIELDS)
+        }
         yield [(pk, texts[pk]) for pk in part if pk in texts]
 
 
@@ -65,12 +72,13 @@ def index_document(document_id: int) -> None:
     them, with their BM25 terms, to every target index (the active one, and a
     version being built), in one write per index. Raises ingestion.Cancelled
     if the document is cancelled or deleted meanwhile (checked at every batch)."""
-    chunks = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("pk", "text"))
+    rows = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list(*PASSAGE_FIELDS))
     targets = write_targets()
     for _store, embedder in targets:
         embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
     plans = []
     for store, embedder in targets:
+        chunks = [(pk, forms.read(store.form, text, title, heading)) for pk, text, heading, title in rows]
         present = set(store.current().ids().tolist())
         todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
         todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
@@ -78,7 +86,7 @@ def index_document(document_id: int) -> None:
         lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
         plans.append((store, embedder, todo, lexical))
     total = sum(len(todo) for _s, _e, todo, _l in plans)
-    done = len(chunks) * len(plans) - total
+    done = len(rows) * len(plans) - total
     progress = lambda: ingestion.record_progress(document_id, done // len(plans))  # noqa: E731
     progress()
     started = time.perf_counter()
@@ -136,11 +144,13 @@ def fill(store: IndexStore, embedder, progress=None, *, fresh: bool = False) -> 
         with store.write(fresh=True, params=index_params(len(expected))) as snapshot:
             snapshot.bm25.dirty = True  # an empty corpus is a BM25 index too
             if fresh:
-                _add_missing(expected, embedder, lambda: nullcontext(snapshot), frozenset(), frozenset(), progress)
+                _add_missing(
+                    expected, embedder, lambda: nullcontext(snapshot), frozenset(), frozenset(), store.form, progress
+                )
                 return len(expected)
     present = set(store.current().ids().tolist())
     lexical = set(store.current_bm25().ids().tolist())
-    _add_missing(expected, embedder, store.write, present, lexical, progress)
+    _add_missing(expected, embedder, store.write, present, lexical, store.form, progress)
     extra = (present | lexical) - set(expected)
     if extra:
         with store.write() as snapshot:
@@ -149,14 +159,14 @@ def fill(store: IndexStore, embedder, progress=None, *, fresh: bool = False) -> 
     return len(expected)
 
 
-def _add_missing(expected: list[int], embedder, write, present, lexical, progress=None) -> None:
+def _add_missing(expected: list[int], embedder, write, present, lexical, form: str, progress=None) -> None:
     """Add the `expected` chunks that lack a vector (not in `present`) or BM25
     terms (not in `lexical`), a batch per `write()`."""
     missing = [pk for pk in expected if pk not in present or pk not in lexical]
     done, total = len(expected) - len(missing), len(expected)
     if progress:
         progress(done, total)
-    for part, embedded, vectors in _embedded(embedder, _rows(missing, FILL_BATCH), present):
+    for part, embedded, vectors in _embedded(embedder, _rows(missing, FILL_BATCH, form), present):
         with write() as snapshot:
             if embedded:
                 snapshot.vectors.add(embedded, vectors)
@@ -232,18 +242,19 @@ def _plan_maintenance(store: IndexStore, index) -> None:
     marker.touch()
     from retrieval.tasks import maintain_index  # the tasks module imports this one
 
-    transaction.on_commit(lambda: enqueue_safely(maintain_index, store.folder.name, store.model))
+    transaction.on_commit(lambda: enqueue_safely(maintain_index, store.folder.name, store.model, store.form))
 
 
-def maintain_index(name: str | None = None, model: str | None = None) -> str:
+def maintain_index(folder: str | None = None, model: str | None = None, form: str | None = None) -> str:
     """Rebuild a store's vector index if maintenance_due says so: built from a
     snapshot WITHOUT the write lock (an HNSW graph of a million vectors takes
     minutes; ingestion goes on meanwhile), then, under the lock, brought up to
     date with the writes made since and swapped in. Returns what was done."""
-    if name is None:
+    if folder is None:
         active = active_retriever()
-        name, model = active["name"], active["model"]
-    store = store_for(name, model)
+        store = store_for(active["name"], active["model"], active["form"])
+    else:  # queued by a write to that store (_plan_maintenance); queued before forms: the text form
+        store = store_in(folder, model, form or forms.TEXT)
     try:
         version, copy = store.snapshot_copy()
         params = maintenance_due(copy) if copy is not None else None

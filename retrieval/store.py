@@ -43,8 +43,10 @@ class IndexStore:
         model: str,
         use_gpu: bool | str = "auto",
         params: IndexParams | None = None,
+        form: str = "text",
     ):
         self.folder = Path(folder)
+        self.form = form  # how its passages are read (retrieval/forms.py)
         self.dimension = dimension
         self.model = model
         self.use_gpu = use_gpu
@@ -138,6 +140,7 @@ class IndexStore:
                     "ntotal": index.ntotal,
                     "kind": index.kind,
                     "tombstones": index.tombstones,
+                    "form": self.form,
                 }
                 bm25_name, bm25_ntotal = previous_bm25, manifest.get("bm25_ntotal", 0) if previous_bm25 else 0
                 if snapshot.bm25_changed:

@@ -1,9 +1,10 @@
 """Which index store serves searches and which ones writes go to.
 
 Each retriever version has its own store (a folder under RAG_INDEX_DIR) of
-dense vectors (FAISS) and BM25 terms; the registry (retrieval/store.py)
-names the active version and, during a switch, the one being built to
-replace it (retrieval/versions.py).
+dense vectors (FAISS) and BM25 terms, per passage form (retrieval/forms.py:
+"<name>" holds the text form, "<name>-contextual" the contextual one); the
+registry (retrieval/store.py) names the active version and its form and,
+during a switch, the one being built to replace it (retrieval/versions.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from retrieval import forms
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
 from retrieval.store import IndexRegistry, IndexStore
@@ -31,42 +33,72 @@ def registry() -> IndexRegistry:
 
 
 def resolved(entry: dict) -> dict:
-    """A registry entry with its model folder filled in (None stands for the packaged embedder)."""
-    return {"name": entry["name"], "model": model_identity(entry.get("model") or settings.RAG_EMBEDDER_PATH)}
+    """A registry entry with its model folder filled in (None stands for the
+    packaged embedder) and its passage form (an entry written before forms
+    existed: the text form when its index exists, else RAG_PASSAGE_FORM)."""
+    return {
+        "name": entry["name"],
+        "model": model_identity(entry.get("model") or settings.RAG_EMBEDDER_PATH),
+        "form": entry.get("form") or _unrecorded_form(entry["name"]),
+    }
+
+
+def _unrecorded_form(name: str) -> str:
+    if (Path(settings.RAG_INDEX_DIR) / folder_name(name, forms.TEXT) / "manifest.json").exists():
+        return forms.TEXT  # an index made before contextual passages
+    return settings.RAG_PASSAGE_FORM
+
+
+def folder_name(name: str, form: str) -> str:
+    """The folder of a version's index in a passage form."""
+    return name if form == forms.TEXT else f"{name}-{form}"
 
 
 def active_retriever() -> dict:
-    """{"name", "model"}: the retriever version whose index serves searches
-    ("base" is the packaged embedder) and its model folder."""
+    """{"name", "model", "form"}: the retriever version whose index serves
+    searches ("base" is the packaged embedder), its model folder and the
+    passage form of its index."""
     return resolved(registry().state()["active"])
 
 
-def store_for(name: str, model: str | None = None) -> IndexStore:
-    """The index store of a retriever version (its own folder under RAG_INDEX_DIR)."""
-    return _store(name, model_identity(model or settings.RAG_EMBEDDER_PATH), str(settings.RAG_INDEX_DIR))
+def store_for(name: str, model: str | None = None, form: str | None = None) -> IndexStore:
+    """The index store of a retriever version in a passage form (by default
+    RAG_PASSAGE_FORM): its own folder under RAG_INDEX_DIR."""
+    form = form or settings.RAG_PASSAGE_FORM
+    return store_in(folder_name(name, form), model, form)
+
+
+def store_in(folder: str, model: str | None, form: str) -> IndexStore:
+    """The index store in `folder` (under RAG_INDEX_DIR)."""
+    return _store(folder, model_identity(model or settings.RAG_EMBEDDER_PATH), str(settings.RAG_INDEX_DIR), form)
 
 
 @functools.lru_cache(maxsize=8)
-def _store(name: str, model: str, root: str) -> IndexStore:
+def _store(folder: str, model: str, root: str, form: str) -> IndexStore:
     use_gpu = {"on": True, "off": False}.get(settings.RAG_FAISS_GPU, "auto")
-    return IndexStore(Path(root) / name, get_embedder(model).dimension, model, use_gpu, index_params())
+    return IndexStore(Path(root) / folder, get_embedder(model).dimension, model, use_gpu, index_params(), form)
 
 
 def get_store() -> IndexStore:
     """The store that serves searches."""
     active = active_retriever()
-    return store_for(active["name"], active["model"])
+    return store_for(active["name"], active["model"], active["form"])
 
 
 def write_targets() -> list[tuple[IndexStore, object]]:
     """(store, embedder) of every index that writes go to: the active one and
-    a version being built to replace it."""
+    a version being built to replace it. The active index's form is recorded
+    in the registry on the way, so that a later change of RAG_PASSAGE_FORM
+    does not take searches to another (empty) folder: forms change by a switch."""
     state = registry().state()
+    if "form" not in state["active"]:
+        with registry().changing() as state:
+            state["active"].setdefault("form", resolved(state["active"])["form"])
     entries = [state["active"]] + ([state["staging"]] if state.get("staging") else [])
     found = []
     for entry in entries:
         entry = resolved(entry)
-        found.append((store_for(entry["name"], entry["model"]), get_embedder(entry["model"])))
+        found.append((store_for(entry["name"], entry["model"], entry["form"]), get_embedder(entry["model"])))
     return found
 
 
@@ -83,5 +115,5 @@ def passage_vectors(chunk_ids: list[int]):
 
 @receiver(setting_changed)
 def _clear(setting, **kwargs):
-    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS", "RAG_HNSW")):
+    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS", "RAG_HNSW", "RAG_PASSAGE_FORM")):
         _store.cache_clear()

@@ -39,8 +39,8 @@ def rebuild_index() -> None:
 
 
 @shared_task(acks_late=True, ignore_result=True)
-def maintain_index(name: str | None = None, model: str | None = None) -> None:
-    indexing.maintain_index(name, model)
+def maintain_index(folder: str | None = None, model: str | None = None, form: str | None = None) -> None:
+    indexing.maintain_index(folder, model, form)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from ragsite.celery import enqueue_safely
 from ragsite.transitions import stale_before, transition
-from retrieval import indexing, stores
+from retrieval import forms, indexing, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
 
@@ -86,10 +86,11 @@ def new_version(base_model: str) -> RetrieverVersion:
 
 def _drop_leftover_index(name: str) -> None:
     """A new version's name can be an old one's whose row was deleted: its
-    index folder (vectors of another model) must not be taken for this one's."""
+    index folders (vectors of another model) must not be taken for this one's."""
     state = stores.registry().state()
     if name not in (state["active"]["name"], (state.get("staging") or {}).get("name")):
-        shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), name), ignore_errors=True)
+        for form in forms.FORMS:
+            shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), stores.folder_name(name, form)), ignore_errors=True)
 
 
 def is_stalled(version: RetrieverVersion) -> bool:
@@ -123,35 +124,45 @@ def abandon_stalled_switches(keep: int | None = None) -> int:
 
 
 # -- the index side --------------------------------------------------------
-def switch_retriever(name: str, model_path: str, progress=None) -> int:
+def switch_retriever(name: str, model_path: str, progress=None, form: str | None = None) -> int:
     """Serve searches from the retriever version `name` (embedder folder
-    `model_path`): its index, in its own folder, is built or brought up to
-    date in the background (documents indexed meanwhile are written to it as
-    well as to the serving index, which keeps serving), then switched in
-    atomically. Rolling back is switching to an earlier version. Returns the
-    number of vectors of the new index. On failure the old index keeps serving.
-    `progress(done, total)` is called as passages are embedded."""
+    `model_path`) with its passages in `form` (retrieval/forms.py; by default
+    RAG_PASSAGE_FORM): its index, in its own folder, is built or brought up
+    to date in the background (documents indexed meanwhile are written to it
+    as well as to the serving index, which keeps serving), then switched in
+    atomically. Rolling back is switching to an earlier version; moving an
+    index to another passage form is switching to the serving version in
+    that form. Returns the number of vectors of the new index. On failure
+    the old index keeps serving. `progress(done, total)` is called as
+    passages are embedded."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
         raise ValueError(f"Bad retriever version name {name!r}.")
+    form = form or settings.RAG_PASSAGE_FORM
+    if form not in forms.FORMS:
+        raise ValueError(f"Unknown passage form {form!r}: {', '.join(forms.FORMS)}.")
     model = model_identity(model_path)
     if not os.path.isdir(model):
         raise FileNotFoundError(f"Embedder folder not found: {model}")
-    entry = {"name": name, "model": None if model == model_identity(settings.RAG_EMBEDDER_PATH) else model}
+    entry = {
+        "name": name,
+        "model": None if model == model_identity(settings.RAG_EMBEDDER_PATH) else model,
+        "form": form,
+    }
+    same = lambda other: other and (other["name"], other["form"]) == (name, form)  # noqa: E731
     reg = stores.registry()
     with reg.changing() as state:
-        if state["active"]["name"] == name:
-            state["staging"] = None if (state.get("staging") or {}).get("name") == name else state.get("staging")
+        staging = stores.resolved(state["staging"]) if state.get("staging") else None
+        if same(stores.resolved(state["active"])):
+            state["staging"] = None if same(staging) else state.get("staging")
             entry = None
-        elif state.get("staging") and state["staging"]["name"] != name:
-            raise RuntimeError(
-                f"Retriever version {state['staging']['name']} is being switched in; try again when it is done."
-            )
+        elif staging and not same(staging):
+            raise RuntimeError(f"Retriever version {staging['name']} is being switched in; try again when it is done.")
         else:
             state["staging"] = entry
     if entry is None:
-        return stores.store_for(name, model).current().ntotal
+        return stores.store_for(name, model, form).current().ntotal
     try:
-        store = stores.store_for(name, model)  # loads the model: a broken one must not stay staged
+        store = stores.store_for(name, model, form)  # loads the model: a broken one must not stay staged
         indexing.fill(store, get_embedder(model), progress)
         with reg.changing() as state:
             state["active"], state["staging"] = entry, None
@@ -163,7 +174,7 @@ def switch_retriever(name: str, model_path: str, progress=None) -> int:
     # Catch what a writer that looked up its targets before the switch began
     # may have left only in the old index.
     indexing.check_index(repair=True)
-    log.info("Searches now use retriever %s (%s)", name, model)
+    log.info("Searches now use retriever %s (%s), %s passages", name, model, form)
     return store.current().ntotal
 
 

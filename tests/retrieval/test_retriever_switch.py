@@ -38,11 +38,11 @@ def test_switching_builds_the_new_index_apart_then_serves_from_it(handbook, othe
     count = versions.switch_retriever("v1", str(other_model), progress=lambda done, total: seen.append((done, total)))
     assert count == len(chunk_ids(handbook))
     assert seen[-1] == (count, count)
-    assert stores.active_retriever() == {"name": "v1", "model": str(other_model)}
+    assert stores.active_retriever() == {"name": "v1", "model": str(other_model), "form": "contextual"}
     assert serving_model_path() == str(other_model)
     assert get_embedder().model_path == str(other_model)
     new_store = stores.get_store()
-    assert new_store.folder != old_store.folder and new_store.folder.name == "v1"
+    assert new_store.folder != old_store.folder and new_store.folder.name == "v1-contextual"
     assert set(new_store.current().ids().tolist()) == chunk_ids(handbook)
     assert set(new_store.current_bm25().ids().tolist()) == chunk_ids(handbook)
     hits = search("annual fee of the Gold card")
