@@ -53,6 +53,9 @@ TYPE_MISSING_PENALTY = 0.15  # a unit without the kind of value the question ask
 # by the evidence score) and 0.444 of PostgreSQL ones (0.374).
 ORDER_WEIGHTS = {"dense": 0.30, "overlap": 0.10, "context": 0.10, "type": 0.20}
 ORDER_RANK_PRIOR = 0.10  # times 1 / the retrieval rank of the unit's passage
+# With a trained reranker (retrieval/reranker.py), its score takes this share
+# of each score (chosen on the labelled sets, docs/BENCHMARKS.md).
+RERANK_WEIGHTS = {"evidence": 0.0, "order": 0.2}
 _ANAPHORA = re.compile(
     r"^(?:it|its|it's|this|these|that|those|they|their|them|such|both|either|neither|here|there|"
     r"the same|also|however|otherwise|in that case|if so)\b",
@@ -277,13 +280,19 @@ def coverage(weights: dict, text_terms: set) -> float:
     return sum(w for t, w in weights.items() if t in text_terms) / total
 
 
-def score(question: Profile, found: list[Unit], passages: Sequence[Passage], weights: dict, cosine=None) -> list[Unit]:
+def score(
+    question: Profile, found: list[Unit], passages: Sequence[Passage], weights: dict, cosine=None, rerank=None
+) -> list[Unit]:
     """Score units in place; returns them best first. `cosine[i]` is the
     question's similarity to unit i; without it only the words and the type
-    count (the cheap first pass that picks the units worth embedding)."""
+    count (the cheap first pass that picks the units worth embedding).
+    `rerank[i]`, the trained reranker's score of unit i (0..1), when the
+    serving retriever has one: it then takes RERANK_WEIGHTS' share of both
+    scores."""
     if not found:
         return []
     cosine = np.zeros(len(found), np.float32) if cosine is None else np.clip(np.asarray(cosine, np.float32), 0.0, 1.0)
+    reranked = None if rerank is None else np.clip(np.asarray(rerank, np.float32), 0.0, 1.0)
     passage_terms = {}
     for i, unit in enumerate(found):
         if unit.passage not in passage_terms:
@@ -302,6 +311,10 @@ def score(question: Profile, found: list[Unit], passages: Sequence[Passage], wei
         order = sum(ORDER_WEIGHTS[name] * features[name] for name in ORDER_WEIGHTS) + ORDER_RANK_PRIOR / (
             unit.passage + 1
         )
+        if reranked is not None:
+            features["rerank"] = float(reranked[i])
+            value = mixed(value, features["rerank"], RERANK_WEIGHTS["evidence"])
+            order = mixed(order, features["rerank"], RERANK_WEIGHTS["order"])
         if wanted is False:
             value -= TYPE_MISSING_PENALTY
             order -= TYPE_MISSING_PENALTY
@@ -309,6 +322,11 @@ def score(question: Profile, found: list[Unit], passages: Sequence[Passage], wei
         unit.score = round(value, 4)
         unit.order = round(order, 4)
     return sorted(found, key=lambda u: (-u.score, u.passage, u.start))
+
+
+def mixed(score: float, rerank: float, share: float) -> float:
+    """A score with `share` of it given to the reranker's."""
+    return (1 - share) * score + share * rerank
 
 
 def ordered(units: list[Unit]) -> list[Unit]:

@@ -11,6 +11,8 @@ from django.conf import settings
 from generation import evidence
 from retrieval import passages as passages_around
 from retrieval.embedding import get_embedder
+from retrieval.forms import passage_text
+from retrieval.reranker import get_reranker
 
 
 @dataclass
@@ -41,8 +43,25 @@ class Found:
         ]
 
 
-def gather_evidence(question: str, hits) -> Found:
-    """Score every sentence of the hits (generation.evidence) and keep the best."""
+@dataclass
+class Scored:
+    """Every sentence of the hits scored: the shortlist best first by the
+    evidence score, with what scored them (the corpus weights of the
+    question's terms)."""
+
+    profile: evidence.Profile
+    passages: list
+    ranked: list
+    weights: dict
+    counts: dict
+    total: int
+
+
+def score_units(question: str, hits) -> Scored:
+    """Score every sentence of the hits (generation.evidence): words and value
+    type first (cheap), then the best RAG_EVIDENCE_SHORTLIST of them with the
+    embedder's cosine and, where the serving retriever has a reranker that
+    earned its place (retrieval/reranker.py), the reranker's score."""
     profile = evidence.profile(question)
     following = passages_around.continuations([h.chunk_id for h in hits])
     passages = [
@@ -50,26 +69,40 @@ def gather_evidence(question: str, hits) -> Found:
     ]
     candidates = evidence.units(passages)
     if not candidates:
-        return Found(profile, [], False)
+        return Scored(profile, passages, [], {}, {}, 0)
     counts, total = passages_around.term_statistics([profile.words.get(t, t) for t in profile.terms])
     weights = evidence.idf_weights(profile, counts, total)
-    # Words and value type first (cheap); only the best of them are embedded.
     shortlist = evidence.score(profile, candidates, passages, weights)[: settings.RAG_EVIDENCE_SHORTLIST]
     embedder = get_embedder()
     vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
     cosine = vectors @ embedder.embed_queries([question])[0]
-    ranked = evidence.score(profile, shortlist, passages, weights, cosine)
+    reranker = get_reranker()
+    reranked = None
+    if reranker is not None:
+        reranked = reranker.score(
+            question,
+            [passage_text(u.text, passages[u.passage].title, u.heading) for u in shortlist],
+        )
+    ranked = evidence.score(profile, shortlist, passages, weights, cosine, reranked)
+    return Scored(profile, passages, ranked, weights, counts, total)
+
+
+def gather_evidence(question: str, hits) -> Found:
+    """The selected evidence for a question and whether it answers it."""
+    scored = score_units(question, hits)
+    if not scored.ranked:
+        return Found(scored.profile, [], False)
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
     # Whether the documents answer: the evidence score of the best units;
     # which units to give, quote and cite: the order score.
     answers = evidence.settles(
-        evidence.select(ranked, **limits),
+        evidence.select(scored.ranked, **limits),
         threshold=settings.RAG_EVIDENCE_THRESHOLD,
         gap=settings.RAG_EVIDENCE_GAP,
         clear=settings.RAG_EVIDENCE_CLEAR,
     )
-    chosen = evidence.select(evidence.ordered(ranked), **limits)
-    return Found(profile, chosen, answers, evidence.salient(weights))
+    chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
+    return Found(scored.profile, chosen, answers, evidence.salient(scored.weights))
 
 
 def context(hit, unit) -> str:

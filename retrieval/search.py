@@ -19,6 +19,8 @@ from ingestion.models import Collection
 from retrieval import evaluation, ranking
 from retrieval.access import ReadableChunks, chunk_owners
 from retrieval.embedding import get_embedder
+from retrieval.forms import passage_text
+from retrieval.reranker import get_reranker
 from retrieval.stores import get_store
 
 METHODS = ("dense", "bm25")
@@ -84,9 +86,10 @@ def search_documents(query: str, *, k: int | None = None, per_document: int = 2,
     ]
 
 
-# The scores a user may see: the cosine of query and passage. Not "bm25" nor
+# The scores a user may see: the cosine of query and passage, and the
+# reranker's score of the two (when a reranker ordered them). Not "bm25" nor
 # "rrf" (corpus-wide statistics: see SearchHit and docs/ARCHITECTURE.md).
-CALLER_SCORES = frozenset({"dense"})
+CALLER_SCORES = frozenset({"dense", "rerank"})
 
 
 def search(
@@ -125,9 +128,14 @@ def search_many(
     since=None,
     until=None,
     offset: int = 0,
+    rerank: bool | None = None,
 ) -> list[list[SearchHit]]:
     """`methods` overrides the settings' choice of retrievers (the evaluation
-    compares them); one method alone ranks as that retriever does. `documents`,
+    compares them); one method alone ranks as that retriever does. The
+    serving version's reranker (retrieval/reranker.py), when it has one that
+    earned its place, re-orders the first RAG_RERANK_DEPTH hits; `rerank=False`
+    keeps the fused order (True: a reranker the run found no better is used
+    too). `documents`,
     `since` and `until` (dates the documents were added) narrow the search;
     `offset` skips that many hits (pagination: ranks continue from it)."""
     methods = enabled_methods() if methods is None else list(methods)
@@ -164,12 +172,14 @@ def search_many(
     if index.ntotal == 0 or not collection_ids:
         return [[] for _ in queries]
     bm25 = store.current_bm25() if "bm25" in methods else None
+    reranker = get_reranker(force=bool(rerank)) if rerank is not False else None
+    wanted = max(k + offset, settings.RAG_RERANK_DEPTH) if reranker is not None else k + offset
     # BM25 needs no query vector: its first candidates are found on another
     # thread while the query is embedded (both release the GIL in their
     # inner loops, so the two overlap on two cores).
     lexical = {}
     if bm25 is not None and bm25.ntotal:
-        fetch = ReadableChunks.first_fetch(ranking.depth(k + offset), bm25.ntotal)
+        fetch = ReadableChunks.first_fetch(ranking.depth(wanted), bm25.ntotal)
         lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch)} for query in queries}
     vectors = get_embedder().embed_queries(queries)
     owners = chunk_owners(store, index)
@@ -183,6 +193,7 @@ def search_many(
             bm25,
             ReadableChunks(collection_ids, narrow, owners),
             lexical.get(query, {}),
+            reranker,
         )[offset:]
         for query, vector in zip(queries, vectors)
     ]
@@ -202,8 +213,9 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL[1]
 
 
-def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None) -> list[SearchHit]:
-    depth = ranking.depth(k)
+def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None, reranker=None):
+    wanted = max(k, settings.RAG_RERANK_DEPTH) if reranker is not None else k
+    depth = ranking.depth(wanted)
     rankings, dense, lexical = {}, {}, {}
     searches = {}
     if "dense" in methods:
@@ -222,10 +234,14 @@ def _search_one(query, vector, k, methods, index, bm25, readable, lexical_starte
     cosine = dict(dense)
     for pk, stored in index.vectors([pk for pk in lexical if pk not in dense]).items():
         cosine[pk] = float(np.dot(stored, vector))
-    order, fused = ranking.fused_order(rankings, cosine, settings.RAG_RRF_K, k)
-    hits = []
+    order, fused = ranking.fused_order(rankings, cosine, settings.RAG_RRF_K, wanted)
     rows = readable.rows(order)
-    for rank, pk in enumerate((pk for pk in order if pk in rows), start=1):  # a chunk deleted meanwhile is skipped
+    order = [pk for pk in order if pk in rows]  # a chunk deleted meanwhile is skipped
+    reranked = {}
+    if reranker is not None:
+        order, reranked = _reranked(reranker, query, order, rows)
+    hits = []
+    for rank, pk in enumerate(order[:k], start=1):
         chunk = rows[pk]
         hits.append(
             SearchHit(
@@ -245,10 +261,22 @@ def _search_one(query, vector, k, methods, index, bm25, readable, lexical_starte
                     "dense": round(cosine[pk], 6),
                     "bm25": round(lexical[pk], 6) if pk in lexical else None,
                     "rrf": round(fused[pk], 6),
+                    **({"rerank": round(reranked[pk], 6)} if pk in reranked else {}),
                 },
             )
         )
     return hits
+
+
+def _reranked(reranker, query, order, rows) -> tuple[list[int], dict[int, float]]:
+    """The first RAG_RERANK_DEPTH of `order` re-ordered by the reranker
+    (ties keep the fused order), the rest after them; and their scores."""
+    head = order[: settings.RAG_RERANK_DEPTH]
+    texts = [passage_text(rows[pk].text, rows[pk].document.title, rows[pk].heading) for pk in head]
+    scores = reranker.score(query, texts)
+    by_pk = {pk: float(value) for pk, value in zip(head, scores)}
+    ranked = sorted(range(len(head)), key=lambda i: (-by_pk[head[i]], i))
+    return [head[i] for i in ranked] + order[len(head) :], by_pk
 
 
 def _remembered(search, started=None):
@@ -266,20 +294,25 @@ def _remembered(search, started=None):
 
 # -- evaluation ------------------------------------------------------------
 EVALUATED = {"dense": ["dense"], "bm25": ["bm25"], "hybrid": ["dense", "bm25"]}
+RERANKED = "hybrid+rerank"  # evaluated where the serving version has a reranker
 
 
 def evaluate_retrieval(labelled, k: int, collections: list[str] | None = None) -> dict:
     """Run labelled queries (retrieval.evaluation.LabelledQuery) through each
-    retriever alone and fused, whatever the settings switch on, and score the
-    top-k passages. Returns {"k", "queries", "summary": {method: Metrics},
-    "per_query": [...]}."""
+    retriever alone and fused, whatever the settings switch on, and, where
+    the serving retriever version has a reranker (used or not), the fused
+    order reranked; score the top-k passages. Returns {"k", "queries",
+    "summary": {method: Metrics}, "per_query": [...]}."""
     texts = [item.query for item in labelled]
     summary, per_query = (
         {},
         [{"query": item.query, "unit": item.unit, "relevant": sorted(item.relevant)} for item in labelled],
     )
-    for name, methods in EVALUATED.items():
-        results = search_many(texts, k=k, collections=collections, methods=methods)
+    runs = {name: (methods, False) for name, methods in EVALUATED.items()}
+    if get_reranker(force=True) is not None:
+        runs[RERANKED] = (EVALUATED["hybrid"], True)
+    for name, (methods, rerank) in runs.items():
+        results = search_many(texts, k=k, collections=collections, methods=methods, rerank=rerank)
         scored = []
         for item, hits, row in zip(labelled, results, per_query):
             retrieved = evaluation.first_occurrences(

@@ -27,9 +27,11 @@ def _model_entry_points():
     from generation.engines.llamacpp import LlamaCppEngine
     from generation.engines.transformers_engine import TransformersEngine
     from retrieval.embedding import SentenceTransformerEmbedder
+    from retrieval.reranker import CrossEncoderReranker
 
     return (
         (SentenceTransformerEmbedder, "warm_up"),
+        (CrossEncoderReranker, "warm_up"),
         (LlamaCppEngine, "warm_up"),
         (TransformersEngine, "warm_up"),
         (guardrails.ProfanityCheckClassifier, "score"),

@@ -20,6 +20,7 @@ class Passage:
     document_id: int
     heading: str
     text: str
+    title: str = ""  # the document's
 
     @property
     def section(self) -> tuple[int, str]:

@@ -94,6 +94,7 @@ def evaluate(
     documents: Mapping[int, int] | None = None,
     rrf_k: int = 60,
     progress=None,
+    keep: int = K,
 ) -> dict:
     """Rank `passages` ({chunk id: text}) for every query with each embedder's
     dense index ("<name>-dense"), BM25 ("bm25") and each fusion
@@ -101,11 +102,12 @@ def evaluate(
     normalised vectors; `documents` maps chunk ids to document ids (needed
     for queries labelled with documents). Returns {"queries", "passages", "methods": {method:
     metrics}, "by_source": {source: {method: metrics}}, "rankings": {method:
-    [top-10 ids per query]}}."""
+    [top ids per query]}}: the top 10, the hybrids' top `keep` when more (a
+    reranker re-orders them)."""
     ids = np.array(sorted(passages), dtype=np.int64)
     texts = [passages[int(pk)] for pk in ids]
     query_texts = [q.query for q in queries]
-    depth = search_depth()
+    depth = search_depth(max(K, keep))
     steps = 1 + len(embedders)
     bm25 = BM25Index()
     bm25.add(ids.tolist(), texts)
@@ -118,7 +120,7 @@ def evaluate(
         query_vectors = embedder.embed_queries(query_texts)
         dense, cosines = dense_rankings(query_vectors, passage_vectors, ids, depth)
         rankings[f"{name}-dense"] = [r[:K] for r in dense]
-        rankings[f"hybrid-{name}"] = hybrid_rankings(dense, lexical, cosines, ids, rrf_k)
+        rankings[f"hybrid-{name}"] = hybrid_rankings(dense, lexical, cosines, ids, rrf_k, max(K, keep))
         if progress:
             progress(done, steps)
     order = [f"{name}-dense" for name in embedders] + ["bm25"] + [f"hybrid-{name}" for name in embedders]

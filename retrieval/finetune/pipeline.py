@@ -36,7 +36,7 @@ from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
-from retrieval.finetune import negatives, queries
+from retrieval.finetune import negatives, queries, reranking
 from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
 from retrieval.finetune.queries import ICT, LLM
@@ -85,8 +85,12 @@ def corpus_summary() -> dict:
 
 def load_passages() -> list[Passage]:
     """The searchable passages, in chunk order."""
-    rows = Chunk.objects.filter(SEARCHABLE).order_by("pk").values_list("pk", "document_id", "heading", "text")
-    return [Passage(pk, document_id, heading, text) for pk, document_id, heading, text in rows]
+    rows = (
+        Chunk.objects.filter(SEARCHABLE)
+        .order_by("pk")
+        .values_list("pk", "document_id", "heading", "text", "document__title")
+    )
+    return [Passage(pk, document_id, heading, text, title) for pk, document_id, heading, text, title in rows]
 
 
 def prepare(options: Options, progress: Progress | None = None, *, generate=None) -> Prepared:
@@ -272,18 +276,30 @@ def run(
 
         from retrieval.finetune.train import train  # torch and sentence-transformers: loaded when a run trains
 
+        # What is left of the run's budget (the questions took their share),
+        # the reranker's share of it set apart.
+        left = max((budget_end - time.monotonic()) / 60, options.max_minutes * MIN_TRAIN_SHARE)
         with recorder.timed("train"):
             trained = train(
                 options.base_model,
                 [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
                 version.path,
                 max_steps=options.max_steps,
-                # What is left of the run's budget (the questions took their share).
-                max_minutes=max((budget_end - time.monotonic()) / 60, options.max_minutes * MIN_TRAIN_SHARE),
+                max_minutes=left * (1 - options.rerank_share) if options.reranker else left,
                 batch_size=options.batch_size,
                 seed=options.seed,
                 progress=lambda done, total: recorder("train", done, total),
             )
+        reranker = None
+        if options.reranker:
+            with recorder.timed("rerank_train"):
+                reranker = reranking.train_reranker(
+                    options,
+                    prepared,
+                    folder,
+                    max_minutes=max((budget_end - time.monotonic()) / 60, left * options.rerank_share),
+                    progress=lambda done, total: recorder("rerank_train", done, total),
+                )
 
         with recorder.timed("evaluate"):
             serving = stores.active_retriever()
@@ -299,13 +315,26 @@ def run(
                 documents=documents,
                 rrf_k=settings.RAG_RRF_K,
                 progress=lambda d, t: recorder("evaluate", d, t),
+                keep=settings.RAG_RERANK_DEPTH,
             )
+        if reranker is not None:
+            with recorder.timed("rerank_evaluate"):
+                reranker.update(
+                    reranking.evaluate_reranker(
+                        reranker["path"], prepared, result, documents, lambda d, t: recorder("rerank_evaluate", d, t)
+                    )
+                )
+        serving_method = "serving" if "serving" in embedders else "base"
+        judged, basis = reporting.deciding_methods(result, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
         decision = reporting.decide(
-            result["methods"], "serving" if "serving" in embedders else "base", serving["name"], options.min_gain
+            judged, serving_method, serving["name"], options.min_gain, (reranker or {}).get("decision")
         )
+        decision["basis"] = basis
         durations = {**prepared.durations, **recorder.durations}
         with recorder.timed("report"):
-            report = reporting.build(version, options, prepared, trained, result, decision, durations, serving)
+            report = reporting.build(
+                version, options, prepared, trained, result, decision, durations, serving, reranker
+            )
             (folder / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
             (folder / "report.md").write_text(reporting.render_markdown(report))
         version.metrics = {
@@ -315,6 +344,7 @@ def run(
             "by_source": result["by_source"],
             "decision": decision,
             "training": trained.as_dict(),
+            "reranker": reranker,
             "llm_filter": prepared.llm_filter,
             "durations": report["durations"],
         }

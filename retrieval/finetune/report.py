@@ -9,18 +9,49 @@ from collections import Counter
 
 from retrieval.finetune import evaluate as evaluation
 
-STAGES = ("corpus", "llm_queries", "ict_queries", "negatives", "train", "evaluate", "report", "switch")
+STAGES = (
+    "corpus",
+    "llm_queries",
+    "ict_queries",
+    "negatives",
+    "train",
+    "rerank_train",
+    "evaluate",
+    "rerank_evaluate",
+    "report",
+    "switch",
+)
+RERANKED = "hybrid-finetuned+rerank"
 
 
-def decide(methods: dict, serving_method: str, serving_name: str, min_gain: float) -> dict:
-    """Is the new model's held-out dense recall@10 at least `min_gain` (relative) above the serving model's?"""
+REAL = "labelled"  # held-out queries no model wrote: passed in with --labelled
+
+
+def deciding_methods(result: dict, min_real: int) -> tuple[dict, str]:
+    """The metrics a run's decisions rest on, and which queries gave them:
+    the real (labelled) held-out queries when there are at least `min_real`
+    of them (a gain on synthetic queries need not carry over to what users
+    ask), else all held-out queries."""
+    real = result["by_source"].get(REAL, {})
+    if real.get("queries", 0) >= max(1, min_real):
+        return {k: v for k, v in real.items() if k != "queries"}, f"{REAL} ({real['queries']} real queries)"
+    return result["methods"], f"all held-out ({result['queries']} queries)"
+
+
+def decide(
+    methods: dict, serving_method: str, serving_name: str, min_gain: float, reranker: dict | None = None
+) -> dict:
+    """Is the new model's held-out dense recall@10 at least `min_gain`
+    (relative) above the serving model's? Or, when the run's reranker earned
+    its place (`reranker`: its verdict), is the new version's reranked hybrid
+    MRR@10 that much above the serving hybrid's, without losing recall@10?"""
     new = methods["finetuned-dense"]["recall@10"]
     old = methods[f"{serving_method}-dense"]["recall@10"]
     gain = (new - old) / old if old > 0 else (math.inf if new > 0 else 0.0)
     gain_over_bm25 = (
         (new - methods["bm25"]["recall@10"]) / methods["bm25"]["recall@10"] if methods["bm25"]["recall@10"] else None
     )
-    return {
+    decision = {
         "metric": "recall@10",
         "serving": serving_name,
         "serving_recall": old,
@@ -29,10 +60,19 @@ def decide(methods: dict, serving_method: str, serving_name: str, min_gain: floa
         "min_gain": min_gain,
         "better": bool(new > old and gain >= min_gain),
         "gain_over_bm25": None if gain_over_bm25 is None else round(gain_over_bm25, 6),
+        "reranker": bool(reranker and reranker.get("use")),
+        "better_by": "embedder" if new > old and gain >= min_gain else None,
     }
+    if decision["reranker"] and not decision["better"]:
+        served, reranked = methods[f"hybrid-{serving_method}"], methods[RERANKED]
+        mrr_gain = (reranked["mrr"] - served["mrr"]) / served["mrr"] if served["mrr"] > 0 else 0.0
+        decision["reranked_mrr_gain"] = round(mrr_gain, 6)
+        if mrr_gain >= min_gain and reranked["mrr"] > served["mrr"] and reranked["recall@10"] >= served["recall@10"]:
+            decision["better"], decision["better_by"] = True, "reranker"
+    return decision
 
 
-def build(version, options, prepared, trained, result, decision, durations, serving) -> dict:
+def build(version, options, prepared, trained, result, decision, durations, serving, reranker=None) -> dict:
     """report.json of a run: `version` is its row (name, path), `prepared`
     steps 1-3 (pipeline.Prepared), `trained` the training summary, `result`
     the held-out evaluation, `decision` decide()'s verdict."""
@@ -64,6 +104,7 @@ def build(version, options, prepared, trained, result, decision, durations, serv
             "by_source": result["by_source"],
         },
         "decision": decision,
+        "reranker": reranker,
         "durations": {stage: durations[stage] for stage in STAGES if stage in durations},
         "per_query": [
             {
@@ -112,8 +153,19 @@ def render_markdown(report: dict) -> str:
         "",
         f"recall@10 {decision['finetuned_recall']:.3f} against {decision['serving_recall']:.3f} for the serving "
         f"model ({decision['serving']}): {gain}, needed {decision['min_gain']:+.1%}. "
-        + ("Better: switch in." if decision["better"] else "Not better: kept the serving model."),
+        + f"Judged on {decision.get('basis', 'all held-out queries')}. "
+        + (
+            "Better with its reranker: switch in."
+            if decision.get("better_by") == "reranker"
+            else "Better: switch in."
+            if decision["better"]
+            else "Not better: kept the serving model."
+        ),
         "",
+    ]
+    if report.get("reranker"):
+        lines += _reranker_lines(report["reranker"])
+    lines += [
         "## LLM questions",
         "",
     ]
@@ -124,6 +176,25 @@ def render_markdown(report: dict) -> str:
     lines += ["", "## Time per stage (s)", "", "| stage | seconds |", "|---|---:|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in report["durations"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _reranker_lines(reranker: dict) -> list[str]:
+    training, verdict = reranker["training"], reranker.get("decision") or {}
+    lines = [
+        "## Reranker",
+        "",
+        f"A cross-encoder from the base model's encoder: {training['steps']} of {training['max_steps']} steps in "
+        f"{training['seconds']:.0f} s on {training['device']} (stopped by {training['stopped_by']}), "
+        f"mean loss {training['loss'] or 0:.4f}.",
+    ]
+    if verdict:
+        lines.append(
+            f"Re-ordering the hybrid top {verdict['depth']}: MRR@10 {verdict['reranked_mrr']:.3f} against "
+            f"{verdict['hybrid_mrr']:.3f} ({verdict['gain']:+.1%}, needed {verdict['min_gain']:+.1%}); "
+            f"{verdict['cost_ms_p50']} ms a query (p50). "
+            + ("Used by search and evidence selection." if verdict["use"] else "Not used: no better.")
+        )
+    return lines + [""]
 
 
 def _counts(counts: dict) -> str:

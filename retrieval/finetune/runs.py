@@ -34,6 +34,8 @@ class Options:
     min_gain: float
     base_model: str
     switch: bool = True
+    reranker: bool = True  # train a reranker beside the embedder
+    rerank_share: float = 0.4  # of the training time
     labelled: Sequence = ()  # retrieval.evaluation.LabelledQuery: extra held-out queries (by document or chunk id)
 
     @classmethod
@@ -48,6 +50,8 @@ class Options:
             "heldout_share": settings.RAG_FINETUNE_HELDOUT_SHARE,
             "min_gain": settings.RAG_FINETUNE_MIN_GAIN,
             "base_model": settings.RAG_EMBEDDER_PATH,
+            "reranker": settings.RAG_FINETUNE_RERANKER,
+            "rerank_share": settings.RAG_FINETUNE_RERANK_SHARE,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

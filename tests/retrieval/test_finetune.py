@@ -101,6 +101,21 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
         assert sections[row["negative_chunk_id"]] != sections[row["chunk_id"]]
     assert report["training"]["steps"] == 4 and report["training"]["stopped_by"] == "steps"
     assert set(report["durations"]) >= {"corpus", "llm_queries", "ict_queries", "negatives", "train", "evaluate"}
+    # The reranker trained beside it, judged on the same held-out queries;
+    # its verdict is where search looks for it (retrieval/reranker.py).
+    assert report["reranker"]["training"]["steps"] == 4 and {"rerank_train", "rerank_evaluate"} <= set(
+        report["durations"]
+    )
+    verdict = json.loads((folder / "reranker" / "reranker.json").read_text())
+    methods = version.metrics["methods"]
+    assert verdict["reranked_mrr"] == methods["hybrid-finetuned+rerank"]["mrr"]
+    assert verdict["hybrid_mrr"] == methods["hybrid-finetuned"]["mrr"]
+    assert verdict["use"] == (
+        verdict["reranked_mrr"] > verdict["hybrid_mrr"]
+        and verdict["gain"] >= verdict["min_gain"]
+        and methods["hybrid-finetuned+rerank"]["recall@5"] >= methods["hybrid-finetuned"]["recall@5"]
+    )
+    assert verdict["cost_ms_p50"] > 0 and "## Reranker" in (folder / "report.md").read_text()
 
     # The metrics are those of the recorded rankings...
     per_query = report["per_query"]

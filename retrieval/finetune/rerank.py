@@ -1,0 +1,168 @@
+"""The reranker: a cross-encoder initialised from the packaged MiniLM
+weights (the embedder's own encoder, with a new one-logit head), trained on
+the run's pairs and hard negatives, and judged on the held-out queries by
+re-ordering the hybrid search's top candidates. Pure: no Django.
+
+A cross-encoder reads the question and a passage together, so it sees which
+words of the one answer which of the other; the bi-encoder compares two
+vectors made apart. Each training triplet gives the question, its positive
+and its mined hard negative; MultipleNegativesRankingLoss adds in-batch
+negatives (the other questions' passages), so every step asks the model to
+pick the right passage among several. Passages are read with their document
+title and heading in front (retrieval/forms.py), as search gives them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ragsite.env import hub_offline
+from retrieval.finetune.train import TrainResult, _Budget
+
+log = logging.getLogger(__name__)
+
+LEARNING_RATE = 5e-5  # the head starts from nothing: a higher rate than the embedder's
+WARMUP_RATIO = 0.1
+WARMUP_STEPS = 10
+MAX_TOKENS = 160  # question and passage together (passages are about 100 tokens)
+IN_BATCH_NEGATIVES = 3
+DECISION_FILE = "reranker.json"
+
+
+def train(
+    base_model: str,
+    triplets: Sequence[tuple[str, str, str]],
+    output: str | Path,
+    *,
+    max_steps: int,
+    max_minutes: float,
+    batch_size: int,
+    seed: int,
+    learning_rate: float = LEARNING_RATE,
+    warmup_steps: int | None = None,
+    bf16: bool | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainResult:
+    """Train a cross-encoder from the encoder in folder `base_model` on
+    (query, positive, negative) texts and save it to `output`. Warm-up is
+    short (WARMUP_STEPS at most: a time budget often stops a run long before
+    max_steps); `bf16`: autocast in bfloat16 (default: on a CPU that runs it natively)."""
+    if not triplets:
+        raise ValueError("No training triplets")
+    hub_offline()
+    import torch
+    from datasets import Dataset
+    from sentence_transformers.base.sampler import BatchSamplers
+    from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+    from transformers import TrainerCallback, set_seed
+
+    from retrieval.embedding import cpu_has_fast_bf16
+
+    set_seed(seed)
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    model = CrossEncoder(base_model, num_labels=1, max_length=MAX_TOKENS, device=device, local_files_only=True)
+    dataset = Dataset.from_dict(
+        {
+            "query": [t[0] for t in triplets],
+            "positive": [t[1] for t in triplets],
+            "negative": [t[2] for t in triplets],
+        }
+    )
+    batch_size = min(batch_size, len(triplets))
+    started = time.monotonic()
+    budget = _Budget(max_steps, max_minutes * 60, started, progress, TrainerCallback)
+    with tempfile.TemporaryDirectory(prefix="rerank-") as scratch:
+        args = CrossEncoderTrainingArguments(
+            output_dir=scratch,
+            max_steps=max_steps,
+            per_device_train_batch_size=batch_size,
+            learning_rate=learning_rate,
+            warmup_steps=warmup_steps
+            if warmup_steps is not None
+            else min(WARMUP_STEPS, round(WARMUP_RATIO * max_steps)),
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
+            seed=seed,
+            data_seed=seed,
+            use_cpu=not cuda,
+            fp16=cuda,
+            bf16=(not cuda and cpu_has_fast_bf16()) if bf16 is None else bf16,
+            save_strategy="no",
+            eval_strategy="no",
+            logging_strategy="steps",
+            logging_steps=max(1, min(50, max_steps // 10)),
+            report_to="none",
+            disable_tqdm=True,
+            dataloader_drop_last=len(triplets) >= 2 * batch_size,
+        )
+        trainer = CrossEncoderTrainer(
+            model=model,
+            args=args,
+            train_dataset=dataset,
+            loss=MultipleNegativesRankingLoss(model, num_negatives=min(IN_BATCH_NEGATIVES, batch_size - 1)),
+            callbacks=[budget.callback],
+        )
+        state = trainer.train()
+    seconds = time.monotonic() - started
+    Path(output).mkdir(parents=True, exist_ok=True)
+    model.save(str(output))
+    steps = int(state.global_step)
+    loss = float(state.training_loss) if state.training_loss is not None else None
+    log.info("Trained reranker for %s steps in %.0f s (%s), mean loss %.4f", steps, seconds, device, loss or 0)
+    return TrainResult(
+        steps=steps,
+        max_steps=max_steps,
+        seconds=round(seconds, 2),
+        stopped_by="minutes" if budget.timed_out else "steps",
+        loss=loss,
+        device=device,
+        examples=len(triplets),
+    )
+
+
+def rerank(
+    score: Callable[[str, list[str]], np.ndarray],
+    queries: Sequence[str],
+    rankings: Sequence[Sequence[int]],
+    passages: Mapping[int, str],
+    depth: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[list[int]], list[float]]:
+    """Each query's first `depth` ranked ids re-ordered by `score(query,
+    texts)` (ties keep the first order; the rest of the ranking follows
+    unchanged), and the seconds each query's scoring took."""
+    reordered, seconds = [], []
+    for done, (query, ranked) in enumerate(zip(queries, rankings), start=1):
+        head, tail = list(ranked[:depth]), list(ranked[depth:])
+        started = time.perf_counter()
+        scores = score(query, [passages[pk] for pk in head]) if head else np.zeros(0)
+        seconds.append(time.perf_counter() - started)
+        order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+        reordered.append([head[i] for i in order] + tail)
+        if progress and (done % 20 == 0 or done == len(queries)):
+            progress(done, len(queries))
+    return reordered, seconds
+
+
+def decide(methods: Mapping[str, Mapping[str, float]], hybrid: str, reranked: str, min_gain: float) -> dict:
+    """Whether reranking beats the hybrid order it re-orders: MRR@10 (the
+    first right passage is what an answer reads first) up by `min_gain`
+    (relative) and recall@5 not down."""
+    old, new = methods[hybrid], methods[reranked]
+    gain = (new["mrr"] - old["mrr"]) / old["mrr"] if old["mrr"] > 0 else (1.0 if new["mrr"] > 0 else 0.0)
+    return {
+        "metric": "mrr",
+        "hybrid": hybrid,
+        "hybrid_mrr": old["mrr"],
+        "reranked_mrr": new["mrr"],
+        "gain": round(gain, 6),
+        "min_gain": min_gain,
+        "use": bool(new["mrr"] > old["mrr"] and gain >= min_gain and new["recall@5"] >= old["recall@5"]),
+    }

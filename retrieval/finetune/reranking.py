@@ -1,0 +1,100 @@
+"""The reranker's part of a fine-tuning run (pipeline.py calls it): train the
+cross-encoder on the run's triplets, judge it on the held-out queries, and
+write its verdict where search finds it (retrieval/reranker.py).
+
+Judged by re-ordering the new model's hybrid top RAG_RERANK_DEPTH for every
+held-out query: the methods "hybrid-finetuned+rerank" (and by source) join
+the run's evaluation, and the reranker is used only when its MRR@10 beats
+the hybrid order's by RAG_RERANK_MIN_GAIN without losing recall@5 (on the
+real held-out queries when there are enough: report.deciding_methods). Its cost
+per query (scoring RAG_RERANK_DEPTH passages, as search does) is measured
+on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from django.conf import settings
+
+from retrieval.finetune import evaluate as evaluation
+from retrieval.finetune import report, rerank
+from retrieval.forms import passage_text
+from retrieval.reranker import FOLDER, CrossEncoderReranker
+
+HYBRID = "hybrid-finetuned"
+RERANKED = "hybrid-finetuned+rerank"
+
+
+def training_triplets(prepared) -> list[tuple[str, str, str]]:
+    """(query, positive, negative) with each passage read as search gives it
+    to the reranker: title and heading, then the text."""
+    where = {p.chunk_id: p for p in prepared.train_passages}
+    triplets = []
+    for t in prepared.triplets:
+        source = where.get(t.pair.chunk_id)
+        title, heading = (source.title, source.heading) if source else ("", "")
+        triplets.append(
+            (
+                t.pair.query,
+                passage_text(t.pair.positive, title, heading),
+                passage_text(t.negative.text, t.negative.title, t.negative.heading),
+            )
+        )
+    return triplets
+
+
+def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progress=None) -> dict:
+    path = folder / FOLDER
+    trained = rerank.train(
+        options.base_model,
+        training_triplets(prepared),
+        path,
+        max_steps=options.max_steps,
+        max_minutes=max_minutes,
+        batch_size=max(2, options.batch_size // 2),  # each query is read with several passages
+        seed=options.seed,
+        progress=progress,
+    )
+    return {"path": str(path), "training": trained.as_dict()}
+
+
+def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progress=None) -> dict:
+    """Re-order the held-out hybrid rankings with the reranker; add its
+    methods to `result`; write and return its verdict."""
+    where = {p.chunk_id: p for p in prepared.heldout_passages}
+    texts = {
+        pk: passage_text(text, where[pk].title, where[pk].heading) if pk in where else text
+        for pk, text in prepared.eval_passages.items()
+    }
+    model = CrossEncoderReranker(path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE)
+    model.warm_up()
+    queries = prepared.eval_queries
+    reordered, seconds = rerank.rerank(
+        model.score,
+        [q.query for q in queries],
+        result["rankings"][HYBRID],
+        texts,
+        settings.RAG_RERANK_DEPTH,
+        progress,
+    )
+    result["rankings"][RERANKED] = [r[: evaluation.K] for r in reordered]
+    result["methods"][RERANKED] = evaluation.score(reordered, queries, documents)
+    for source, row in result["by_source"].items():
+        picked = [i for i, q in enumerate(queries) if q.source == source]
+        row[RERANKED] = evaluation.score([reordered[i] for i in picked], [queries[i] for i in picked], documents)
+    judged, basis = report.deciding_methods(result, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
+    decision = {**rerank.decide(judged, HYBRID, RERANKED, settings.RAG_RERANK_MIN_GAIN), "basis": basis}
+    cost = sorted(seconds)
+    verdict = {
+        **decision,
+        "depth": settings.RAG_RERANK_DEPTH,
+        "queries": len(queries),
+        "cost_ms_p50": round(1000 * statistics.median(cost), 2) if cost else None,
+        "cost_ms_p90": round(1000 * cost[int(0.9 * (len(cost) - 1))], 2) if cost else None,
+        "methods": {HYBRID: judged[HYBRID], RERANKED: judged[RERANKED]},
+    }
+    (Path(path) / rerank.DECISION_FILE).write_text(json.dumps(verdict, indent=1))
+    return {"decision": verdict}

@@ -1,0 +1,148 @@
+"""The trained reranker (issue #15, item 4): its verdict, where search finds
+it, how it re-orders search results and evidence, and that a version without
+one (or one that did not earn its place) leaves the order alone."""
+
+import json
+
+import numpy as np
+import pytest
+
+from generation import evidence
+from retrieval import reranker as reranking
+from retrieval import stores
+from retrieval.finetune import report, rerank
+from retrieval.search import search
+
+METRICS = dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)
+
+
+def test_rerank_reorders_the_head_only_and_keeps_ties_in_their_first_order():
+    scores = {10: 0.1, 11: 0.9, 12: 0.1, 13: 0.5}
+    reordered, seconds = rerank.rerank(
+        lambda query, texts: np.array([scores[int(t)] for t in texts]),
+        ["q"],
+        [[10, 11, 12, 13, 14, 15]],
+        {pk: str(pk) for pk in range(10, 16)},
+        depth=4,
+    )
+    assert reordered == [[11, 13, 10, 12, 14, 15]] and len(seconds) == 1
+
+
+def test_the_reranker_is_used_only_when_it_beats_the_order_it_reorders():
+    hybrid = dict(METRICS)
+    better = {**METRICS, "mrr": 0.6}
+    assert rerank.decide({"h": hybrid, "r": better}, "h", "r", 0.02)["use"]
+    assert not rerank.decide({"h": hybrid, "r": {**METRICS, "mrr": 0.505}}, "h", "r", 0.02)["use"]  # +1% < 2%
+    assert not rerank.decide({"h": hybrid, "r": {**better, "recall@5": 0.4}}, "h", "r", 0.02)["use"]  # loses recall
+
+
+def _methods(finetuned_dense, reranked_mrr):
+    return {
+        "base-dense": dict(METRICS),
+        "finetuned-dense": {**METRICS, "recall@10": finetuned_dense},
+        "bm25": dict(METRICS),
+        "hybrid-base": dict(METRICS),
+        "hybrid-finetuned": dict(METRICS),
+        "hybrid-finetuned+rerank": {**METRICS, "mrr": reranked_mrr},
+    }
+
+
+def test_a_version_switches_in_for_its_reranker_when_its_embedder_alone_is_no_better():
+    decided = report.decide(_methods(0.5, 0.6), "base", "base", 0.02, {"use": True})
+    assert decided["better"] and decided["better_by"] == "reranker" and decided["reranked_mrr_gain"] == 0.2
+    assert not report.decide(_methods(0.5, 0.6), "base", "base", 0.02, {"use": False})["better"]
+    assert not report.decide(_methods(0.5, 0.505), "base", "base", 0.02, {"use": True})["better"]
+    assert report.decide(_methods(0.6, 0.5), "base", "base", 0.02, None)["better_by"] == "embedder"
+
+
+def test_the_evidence_order_takes_the_rerankers_share_and_the_gate_keeps_its_score():
+    passages = [evidence.Passage("The Gold card costs 95 euros a year. The Silver card costs 95 euros a year.")]
+    question = evidence.profile("How much is the card's yearly fee?")
+    weights = evidence.idf_weights(question, None, 0)
+    plain = evidence.score(question, evidence.units(passages), passages, weights, [0.5, 0.5])
+    ranked = evidence.score(question, evidence.units(passages), passages, weights, [0.5, 0.5], [0.1, 0.9])
+    assert [u.score for u in ranked] == [u.score for u in plain]  # RERANK_WEIGHTS["evidence"] is 0
+    first = evidence.ordered(ranked)[0]
+    assert "Silver" in first.text and first.features["rerank"] == pytest.approx(0.9)
+    share = evidence.RERANK_WEIGHTS["order"]
+    before = {u.start: u.order for u in plain}
+    assert first.order == pytest.approx((1 - share) * before[first.start] + share * 0.9, abs=1e-3)
+
+
+@pytest.fixture
+def version_folder(db, settings, tmp_path):
+    """A retriever version v1 serving searches, its model folder a copy of
+    the packaged embedder's path (no weights are loaded by these tests)."""
+    settings.RAG_INDEX_DIR = tmp_path / "indexes"
+    model = tmp_path / "v1" / "model"
+    model.mkdir(parents=True)
+    with stores.registry().changing() as state:
+        state["active"] = {"name": "v1", "model": str(model)}
+    reranking._reranker.cache_clear()
+    yield tmp_path / "v1"
+    reranking._reranker.cache_clear()
+
+
+def _verdict(folder, use):
+    (folder / "reranker").mkdir(exist_ok=True)
+    (folder / "reranker" / "reranker.json").write_text(json.dumps({"use": use}))
+
+
+def test_search_finds_the_serving_versions_reranker_only_where_it_earned_its_place(version_folder, settings):
+    assert reranking.get_reranker() is None  # the version has none
+    _verdict(version_folder, False)
+    assert reranking.get_reranker() is None
+    assert reranking.get_reranker(force=True).path == str(version_folder / "reranker")
+    settings.RAG_RERANK = "on"
+    assert reranking.get_reranker() is not None
+    settings.RAG_RERANK = "auto"
+    _verdict(version_folder, True)
+    assert reranking.get_reranker().path == str(version_folder / "reranker")
+    settings.RAG_RERANK = "off"
+    assert reranking.get_reranker() is None
+    with stores.registry().changing() as state:  # rolled back to the packaged embedder: no reranker
+        state["active"] = {"name": "base", "model": None}
+    settings.RAG_RERANK = "auto"
+    assert reranking.get_reranker() is None
+
+
+class Preferring:
+    """A reranker that scores passages by whether they hold a word."""
+
+    def __init__(self, word):
+        self.word, self.asked = word, []
+
+    def score(self, query, texts):
+        self.asked.append(texts)
+        return np.array([1.0 if self.word in text else 0.0 for text in texts], dtype=np.float32)
+
+
+@pytest.mark.slow
+def test_search_reorders_its_top_hits_by_the_reranker_and_shows_its_score(handbook, monkeypatch, settings):
+    plain = search("annual fee", k=5)
+    assert len(plain) >= 3 and all("rerank" not in h.scores for h in plain)
+    last = plain[-1]
+    word = next(w for w in last.text.split() if len(w) > 6 and all(w not in h.text for h in plain[:-1]))
+    chosen = Preferring(word)
+    monkeypatch.setattr("retrieval.search.get_reranker", lambda force=False: chosen)
+    settings.RAG_RERANK_DEPTH = 10
+    reranked = search("annual fee", k=5)
+    assert reranked[0].chunk_id == last.chunk_id and reranked[0].scores["rerank"] == 1.0
+    assert [h.rank for h in reranked] == list(range(1, len(plain) + 1))
+    assert reranked[0].for_caller()["scores"].keys() == {"dense", "rerank"}
+    # Each passage is read with where it sits: the document title and heading.
+    assert any(text.startswith(last.title) for text in chosen.asked[0])
+    # The rest keep their fused order.
+    rest = [h.chunk_id for h in reranked[1:]]
+    assert rest == [h.chunk_id for h in plain if h.chunk_id != last.chunk_id]
+    assert [h.chunk_id for h in search("annual fee", k=5, rerank=False)] == [h.chunk_id for h in plain]
+
+
+def test_decisions_rest_on_real_queries_when_there_are_enough():
+    synthetic_win = _methods(0.6, 0.5)
+    real_loss = {"queries": 25, **_methods(0.45, 0.5)}
+    result = {"queries": 300, "methods": synthetic_win, "by_source": {"ict": {}, "labelled": real_loss}}
+    judged, basis = report.deciding_methods(result, 20)
+    assert basis == "labelled (25 real queries)" and not report.decide(judged, "base", "base", 0.02)["better"]
+    judged, basis = report.deciding_methods(result, 30)  # too few real queries: all held-out ones decide
+    assert basis == "all held-out (300 queries)" and report.decide(judged, "base", "base", 0.02)["better"]
