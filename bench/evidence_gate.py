@@ -2,10 +2,10 @@
 evidence scoring (no generation) for every labelled question, then each gate
 rule scored on the same evidence.
 
-    .venv/bin/python bench/evidence_gate.py demo|postgresql
+    .venv/bin/python bench/evidence_gate.py demo|postgresql [LABEL]
 
 Uses the data folder of bench/answers.py (the corpus is ingested if needed).
-Writes bench/results/evidence-gate-<corpus>.json (a row per question: every
+Writes bench/results/evidence-gate-<corpus>[-LABEL].json (a row per question: every
 shortlisted unit with its features, both scores, its passage's retrieval
 rank and whether it holds the fact; the question's terms and their corpus
 frequency), the data for replaying other weights or gates offline, and
@@ -29,64 +29,50 @@ def collect(name: str) -> list[dict]:
     from django.conf import settings
     from django.core.management import call_command
 
-    from generation import evaluation, evidence
+    from generation import evaluation, evidence, gathering
     from generation.claims import terms
-    from retrieval import passages as around
-    from retrieval.embedding import get_embedder
     from retrieval.search import search
 
     call_command("ingest", *map(str, files), "--inline", stdout=sys.stderr)
     with open(ROOT / "bench" / "qa" / f"{name}.jsonl", encoding="utf-8") as handle:
         questions = evaluation.parse_questions(handle)
-    embedder = get_embedder()
     rows = []
     for done, item in enumerate(questions, start=1):
         hits = search(item.question, k=settings.RAG_ANSWER_PASSAGES)
-        profile = evidence.profile(item.question)
-        following = around.continuations([h.chunk_id for h in hits])
-        passages = [
-            evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading)
-            for h in hits
-        ]
-        counts, total = around.term_statistics([profile.words.get(t, t) for t in profile.terms])
-        weights = evidence.idf_weights(profile, counts, total)
-        shortlist = evidence.score(profile, evidence.units(passages), passages, weights)[
-            : settings.RAG_EVIDENCE_SHORTLIST
-        ]
-        units = []
-        if shortlist:  # as generation.gathering.gather_evidence scores them
-            vectors = embedder.embed_passages([evidence.embedding_text(u) for u in shortlist])
-            ranked = evidence.score(
-                profile, shortlist, passages, weights, vectors @ embedder.embed_queries([item.question])[0]
+        scored = gathering.score_units(item.question, hits)
+        profile, weights = scored.profile, scored.weights
+        counts, total = scored.counts, scored.total
+        chosen = {
+            id(u)
+            for u in evidence.select(
+                scored.ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS
             )
-            chosen = {
-                id(u)
-                for u in evidence.select(
-                    ranked, limit=settings.RAG_EVIDENCE_ITEMS, max_chars=settings.RAG_EVIDENCE_CHARS
-                )
-            }
-            for unit in ranked:
-                hit = hits[unit.passage]
-                context = terms(" ".join((hit.title, hit.heading, unit.heading, unit.text)))
-                units.append(
-                    {
-                        "text": unit.text,
-                        "score": unit.score,
-                        "order": unit.order,
-                        "features": unit.features,
-                        "rank": unit.passage + 1,
-                        "chosen": id(unit) in chosen,
-                        "missing": sorted(t for t in profile.terms if t not in context),
-                        "holds": bool(item.answerable and evaluation.holds(unit.text, item.answers)),
-                    }
-                )
+        }
+        units = []
+        for unit in scored.ranked:  # as generation.gathering.gather_evidence scores them
+            hit = hits[unit.passage]
+            context = terms(" ".join((hit.title, hit.heading, unit.heading, unit.text)))
+            units.append(
+                {
+                    "text": unit.text,
+                    "heading": unit.heading,
+                    "title": hit.title,
+                    "score": unit.score,
+                    "order": unit.order,
+                    "features": unit.features,
+                    "rank": unit.passage + 1,
+                    "chosen": id(unit) in chosen,
+                    "missing": sorted(t for t in profile.terms if t not in context),
+                    "holds": bool(item.answerable and evaluation.holds(unit.text, item.answers)),
+                }
+            )
         rows.append(
             {
                 "id": item.id,
                 "question": item.question,
                 "answerable": item.answerable,
                 "weights": {t: round(w, 3) for t, w in weights.items()},
-                "df": {t: counts.get(profile.words.get(t, t), 0) for t in profile.terms},
+                "df": {t: (counts or {}).get(profile.words.get(t, t), 0) for t in profile.terms},
                 "passages": total,
                 "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
                 "units": units,
@@ -117,9 +103,9 @@ def summary(rows: list[dict]) -> dict:
 
 
 def main():
-    name = sys.argv[1]
+    name, label = sys.argv[1], (sys.argv[2:] or [""])[0]
     rows = collect(name)
-    out = ROOT / "bench" / "results" / f"evidence-gate-{name}.json"
+    out = ROOT / "bench" / "results" / f"evidence-gate-{name}{'-' + label if label else ''}.json"
     out.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
     print(out)
     print(json.dumps(summary(rows)))
