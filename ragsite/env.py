@@ -1,8 +1,26 @@
 """Tiny environment helpers: a bad value fails loudly at start-up."""
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
+
+
+def data_dir(base: Path, configured: str) -> Path:
+    """The data folder: `configured` (RAG_DATA_DIR), else data/ in `base`;
+    under pytest data-test/, so tests never touch the data of a running site."""
+    default = base / ("data-test" if "pytest" in sys.modules else "data")
+    return Path(configured or default).resolve()
+
+
+def package_file(package, *parts):
+    """Path of a file shipped inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin:
+        return ""
+    return str(Path(spec.origin).parent.joinpath(*parts))
 
 
 def envstr(name, default=""):

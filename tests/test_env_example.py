@@ -1,13 +1,14 @@
-""".env.example lists every environment variable that ragsite/settings.py
-reads, and nothing else: the settings module is parsed (its calls of the
-ragsite.env helpers and of os.environ / os.getenv), not imported."""
+""".env.example lists every environment variable that the settings modules
+(ragsite/settings.py and ragsite/rag_settings.py) read, and nothing else:
+they are parsed (their calls of the ragsite.env helpers and of os.environ /
+os.getenv), not imported."""
 
 import ast
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = ROOT / "ragsite" / "settings.py"
+SETTINGS = (ROOT / "ragsite" / "settings.py", ROOT / "ragsite" / "rag_settings.py")
 EXAMPLE = ROOT / ".env.example"
 
 
@@ -35,6 +36,7 @@ def settings_variables(source: str) -> set[str]:
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "ragsite.env"
         for alias in node.names
+        if alias.name.startswith("env")  # envstr, envint, ... (not data_dir, package_file)
     }
     names = set()
     for node in ast.walk(tree):
@@ -79,8 +81,8 @@ def test_it_reads_commented_and_set_lines_but_not_prose():
 
 
 def test_it_lists_every_setting_and_no_stale_one():
-    in_settings = settings_variables(SETTINGS.read_text())
+    in_settings = set().union(*(settings_variables(path.read_text()) for path in SETTINGS))
     in_example = example_variables(EXAMPLE.read_text())
     assert len(in_settings) > 50  # the parser found the settings at all
-    assert sorted(in_settings - in_example) == [], "read by ragsite/settings.py but missing from .env.example"
-    assert sorted(in_example - in_settings) == [], "in .env.example but no longer read by ragsite/settings.py"
+    assert sorted(in_settings - in_example) == [], "read by the settings but missing from .env.example"
+    assert sorted(in_example - in_settings) == [], "in .env.example but no longer read by the settings"
