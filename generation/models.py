@@ -46,6 +46,9 @@ class Message(models.Model):
     passages = models.JSONField(
         default=list, blank=True, help_text="The closest passages, shown when nothing answered."
     )
+    helpful = models.BooleanField(
+        null=True, blank=True, help_text="The asker's verdict on the answer (None: not given)."
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -72,6 +75,10 @@ class Citation(models.Model):
         default=list, blank=True, help_text="[[start, end], ...] of the quote: the evidence sentence(s) cited."
     )
     withdrawn = models.BooleanField(default=False, help_text="Its document was deleted: the quote is gone.")
+    helpful = models.BooleanField(
+        null=True, blank=True, help_text="The asker's verdict on this source (None: not given)."
+    )
+    opened = models.DateTimeField(null=True, blank=True, help_text="When the asker first opened this source.")
 
     class Meta:
         ordering = ["message_id", "number"]
@@ -89,6 +96,7 @@ class Citation(models.Model):
             "score": self.score,
             "highlight": self.highlight,
             "withdrawn": self.withdrawn,
+            "helpful": self.helpful,
         }
 
 

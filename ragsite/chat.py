@@ -120,6 +120,10 @@ def message_dict(message: Message) -> dict:
         "html": html if message.role == Message.Role.ASSISTANT else "",
         "found": message.found,
         "kind": message.kind,
+        "helpful": message.helpful,
+        "feedback_url": reverse("answer-feedback", args=[message.conversation_id, message.pk])
+        if message.role == Message.Role.ASSISTANT
+        else "",
         "notice": message.notice,
         "created": message.created.isoformat(),
         "guardrail": {"intervened": message.guardrail_intervened},
@@ -141,6 +145,8 @@ def citation_dict(citation) -> dict:
     data["around_url"] = (
         reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
     )
+    data["feedback_url"] = "" if withdrawn else reverse("citation-feedback", args=[citation.pk])
+    data["opened_url"] = "" if withdrawn else reverse("citation-opened", args=[citation.pk])
     return data
 
 

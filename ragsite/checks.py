@@ -289,25 +289,40 @@ def check_ranges(app_configs=None, **kwargs):
     return errors
 
 
-def check_question_writer(app_configs=None, **kwargs):
-    """E016: RAG_FINETUNE_QUESTION_WRITER does not import or is not callable."""
-    path = settings.RAG_FINETUNE_QUESTION_WRITER
+def _callable_problem(path: str) -> str | None:
+    """Why a dotted path is no function to call (None: it is one)."""
     try:
         found = import_string(path)
     except Exception as exc:  # ImportError, or whatever the module raises as it loads
-        problem = f"does not import ({type(exc).__name__}: {exc})"
-    else:
-        problem = None if callable(found) else "is not callable"
-    if problem:
-        return [
+        return f"does not import ({type(exc).__name__}: {exc})"
+    return None if callable(found) else "is not callable"
+
+
+def check_question_writer(app_configs=None, **kwargs):
+    """E016: RAG_FINETUNE_QUESTION_WRITER does not import or is not callable.
+    E017: RAG_FINETUNE_FEEDBACK_SOURCE (when set) does not import or is not callable."""
+    errors = []
+    path = settings.RAG_FINETUNE_QUESTION_WRITER
+    if problem := _callable_problem(path):
+        errors.append(
             Error(
                 f"RAG_FINETUNE_QUESTION_WRITER {path!r} {problem}.",
                 hint="Use generation.engines.question_writer or the dotted path of a factory "
                 "(max_new_tokens, stop) -> generate(messages) -> text.",
                 id="ragsite.E016",
             )
-        ]
-    return []
+        )
+    path = settings.RAG_FINETUNE_FEEDBACK_SOURCE
+    if path and (problem := _callable_problem(path)):
+        errors.append(
+            Error(
+                f"RAG_FINETUNE_FEEDBACK_SOURCE {path!r} {problem}.",
+                hint="Use generation.feedback.labelled_queries, the dotted path of a function returning "
+                "retrieval.evaluation.LabelledQuery items, or leave it empty.",
+                id="ragsite.E017",
+            )
+        )
+    return errors
 
 
 ALL = (

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
@@ -5,6 +6,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from generation import feedback
 from generation.models import Citation, Conversation, Message
 from ingestion.models import MAX_ID, Chunk, Collection, Document
 from ragsite.chat import (
@@ -161,3 +163,45 @@ def passage_neighbours(request, chunk_id):
             "after": neighbour_dict(around.get(chunk.ordinal + 1)),
         }
     )
+
+
+def _verdict(request):
+    """{"helpful": true | false | null} from a JSON body; None and a response when it is not that."""
+    try:
+        return feedback.verdict(json.loads(request.body or b"{}").get("helpful")), None
+    except (ValueError, AttributeError):
+        return None, JsonResponse({"detail": 'Send {"helpful": true}, false or null.'}, status=400)
+
+
+@require_POST
+@login_required
+def answer_feedback(request, conversation_id, message_id):
+    """The asker's verdict on an answer: helpful, not helpful, or taken back."""
+    if max(conversation_id, message_id) > MAX_ID:
+        raise Http404
+    helpful, refused = _verdict(request)
+    if refused:
+        return refused
+    return JsonResponse({"helpful": feedback.mark_answer(request.user, conversation_id, message_id, helpful).helpful})
+
+
+@require_POST
+@login_required
+def citation_feedback(request, citation_id):
+    """The asker's verdict on one source of their answer."""
+    if citation_id > MAX_ID:
+        raise Http404
+    helpful, refused = _verdict(request)
+    if refused:
+        return refused
+    return JsonResponse({"helpful": feedback.mark_citation(request.user, citation_id, helpful).helpful})
+
+
+@require_POST
+@login_required
+def citation_opened(request, citation_id):
+    """The asker opened a source in the viewer (a signal that it was worth reading)."""
+    if citation_id > MAX_ID:
+        raise Http404
+    feedback.mark_opened(request.user, citation_id)
+    return JsonResponse({"opened": True})

@@ -109,6 +109,14 @@ def test_it_wants_a_question_writer_that_imports_and_calls(settings, path):
     assert error_ids() == ["ragsite.E016"]
 
 
+@pytest.mark.parametrize("path", ["generation.feedback.nope", "ragsite.settings.DEBUG"])
+def test_it_wants_a_feedback_source_that_imports_and_calls_or_none(settings, path):
+    settings.RAG_FINETUNE_FEEDBACK_SOURCE = path
+    assert error_ids() == ["ragsite.E017"]
+    settings.RAG_FINETUNE_FEEDBACK_SOURCE = ""
+    assert error_ids() == []
+
+
 def test_it_wants_the_model_folder_of_the_transformers_guardrail(settings, tmp_path):
     settings.RAG_GUARDRAIL_BACKEND = "generation.guardrails.TransformersToxicityClassifier"
     settings.RAG_GUARDRAIL_MODEL = ""
@@ -125,6 +133,8 @@ def test_it_wants_the_model_folder_of_the_transformers_guardrail(settings, tmp_p
         ("RAG_EMBEDDER_DEVICE", "gpu", "cuda:1"),
         ("RAG_EMBEDDER_DTYPE", "fp16", "bfloat16"),
         ("RAG_FAISS_GPU", "yes", "off"),
+        ("RAG_RERANK", "always", "on"),
+        ("RAG_PASSAGE_FORM", "summary", "text"),
     ],
 )
 def test_it_wants_a_known_word(settings, name, bad, good):

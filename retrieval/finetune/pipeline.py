@@ -36,10 +36,10 @@ from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
-from retrieval.finetune import negatives, queries, reranking
+from retrieval.finetune import negatives, queries, real, reranking
 from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
-from retrieval.finetune.queries import ICT, LLM
+from retrieval.finetune.queries import FEEDBACK, ICT, LLM
 from retrieval.finetune.runs import Options, Prepared, Progress, _Recorder
 from retrieval.models import RetrieverVersion
 
@@ -156,14 +156,16 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
                     made.append(pair)
             ict_made[side] = made
             recorder("ict_queries", i + 1, 2)
-    train_pairs = llm_made.get("train", []) + ict_made["train"]
+    feedback = real.feedback_queries()
+    train_pairs = llm_made.get("train", []) + ict_made["train"] + real.feedback_pairs(feedback, train)
     heldout_texts = {p.chunk_id: p.text for p in heldout}
     masked, holders = queries.mask_sentences(heldout_texts, [p.query for p in ict_made["heldout"]])
     eval_queries = [evaluation.EvalQuery(p.query, frozenset({p.chunk_id}), LLM) for p in llm_made.get("heldout", [])]
     eval_queries += [
         evaluation.EvalQuery(p.query, frozenset(holders[p.query] or {p.chunk_id}), ICT) for p in ict_made["heldout"]
     ]
-    eval_queries += _labelled(options.labelled, heldout)
+    eval_queries += real.heldout_queries(options.labelled, heldout)
+    eval_queries += real.heldout_queries(feedback, heldout, source=FEEDBACK)
     if not eval_queries:
         raise _too_small("its held-out documents gave no question to evaluate with", len(passages), documents)
     if not train_pairs:
@@ -206,18 +208,6 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
         mining=mining.as_dict(),
         durations=dict(recorder.durations),
     )
-
-
-def _labelled(labelled, heldout: list[Passage]) -> list[evaluation.EvalQuery]:
-    """Labelled queries whose relevant documents (or chunks) are all held out."""
-    documents = {p.document_id for p in heldout}
-    chunks = {p.chunk_id for p in heldout}
-    found = []
-    for item in labelled:
-        within = documents if item.unit == "document" else chunks
-        if item.relevant and set(item.relevant) <= within:
-            found.append(evaluation.EvalQuery(item.query, frozenset(item.relevant), "labelled", item.unit))
-    return found
 
 
 def _question_writer():
@@ -325,7 +315,9 @@ def run(
                     )
                 )
         serving_method = "serving" if "serving" in embedders else "base"
-        judged, basis = reporting.deciding_methods(result, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
+        judged, basis = reporting.deciding_methods(
+            result, prepared.eval_queries, documents, settings.RAG_FINETUNE_MIN_REAL_QUERIES
+        )
         decision = reporting.decide(
             judged, serving_method, serving["name"], options.min_gain, (reranker or {}).get("decision")
         )

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from retrieval.finetune.data import Passage
 
 LLM, ICT = "llm", "ict"
+FEEDBACK = "feedback"  # an asker's question and a passage they found helpful (generation/feedback.py)
 
 QUESTION_SYSTEM = (
     "You write the question a user would type into a search box to find a passage. Reply with one question only."
@@ -80,7 +81,7 @@ class Pair:
     positive: str  # the text trained on: the passage (ICT: without the query sentence)
     chunk_id: int
     document_id: int
-    method: str  # LLM or ICT
+    method: str  # LLM, ICT or FEEDBACK
 
     def as_dict(self) -> dict:
         return {

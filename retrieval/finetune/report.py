@@ -24,18 +24,24 @@ STAGES = (
 RERANKED = "hybrid-finetuned+rerank"
 
 
-REAL = "labelled"  # held-out queries no model wrote: passed in with --labelled
+REAL_SOURCES = ("labelled", "feedback")  # held-out queries no model wrote: --labelled, and askers' feedback
 
 
-def deciding_methods(result: dict, min_real: int) -> tuple[dict, str]:
+def deciding_methods(result: dict, queries, documents, min_real: int) -> tuple[dict, str]:
     """The metrics a run's decisions rest on, and which queries gave them:
-    the real (labelled) held-out queries when there are at least `min_real`
-    of them (a gain on synthetic queries need not carry over to what users
-    ask), else all held-out queries."""
-    real = result["by_source"].get(REAL, {})
-    if real.get("queries", 0) >= max(1, min_real):
-        return {k: v for k, v in real.items() if k != "queries"}, f"{REAL} ({real['queries']} real queries)"
-    return result["methods"], f"all held-out ({result['queries']} queries)"
+    the real held-out queries (labelled ones and askers' feedback) when there
+    are at least `min_real` of them (a gain on synthetic queries need not
+    carry over to what users ask), else all held-out queries. Scored from
+    the run's rankings (`result["rankings"]`)."""
+    real = [i for i, q in enumerate(queries) if q.source in REAL_SOURCES]
+    if len(real) < max(1, min_real):
+        return result["methods"], f"all held-out ({result['queries']} queries)"
+    chosen = [queries[i] for i in real]
+    methods = {
+        method: evaluation.score([ranked[i] for i in real], chosen, documents)
+        for method, ranked in result["rankings"].items()
+    }
+    return methods, f"real ({len(real)} labelled and feedback queries)"
 
 
 def decide(

@@ -85,7 +85,7 @@ def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progre
     for source, row in result["by_source"].items():
         picked = [i for i, q in enumerate(queries) if q.source == source]
         row[RERANKED] = evaluation.score([reordered[i] for i in picked], [queries[i] for i in picked], documents)
-    judged, basis = report.deciding_methods(result, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
+    judged, basis = report.deciding_methods(result, queries, documents, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
     decision = {**rerank.decide(judged, HYBRID, RERANKED, settings.RAG_RERANK_MIN_GAIN), "basis": basis}
     cost = sorted(seconds)
     verdict = {

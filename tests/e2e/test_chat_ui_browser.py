@@ -158,6 +158,39 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     assert not page.console_messages, page.console_messages
 
 
+def test_answers_and_sources_are_marked_helpful_and_stay_marked(page, live_server, answered):  # noqa: F811
+    conversation, answer_row, _ = answered
+    log_in(page, live_server, f"/c/{conversation.pk}/")
+    answer = page.locator(".msg.assistant")
+    helpful = answer.locator(".actions button.verdict", has_text="Helpful").first
+    not_helpful = answer.locator(".actions button.verdict", has_text="Not helpful")
+    assert helpful.get_attribute("aria-pressed") == "false"
+    helpful.click()
+    page.wait_for_selector(".actions button.verdict[data-value='true'][aria-pressed='true']")
+    answer.locator("a.cite").first.click()  # opening a source records it
+    viewer = page.locator("#viewer")
+    viewer.wait_for(state="visible")
+    source_no = viewer.locator("#viewer-verdict button.verdict[data-value='false']")
+    source_no.click()
+    page.wait_for_selector("#viewer-verdict button.verdict[data-value='false'][aria-pressed='true']")
+    shoot(page, "feedback-1280")
+    page.reload()  # both verdicts are stored
+    answer = page.locator(".msg.assistant")
+    assert answer.locator(".actions button.verdict[data-value='true']").get_attribute("aria-pressed") == "true"
+    assert not_helpful.get_attribute("aria-pressed") == "false"
+    answer.locator("a.cite").first.click()
+    assert viewer.locator("#viewer-verdict button.verdict[data-value='false']").get_attribute("aria-pressed") == "true"
+    cited = Citation.objects.get(message=answer_row, number=1)
+    assert cited.helpful is False and cited.opened is not None
+    assert Message.objects.get(pk=answer_row.pk).helpful is True
+    # Pressed again, a verdict is taken back.
+    page.keyboard.press("Escape")
+    answer.locator(".actions button.verdict[data-value='true']").click()
+    page.wait_for_selector(".actions button.verdict[data-value='true'][aria-pressed='false']")
+    assert Message.objects.get(pk=answer_row.pk).helpful is None
+    assert not page.console_messages, page.console_messages
+
+
 def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, alice):  # noqa: F811
     public = Collection.objects.create(name="manuals", is_public=True)
     document = make_document(public, title="<img src=x onerror=alert('title')>")

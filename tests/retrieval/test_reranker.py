@@ -10,7 +10,8 @@ import pytest
 from generation import evidence
 from retrieval import reranker as reranking
 from retrieval import stores
-from retrieval.finetune import report, rerank
+from retrieval.finetune import evaluate, report, rerank
+from retrieval.finetune.evaluate import EvalQuery
 from retrieval.search import search
 
 METRICS = dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)
@@ -139,10 +140,22 @@ def test_search_reorders_its_top_hits_by_the_reranker_and_shows_its_score(handbo
 
 
 def test_decisions_rest_on_real_queries_when_there_are_enough():
-    synthetic_win = _methods(0.6, 0.5)
-    real_loss = {"queries": 25, **_methods(0.45, 0.5)}
-    result = {"queries": 300, "methods": synthetic_win, "by_source": {"ict": {}, "labelled": real_loss}}
-    judged, basis = report.deciding_methods(result, 20)
-    assert basis == "labelled (25 real queries)" and not report.decide(judged, "base", "base", 0.02)["better"]
-    judged, basis = report.deciding_methods(result, 30)  # too few real queries: all held-out ones decide
-    assert basis == "all held-out (300 queries)" and report.decide(judged, "base", "base", 0.02)["better"]
+    sources = ["ict", "ict", "ict", "labelled", "feedback"]
+    queries = [EvalQuery(f"q{i}", frozenset({i}), source) for i, source in enumerate(sources)]
+    synthetic = [q.source == "ict" for q in queries]
+    # The fine-tuned model finds the synthetic queries' passages, the base model the real ones'.
+    rankings = {
+        "base-dense": [[99 if s else min(q.relevant)] for q, s in zip(queries, synthetic)],
+        "finetuned-dense": [[min(q.relevant) if s else 99] for q, s in zip(queries, synthetic)],
+        "bm25": [[99] for _ in queries],
+    }
+    result = {
+        "queries": len(queries),
+        "rankings": rankings,
+        "methods": {m: evaluate.score(r, queries) for m, r in rankings.items()},
+    }
+    judged, basis = report.deciding_methods(result, queries, {}, 2)
+    assert basis == "real (2 labelled and feedback queries)"
+    assert not report.decide(judged, "base", "base", 0.02)["better"]
+    judged, basis = report.deciding_methods(result, queries, {}, 3)  # too few real queries: all held-out ones decide
+    assert basis == "all held-out (5 queries)" and report.decide(judged, "base", "base", 0.02)["better"]

@@ -78,12 +78,51 @@
     return wrap;
   }
 
+  // Helpful / Not helpful: a pair of toggles whose state is stored (a second
+  // press takes the verdict back) and shown again after a reload.
+  function verdicts(target, url, label) {
+    const group = el("span", "verdicts");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", label);
+    const buttons = [[true, "Helpful"], [false, "Not helpful"]].map(([value, text]) => {
+      const button = el("button", "small verdict", text);
+      button.type = "button";
+      button.dataset.value = String(value);
+      group.appendChild(button);
+      return button;
+    });
+    const show = (helpful) => {
+      target.helpful = helpful;
+      for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.value === String(helpful)));
+    };
+    show(target.helpful === undefined ? null : target.helpful);
+    for (const button of buttons) {
+      button.addEventListener("click", async () => {
+        const value = button.dataset.value === "true";
+        const wanted = target.helpful === value ? null : value;
+        try {
+          const response = await fetch(url, {
+            method: "POST",
+            headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json"},
+            body: JSON.stringify({helpful: wanted}),
+          });
+          if (!response.ok) throw new Error(String(response.status));
+          show((await response.json()).helpful);
+        } catch (err) {
+          button.title = "Not saved: " + readable(err);
+        }
+      });
+    }
+    return group;
+  }
+
   function actions(box, m, question) {
     const bar = el("div", "actions");
     const copy = el("button", "small", "Copy");
     copy.type = "button";
     copy.addEventListener("click", () => copyAnswer(copy, m));
     bar.appendChild(copy);
+    if (m.feedback_url) bar.appendChild(verdicts(m, m.feedback_url, "Was this answer helpful?"));
     if (question) {  // regenerate: the same question again, answered anew below
       const again = el("button", "small", "Ask again");
       again.type = "button";
@@ -204,6 +243,7 @@
   const viewerFigure = document.getElementById("viewer-figure");
   const viewerImage = document.getElementById("viewer-image");
   const viewerCaption = document.getElementById("viewer-caption");
+  const viewerVerdict = document.getElementById("viewer-verdict");
   let opener = null;
   let shown = null;
 
@@ -254,6 +294,15 @@
     if (c.file_url) {
       viewerOpen.href = c.file_url;
       viewerOpen.textContent = "Open the original" + (c.page ? " at page " + c.page : "");
+    }
+    viewerVerdict.replaceChildren();
+    if (c.feedback_url) {
+      viewerVerdict.appendChild(el("span", "muted", "Did this source help? "));
+      viewerVerdict.appendChild(verdicts(c, c.feedback_url, "Did this source help?"));
+    }
+    if (c.opened_url && !c.opened) {  // the source was worth opening: a signal for the retriever's fine-tuning
+      c.opened = true;
+      fetch(c.opened_url, {method: "POST", headers: {"X-CSRFToken": csrf}}).catch(() => {});
     }
     viewer.hidden = false;
     document.body.classList.add("viewing");
