@@ -59,6 +59,23 @@ def choose_dtype(setting: str, device: str) -> str:
     return "bfloat16" if cpu_has_fast_bf16() else "float32"
 
 
+def load_model(what: str, device: str, dtype_setting: str, load, path: str):
+    """A sentence-transformers model (`load(device)`) on `device` (auto: CUDA
+    when torch sees it, else the CPU) in the dtype choose_dtype picks;
+    returns (model, dtype)."""
+    hub_offline()
+    import torch
+
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = choose_dtype(dtype_setting, device)
+    log.info("Loading %s %s on %s in %s (%s threads)", what, path, device, dtype, torch.get_num_threads())
+    model = load(device)
+    if dtype != "float32":
+        model.to(getattr(torch, dtype))
+    return model, dtype
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, model_path: str, device: str = "auto", batch_size: int = 32, dtype: str = "auto"):
         if not model_path or not os.path.isdir(model_path):
@@ -77,25 +94,15 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    hub_offline()
-                    import torch
                     from sentence_transformers import SentenceTransformer
 
-                    device = self.device
-                    if device == "auto":
-                        device = "cuda" if torch.cuda.is_available() else "cpu"
-                    self.dtype = choose_dtype(self.dtype_setting, device)
-                    log.info(
-                        "Loading embedder %s on %s in %s (%s threads)",
+                    self._model, self.dtype = load_model(
+                        "embedder",
+                        self.device,
+                        self.dtype_setting,
+                        lambda device: SentenceTransformer(self.model_path, device=device, local_files_only=True),
                         self.model_path,
-                        device,
-                        self.dtype,
-                        torch.get_num_threads(),
                     )
-                    model = SentenceTransformer(self.model_path, device=device, local_files_only=True)
-                    if self.dtype != "float32":
-                        model.to(getattr(torch, self.dtype))
-                    self._model = model
         return self._model
 
     @property

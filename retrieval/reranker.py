@@ -22,8 +22,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from ragsite.env import hub_offline
-from retrieval.embedding import _FORWARD, _torch_threads, choose_dtype, serving_model_path
+from retrieval.embedding import _FORWARD, _torch_threads, load_model, serving_model_path
 from retrieval.finetune.rerank import DECISION_FILE
 
 log = logging.getLogger(__name__)
@@ -46,19 +45,15 @@ class CrossEncoderReranker:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    hub_offline()
-                    import torch
                     from sentence_transformers.cross_encoder import CrossEncoder
 
-                    device = self.device
-                    if device == "auto":
-                        device = "cuda" if torch.cuda.is_available() else "cpu"
-                    dtype = choose_dtype(self.dtype_setting, device)
-                    log.info("Loading reranker %s on %s in %s", self.path, device, dtype)
-                    model = CrossEncoder(self.path, device=device, local_files_only=True)
-                    if dtype != "float32":
-                        model.model.to(getattr(torch, dtype))
-                    self._model = model
+                    self._model, _dtype = load_model(
+                        "reranker",
+                        self.device,
+                        self.dtype_setting,
+                        lambda device: CrossEncoder(self.path, device=device, local_files_only=True),
+                        self.path,
+                    )
         return self._model
 
     def score(self, query: str, texts: list[str]) -> np.ndarray:

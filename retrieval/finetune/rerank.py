@@ -15,7 +15,6 @@ title and heading in front (retrieval/forms.py), as search gives them.
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ragsite.env import hub_offline
-from retrieval.finetune.train import TrainResult, _Budget
+from retrieval.finetune.train import TrainResult, fit
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +57,9 @@ def train(
     hub_offline()
     import torch
     from datasets import Dataset
-    from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.cross_encoder import CrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
-    from transformers import TrainerCallback, set_seed
+    from transformers import set_seed
 
     from retrieval.embedding import cpu_has_fast_bf16
 
@@ -76,54 +74,23 @@ def train(
             "negative": [t[2] for t in triplets],
         }
     )
-    batch_size = min(batch_size, len(triplets))
-    started = time.monotonic()
-    budget = _Budget(max_steps, max_minutes * 60, started, progress, TrainerCallback)
-    with tempfile.TemporaryDirectory(prefix="rerank-") as scratch:
-        args = CrossEncoderTrainingArguments(
-            output_dir=scratch,
-            max_steps=max_steps,
-            per_device_train_batch_size=batch_size,
-            learning_rate=learning_rate,
-            warmup_steps=warmup_steps
-            if warmup_steps is not None
-            else min(WARMUP_STEPS, round(WARMUP_RATIO * max_steps)),
-            batch_sampler=BatchSamplers.NO_DUPLICATES,
-            seed=seed,
-            data_seed=seed,
-            use_cpu=not cuda,
-            fp16=cuda,
-            bf16=(not cuda and cpu_has_fast_bf16()) if bf16 is None else bf16,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="steps",
-            logging_steps=max(1, min(50, max_steps // 10)),
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_drop_last=len(triplets) >= 2 * batch_size,
-        )
-        trainer = CrossEncoderTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            loss=MultipleNegativesRankingLoss(model, num_negatives=min(IN_BATCH_NEGATIVES, batch_size - 1)),
-            callbacks=[budget.callback],
-        )
-        state = trainer.train()
-    seconds = time.monotonic() - started
-    Path(output).mkdir(parents=True, exist_ok=True)
-    model.save(str(output))
-    steps = int(state.global_step)
-    loss = float(state.training_loss) if state.training_loss is not None else None
-    log.info("Trained reranker for %s steps in %.0f s (%s), mean loss %.4f", steps, seconds, device, loss or 0)
-    return TrainResult(
-        steps=steps,
+    return fit(
+        model,
+        dataset,
+        output,
+        what="Trained a reranker",
+        args_class=CrossEncoderTrainingArguments,
+        trainer_class=CrossEncoderTrainer,
+        loss=MultipleNegativesRankingLoss(model, num_negatives=min(IN_BATCH_NEGATIVES, max(1, batch_size - 1))),
         max_steps=max_steps,
-        seconds=round(seconds, 2),
-        stopped_by="minutes" if budget.timed_out else "steps",
-        loss=loss,
-        device=device,
-        examples=len(triplets),
+        max_minutes=max_minutes,
+        batch_size=batch_size,
+        seed=seed,
+        learning_rate=learning_rate,
+        warmup_steps=warmup_steps if warmup_steps is not None else min(WARMUP_STEPS, round(WARMUP_RATIO * max_steps)),
+        cuda=cuda,
+        bf16=cpu_has_fast_bf16() if bf16 is None else bf16,
+        progress=progress,
     )
 
 

@@ -64,16 +64,13 @@ def train(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
-    from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from transformers import TrainerCallback, set_seed
+    from transformers import set_seed
 
     set_seed(seed)
     cuda = torch.cuda.is_available()
-    device = "cuda" if cuda else "cpu"
-    model = SentenceTransformer(base_model, device=device, local_files_only=True)
+    model = SentenceTransformer(base_model, device="cuda" if cuda else "cpu", local_files_only=True)
     served_max_tokens = model.max_seq_length
-    model.max_seq_length = min(served_max_tokens, TRAIN_MAX_TOKENS)
     dataset = Dataset.from_dict(
         {
             "anchor": [t[0] for t in triplets],
@@ -81,52 +78,102 @@ def train(
             "negative": [t[2] for t in triplets],
         }
     )
-    batch_size = min(batch_size, len(triplets))
+    model.max_seq_length = min(served_max_tokens, TRAIN_MAX_TOKENS)
+
+    def serve_as_before():
+        model.max_seq_length = served_max_tokens  # serve as the base model did
+
+    return fit(
+        model,
+        dataset,
+        output,
+        what=f"Fine-tuned {base_model}",
+        args_class=SentenceTransformerTrainingArguments,
+        trainer_class=SentenceTransformerTrainer,
+        loss=MultipleNegativesRankingLoss(model),
+        max_steps=max_steps,
+        max_minutes=max_minutes,
+        batch_size=batch_size,
+        seed=seed,
+        learning_rate=learning_rate,
+        warmup_steps=max(1, round(WARMUP_RATIO * max_steps)),
+        cuda=cuda,
+        progress=progress,
+        before_save=serve_as_before,
+    )
+
+
+def fit(
+    model,
+    dataset,
+    output,
+    *,
+    what: str,
+    args_class,
+    trainer_class,
+    loss,
+    max_steps: int,
+    max_minutes: float,
+    batch_size: int,
+    seed: int,
+    learning_rate: float,
+    warmup_steps: int,
+    cuda: bool,
+    bf16: bool = False,
+    progress=None,
+    before_save=None,
+) -> TrainResult:
+    """Train a sentence-transformers model (an embedder or a cross-encoder,
+    with its trainer and arguments classes) on `dataset` with `loss`:
+    no-duplicate batches, seeds fixed, fp16 on CUDA (bf16 autocast on the CPU
+    when asked), stopped by max_steps or max_minutes; saved to `output`."""
+    from sentence_transformers.base.sampler import BatchSamplers
+    from transformers import TrainerCallback
+
+    examples = len(dataset)
+    batch_size = min(batch_size, examples)
     started = time.monotonic()
     budget = _Budget(max_steps, max_minutes * 60, started, progress, TrainerCallback)
     with tempfile.TemporaryDirectory(prefix="finetune-") as scratch:
-        args = SentenceTransformerTrainingArguments(
+        args = args_class(
             output_dir=scratch,
             max_steps=max_steps,
             per_device_train_batch_size=batch_size,
             learning_rate=learning_rate,
-            warmup_steps=max(1, round(WARMUP_RATIO * max_steps)),
+            warmup_steps=warmup_steps,
             batch_sampler=BatchSamplers.NO_DUPLICATES,
             seed=seed,
             data_seed=seed,
             use_cpu=not cuda,
             fp16=cuda,
+            bf16=bf16 and not cuda,
             save_strategy="no",
             eval_strategy="no",
             logging_strategy="steps",
             logging_steps=max(1, min(50, max_steps // 10)),
             report_to="none",
             disable_tqdm=True,
-            dataloader_drop_last=len(triplets) >= 2 * batch_size,
+            dataloader_drop_last=examples >= 2 * batch_size,
         )
-        trainer = SentenceTransformerTrainer(
-            model=model,
-            args=args,
-            train_dataset=dataset,
-            loss=MultipleNegativesRankingLoss(model),
-            callbacks=[budget.callback],
-        )
-        output_state = trainer.train()
+        trainer = trainer_class(model=model, args=args, train_dataset=dataset, loss=loss, callbacks=[budget.callback])
+        state = trainer.train()
     seconds = time.monotonic() - started
-    model.max_seq_length = served_max_tokens  # serve as the base model did
+    if before_save:
+        before_save()
     Path(output).mkdir(parents=True, exist_ok=True)
     model.save(str(output))
-    steps = int(output_state.global_step)
-    loss = float(output_state.training_loss) if output_state.training_loss is not None else None
-    log.info("Fine-tuned %s for %s steps in %.0f s (%s), mean loss %.4f", base_model, steps, seconds, device, loss or 0)
+    steps = int(state.global_step)
+    loss_value = float(state.training_loss) if state.training_loss is not None else None
+    device = "cuda" if cuda else "cpu"
+    log.info("%s for %s steps in %.0f s (%s), mean loss %.4f", what, steps, seconds, device, loss_value or 0)
     return TrainResult(
         steps=steps,
         max_steps=max_steps,
         seconds=round(seconds, 2),
         stopped_by="minutes" if budget.timed_out else "steps",
-        loss=loss,
+        loss=loss_value,
         device=device,
-        examples=len(triplets),
+        examples=examples,
     )
 
 
