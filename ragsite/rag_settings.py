@@ -76,6 +76,10 @@ RAG_FINETUNE_MIN_GAIN = envfloat("RAG_FINETUNE_MIN_GAIN", 0.02)
 # With at least this many real held-out queries (--labelled), the decisions
 # rest on them instead of on all held-out queries (synthetic ones included).
 RAG_FINETUNE_MIN_REAL_QUERIES = envint("RAG_FINETUNE_MIN_REAL_QUERIES", 20, minimum=1)
+# Askers' feedback (helpful answers and sources, sources opened) as real
+# queries to train and judge on: a dotted path to a function returning
+# retrieval.evaluation.LabelledQuery items; empty: none.
+RAG_FINETUNE_FEEDBACK_SOURCE = envstr("RAG_FINETUNE_FEEDBACK_SOURCE", "generation.feedback.labelled_queries")
 # Who writes the synthetic questions: a dotted path to a factory
 # (max_new_tokens, stop) -> generate(messages) -> text; retrieval names it here
 # instead of importing generation.
@@ -127,10 +131,10 @@ RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.1)
 RAG_EVIDENCE_ITEMS = envint("RAG_EVIDENCE_ITEMS", 4, minimum=1)
 RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 24, minimum=1)  # units embedded after the cheap first pass
 RAG_EVIDENCE_CHARS = envint("RAG_EVIDENCE_CHARS", 1200, minimum=100)
-RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.44)
+RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.46)
 # ... and the best must score RAG_EVIDENCE_CLEAR, or lead the runner-up by RAG_EVIDENCE_GAP.
-RAG_EVIDENCE_CLEAR = envfloat("RAG_EVIDENCE_CLEAR", 0.65)
-RAG_EVIDENCE_GAP = envfloat("RAG_EVIDENCE_GAP", 0.05)
+RAG_EVIDENCE_CLEAR = envfloat("RAG_EVIDENCE_CLEAR", 0.6)
+RAG_EVIDENCE_GAP = envfloat("RAG_EVIDENCE_GAP", 0.08)
 RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
 # A quoted answer quotes the best evidence and the runner-up when it scored
 # within RAG_QUOTE_MARGIN of it and both fit in RAG_QUOTE_CHARS characters.
