@@ -272,7 +272,7 @@ def run(
         with recorder.timed("train"):
             trained = train(
                 options.base_model,
-                [(t.pair.query, t.pair.positive, t.negative.text) for t in prepared.triplets],
+                prepared.triplet_texts(settings.RAG_PASSAGE_FORM),  # as the version's index will read them
                 version.path,
                 max_steps=options.max_steps,
                 max_minutes=left * (1 - options.rerank_share) if options.reranker else left,
@@ -300,7 +300,7 @@ def run(
             documents = {p.chunk_id: p.document_id for p in prepared.heldout_passages}
             result = evaluation.evaluate(
                 prepared.eval_queries,
-                prepared.eval_passages,
+                prepared.eval_texts(settings.RAG_PASSAGE_FORM),  # as the version's index will read them
                 embedders,
                 documents=documents,
                 rrf_k=settings.RAG_RRF_K,

@@ -19,38 +19,20 @@ from pathlib import Path
 
 from django.conf import settings
 
+from retrieval import forms
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import report, rerank
-from retrieval.forms import passage_text
 from retrieval.reranker import FOLDER, CrossEncoderReranker
 
 HYBRID = "hybrid-finetuned"
 RERANKED = "hybrid-finetuned+rerank"
 
 
-def training_triplets(prepared) -> list[tuple[str, str, str]]:
-    """(query, positive, negative) with each passage read as search gives it
-    to the reranker: title and heading, then the text."""
-    where = {p.chunk_id: p for p in prepared.train_passages}
-    triplets = []
-    for t in prepared.triplets:
-        source = where.get(t.pair.chunk_id)
-        title, heading = (source.title, source.heading) if source else ("", "")
-        triplets.append(
-            (
-                t.pair.query,
-                passage_text(t.pair.positive, title, heading),
-                passage_text(t.negative.text, t.negative.title, t.negative.heading),
-            )
-        )
-    return triplets
-
-
 def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progress=None) -> dict:
     path = folder / FOLDER
     trained = rerank.train(
         options.base_model,
-        training_triplets(prepared),
+        prepared.triplet_texts(forms.CONTEXTUAL),  # the reranker reads passages in context, whatever the index
         path,
         max_steps=options.max_steps,
         max_minutes=max_minutes,
@@ -64,11 +46,7 @@ def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progr
 def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progress=None) -> dict:
     """Re-order the held-out hybrid rankings with the reranker; add its
     methods to `result`; write and return its verdict."""
-    where = {p.chunk_id: p for p in prepared.heldout_passages}
-    texts = {
-        pk: passage_text(text, where[pk].title, where[pk].heading) if pk in where else text
-        for pk, text in prepared.eval_passages.items()
-    }
+    texts = prepared.eval_texts(forms.CONTEXTUAL)
     model = CrossEncoderReranker(path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE)
     model.warm_up()
     queries = prepared.eval_queries

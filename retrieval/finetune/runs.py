@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from ragsite.transitions import transition
+from retrieval import forms
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives
 from retrieval.finetune.data import Passage, Split
@@ -76,6 +77,29 @@ class Prepared:
     llm_filter: dict
     mining: dict
     durations: dict = field(default_factory=dict)
+
+    def triplet_texts(self, form: str) -> list[tuple[str, str, str]]:
+        """(query, positive, negative), each passage read as an index of
+        `form` reads it (retrieval/forms.py): what a model is trained on
+        should be what it will be asked to embed or score."""
+        where = {p.chunk_id: p for p in self.train_passages}
+        found = []
+        for t in self.triplets:
+            source = where.get(t.pair.chunk_id)
+            title, heading = (source.title, source.heading) if source else ("", "")
+            positive = forms.read(form, t.pair.positive, title, heading)
+            found.append(
+                (t.pair.query, positive, forms.read(form, t.negative.text, t.negative.title, t.negative.heading))
+            )
+        return found
+
+    def eval_texts(self, form: str) -> dict[int, str]:
+        """The held-out passages (query sentences taken out) read as an index of `form` reads them."""
+        where = {p.chunk_id: p for p in self.heldout_passages}
+        return {
+            pk: forms.read(form, text, where[pk].title, where[pk].heading) if pk in where else text
+            for pk, text in self.eval_passages.items()
+        }
 
     @property
     def pairs_by_method(self) -> dict:

@@ -181,6 +181,7 @@ def test_it_writes_numbered_versions_and_prunes_old_snapshots(tmp_path):
             "ntotal": version,
             "kind": "flat",
             "tombstones": 0,
+            "form": "text",  # how its passages were read (the store's default; retrieval/forms.py)
         }
         assert (folder / manifest["file"]).exists() and (folder / manifest["file"]).with_suffix(".json").exists()
         assert snapshot_versions(folder) == list(range(max(1, version - KEEP_SNAPSHOTS + 1), version + 1))

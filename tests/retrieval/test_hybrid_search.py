@@ -28,7 +28,11 @@ PARTS = {
 
 
 @pytest.fixture
-def parts(db, tmp_path):
+def parts(db, tmp_path, settings):
+    # Passages read alone (the text form): these tests are about what BM25
+    # finds that dense retrieval misses, and "Loading dock notes" in front of
+    # the note would bring it closer to a part number for the embedder.
+    settings.RAG_PASSAGE_FORM = "text"
     folder = tmp_path / "parts"
     folder.mkdir()
     documents = {}
