@@ -38,6 +38,7 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
         "recall_after",
         "gain_shown",
         "recall_bm25",
+        "reranker_shown",
         "pairs_shown",
         "progress",
         "created",
@@ -143,7 +144,18 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
 
     @admin.display(description="Recall@10 after")
     def recall_after(self, version):
-        return _fmt(version.recall_at_10("finetuned-dense"))
+        decision = version.metrics.get("decision") or {}
+        # On the queries that decided (the real ones when there were enough), as "before".
+        found = decision.get("finetuned_recall")
+        return _fmt(found if found is not None else version.recall_at_10("finetuned-dense"))
+
+    @admin.display(description="Reranker")
+    def reranker_shown(self, version):
+        verdict = (version.metrics.get("reranker") or {}).get("decision") or {}
+        if not verdict:
+            return "—"
+        said = "used" if verdict.get("use") else "not used"
+        return f"{said} (MRR@10 {verdict['gain']:+.1%}, {verdict.get('cost_ms_p50')} ms)"
 
     @admin.display(description="Gain")
     def gain_shown(self, version):

@@ -260,9 +260,11 @@ def test_admin_lists_versions_switches_and_starts_runs(
     assert "v1" in page.content.decode() and "base" in page.content.decode() and "+10.0%" in page.content.decode()
     RetrieverVersion.objects.filter(pk=tuned.pk).update(
         metrics={
-            "methods": {"finetuned-dense": dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)}
+            "methods": {"finetuned-dense": dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"), 0.5)},
+            "reranker": {"decision": {"use": False, "gain": -0.068, "cost_ms_p50": 64.1}},
         }
     )
+    assert "not used (MRR@10 -6.8%, 64.1 ms)" in client.get(url).content.decode()
     detail = client.get(reverse("admin:retrieval_retrieverversion_change", args=[tuned.pk]))
     assert detail.status_code == 200 and "<td>finetuned-dense</td><td>0.500</td>" in detail.content.decode()
     with django_capture_on_commit_callbacks(execute=True):
