@@ -47,7 +47,7 @@ def main():
     from django.conf import settings
     from django.utils import timezone
 
-    from ingestion import services
+    from ingestion import services, sweeps
     from ingestion.chunking import chunk_pages
     from ingestion.models import Document
     from ingestion.parsing import parse_file
@@ -86,7 +86,7 @@ def main():
     try:
         with open(warm_pdf, "rb") as handle:
             doc, _ = services.add_document(handle, "warm.pdf", collection=services.get_collection())
-        services.wait_for([doc.pk], timeout=300)
+        sweeps.wait_for([doc.pk], timeout=300)
         runs = []
         for number, path in enumerate(pdfs):
             # Timed from the upload to the worker's own indexed_at stamp; this
@@ -94,7 +94,7 @@ def main():
             start = timezone.now()
             with open(path, "rb") as handle:
                 doc, _ = services.add_document(handle, f"large-{number}.pdf", collection=services.get_collection())
-            [doc] = services.wait_for([doc.pk], timeout=1800, poll=1.0)
+            [doc] = sweeps.wait_for([doc.pk], timeout=1800, poll=1.0)
             runs.append((doc.indexed_at - start).total_seconds())
             assert doc.status == Document.Status.INDEXED, doc.error
             assert abs(doc.chunks_total - len(texts)) <= len(texts) // 50, (doc.chunks_total, len(texts))

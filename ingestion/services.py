@@ -185,6 +185,11 @@ def enqueue(document_id: int) -> None:
 _working_on: set[int] = set()
 
 
+def working_on() -> frozenset[int]:
+    """The documents this process is processing now (a recovery sweep leaves them alone)."""
+    return frozenset(_working_on)
+
+
 def claim(document_id: int) -> bool:
     """Claim a pending document (or one whose worker died) for processing."""
     claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale_before())
@@ -379,26 +384,6 @@ def cancel(document: Document) -> bool:
     )
 
 
-def requeue_unfinished() -> int:
-    """Queue again what no worker is on: claims whose heartbeat stopped (a dead
-    worker) and documents pending for longer than the claim timeout (a lost
-    message). Each is reset to pending and stamped, so a document is re-queued
-    at most once per timeout."""
-    stale = stale_before()
-    lost = Q(status=Status.PENDING, updated__lt=stale) | Q(status__in=ACTIVE, claimed_at__lt=stale)
-    # A document whose workers keep stopping on it (killed at the hard time
-    # limit, or a crash it causes) fails instead of being queued for ever.
-    spent = Q(status__in=ACTIVE, claimed_at__lt=stale, attempts__gt=settings.RAG_TASK_MAX_RETRIES)
-    for pk, attempts in Document.objects.filter(spent).exclude(pk__in=list(_working_on)).values_list("pk", "attempts"):
-        mark_failed(pk, STOPPED_REPEATEDLY.format(attempts=attempts))
-    ids = list(Document.objects.filter(lost).exclude(pk__in=list(_working_on)).values_list("pk", flat=True))
-    if ids:
-        transition(Document.objects.filter(lost, pk__in=ids), to=Status.PENDING, claimed_at=None)
-    for pk in ids:
-        enqueue(pk)
-    return len(ids)
-
-
 def mark_failed(document_id: int, reason: str) -> None:
     log.warning("Document %s failed: %s", document_id, reason)
     transition(Document.objects.filter(pk=document_id), to=Status.FAILED, error=reason[:2000], claimed_at=None)
@@ -408,15 +393,3 @@ def reindex(document: Document) -> None:
     """Queue a document again (re-parse, re-chunk, re-embed what changed)."""
     transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, error="", claimed_at=None, attempts=0)
     transaction.on_commit(lambda: enqueue(document.pk))
-
-
-def wait_for(document_ids, *, timeout: float, poll: float = 0.5, on_progress=None) -> list[Document]:
-    """Poll until every document is indexed or failed, or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        documents = list(Document.objects.filter(pk__in=document_ids))
-        if on_progress:
-            on_progress(documents)
-        if all(d.is_finished for d in documents) or time.monotonic() > deadline:
-            return documents
-        time.sleep(poll)

@@ -7,7 +7,7 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.db import close_old_connections
 
-from ingestion import services
+from ingestion import services, sweeps
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def start_recovery(**kwargs):
 def _recovery_loop(interval: float) -> None:
     while True:
         try:
-            count = services.requeue_unfinished()
+            count = sweeps.requeue_unfinished()
             if count:
                 log.info("Queued %s unfinished document(s) again", count)
         except Exception:  # keep sweeping through a database outage

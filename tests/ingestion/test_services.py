@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.db import OperationalError
 
-from ingestion import services
+from ingestion import services, sweeps
 from ingestion.models import Chunk, Document
 from retrieval.search import search
 from retrieval.stores import get_store
@@ -67,7 +67,7 @@ def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeu
     Document.objects.filter(pk=document.pk).update(updated=long_ago)
     services.reindex(Document.objects.get(pk=document.pk))
     assert Document.objects.get(pk=document.pk).updated > long_ago
-    assert services.requeue_unfinished() == 0
+    assert sweeps.requeue_unfinished() == 0
     for change in (
         lambda: services.claim(document.pk),
         lambda: services.release(document.pk),
@@ -85,8 +85,8 @@ def test_a_dead_workers_claim_is_taken_over(settings):
     assert services.claim(document.pk)
     settings.RAG_CLAIM_TIMEOUT = 1
     Document.objects.filter(pk=document.pk).update(claimed_at=document.created.replace(year=2000))
-    assert services.requeue_unfinished() == 1
-    assert services.requeue_unfinished() == 0  # re-queued once per timeout, not on every sweep
+    assert sweeps.requeue_unfinished() == 1
+    assert sweeps.requeue_unfinished() == 0  # re-queued once per timeout, not on every sweep
     services.process_document(document.pk)
     document.refresh_from_db()
     assert document.status == "indexed" and document.chunks.count() == 2
@@ -161,10 +161,10 @@ def test_a_workers_sweep_leaves_its_own_documents_alone(settings):
     Document.objects.filter(pk=document.pk).update(claimed_at=document.created.replace(year=2000))
     services._working_on.add(document.pk)  # as while this process embeds it
     try:
-        assert services.requeue_unfinished() == 0
+        assert sweeps.requeue_unfinished() == 0
     finally:
         services._working_on.discard(document.pk)
-    assert services.requeue_unfinished() == 1
+    assert sweeps.requeue_unfinished() == 1
 
 
 def test_a_stored_file_shared_by_two_collections_goes_with_the_last_document(django_capture_on_commit_callbacks):
@@ -219,7 +219,7 @@ def test_a_document_whose_worker_keeps_stopping_fails_instead_of_being_requeued_
     for _ in range(settings.RAG_TASK_MAX_RETRIES + 1):
         assert services.claim(document.pk)  # a worker takes it ...
         Document.objects.filter(pk=document.pk).update(claimed_at=long_ago)  # ... and is killed
-        services.requeue_unfinished()
+        sweeps.requeue_unfinished()
     document.refresh_from_db()
     assert document.status == "failed" and "stopped 3 times" in document.error and document.attempts == 3
     services.reindex(document)

@@ -3,7 +3,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from ingestion import services
+from ingestion import services, sweeps
 from ragsite.celery import workers_online
 
 
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         try:
             if ids and use_worker:
                 self.stdout.write(f"A worker is running: waiting for {len(ids)} document(s)…")
-                finished = services.wait_for(ids, timeout=timeout, on_progress=self._progress)
+                finished = sweeps.wait_for(ids, timeout=timeout, on_progress=self._progress)
             else:
                 if ids:
                     self.stdout.write(f"Processing {len(ids)} document(s) in this process…")
@@ -45,7 +45,7 @@ class Command(BaseCommand):
                     self.bar.set_postfix_str(documents[number].original_filename[:40])
                     services.process_document(pk)  # claims first: a worker that gets the task later skips it
                     self.bar.update(1)
-                finished = services.wait_for(ids, timeout=0)
+                finished = sweeps.wait_for(ids, timeout=0)
         finally:
             self.bar.close()
         self._summary(finished, skipped)
