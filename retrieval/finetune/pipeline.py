@@ -40,7 +40,7 @@ from retrieval.finetune import negatives, queries, real, reranking
 from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
 from retrieval.finetune.queries import FEEDBACK, ICT, LLM
-from retrieval.finetune.runs import Options, Prepared, Progress, _Recorder
+from retrieval.finetune.runs import Options, Prepared, Progress, Recorder
 from retrieval.models import RetrieverVersion
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def load_passages() -> list[Passage]:
 
 def prepare(options: Options, progress: Progress | None = None, *, generate=None) -> Prepared:
     """Steps 1 to 3. `generate(messages) -> text` defaults to the configured generator engine."""
-    recorder = progress if isinstance(progress, _Recorder) else _Recorder(None, progress)
+    recorder = progress if isinstance(progress, Recorder) else Recorder(None, progress)
     llm_deadline = time.monotonic() + options.max_minutes * 60 * LLM_SHARE
 
     with recorder.timed("corpus"):
@@ -249,7 +249,7 @@ def run(
     On failure the row is marked failed with the error, and the exception
     propagates; the serving model is untouched."""
     version = RetrieverVersion.objects.get(pk=version_id)
-    recorder = _Recorder(version.pk, progress)
+    recorder = Recorder(version.pk, progress)
     started = time.perf_counter()
     budget_end = time.monotonic() + options.max_minutes * 60
     try:

@@ -5,6 +5,7 @@ written to the version's row (also the run's heartbeat)."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -106,11 +107,13 @@ class Prepared:
         return dict(sorted(Counter(p.method for p in self.train_pairs).items()))
 
 
-class _Recorder:
-    """Passes progress on and writes it to the row, at most once a second per stage."""
+class Recorder:
+    """Passes progress on and writes it to the row (of `model`: a retriever
+    or a generator version), at most once a second per stage."""
 
-    def __init__(self, version_id: int | None, callback: Progress | None):
+    def __init__(self, version_id: int | None, callback: Progress | None, model=RetrieverVersion):
         self.version_id = version_id
+        self.model = model
         self.callback = callback
         self.stage = None
         self.written = 0.0
@@ -129,7 +132,7 @@ class _Recorder:
             self.written = now
             # Also the heartbeat: a run whose row stops changing for RAG_CLAIM_TIMEOUT may be claimed again.
             transition(
-                RetrieverVersion.objects.filter(pk=self.version_id),
+                self.model.objects.filter(pk=self.version_id),
                 stage=stage,
                 progress_done=done,
                 progress_total=total,
@@ -151,3 +154,27 @@ class _Recorder:
                 return False
 
         return Timer()
+
+
+class ProgressDisplay:
+    """A run's progress for a management command: on a terminal one line per stage, rewritten in place; else a
+    line when a stage starts or ends, and every 15 seconds in between."""
+
+    def __init__(self, out):
+        self.out = out
+        self.stage = None
+        self.started = time.monotonic()
+        self.shown = 0.0
+        self.tty = sys.stdout.isatty()
+
+    def __call__(self, stage, done, total):
+        now = time.monotonic()
+        new_stage = stage != self.stage
+        if not (self.tty or new_stage or done >= total or now - self.shown >= 15):
+            return
+        line = f"[{now - self.started:5.0f} s] {stage:<12} {done}/{total}"
+        if self.tty:
+            self.out.write(("\n" if new_stage and self.stage else "\r") + line, ending="")
+        else:
+            self.out.write(line)
+        self.stage, self.shown = stage, now

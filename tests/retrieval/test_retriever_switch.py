@@ -198,7 +198,7 @@ def test_a_running_fine_tuning_runs_progress_keeps_another_worker_from_claiming_
     assert pipeline.claim(version.pk) and not pipeline.claim(version.pk)
     long_ago = timezone.now() - timedelta(seconds=django_settings.RAG_CLAIM_TIMEOUT + 60)
     RetrieverVersion.objects.filter(pk=version.pk).update(updated=long_ago)
-    pipeline._Recorder(version.pk, None)("train", 1, 10)
+    pipeline.Recorder(version.pk, None)("train", 1, 10)
     assert not pipeline.claim(version.pk)
     RetrieverVersion.objects.filter(pk=version.pk).update(updated=long_ago)  # no progress since: a stopped worker
     assert pipeline.claim(version.pk)

@@ -1,11 +1,9 @@
-import sys
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from retrieval import evaluation
 from retrieval.finetune import pipeline
 from retrieval.finetune.evaluate import format_table
+from retrieval.finetune.runs import ProgressDisplay
 
 
 class Command(BaseCommand):
@@ -71,7 +69,7 @@ class Command(BaseCommand):
             labelled=extra,
         )
         try:
-            version = pipeline.start(opts, progress=_Display(self.stdout))
+            version = pipeline.start(opts, progress=ProgressDisplay(self.stdout))
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write("")
@@ -96,27 +94,3 @@ class Command(BaseCommand):
                 self.style.WARNING(f"{verdict}; needed {decision['min_gain']:+.1%}. Kept {decision['serving']}.")
             )
         self.stdout.write(f"Report: {version.path.rsplit('/', 1)[0]}/report.md")
-
-
-class _Display:
-    """Progress: on a terminal one line per stage, rewritten in place; else a
-    line when a stage starts or ends, and every 15 seconds in between."""
-
-    def __init__(self, out):
-        self.out = out
-        self.stage = None
-        self.started = time.monotonic()
-        self.shown = 0.0
-        self.tty = sys.stdout.isatty()
-
-    def __call__(self, stage, done, total):
-        now = time.monotonic()
-        new_stage = stage != self.stage
-        if not (self.tty or new_stage or done >= total or now - self.shown >= 15):
-            return
-        line = f"[{now - self.started:5.0f} s] {stage:<12} {done}/{total}"
-        if self.tty:
-            self.out.write(("\n" if new_stage and self.stage else "\r") + line, ending="")
-        else:
-            self.out.write(line)
-        self.stage, self.shown = stage, now
