@@ -42,3 +42,15 @@ class SlowFeeEngine(FeeEngine):
             time.sleep(self.PAUSE)
             yield "fee "
         yield "of 95 euros [1]."
+
+
+class ModelEchoEngine(ScriptedEngine):
+    """Records the model it was built for (settings.RAG_GENERATOR_MODEL as
+    get_engine passes it): which generator version serves."""
+
+    def __init__(self, model):
+        self.model_path = model
+
+    @classmethod
+    def from_settings(cls, settings):
+        return cls(settings.RAG_GENERATOR_MODEL)
