@@ -115,6 +115,11 @@ def numbers(text: str) -> set[str]:
     return found
 
 
+def values(text: str) -> list[str]:
+    """The numbers written in digits, as the text writes them ("1,500", "4MB"'s "4")."""
+    return [match.group(0) for match in _NUMBER.finditer(text)]
+
+
 def _normal_number(text: str) -> str:
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", text):
         text = text.replace(",", "")

@@ -123,6 +123,7 @@ def judge(question: LabelledQuestion, outcome: Outcome) -> dict:
         "cited": bool(outcome.cited_quotes),
         "seconds": round(outcome.seconds, 3),
         "evidence_score": outcome.evidence_score,
+        "generated": outcome.generated,  # the model's own text, shown or not (for the diagnosis)
     }
     if question.answerable:
         shown = holds(outcome.answer, question.answers)

@@ -118,6 +118,21 @@ RAG_GENERATION_READ_TIMEOUT = envfloat("RAG_GENERATION_READ_TIMEOUT", 60.0)  # l
 # `manage.py build_engine` (TensorRT-LLM, GPU only): engine folder and largest batch.
 RAG_TRTLLM_ENGINE_DIR = Path(envstr("RAG_TRTLLM_ENGINE_DIR") or DATA_DIR / "trtllm" / "engine")
 RAG_TRTLLM_MAX_BATCH_SIZE = envint("RAG_TRTLLM_MAX_BATCH_SIZE", 8, minimum=1)
+# Fine-tuning the generator (generation/finetune/, `manage.py finetune_generator`).
+# Versions are saved under RAG_GENERATOR_DIR (serving.json there names the one
+# answering); a version switches in when its held-out answers hold the fact
+# RAG_GENERATOR_FINETUNE_MIN_GAIN (absolute share) more often than the serving
+# model's, with no more wrong-but-cited answers and no less abstention.
+RAG_GENERATOR_DIR = Path(envstr("RAG_GENERATOR_DIR") or DATA_DIR / "generators")
+RAG_GENERATOR_FINETUNE_FACTS = envint("RAG_GENERATOR_FINETUNE_FACTS", 400, minimum=1)  # training facts asked about
+RAG_GENERATOR_FINETUNE_LLM_QUESTIONS = envint("RAG_GENERATOR_FINETUNE_LLM_QUESTIONS", 150, minimum=0)
+RAG_GENERATOR_FINETUNE_HELDOUT_QUESTIONS = envint("RAG_GENERATOR_FINETUNE_HELDOUT_QUESTIONS", 40, minimum=1)
+RAG_GENERATOR_FINETUNE_ABSENT_SHARE = envfloat("RAG_GENERATOR_FINETUNE_ABSENT_SHARE", 0.25)
+RAG_GENERATOR_FINETUNE_MAX_STEPS = envint("RAG_GENERATOR_FINETUNE_MAX_STEPS", 300, minimum=1)
+RAG_GENERATOR_FINETUNE_MAX_MINUTES = envfloat("RAG_GENERATOR_FINETUNE_MAX_MINUTES", 15.0)
+RAG_GENERATOR_FINETUNE_BATCH_SIZE = envint("RAG_GENERATOR_FINETUNE_BATCH_SIZE", 4, minimum=1)
+RAG_GENERATOR_FINETUNE_LEARNING_RATE = envfloat("RAG_GENERATOR_FINETUNE_LEARNING_RATE", 5e-5)
+RAG_GENERATOR_FINETUNE_MIN_GAIN = envfloat("RAG_GENERATOR_FINETUNE_MIN_GAIN", 0.02)
 # Answers are built from evidence (generation/evidence.py): the sentences of
 # the top RAG_ANSWER_PASSAGES passages are scored against the question and
 # the best RAG_EVIDENCE_ITEMS (at most RAG_EVIDENCE_CHARS characters) become
