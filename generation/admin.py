@@ -1,15 +1,11 @@
 from django.contrib import admin, messages
 from django.db import transaction
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path
-from django.utils.html import format_html
-from django.views.decorators.http import require_http_methods
 
 from generation import generators
 from generation.finetune.pipeline import Options
 from generation.models import Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
 from ragsite.celery import enqueue_safely
+from ragsite.version_admin import VersionAdmin
 from retrieval.finetune import pipeline as retriever_pipeline
 
 
@@ -60,56 +56,32 @@ def _share(value):
 
 
 @admin.register(GeneratorVersion)
-class GeneratorVersionAdmin(admin.ModelAdmin):
+class GeneratorVersionAdmin(VersionAdmin):
     """Generator versions: held-out answers before and after, a run started
     from here, and switching answers to any version (a rollback is a switch
     to an earlier one). The work happens in Celery tasks; these views queue it."""
 
-    class Media:
-        css = {"all": ["ragsite/admin.css"]}
-
+    finetune_title = "Start a generator fine-tuning run?"
     list_display = ["name", "status_badge", "is_active", "holds_before", "holds_after", "gain", "examples_shown"]
     list_display += ["progress", "created"]
     list_filter = ["status"]
     actions = ["switch_to_version"]
     readonly_fields = [f.name for f in GeneratorVersion._meta.fields if f.name != "id"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def changelist_view(self, request, extra_context=None):
         generators.packaged_version()  # listed, so answers can roll back to it
         extra_context = {**(extra_context or {}), "can_finetune": self.has_change_permission(request)}
         return super().changelist_view(request, extra_context)
 
-    def get_urls(self):
-        start = self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.start_finetune))
-        return [path("finetune/", start, name="generation_generatorversion_finetune"), *super().get_urls()]
+    def run_context(self) -> dict:
+        return {"corpus": retriever_pipeline.corpus_summary(), "options": Options.from_settings()}
 
-    def start_finetune(self, request):
-        """GET: the corpus, the budget and a button (or why a run would stop at once); POST: queue the run."""
+    def queue_run(self):
         from generation.tasks import finetune_generator
 
-        if not self.has_change_permission(request):
-            messages.error(request, "You may not start a fine-tuning run.")
-            return redirect("admin:generation_generatorversion_changelist")
-        if request.method == "GET":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": "Start a generator fine-tuning run?",
-                "corpus": retriever_pipeline.corpus_summary(),
-                "options": Options.from_settings(),
-            }
-            return TemplateResponse(request, "admin/generation/generatorversion/finetune_confirm.html", context)
-        with transaction.atomic():
-            version = generators.new_version(str(generators.packaged_version().path))
-            transaction.on_commit(lambda: enqueue_safely(finetune_generator, version.pk))
-        messages.success(request, f"Generator fine-tuning run {version.name} queued; its progress shows here.")
-        return redirect("admin:generation_generatorversion_changelist")
+        version = generators.new_version(str(generators.packaged_version().path))
+        transaction.on_commit(lambda: enqueue_safely(finetune_generator, version.pk))
+        return version
 
     @admin.action(description="Answer with this version (or roll back to it)")
     def switch_to_version(self, request, queryset):
@@ -126,15 +98,6 @@ class GeneratorVersionAdmin(admin.ModelAdmin):
             return
         generators.switch_later(version.pk)
         self.message_user(request, f"Switching answers to {version.name}; every process follows within a request.")
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, version):
-        return format_html(
-            '<b class="rag-status rag-status-{}" title="{}">{}</b>',
-            version.status,
-            version.error[:300],
-            version.get_status_display(),
-        )
 
     @admin.display(description="Holds the fact before")
     def holds_before(self, version):

@@ -4,13 +4,10 @@ The work happens in Celery tasks; these views only queue it."""
 
 from django.contrib import admin, messages
 from django.db import transaction
-from django.shortcuts import redirect
-from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_http_methods
 
 from ragsite.celery import enqueue_safely
+from ragsite.version_admin import VersionAdmin
 from retrieval import versions
 from retrieval.finetune import pipeline
 from retrieval.finetune.evaluate import METRICS
@@ -26,10 +23,7 @@ def _fmt(value):
 
 
 @admin.register(RetrieverVersion)
-class RetrieverVersionAdmin(admin.ModelAdmin):
-    class Media:
-        css = {"all": ["ragsite/admin.css"]}
-
+class RetrieverVersionAdmin(VersionAdmin):
     list_display = [
         "name",
         "status_badge",
@@ -69,41 +63,18 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
     ]
     exclude = ["metrics"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def changelist_view(self, request, extra_context=None):
         versions.base_version()  # the packaged model is listed, so search can roll back to it
         extra_context = {**(extra_context or {}), "can_finetune": self.has_change_permission(request)}
         return super().changelist_view(request, extra_context)
 
-    def get_urls(self):
-        start = self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.start_finetune))
-        return [path("finetune/", start, name="retrieval_retrieverversion_finetune"), *super().get_urls()]
+    def run_context(self) -> dict:
+        return {"corpus": pipeline.corpus_summary(), "options": Options.from_settings()}
 
-    def start_finetune(self, request):
-        """GET: what a run would start from, its budget, and a button to start
-        it (or why it would stop at once); POST: queue the run."""
-        if not self.has_change_permission(request):
-            messages.error(request, "You may not start a fine-tuning run.")
-            return redirect("admin:retrieval_retrieverversion_changelist")
-        if request.method == "GET":
-            context = {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": "Start a fine-tuning run?",
-                "corpus": pipeline.corpus_summary(),
-                "options": Options.from_settings(),
-            }
-            return TemplateResponse(request, "admin/retrieval/retrieverversion/finetune_confirm.html", context)
-        with transaction.atomic():
-            version = versions.new_version(Options.from_settings().base_model)
-            transaction.on_commit(lambda: enqueue_safely(finetune_retriever, version.pk))
-        messages.success(request, f"Fine-tuning run {version.name} queued; its progress shows here.")
-        return redirect("admin:retrieval_retrieverversion_changelist")
+    def queue_run(self):
+        version = versions.new_version(Options.from_settings().base_model)
+        transaction.on_commit(lambda: enqueue_safely(finetune_retriever, version.pk))
+        return version
 
     @admin.action(description="Switch search to this version (or roll back to it)")
     def switch_to_version(self, request, queryset):
@@ -126,15 +97,6 @@ class RetrieverVersionAdmin(admin.ModelAdmin):
             request,
             f"Switching to {version.name}: its index is built in the background; "
             "search keeps using the current one until it is ready.",
-        )
-
-    @admin.display(description="Status", ordering="status")
-    def status_badge(self, version):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
-        return format_html(
-            '<b class="rag-status rag-status-{}" title="{}">{}</b>',
-            version.status,
-            version.error[:300],
-            version.get_status_display(),
         )
 
     @admin.display(description="Recall@10 before")

@@ -61,6 +61,8 @@ def test_the_chat_page_sends_a_strict_policy_and_the_security_headers(client, al
         "/admin/ingestion/document/",
         "/admin/ingestion/document/add/",
         "/admin/retrieval/retrieverversion/",
+        "/admin/generation/generatorversion/",
+        "/admin/generation/generatorversion/finetune/",
     ],
 )
 def test_the_sites_pages_have_nothing_the_policy_blocks(client, admin_user, path):

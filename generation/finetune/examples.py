@@ -237,17 +237,7 @@ def arrange(
             drops.note("absent_without_distractors")
             return None
         rng.shuffle(chosen)
-        return Example(
-            ABSENT,
-            question.method,
-            question.text,
-            [line for line, _, _ in chosen],
-            NOT_FOUND_ANSWER,
-            None,
-            fact.chunk_id,
-            tuple(c for _, _, c in chosen),
-            tuple(sorted({d for _, d, _ in chosen})),
-        )
+        return _example(ABSENT, question, chosen, NOT_FOUND_ANSWER, None)
     chosen = others[: items - 1] + [(fact.line, fact.document_id, fact.chunk_id)]
     rng.shuffle(chosen)
     gold = next(i for i, (line, _, _) in enumerate(chosen) if line == fact.line)
@@ -258,16 +248,20 @@ def arrange(
     if decision.kind != GENERATED or decision.cited != [gold]:
         drops.note("target_unverified")
         return None
+    return _example(ANSWER, question, chosen, target, gold)
+
+
+def _example(kind: str, question: Question, chosen: list, target: str, gold: int | None) -> Example:
     return Example(
-        ANSWER,
+        kind,
         question.method,
         question.text,
         [line for line, _, _ in chosen],
         target,
         gold,
-        fact.chunk_id,
-        tuple(c for _, _, c in chosen),
-        tuple(sorted({d for _, d, _ in chosen})),
+        question.fact.chunk_id,
+        tuple(chunk for _, _, chunk in chosen),
+        tuple(sorted({document for _, document, _ in chosen})),
     )
 
 
