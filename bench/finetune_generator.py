@@ -33,6 +33,7 @@ def main():
     for option in ("max-steps", "facts", "llm-questions", "heldout-questions"):
         parser.add_argument(f"--{option}", type=int)
     parser.add_argument("--minutes", type=float)
+    parser.add_argument("--positions", choices=["random", "ranked"])
     parser.add_argument("--curve", default="", help="Training steps whose checkpoints are judged too: 25,75,150.")
     args = parser.parse_args()
     curve = tuple(int(step) for step in args.curve.split(",") if step)
@@ -53,6 +54,7 @@ def main():
         facts=args.facts,
         llm_questions=args.llm_questions,
         heldout_questions=args.heldout_questions,
+        positions=args.positions,
         switch=False,
         labelled=labelled,
         save_at=curve,

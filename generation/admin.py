@@ -5,6 +5,7 @@ from generation import generators
 from generation.finetune.pipeline import Options
 from generation.models import Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
 from ragsite.celery import enqueue_safely
+from ragsite.transitions import stale_before
 from ragsite.version_admin import VersionAdmin
 from retrieval.finetune import pipeline as retriever_pipeline
 
@@ -62,10 +63,8 @@ class GeneratorVersionAdmin(VersionAdmin):
     to an earlier one). The work happens in Celery tasks; these views queue it."""
 
     finetune_title = "Start a generator fine-tuning run?"
-    list_display = ["name", "status_badge", "is_active", "holds_before", "holds_after", "gain", "examples_shown"]
-    list_display += ["progress", "created"]
-    list_filter = ["status"]
-    actions = ["switch_to_version"]
+    list_display = ["name", "status_badge", "held_out", "examples_shown", "progress", "created"]
+    actions = ["switch_to_version"]  # (no filter column: a corpus has a handful of versions)
     readonly_fields = [f.name for f in GeneratorVersion._meta.fields if f.name != "id"]
 
     def changelist_view(self, request, extra_context=None):
@@ -99,26 +98,26 @@ class GeneratorVersionAdmin(VersionAdmin):
         generators.switch_later(version.pk)
         self.message_user(request, f"Switching answers to {version.name}; every process follows within a request.")
 
-    @admin.display(description="Holds the fact before")
-    def holds_before(self, version):
-        return _share(version.measure("before", "holds_fact"))
-
-    @admin.display(description="Holds the fact after")
-    def holds_after(self, version):
-        return _share(version.measure("after", "holds_fact"))
-
-    @admin.display(description="Gain")
-    def gain(self, version):
-        gain = version.metrics.get("decision", {}).get("gain")
-        return "\u2014" if gain is None else f"{gain:+.3f}"
+    @admin.display(description="Held-out answers hold the fact")
+    def held_out(self, version):
+        before, after = version.measure("before", "holds_fact"), version.measure("after", "holds_fact")
+        if after is None:
+            return "\u2014"
+        return f"{_share(before)} \u2192 {_share(after)} ({after - (before or 0.0):+.3f})"
 
     @admin.display(description="Examples")
     def examples_shown(self, version):
-        return ", ".join(f"{k} {v}" for k, v in (version.examples.get("by_kind") or {}).items()) or "\u2014"
+        kinds = version.examples.get("by_kind") or {}
+        if not kinds:
+            return "\u2014"
+        absent = sum(n for kind, n in kinds.items() if kind.startswith("absent/"))
+        return f"{sum(kinds.values())} ({absent} absent)"
 
     @admin.display(description="Progress")
     def progress(self, version):
         if version.status == GeneratorVersion.Status.TRAINING:
+            if version.stage != "queued" and version.updated < stale_before():
+                return f"stalled at {version.stage}: its worker stopped"
             return f"{version.stage or 'queued'} {version.progress_done}/{version.progress_total}"
         if version.status == GeneratorVersion.Status.FAILED:
             return version.error.splitlines()[0][:120] if version.error else "failed"

@@ -35,6 +35,7 @@ CHOICES = {
     "RAG_FAISS_GPU": (r"auto|on|off", "auto, on or off"),
     "RAG_RERANK": (r"auto|on|off", "auto, on or off"),
     "RAG_PASSAGE_FORM": (r"contextual|text", "contextual or text"),
+    "RAG_GENERATOR_FINETUNE_POSITIONS": (r"random|ranked", "random or ranked"),
 }
 
 # Numbers with a meaningful range: (low, high, low inclusive, high inclusive).

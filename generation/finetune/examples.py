@@ -40,6 +40,7 @@ from generation.prompts import EvidenceLine
 
 ANSWER, ABSENT = "answer", "absent"
 LLM, KEYWORD = "llm", "keyword"
+RANDOM, RANKED = "random", "ranked"  # where the fact goes among the distractors
 MIN_FACT_CHARS = 30
 MAX_FACT_CHARS = 320
 _LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d{1,2}[.)])\s+")
@@ -220,12 +221,18 @@ def arrange(
     rng: random.Random,
     drops: Drops,
     salient=frozenset(),
+    positions: str = "random",
 ) -> Example | None:
     """An example for `question`: `distractors` are (line, document id, chunk
     id) best first, as the answer path found them; `items` how many evidence
     lines the prompt holds. Anything holding the fact's numbers is no
-    distractor; an absent example has nothing of the fact's passage either."""
+    distractor; an absent example has nothing of the fact's passage either.
+    `positions`: RANDOM puts the fact at a random place among the
+    distractors (RAFT's recipe); RANKED keeps the answer path's order, the
+    fact where the evidence selection ranked it (last when it was not
+    selected)."""
     fact = question.fact
+    ranked = next((i for i, (line, _, _) in enumerate(distractors) if flatten(line.text) == fact.text), None)
     others = [
         (line, document_id, chunk_id)
         for line, document_id, chunk_id in distractors
@@ -236,10 +243,16 @@ def arrange(
         if not chosen:
             drops.note("absent_without_distractors")
             return None
-        rng.shuffle(chosen)
+        if positions == RANDOM:
+            rng.shuffle(chosen)
         return _example(ABSENT, question, chosen, NOT_FOUND_ANSWER, None)
-    chosen = others[: items - 1] + [(fact.line, fact.document_id, fact.chunk_id)]
-    rng.shuffle(chosen)
+    chosen = others[: items - 1]
+    if positions == RANDOM:
+        rng.shuffle(chosen)
+        place = rng.randrange(len(chosen) + 1)
+    else:
+        place = len(chosen) if ranked is None else min(ranked, len(chosen))
+    chosen.insert(place, (fact.line, fact.document_id, fact.chunk_id))
     gold = next(i for i, (line, _, _) in enumerate(chosen) if line == fact.line)
     target = answer_target(fact, gold + 1)
     # The answer policy's own check, as it would judge this answer to this prompt.

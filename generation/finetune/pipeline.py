@@ -64,6 +64,7 @@ class Options:
     llm_questions: int
     heldout_questions: int
     absent_share: float
+    positions: str  # examples.RANDOM or RANKED
     train: sft.TrainOptions
     heldout_share: float
     min_gain: float
@@ -86,6 +87,7 @@ class Options:
             "llm_questions": settings.RAG_GENERATOR_FINETUNE_LLM_QUESTIONS,
             "heldout_questions": settings.RAG_GENERATOR_FINETUNE_HELDOUT_QUESTIONS,
             "absent_share": settings.RAG_GENERATOR_FINETUNE_ABSENT_SHARE,
+            "positions": settings.RAG_GENERATOR_FINETUNE_POSITIONS,
             "train": train,
             "heldout_share": settings.RAG_FINETUNE_HELDOUT_SHARE,
             "min_gain": settings.RAG_GENERATOR_FINETUNE_MIN_GAIN,
@@ -160,6 +162,7 @@ def build_examples(questions, train_documents: list[int], options: Options, drop
             rng=rng,
             drops=drops,
             salient=evidence.salient(scored.weights),
+            positions=options.positions,
         )
         if example is None:
             continue

@@ -125,3 +125,15 @@ def test_a_version_switches_in_only_when_better_and_no_worse_elsewhere():
     ] == ["holds the fact +0.010 (needs +0.020)"]
     worse = decide_switch(before, {"holds_fact": 0.60, "wrong_cited": 0.12, "abstained": 0.60}, 0.02, "v1")
     assert not worse["better"] and len(worse["reasons"]) == 2 and worse["against"] == "v1"
+
+
+def test_ranked_positions_keep_the_answer_paths_order():
+    question = making.Question("How much is the Gold card's annual fee?", fact(), making.LLM)
+    arrange = lambda found: making.arrange(  # noqa: E731
+        question, found, kind=making.ANSWER, items=3, rng=random.Random(1), drops=making.Drops(), positions="ranked"
+    )
+    found = [DISTRACTORS[0], (fact().line, 3, 7), DISTRACTORS[1], DISTRACTORS[3]]
+    second = arrange(found)
+    assert second.gold == 1 and [line.text for line in second.evidence][0] == DISTRACTORS[0][0].text
+    missed = arrange([DISTRACTORS[0], DISTRACTORS[1], DISTRACTORS[3]])  # the selection did not pick the fact
+    assert missed.gold == 2 and missed.evidence_chunks == (40, 50, 7)

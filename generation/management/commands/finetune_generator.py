@@ -22,6 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--llm-questions", type=int, help="Of them, how many the LLM writes a question for.")
         parser.add_argument("--heldout-questions", type=int, help="Held-out questions written to judge the run.")
         parser.add_argument("--absent-share", type=float, help="Share of examples without the right evidence.")
+        parser.add_argument(
+            "--positions", choices=["random", "ranked"], help="Where the fact goes among the distractors."
+        )
         parser.add_argument("--seed", type=int, help="Seed of the split, the samples and the training.")
         parser.add_argument("--min-gain", type=float, help="Gain in 'answer holds the fact' needed to switch.")
         parser.add_argument(
@@ -54,6 +57,7 @@ class Command(BaseCommand):
             llm_questions=options["llm_questions"],
             heldout_questions=options["heldout_questions"],
             absent_share=options["absent_share"],
+            positions=options["positions"],
             seed=options["seed"],
             min_gain=options["min_gain"],
             switch=not no_switch,
