@@ -125,8 +125,8 @@ def _questions(facts, llm_budget: int, generate, deadline: float, filters: dict,
             deadline=deadline,
         )
         filters[stage] = stats.as_dict()
-        by_chunk = {f.chunk_id: f for f in facts}
-        found += [making.Question(p.query, by_chunk[p.chunk_id], making.LLM) for p in pairs]
+        asked_about = {(f.chunk_id, f.sentence): f for f in facts}  # a passage may give two facts
+        found += [making.Question(p.query, asked_about[p.chunk_id, p.positive], making.LLM) for p in pairs]
     for fact in facts:
         keywords = making.keyword_question(fact)
         if keywords:

@@ -104,8 +104,14 @@ def test_the_export_keeps_metadata_and_tokenizer_and_matches_the_checkpoints_log
     assert gap.correlation >= export.MIN_CORRELATION and gap.clear >= 1
 
 
+def asks_about_its_start(messages):
+    """A question writer that asks about the passage's first words (a scripted LLM)."""
+    passage = messages[-1]["content"].removeprefix("Passage: ")
+    return "What is said about " + " ".join(passage.split()[:4]) + "?"
+
+
 def test_a_whole_run_trains_exports_judges_and_switches_with_rollback(demo, generator_dir):
-    version = pipeline.start(small_options())
+    version = pipeline.start(small_options(llm_questions=12), generate=asks_about_its_start)
     assert version.status == Status.ACTIVE and version.is_active, version.error
     assert Path(version.path).is_file() and (Path(version.checkpoint) / "config.json").is_file()
     assert version.metrics["export"]["ok"]
@@ -116,6 +122,7 @@ def test_a_whole_run_trains_exports_judges_and_switches_with_rollback(demo, gene
     # Training never saw a held-out document: every example's text comes from training documents.
     rows = [json.loads(line) for line in open(Path(version.path).parent / "examples.jsonl", encoding="utf-8")]
     assert {row["kind"] for row in rows} == {making.ANSWER, making.ABSENT}
+    assert {row["method"] for row in rows} == {making.LLM, making.KEYWORD}
     by_kind = version.examples["by_kind"]
     assert sum(by_kind.values()) == len(rows)
     from retrieval.finetune.data import split_documents
@@ -133,6 +140,9 @@ def test_a_whole_run_trains_exports_judges_and_switches_with_rollback(demo, gene
             assert row["chunk_id"] not in row["evidence_chunks"]
         else:
             assert row["target"].endswith(f"[{row['gold'] + 1}].")
+            if row["method"] == making.LLM:  # the question was asked about the very fact the target states
+                start = row["question"].removeprefix("What is said about ").rstrip("?")
+                assert row["target"].startswith(start), (row["question"], row["target"])
             assert row["evidence_chunks"][row["gold"]] == row["chunk_id"]
 
     # Every process follows the registry: the engine now loads the new file; answers come from it.
