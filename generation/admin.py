@@ -1,4 +1,4 @@
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
 
 from generation import generators
@@ -84,16 +84,8 @@ class GeneratorVersionAdmin(VersionAdmin):
 
     @admin.action(description="Answer with this version (or roll back to it)")
     def switch_to_version(self, request, queryset):
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to switch to.", messages.WARNING)
-            return
-        version = queryset.get()
-        if version.is_active:
-            self.message_user(request, f"{version.name} is already answering.", messages.INFO)
-            return
-        if version.status not in generators.SWITCHABLE:
-            state = version.get_status_display().lower()
-            self.message_user(request, f"{version.name} is {state}: it cannot be switched in.", messages.ERROR)
+        version = self.version_to_switch(request, queryset, lambda v: v.status in generators.SWITCHABLE)
+        if version is None:
             return
         generators.switch_later(version.pk)
         self.message_user(request, f"Switching answers to {version.name}; every process follows within a request.")

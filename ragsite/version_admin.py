@@ -60,6 +60,22 @@ class VersionAdmin(admin.ModelAdmin):
         messages.success(request, f"Fine-tuning run {version.name} queued; its progress shows here.")
         return redirect(changelist)
 
+    def version_to_switch(self, request, queryset, switchable):
+        """The one selected version, if it can be switched in (`switchable(version)`);
+        else None, with a message saying why not."""
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to switch to.", messages.WARNING)
+            return None
+        version = queryset.get()
+        if version.is_active:
+            self.message_user(request, f"{version.name} is already serving.", messages.INFO)
+            return None
+        if not switchable(version):
+            state = version.get_status_display().lower()
+            self.message_user(request, f"{version.name} is {state}: it cannot be switched in.", messages.ERROR)
+            return None
+        return version
+
     @admin.display(description="Status", ordering="status")
     def status_badge(self, version):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
         return format_html(

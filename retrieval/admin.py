@@ -2,7 +2,7 @@
 switching search to any version (a rollback is a switch to an earlier one).
 The work happens in Celery tasks; these views only queue it."""
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
@@ -78,19 +78,10 @@ class RetrieverVersionAdmin(VersionAdmin):
 
     @admin.action(description="Switch search to this version (or roll back to it)")
     def switch_to_version(self, request, queryset):
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to switch to.", messages.WARNING)
-            return
-        version = queryset.get()
-        if version.is_active:
-            self.message_user(request, f"{version.name} is already serving.", messages.INFO)
-            return
-        if version.status not in versions.SWITCHABLE and not versions.is_stalled(version):
-            self.message_user(
-                request,
-                f"{version.name} is {version.get_status_display().lower()}: it cannot be switched in.",
-                messages.ERROR,
-            )
+        version = self.version_to_switch(
+            request, queryset, lambda v: v.status in versions.SWITCHABLE or versions.is_stalled(v)
+        )
+        if version is None:
             return
         versions.switch_later(version.pk)
         self.message_user(

@@ -194,3 +194,11 @@ def test_the_admin_lists_versions_and_confirms_before_a_run(demo, admin_client):
     assert page.status_code == 200 and b"packaged" in page.content
     confirm = admin_client.get(reverse("admin:generation_generatorversion_finetune"))
     assert confirm.status_code == 200 and b"Start the run" in confirm.content
+    url = reverse("admin:generation_generatorversion_changelist")
+    packaged = GeneratorVersion.objects.get(name=generators.PACKAGED)
+    failed = generators.new_version("packaged")
+    GeneratorVersion.objects.filter(pk=failed.pk).update(status=Status.FAILED)
+    for version, said in ((packaged, b"already serving"), (failed, b"failed: it cannot be switched in")):
+        page = admin_client.post(url, {"action": "switch_to_version", "_selected_action": [version.pk]}, follow=True)
+        assert said in page.content
+    assert serving.serving_name() == "packaged"
