@@ -37,6 +37,7 @@ from generation.claims import values as number_values
 from generation.evaluation import holds
 from generation.policy import GENERATED, NOT_FOUND_ANSWER, Item, decide, flatten
 from generation.prompts import EvidenceLine
+from retrieval.finetune.styled import STOPWORDS
 
 ANSWER, ABSENT = "answer", "absent"
 LLM, KEYWORD = "llm", "keyword"
@@ -51,12 +52,6 @@ _REFERENCE = re.compile(
 )
 _LABEL_NOISE = re.compile(r"\((?:[`\w\s,]*)\)|[`*\u2026\u2014]|\.\.\.")
 _WORD = re.compile(r"[\w'-]+")
-STOPWORDS = frozenset(
-    "a an the is are was were be been being it its this that these those of to in on at by for with from as "
-    "and or but if then than so such can may might must will would should shall do does did not no up which who "
-    "what when where how there here also only any all each every per about into over under more most less least "
-    "you your we our they their".split()
-)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 that reads the database (chunks in, a RetrieverVersion row out).
 
 1. Split the indexed documents into train and held-out (by document, seeded).
-2. Synthetic queries: LLM-written questions and ICT sentences for sampled
-   passages of each side (held-out ones become the evaluation queries).
+2. Synthetic queries: LLM-written questions, keyword queries and situations
+   (styled.py) and ICT sentences for sampled passages of each side (held-out
+   ones become the evaluation queries).
 3. Hard negatives for the training pairs, mined over the training passages
    with the serving model and BM25.
 4. Fine-tune the base model (retrieval/finetune/train.py).
@@ -36,11 +37,12 @@ from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
-from retrieval.finetune import negatives, queries, real, reranking
+from retrieval.finetune import negatives, queries, real, reranking, styled
 from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
 from retrieval.finetune.queries import FEEDBACK, ICT, LLM
 from retrieval.finetune.runs import Options, Prepared, Progress, Recorder
+from retrieval.finetune.styled import KEYWORD, SITUATION
 from retrieval.models import RetrieverVersion
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def _too_small(what: str, passages: int, documents: int) -> CorpusTooSmall:
         "Fine-tuning holds some documents out to judge the new model, so it needs several documents with a few "
         "passages of whole sentences each: add documents (a few dozen is a good start), pass labelled questions "
         "(finetune_retriever --labelled), or raise RAG_FINETUNE_HELDOUT_SHARE or the query budgets "
-        "(RAG_FINETUNE_ICT_QUERIES, RAG_FINETUNE_LLM_QUERIES)."
+        "(RAG_FINETUNE_ICT_QUERIES, RAG_FINETUNE_KEYWORD_QUERIES, RAG_FINETUNE_LLM_QUERIES)."
     )
 
 
@@ -111,16 +113,15 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
             raise _too_small("the training and the held-out documents both need passages", len(passages), documents)
     embedder = get_embedder()  # the serving model: it judges questions and mines negatives
     budget = {
-        LLM: (
-            options.llm_queries - share(options.llm_queries, len(heldout), len(passages)),
-            share(options.llm_queries, len(heldout), len(passages)),
-        ),
-        ICT: (
-            options.ict_queries - share(options.ict_queries, len(heldout), len(passages)),
-            share(options.ict_queries, len(heldout), len(passages)),
-        ),
+        method: (count - share(count, len(heldout), len(passages)), share(count, len(heldout), len(passages)))
+        for method, count in (
+            (LLM, options.llm_queries),
+            (KEYWORD, options.keyword_queries),
+            (SITUATION, options.situation_queries),
+            (ICT, options.ict_queries),
+        )
     }
-    # LLM passages first, ICT passages from the rest: no passage has a query of both kinds.
+    # LLM passages first, the other kinds from the rest: no passage has queries of two kinds.
     order = {
         "train": sample(train, len(train), options.seed),
         "heldout": sample(heldout, len(heldout), options.seed + 1),
@@ -143,26 +144,34 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
                 )
                 filters[side] = stats.as_dict()
                 offset += len(llm[side])
-    ict_made = {}
+    made = {ICT: {}, KEYWORD: {}, SITUATION: {}}
     with recorder.timed("ict_queries"):
+        # Model-free kinds, each from passages no other kind has (ICT last: the most plentiful).
+        frequencies = styled.document_frequencies(train)
+        makers = {
+            KEYWORD: lambda passage: styled.keyword_pair(passage, options.seed, frequencies),
+            SITUATION: lambda passage: styled.situation_pair(passage, options.seed, frequencies),
+            ICT: lambda passage: queries.ict_pair(passage, options.seed),
+        }
         for i, side in enumerate(("train", "heldout")):
-            rest, want = order[side][len(llm[side]) :], budget[ICT][i]
-            made = []
-            for passage in rest:
-                if len(made) >= want:
-                    break
-                pair = queries.ict_pair(passage, options.seed)
-                if pair is not None:
-                    made.append(pair)
-            ict_made[side] = made
+            rest = iter(order[side][len(llm[side]) :])
+            for method, make in makers.items():
+                made[method][side] = _take(rest, budget[method][i], make)
             recorder("ict_queries", i + 1, 2)
+    ict_made = made[ICT]
     feedback = real.feedback_queries()
-    train_pairs = llm_made.get("train", []) + ict_made["train"] + real.feedback_pairs(feedback, train)
+    train_pairs = llm_made.get("train", []) + [pair for kind in made.values() for pair in kind["train"]]
+    train_pairs += real.feedback_pairs(feedback, train)
     heldout_texts = {p.chunk_id: p.text for p in heldout}
     masked, holders = queries.mask_sentences(heldout_texts, [p.query for p in ict_made["heldout"]])
     eval_queries = [evaluation.EvalQuery(p.query, frozenset({p.chunk_id}), LLM) for p in llm_made.get("heldout", [])]
     eval_queries += [
         evaluation.EvalQuery(p.query, frozenset(holders[p.query] or {p.chunk_id}), ICT) for p in ict_made["heldout"]
+    ]
+    eval_queries += [
+        evaluation.EvalQuery(p.query, frozenset({p.chunk_id}), method)
+        for method in (KEYWORD, SITUATION)
+        for p in made[method]["heldout"]
     ]
     eval_queries += real.heldout_queries(options.labelled, heldout)
     eval_queries += real.heldout_queries(feedback, heldout, source=FEEDBACK)
@@ -208,6 +217,20 @@ def prepare(options: Options, progress: Progress | None = None, *, generate=None
         mining=mining.as_dict(),
         durations=dict(recorder.durations),
     )
+
+
+def _take(passages, want: int, make) -> list:
+    """Up to `want` pairs from `make(passage)` (None: no pair), consuming
+    `passages` (an iterator) only as far as needed."""
+    made = []
+    while len(made) < want:
+        passage = next(passages, None)
+        if passage is None:
+            break
+        pair = make(passage)
+        if pair is not None:
+            made.append(pair)
+    return made
 
 
 def _question_writer():

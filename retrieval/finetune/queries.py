@@ -254,7 +254,7 @@ def sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _eligible(sentence: str) -> bool:
+def eligible_sentence(sentence: str) -> bool:
     stripped = sentence.strip()
     if stripped.startswith(("#", "|")):  # a Markdown heading or table row
         return False
@@ -265,7 +265,7 @@ def ict_pair(passage: Passage, seed: int) -> Pair | None:
     """A sentence of the passage (chosen by a seed and the chunk id) as the
     query, the rest of the passage as the positive; None when the passage has
     no sentence of a usable length or nothing would be left."""
-    spans = [(s, e) for s, e in sentences(passage.text) if _eligible(passage.text[s:e])]
+    spans = [(s, e) for s, e in sentences(passage.text) if eligible_sentence(passage.text[s:e])]
     if not spans:
         return None
     start, end = random.Random(f"{seed}:{passage.chunk_id}").choice(spans)

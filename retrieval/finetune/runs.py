@@ -38,6 +38,8 @@ class Options:
     switch: bool = True
     reranker: bool = True  # train a reranker beside the embedder
     rerank_share: float = 0.4  # of the training time
+    keyword_queries: int = 0  # terse search-box queries (styled.py)
+    situation_queries: int = 0  # situations told in a paragraph (styled.py)
     labelled: Sequence = ()  # retrieval.evaluation.LabelledQuery: extra held-out queries (by document or chunk id)
 
     @classmethod
@@ -45,6 +47,8 @@ class Options:
         values = {
             "llm_queries": settings.RAG_FINETUNE_LLM_QUERIES,
             "ict_queries": settings.RAG_FINETUNE_ICT_QUERIES,
+            "keyword_queries": settings.RAG_FINETUNE_KEYWORD_QUERIES,
+            "situation_queries": settings.RAG_FINETUNE_SITUATION_QUERIES,
             "max_steps": settings.RAG_FINETUNE_MAX_STEPS,
             "max_minutes": settings.RAG_FINETUNE_MAX_MINUTES,
             "batch_size": settings.RAG_FINETUNE_BATCH_SIZE,

@@ -37,6 +37,8 @@ def small_options(**overrides):
     values = dict(
         llm_queries=3,
         ict_queries=40,
+        keyword_queries=8,
+        situation_queries=8,
         max_steps=4,
         max_minutes=2.0,
         batch_size=6,
@@ -54,6 +56,10 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
         "3",
         "--ict-queries",
         "40",
+        "--keyword-queries",
+        "8",
+        "--situation-queries",
+        "8",
         "--max-steps",
         "4",
         "--minutes",
@@ -89,7 +95,14 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
     )
     # Pairs by method, as recorded on the row and in the files.
     assert version.pairs == {m: sum(r["method"] == m for r in rows) for m in {r["method"] for r in rows}}
-    assert version.pairs["ict"] > 0 and set(version.pairs) <= {"llm", "ict"}
+    assert version.pairs["ict"] > 0 and set(version.pairs) <= {"llm", "ict", "keyword", "situation"}
+    assert version.pairs["keyword"] > 0 and version.pairs["situation"] > 0
+    # No passage has queries of two kinds; each kind is evaluated on its own held-out queries too.
+    kinds_of = {}
+    for row in rows:
+        kinds_of.setdefault(row["chunk_id"], set()).add(row["method"])
+    assert all(len(kinds) == 1 for kinds in kinds_of.values())
+    assert {"keyword", "situation", "ict"} <= set(report["evaluation"]["by_source"])
     for stats in report["llm_filter"].values():
         assert stats["kept"] + sum(stats["dropped"].values()) == stats["asked"]
     assert report["llm_filter"]["train"]["kept"] == version.pairs.get("llm", 0)

@@ -33,7 +33,16 @@ def indexed(name: str, *texts: str) -> Document:
 
 
 def options(**overrides):
-    values = dict(llm_queries=0, ict_queries=40, max_steps=4, max_minutes=2.0, batch_size=6, seed=11)
+    values = dict(
+        llm_queries=0,
+        ict_queries=40,
+        keyword_queries=0,
+        situation_queries=0,
+        max_steps=4,
+        max_minutes=2.0,
+        batch_size=6,
+        seed=11,
+    )
     return pipeline.Options.from_settings(**{**values, **overrides})
 
 

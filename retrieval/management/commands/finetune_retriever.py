@@ -19,6 +19,8 @@ class Command(BaseCommand):
         parser.add_argument("--minutes", type=float, help="Training minutes at most.")
         parser.add_argument("--llm-queries", type=int, help="Passages given to the LLM for a question.")
         parser.add_argument("--ict-queries", type=int, help="Inverse Cloze Task pairs.")
+        parser.add_argument("--keyword-queries", type=int, help="Terse keyword queries (no model).")
+        parser.add_argument("--situation-queries", type=int, help="Situations told in a paragraph (no model).")
         parser.add_argument("--batch-size", type=int, help="Training batch size.")
         parser.add_argument("--heldout-share", type=float, help="Share of documents held out for evaluation.")
         parser.add_argument("--seed", type=int, help="Seed of the split, the samples and the training.")
@@ -39,6 +41,8 @@ class Command(BaseCommand):
         minutes,
         llm_queries,
         ict_queries,
+        keyword_queries,
+        situation_queries,
         batch_size,
         heldout_share,
         seed,
@@ -61,6 +65,8 @@ class Command(BaseCommand):
             max_minutes=minutes,
             llm_queries=llm_queries,
             ict_queries=ict_queries,
+            keyword_queries=keyword_queries,
+            situation_queries=situation_queries,
             batch_size=batch_size,
             heldout_share=heldout_share,
             seed=seed,
