@@ -3,6 +3,7 @@ evidence scoring (no generation) for every labelled question, then each gate
 rule scored on the same evidence.
 
     .venv/bin/python bench/evidence_gate.py demo|postgresql [LABEL]
+    .venv/bin/python bench/evidence_gate.py --replay bench/results/evidence-gate-*.json   # the gate's grid
 
 Uses the data folder of bench/answers.py (the corpus is ingested if needed).
 Writes bench/results/evidence-gate-<corpus>[-LABEL].json (a row per question: every
@@ -29,7 +30,7 @@ def collect(name: str) -> list[dict]:
     from django.conf import settings
     from django.core.management import call_command
 
-    from generation import evaluation, evidence, gathering
+    from generation import evaluation, evidence, gathering, identifiers
     from generation.claims import terms
     from retrieval.search import search
 
@@ -75,6 +76,10 @@ def collect(name: str) -> list[dict]:
                 "df": {t: (counts or {}).get(profile.words.get(t, t), 0) for t in profile.terms},
                 "passages": total,
                 "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
+                "names": identifiers.named(item.question),
+                "unknown": identifiers.unmentioned(
+                    identifiers.named(item.question), [" ".join((p.title, p.heading, p.text)) for p in scored.passages]
+                ),
                 "units": units,
             }
         )
@@ -102,7 +107,49 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
+def found(row: dict, **gate) -> bool:
+    """The gate of generation.gathering.gather_evidence, replayed on a row."""
+    from generation import evidence
+
+    if not row["units"] or row.get("unknown"):
+        return False
+    best = [
+        evidence.Unit(0, 0, 0, 0, 0, u["text"], u["heading"], score=u["score"]) for u in row["units"] if u["chosen"]
+    ]
+    return evidence.settles(best, names=tuple(row.get("names", ())), **gate)
+
+
+def replay(rows: list[dict], **gate) -> dict:
+    """False abstention (answerable declined) and abstention (unanswerable declined) under `gate`."""
+    decided = [(r["answerable"], found(r, **gate)) for r in rows]
+    answerable = [f for a, f in decided if a]
+    unanswerable = [f for a, f in decided if not a]
+    return {
+        "false_abstention": round(answerable.count(False) / max(1, len(answerable)), 3),
+        "abstention": round(unanswerable.count(False) / max(1, len(unanswerable)), 3),
+    }
+
+
 def main():
+    if sys.argv[1] == "--replay":  # bench/evidence_gate.py --replay RESULT.json ...: the named threshold's grid
+        from django.conf import settings
+
+        setup_django()
+        gate = {
+            "threshold": settings.RAG_EVIDENCE_THRESHOLD,
+            "gap": settings.RAG_EVIDENCE_GAP,
+            "clear": settings.RAG_EVIDENCE_CLEAR,
+        }
+        for path in sys.argv[2:]:
+            rows = json.loads(Path(path).read_text())
+            print(
+                path,
+                "without names:",
+                replay([{**r, "names": (), "unknown": ()} for r in rows], **gate, named_threshold=1.0),
+            )
+            for named in (0.30, 0.34, 0.38, 0.42, 0.46, 0.50, 1.0):
+                print(f"  named threshold {named}:", replay(rows, **gate, named_threshold=named))
+        return
     name, label = sys.argv[1], (sys.argv[2:] or [""])[0]
     rows = collect(name)
     out = ROOT / "bench" / "results" / f"evidence-gate-{name}{'-' + label if label else ''}.json"

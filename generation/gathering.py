@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from generation import evidence
+from generation import evidence, identifiers
 from retrieval import passages as passages_around
 from retrieval.embedding import get_embedder
 from retrieval.forms import passage_text
@@ -24,6 +24,7 @@ class Found:
     units: list
     answers: bool
     salient: frozenset = frozenset()
+    unknown: tuple = ()  # identifiers the question names that no retrieved passage mentions
 
     def rows(self, hits, units=None) -> list[dict]:
         return [
@@ -90,19 +91,23 @@ def score_units(question: str, hits) -> Scored:
 def gather_evidence(question: str, hits) -> Found:
     """The selected evidence for a question and whether it answers it."""
     scored = score_units(question, hits)
+    names = identifiers.named(question)
+    unknown = identifiers.unmentioned(names, [" ".join((p.title, p.heading, p.text)) for p in scored.passages])
     if not scored.ranked:
-        return Found(scored.profile, [], False)
+        return Found(scored.profile, [], False, unknown=unknown)
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
     # Whether the documents answer: the evidence score of the best units;
     # which units to give, quote and cite: the order score.
-    answers = evidence.settles(
+    answers = not unknown and evidence.settles(
         evidence.select(scored.ranked, **limits),
         threshold=settings.RAG_EVIDENCE_THRESHOLD,
         gap=settings.RAG_EVIDENCE_GAP,
         clear=settings.RAG_EVIDENCE_CLEAR,
+        names=names,
+        named_threshold=settings.RAG_EVIDENCE_NAMED_THRESHOLD,
     )
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
-    return Found(scored.profile, chosen, answers, evidence.salient(scored.weights))
+    return Found(scored.profile, chosen, answers, evidence.salient(scored.weights), unknown)
 
 
 def context(hit, unit) -> str:

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from ragsite.models import VersionRecord
+
 
 class Conversation(models.Model):
     user = models.ForeignKey(
@@ -117,7 +119,7 @@ class GuardrailEvent(models.Model):
         ordering = ["-created"]
 
 
-class GeneratorVersion(models.Model):
+class GeneratorVersion(VersionRecord):
     """An answer model the llama.cpp engine can serve: the packaged GGUF
     ("packaged", number 0) or a fine-tuned version ("v1", "v2", ...) with the
     report of its run (generation/finetune/)."""
@@ -130,38 +132,22 @@ class GeneratorVersion(models.Model):
         REJECTED = "rejected", "Rejected (not better)"
         FAILED = "failed", "Failed"
 
-    number = models.PositiveIntegerField(unique=True)
-    name = models.CharField(max_length=32, unique=True)
     path = models.CharField(max_length=500, help_text="The GGUF file the llama.cpp engine loads.")
     checkpoint = models.CharField(max_length=500, blank=True, help_text="The Hugging Face checkpoint it came from.")
-    base_model = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING, db_index=True)
     is_active = models.BooleanField(default=False, help_text="Answers use this model.")
     stage = models.CharField(max_length=32, blank=True, help_text="The running step, while training.")
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    train_documents = models.PositiveIntegerField(default=0)
-    heldout_documents = models.PositiveIntegerField(default=0)
     examples = models.JSONField(default=dict, blank=True, help_text="Training examples by kind, and what was dropped.")
     training = models.JSONField(default=dict, blank=True, help_text="Steps, tokens per second, the loss curve.")
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out answers before and after, the decision.")
     durations = models.JSONField(default=dict, blank=True, help_text="Seconds by stage.")
-    duration = models.FloatField(null=True, blank=True, help_text="Seconds the run took.")
-    error = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
-    switched_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-number"]
+    class Meta(VersionRecord.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["is_active"], condition=models.Q(is_active=True), name="one_active_generator"
             ),
         ]
-
-    def __str__(self):
-        return self.name
 
     def measure(self, side: str, name: str) -> float | None:
         """A held-out answer measure ("holds_fact", ...) of the serving model

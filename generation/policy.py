@@ -25,6 +25,18 @@ from generation.evidence import holds_wanted
 
 GENERATED, QUOTED, NOT_FOUND, REFUSED = "generated", "quoted", "not_found", "refused"
 NOT_FOUND_ANSWER = "The documents do not contain an answer to that."
+
+
+def not_found_answer(unknown: tuple[str, ...] = (), closest: bool = False) -> str:
+    """What the asker reads when the documents do not answer: what they do
+    not mention, when the question named it, and where the closest passages are."""
+    answer = NOT_FOUND_ANSWER
+    if unknown:
+        listed = unknown[0] if len(unknown) == 1 else f"{', '.join(unknown[:-1])} or {unknown[-1]}"
+        answer = f"The documents do not mention {listed}, so they do not answer that."
+    return answer + (" The closest passages are listed below." if closest else "")
+
+
 QUOTE_NOTICE = "The generated answer could not be checked against the documents, so their own words are quoted instead."
 
 

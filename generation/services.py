@@ -152,7 +152,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     calm = {"intervened": False, "direction": None, "score": q_score}
     if not found.answers:
         closest = hits[: settings.RAG_CLOSEST_PASSAGES]
-        answer = policy.NOT_FOUND_ANSWER + (" The closest passages are listed below." if closest else "")
+        answer = policy.not_found_answer(found.unknown, bool(closest))
         yield _done(store(answer, [], closest, kind=policy.NOT_FOUND, guardrail=calm, evidence=found.rows(relevant)))
         return
 

@@ -1,8 +1,10 @@
 from django.db import models
 from django.db.models import Q
 
+from ragsite.models import VersionRecord
 
-class RetrieverVersion(models.Model):
+
+class RetrieverVersion(VersionRecord):
     """An embedder that search can use: the packaged base model ("base", number
     0) or a fine-tuned version ("v1", "v2", ...) with the report of its run."""
 
@@ -15,38 +17,22 @@ class RetrieverVersion(models.Model):
         REJECTED = "rejected", "Rejected (not better)"
         FAILED = "failed", "Failed"
 
-    number = models.PositiveIntegerField(unique=True)
-    name = models.CharField(max_length=32, unique=True)
     path = models.CharField(max_length=500, help_text="The sentence-transformers model folder.")
-    base_model = models.CharField(max_length=500, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRAINING, db_index=True)
     is_active = models.BooleanField(default=False, help_text="Search uses this model's index.")
     stage = models.CharField(max_length=32, blank=True, help_text="The running step, while training or switching.")
     switch_from = models.CharField(
         max_length=16, blank=True, help_text="The status a switch restores if it fails or stalls."
     )
-    progress_done = models.PositiveIntegerField(default=0)
-    progress_total = models.PositiveIntegerField(default=0)
-    train_documents = models.PositiveIntegerField(default=0)
-    heldout_documents = models.PositiveIntegerField(default=0)
     train_chunks = models.PositiveIntegerField(default=0)
     heldout_chunks = models.PositiveIntegerField(default=0)
-    pairs = models.JSONField(default=dict, blank=True, help_text="Training pairs by method (llm, ict).")
+    pairs = models.JSONField(default=dict, blank=True, help_text="Training pairs by method (llm, keyword, situation, ict, feedback).")
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out retrieval before and after.")
-    duration = models.FloatField(null=True, blank=True, help_text="Seconds the run took.")
-    error = models.TextField(blank=True)
-    created = models.DateTimeField(auto_now_add=True)
-    updated = models.DateTimeField(auto_now=True)
-    switched_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-number"]
+    class Meta(VersionRecord.Meta):
         constraints = [
             models.UniqueConstraint(fields=["is_active"], condition=Q(is_active=True), name="one_active_retriever"),
         ]
-
-    def __str__(self):
-        return self.name
 
     def recall_at_10(self, method: str) -> float | None:
         value = self.metrics.get("methods", {}).get(method, {}).get("recall@10")

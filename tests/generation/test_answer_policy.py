@@ -80,3 +80,14 @@ def test_the_text_after_a_chunk_continues_it(tmp_path):
     following = continuations([first.pk, second.pk])[first.pk]
     joined = " ".join((first.text + " " + following).split())
     assert joined in " ".join(path.read_text().split()) and len(following) <= 400 and following.strip()
+
+
+def test_a_question_naming_an_identifier_no_passage_mentions_is_not_found_and_says_which(alice, handbook):
+    body = (
+        api_client_for(alice)
+        .post("/api/ask", {"question": "What is the default gold_card_cashback_rate?"}, format="json")
+        .json()
+    )
+    assert body["found"] is False and body["kind"] == "not_found" and body["citations"] == []
+    assert body["answer"].startswith("The documents do not mention gold_card_cashback_rate, so they do not answer")
+    assert body["passages"] and "generation" not in body["timings"]

@@ -12,6 +12,7 @@ from ingestion.models import Chunk, Document
 from retrieval.finetune import pipeline, queries
 from retrieval.finetune.data import Passage
 from retrieval.models import RetrieverVersion
+from tests.retrieval.test_finetune import small_options
 
 pytestmark = pytest.mark.django_db
 
@@ -33,17 +34,9 @@ def indexed(name: str, *texts: str) -> Document:
 
 
 def options(**overrides):
-    values = dict(
-        llm_queries=0,
-        ict_queries=40,
-        keyword_queries=0,
-        situation_queries=0,
-        max_steps=4,
-        max_minutes=2.0,
-        batch_size=6,
-        seed=11,
-    )
-    return pipeline.Options.from_settings(**{**values, **overrides})
+    """The whole pipeline's small options, without the LLM and the styled queries."""
+    values = dict(llm_queries=0, keyword_queries=0, situation_queries=0, heldout_share=0.2)
+    return small_options(**{**values, **overrides})
 
 
 def test_a_corpus_of_one_document_stops_with_what_to_do_not_a_traceback():
