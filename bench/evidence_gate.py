@@ -76,7 +76,6 @@ def collect(name: str) -> list[dict]:
                 "df": {t: (counts or {}).get(profile.words.get(t, t), 0) for t in profile.terms},
                 "passages": total,
                 "in_passages": bool(item.answerable and any(evaluation.holds(h.text, item.answers) for h in hits)),
-                "names": identifiers.named(item.question),
                 "unknown": identifiers.unmentioned(
                     identifiers.named(item.question), [" ".join((p.title, p.heading, p.text)) for p in scored.passages]
                 ),
@@ -116,7 +115,7 @@ def found(row: dict, **gate) -> bool:
     best = [
         evidence.Unit(0, 0, 0, 0, 0, u["text"], u["heading"], score=u["score"]) for u in row["units"] if u["chosen"]
     ]
-    return evidence.settles(best, names=tuple(row.get("names", ())), **gate)
+    return evidence.settles(best, **gate)
 
 
 def replay(rows: list[dict], **gate) -> dict:
@@ -131,24 +130,20 @@ def replay(rows: list[dict], **gate) -> dict:
 
 
 def main():
-    if sys.argv[1] == "--replay":  # bench/evidence_gate.py --replay RESULT.json ...: the named threshold's grid
+    if sys.argv[1] == "--replay":  # bench/evidence_gate.py --replay RESULT.json ...: the threshold's grid
         from django.conf import settings
 
         setup_django()
-        gate = {
-            "threshold": settings.RAG_EVIDENCE_THRESHOLD,
-            "gap": settings.RAG_EVIDENCE_GAP,
-            "clear": settings.RAG_EVIDENCE_CLEAR,
-        }
+        gate = {"gap": settings.RAG_EVIDENCE_GAP, "clear": settings.RAG_EVIDENCE_CLEAR}
         for path in sys.argv[2:]:
             rows = json.loads(Path(path).read_text())
-            print(
-                path,
-                "without names:",
-                replay([{**r, "names": (), "unknown": ()} for r in rows], **gate, named_threshold=1.0),
-            )
-            for named in (0.30, 0.34, 0.38, 0.42, 0.46, 0.50, 1.0):
-                print(f"  named threshold {named}:", replay(rows, **gate, named_threshold=named))
+            print(path)
+            for threshold in (0.40, 0.42, 0.44, 0.46, 0.48, 0.50):
+                without = replay([{**r, "unknown": ()} for r in rows], threshold=threshold, **gate)
+                print(
+                    f"  threshold {threshold}: {without}; with unknown identifiers declined: "
+                    f"{replay(rows, threshold=threshold, **gate)}"
+                )
         return
     name, label = sys.argv[1], (sys.argv[2:] or [""])[0]
     rows = collect(name)

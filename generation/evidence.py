@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from generation import identifiers
 from generation.citations import split_sentences
 from generation.claims import has_amount, has_duration, has_number, has_percent, states_default, terms
 
@@ -362,27 +361,12 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
     return taken
 
 
-def settles(
-    ranked: list[Unit],
-    *,
-    threshold: float,
-    gap: float,
-    clear: float,
-    names: tuple[str, ...] = (),
-    named_threshold: float = 1.0,
-) -> bool:
+def settles(ranked: list[Unit], *, threshold: float, gap: float, clear: float) -> bool:
     """Whether the best evidence answers the question: it scores at least
     `threshold`, and either `clear` or `gap` above the runner-up. Two
     different sentences scoring alike is the mark of a question the
     documents do not settle ("late payment fee on the Gold card?" meets the
-    Gold card's annual fee and the Platinum card's, equally). Where the best
-    mentions an identifier the question `names` (generation/identifiers.py),
-    its score alone decides, against `named_threshold`."""
-    if not ranked:
+    Gold card's annual fee and the Platinum card's, equally)."""
+    if not ranked or ranked[0].score < threshold:
         return False
-    best = ranked[0]
-    if names and any(identifiers.mentions(f"{best.heading} {best.text}", name) for name in names):
-        return best.score >= named_threshold
-    if best.score < threshold:
-        return False
-    return best.score >= clear or len(ranked) == 1 or best.score - ranked[1].score >= gap
+    return ranked[0].score >= clear or len(ranked) == 1 or ranked[0].score - ranked[1].score >= gap

@@ -91,8 +91,9 @@ def score_units(question: str, hits) -> Scored:
 def gather_evidence(question: str, hits) -> Found:
     """The selected evidence for a question and whether it answers it."""
     scored = score_units(question, hits)
-    names = identifiers.named(question)
-    unknown = identifiers.unmentioned(names, [" ".join((p.title, p.heading, p.text)) for p in scored.passages])
+    unknown = identifiers.unmentioned(
+        identifiers.named(question), [" ".join((p.title, p.heading, p.text)) for p in scored.passages]
+    )
     if not scored.ranked:
         return Found(scored.profile, [], False, unknown=unknown)
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
@@ -103,8 +104,6 @@ def gather_evidence(question: str, hits) -> Found:
         threshold=settings.RAG_EVIDENCE_THRESHOLD,
         gap=settings.RAG_EVIDENCE_GAP,
         clear=settings.RAG_EVIDENCE_CLEAR,
-        names=names,
-        named_threshold=settings.RAG_EVIDENCE_NAMED_THRESHOLD,
     )
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
     return Found(scored.profile, chosen, answers, evidence.salient(scored.weights), unknown)

@@ -2,18 +2,17 @@
 function, a view, "work_mem", "pg_stat_activity") and whether retrieved text
 mentions them. Pure.
 
-The "not in the documents" gate (generation/gathering.py) uses them twice:
+A named identifier that none of the retrieved passages mentions (their
+text, title or heading) is one the documents do not describe: hybrid search
+ranks a passage holding so rare a word near the top whenever one exists
+among those the asker may read. "default innodb_buffer_pool_size for
+postgres?" is then not in the documents (generation/gathering.py), however
+much the passages about PostgreSQL's buffers look like an answer.
 
-- A named identifier that none of the retrieved passages mentions (their
-  text, title or heading) is one the documents do not describe: hybrid
-  search ranks a passage holding so rare a word near the top whenever one
-  exists among those the asker may read. "default innodb_buffer_pool_size
-  for postgres?" is then not in the documents, however much the passages
-  about PostgreSQL's buffers look like an answer.
-- When the best evidence unit itself mentions the identifier, the question
-  and the evidence are anchored to the same thing, and the runner-up test
-  (two sentences scoring alike) does not apply: neighbouring settings in one
-  table all read "The default is ...".
+The converse does not hold: evidence that mentions the named identifier
+need not hold what is asked about it. Letting its score alone decide (a
+lower threshold, no runner-up test) answered seven more PostgreSQL
+questions, five of them wrongly (docs/BENCHMARKS.md), and was dropped.
 """
 
 from __future__ import annotations

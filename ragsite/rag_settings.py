@@ -155,9 +155,6 @@ RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.46)
 # ... and the best must score RAG_EVIDENCE_CLEAR, or lead the runner-up by RAG_EVIDENCE_GAP.
 RAG_EVIDENCE_CLEAR = envfloat("RAG_EVIDENCE_CLEAR", 0.6)
 RAG_EVIDENCE_GAP = envfloat("RAG_EVIDENCE_GAP", 0.08)
-# Where the best unit mentions an identifier the question names ("work_mem"),
-# its score alone decides, against this (generation/identifiers.py).
-RAG_EVIDENCE_NAMED_THRESHOLD = envfloat("RAG_EVIDENCE_NAMED_THRESHOLD", 0.42)
 RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
 # A quoted answer quotes the best evidence and the runner-up when it scored
 # within RAG_QUOTE_MARGIN of it and both fit in RAG_QUOTE_CHARS characters.
