@@ -94,6 +94,10 @@ RAG_FINETUNE_QUESTION_WRITER = envstr("RAG_FINETUNE_QUESTION_WRITER", "generatio
 # RAG_RERANK: auto (where its run found it helps), on (also where not), off.
 RAG_FINETUNE_RERANKER = envbool("RAG_FINETUNE_RERANKER", True)
 RAG_FINETUNE_RERANK_SHARE = envfloat("RAG_FINETUNE_RERANK_SHARE", 0.4)
+# Encoder layers the reranker keeps of the packaged model's 6 (0: all). Fewer
+# score faster (3: about 30 ms for 10 passages on 2 cores, all 6: about 50) but,
+# in a 15-minute run, learnt nothing (docs/BENCHMARKS.md).
+RAG_FINETUNE_RERANK_LAYERS = envint("RAG_FINETUNE_RERANK_LAYERS", 0, minimum=0)
 RAG_RERANK = envstr("RAG_RERANK", "auto")
 RAG_RERANK_DEPTH = envint("RAG_RERANK_DEPTH", 10, minimum=1)
 RAG_RERANK_MIN_GAIN = envfloat("RAG_RERANK_MIN_GAIN", 0.02)

@@ -26,7 +26,9 @@ class RetrieverVersion(VersionRecord):
     )
     train_chunks = models.PositiveIntegerField(default=0)
     heldout_chunks = models.PositiveIntegerField(default=0)
-    pairs = models.JSONField(default=dict, blank=True, help_text="Training pairs by method (llm, keyword, situation, ict, feedback).")
+    pairs = models.JSONField(
+        default=dict, blank=True, help_text="Training pairs by method (llm, keyword, situation, ict, feedback)."
+    )
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out retrieval before and after.")
 
     class Meta(VersionRecord.Meta):

@@ -46,12 +46,15 @@ def train(
     learning_rate: float = LEARNING_RATE,
     warmup_steps: int | None = None,
     bf16: bool | None = None,
+    layers: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train a cross-encoder from the encoder in folder `base_model` on
     (query, positive, negative) texts and save it to `output`. Warm-up is
     short (WARMUP_STEPS at most: a time budget often stops a run long before
-    max_steps); `bf16`: autocast in bfloat16 (default: on a CPU that runs it natively)."""
+    max_steps); `bf16`: autocast in bfloat16 (default: on a CPU that runs it
+    natively); `layers`: keep only the encoder's first layers (0: all), the
+    way to the latency budget (docs/BENCHMARKS.md)."""
     if not triplets:
         raise ValueError("No training triplets")
     hub_offline()
@@ -67,6 +70,8 @@ def train(
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     model = CrossEncoder(base_model, num_labels=1, max_length=MAX_TOKENS, device=device, local_files_only=True)
+    if layers:
+        keep_layers(model.model, layers)
     dataset = Dataset.from_dict(
         {
             "query": [t[0] for t in triplets],
@@ -92,6 +97,15 @@ def train(
         bf16=cpu_has_fast_bf16() if bf16 is None else bf16,
         progress=progress,
     )
+
+
+def keep_layers(model, layers: int) -> None:
+    """Cut a BERT-style encoder to its first `layers` layers (its config too,
+    so the saved model loads as cut)."""
+    encoder = model.base_model.encoder
+    if layers < len(encoder.layer):
+        encoder.layer = encoder.layer[:layers]
+        model.config.num_hidden_layers = layers
 
 
 def rerank(

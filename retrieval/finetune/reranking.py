@@ -38,9 +38,10 @@ def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progr
         max_minutes=max_minutes,
         batch_size=max(2, options.batch_size // 2),  # each query is read with several passages
         seed=options.seed,
+        layers=options.rerank_layers,
         progress=progress,
     )
-    return {"path": str(path), "training": trained.as_dict()}
+    return {"path": str(path), "layers": options.rerank_layers, "training": trained.as_dict()}
 
 
 def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progress=None) -> dict:

@@ -38,6 +38,7 @@ class Options:
     switch: bool = True
     reranker: bool = True  # train a reranker beside the embedder
     rerank_share: float = 0.4  # of the training time
+    rerank_layers: int = 0  # the encoder layers the reranker keeps (0: all)
     keyword_queries: int = 0  # terse search-box queries (styled.py)
     situation_queries: int = 0  # situations told in a paragraph (styled.py)
     labelled: Sequence = ()  # retrieval.evaluation.LabelledQuery: extra held-out queries (by document or chunk id)
@@ -58,6 +59,7 @@ class Options:
             "base_model": settings.RAG_EMBEDDER_PATH,
             "reranker": settings.RAG_FINETUNE_RERANKER,
             "rerank_share": settings.RAG_FINETUNE_RERANK_SHARE,
+            "rerank_layers": settings.RAG_FINETUNE_RERANK_LAYERS,
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

@@ -49,7 +49,8 @@ def small_options(**overrides):
     return pipeline.Options.from_settings(**{**values, **overrides})
 
 
-def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
+def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys, settings):
+    settings.RAG_FINETUNE_RERANK_LAYERS = 2
     call_command(
         "finetune_retriever",
         "--llm-queries",
@@ -121,6 +122,9 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys):
         report["durations"]
     )
     verdict = json.loads((folder / "reranker" / "reranker.json").read_text())
+    # It keeps the first RAG_FINETUNE_RERANK_LAYERS of the encoder's 6 layers (the latency budget).
+    kept = json.loads((folder / "reranker" / "config.json").read_text())["num_hidden_layers"]
+    assert kept == report["reranker"]["layers"] == 2
     methods = version.metrics["methods"]
     assert verdict["reranked_mrr"] == methods["hybrid-finetuned+rerank"]["mrr"]
     assert verdict["hybrid_mrr"] == methods["hybrid-finetuned"]["mrr"]
