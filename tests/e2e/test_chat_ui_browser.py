@@ -225,6 +225,12 @@ def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, ali
 def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  # noqa: F811
     conversation, _, _ = answered
     log_in(page, live_server, f"/c/{conversation.pk}/")
+    images = {"hold": False, "held": []}  # the cited page's image, held back until the sheet is measured
+
+    def image(route):
+        images["held"].append(route) if images["hold"] else route.continue_()
+
+    page.route("**/citations/*/page.png", image)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         page.set_viewport_size({"width": 1280, "height": 800})
@@ -241,9 +247,18 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         shoot(page, f"chat-390-menu-{scheme}")
         page.locator(".chat").click(position={"x": 350, "y": 400})  # a tap beside the menu puts it away
         assert page.locator("#sidebar").is_hidden() and page.get_attribute("#menu", "aria-expanded") == "false"
+        images["hold"] = True
         page.locator("a.cite").first.click()
+        close, sheet = page.locator("#viewer-close").bounding_box(), page.locator("#viewer").bounding_box()
+        assert sheet["y"] <= close["y"] and close["y"] + close["height"] <= sheet["y"] + sheet["height"]  # in view
+        images["hold"] = False
+        while images["held"]:
+            images["held"].pop().continue_()
+        page.locator("#viewer-image").evaluate("img => img.decode()")
+        assert page.locator("#viewer-close").bounding_box() == close  # a late image does not move it from the finger
         shoot(page, f"citation-sheet-390-{scheme}")
         page.click("#viewer-close")
+        page.locator("#viewer").wait_for(state="hidden")
         page.set_viewport_size({"width": 360, "height": 740})  # the narrowest phones: nothing scrolls sideways
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
