@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingestion import html_structure
 from ingestion.limits import Guard
 
 log = logging.getLogger(__name__)
@@ -312,8 +313,10 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
     # trafilatura reads the page in one call that cannot be stopped midway
     # (about 1.5 s a megabyte): the page, markup included, counts as its text.
     guard.add_text(len(html))
+    # Headings and definition terms are marked before extraction and restored
+    # after it (html_structure): trafilatura drops or garbles them on manuals.
     text = trafilatura.extract(
-        html,
+        html_structure.mark(html),
         output_format="markdown",
         include_tables=True,
         include_formatting=True,
@@ -325,7 +328,7 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
         raise ParseError("No readable main text was found in the HTML page.")
     # trafilatura's Markdown escapes underscores ("max\\_connections"): the
     # passages are shown and searched as plain text, so they are unescaped.
-    text = text.replace("\\_", "_")
+    text = html_structure.restore(text.replace("\\_", "_"))
     metadata = trafilatura.extract_metadata(html)
-    title = (metadata.title or "").strip() if metadata else ""
+    title = html_structure.title(html, (metadata.title or "").strip() if metadata else "")
     return ParsedDocument(kind="html", pages=[Page(None, _normalise(text))], title=title)
