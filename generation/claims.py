@@ -12,7 +12,11 @@ content terms. An answer sentence verifies against an evidence text when
     - it is negated exactly when the evidence sentence it matches best is
       ("no annual fee" against "an annual fee of 250 euros" fails);
     - few of its other content terms are neither in the evidence nor in the
-      question (a paraphrase may add a word or two; an invented fact fails).
+      question (a paraphrase may add a word or two; an invented fact fails);
+    - where the evidence's heading or title names identifiers (a setting's
+      section: "hash_mem_multiplier (floating point)"), a sentence naming
+      identifiers names one of them: a value stated for `work_mem` is not
+      backed by another setting's section that merely mentions `work_mem`.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from generation.citations import STOPWORDS, split_sentences
+from generation.identifiers import named
 
 NUMBER_WORDS = {
     "zero": "0",
@@ -213,6 +218,10 @@ def verify(sentence: str, evidence: str, question: str = "", context: str = "", 
         reasons.append("the evidence does not mention: " + ", ".join(sorted(unbacked)))
     if not (own & terms(evidence)) - asked:
         reasons.append("states nothing the evidence says beyond the question")
+    subjects = named(context)
+    if subjects and (claimed := named(sentence)) and not set(claimed) & set(subjects):
+        # "The default work_mem is 2.0" against hash_mem_multiplier's section, which mentions work_mem.
+        reasons.append(f"the evidence is about {', '.join(subjects)}, not {', '.join(claimed)}")
     return Check(not reasons, tuple(reasons))
 
 

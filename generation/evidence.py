@@ -63,9 +63,14 @@ _ANAPHORA = re.compile(
 )
 SHORT_UNIT_CHARS = 30  # a shorter sentence ("Yes.", "It does.") is quoted with the one before
 HEADING_CHARS = 60  # a line this short without end punctuation is a heading: context, not evidence
-# A line break inside a sentence (a PDF's wrapped line): the line before ends
-# without punctuation and the next goes on in lower case or with a number.
-_SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;|])\n(?=[a-z0-9(€$£%])")
+# A line break inside a sentence (a PDF's wrapped line, an HTML page's source
+# line): the line before ends without punctuation and the next goes on in
+# lower case or with a number.
+_SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;|])\n(?=[ \t]*[a-z0-9(€$£%])")  # the next line may be indented (HTML source)
+_MARKDOWN_HEADING = re.compile(r"^#{1,6}[ \t]+\S.*$", re.M)  # a heading line of a parsed page
+# A heading's section number ("20.4.1. ", "F.3. "): a model given "8.1.2. Arbitrary
+# Precision Numbers … " as evidence answered "8.1.2". Leads go without it.
+_SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.\s+")
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
 _SURFACE = re.compile(r"[a-z0-9]+(?:[._][a-z0-9]+)*")
 MAX_LABEL_GAP = 600  # characters between a heading-like line and a sentence quoted with it
@@ -185,9 +190,18 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
         text = passage.text
         spans = split_sentences(_SOFT_BREAK.sub(" ", text))  # same length: spans index `text` too
         label = None  # the last heading-like line: a section title, a defined term ("- `work_mem` (integer)")
+        headings = [(m.start(), m.end()) for m in _MARKDOWN_HEADING.finditer(text)]
+        # Before any heading line of its own, a passage's sentences are in the
+        # section its heading path ends with ("temp_buffers (integer)"): a
+        # sentence that shares no word with it is quoted after it.
+        section = _SECTION_NUMBER.sub("", passage.heading.rsplit(" > ", 1)[-1].strip())
         for position, (start, end) in enumerate(spans):
             sentence = text[start:end]
             context_start, context_end, lead = start, end, ""
+            heading = next((h for h in headings if h[0] <= start < h[1]), None)
+            if heading is not None:  # "#### work_mem (integer)", "### F.3.1. Configuration Parameters"
+                label = heading
+                continue  # however long, and whatever it ends with
             if len(sentence) < HEADING_CHARS and not sentence.rstrip().endswith((".", "!", "?", "|")):
                 label = (start, end)
                 continue  # a heading line: context for what follows, not evidence
@@ -213,10 +227,12 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 context_end = spans[position + 1][1]
             if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
                 # "The default is 4MB." says nothing without the term it defines.
-                if not text[label[1] : context_start].strip():
+                if not text[label[1] : context_start].strip() and not text.startswith("#", label[0]):
                     context_start = label[0]
                 else:
-                    lead = text[label[0] : label[1]].lstrip("#- ").strip() + " … "
+                    lead = _SECTION_NUMBER.sub("", text[label[0] : label[1]].lstrip("#- ").strip()) + " … "
+            elif not lead and label is None and section and not terms(section) & terms(text[context_start:context_end]):
+                lead = section + " … "  # "The default is eight megabytes." names nothing it is about
             found.append(
                 Unit(
                     index,

@@ -92,7 +92,7 @@ def chunk_pages(
     guard = guard or Guard()
     overlap = max(0, min(overlap, max_tokens // 2))
     chunks: list[ChunkSpec] = []
-    heading_stack: list[str] = []
+    heading_stack: list[tuple[int, str]] = []  # (level, text) of the headings in force
     for page in pages:
         units = []
         for unit in _units(page.text, budget, heading_stack):
@@ -117,7 +117,7 @@ def chunk_pages(
     return chunks
 
 
-def _units(text: str, budget: _Budget, heading_stack: list[str]):
+def _units(text: str, budget: _Budget, heading_stack: list[tuple[int, str]]):
     """Sentence-sized spans of `text`, each within the budget."""
     blocks = list(_blocks(text))
     tables = [_is_table(text, a, b) for a, b in blocks]
@@ -130,9 +130,12 @@ def _units(text: str, budget: _Budget, heading_stack: list[str]):
         heading = _HEADING.match(text, block_start, block_end)
         if heading:
             level = len(heading.group(1))
-            del heading_stack[level - 1 :]
-            heading_stack.append(heading.group(2).strip())
-        path = " > ".join(heading_stack)
+            # A heading closes those at its level and below, whatever levels
+            # the page skips or starts at ("##" first, "####" under "##").
+            while heading_stack and heading_stack[-1][0] >= level:
+                heading_stack.pop()
+            heading_stack.append((level, heading.group(2).strip()))
+        path = " > ".join(name for _, name in heading_stack)
         if table:
             yield from _table_units(text, block_start, block_end, budget, path)
             continue

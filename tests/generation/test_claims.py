@@ -72,6 +72,22 @@ def test_a_name_in_the_heading_or_title_counts():
     ).ok
 
 
+def test_a_value_for_one_setting_is_not_backed_by_another_settings_section():
+    neighbour = (
+        "The default value is 2.0, which makes hash-based operations use twice the usual `work_mem` base amount."
+    )
+    about = "Resource Consumption > 20.4.1. Memory > hash_mem_multiplier (floating point)"
+    check = verify("The default work_mem is 2.0.", neighbour, "What's the default work_mem?", context=about)
+    assert not check.ok and "the evidence is about hash_mem_multiplier, not work_mem" in check.reasons
+    assert verify(
+        "The default hash_mem_multiplier is 2.0.", neighbour, "default hash_mem_multiplier?", context=about
+    ).ok
+    own = "Resource Consumption > 20.4.1. Memory > work_mem (integer)"
+    assert verify("The default work_mem is 4MB.", "The default value is four megabytes (4MB).", context=own).ok
+    # A section that names no identifier (a card, a chapter) asks nothing of the sentence.
+    assert verify("The default work_mem is 2.0.", neighbour, "What's the default work_mem?", context="Memory").ok
+
+
 def test_it_knows_when_the_model_says_the_documents_do_not_answer():
     assert abstains("The documents do not say.") and abstains("This is not mentioned in the passages.")
     assert not abstains("The fee is 95 euros.") and negated("There is no fee.")

@@ -98,6 +98,49 @@ def test_a_sentence_is_quoted_with_the_term_it_defines():
     assert "work_mem" in evidence.terms(default.text)
 
 
+def test_a_heading_line_is_context_never_evidence():
+    # A parsed manual's headings: one ends in a full stop, one is long; neither is quoted alone.
+    manual = Passage(
+        "### F.3.1. Configuration Parameters\n\n#### auth_delay.milliseconds (integer) — the wait after a "
+        "failed authentication attempt\n\n- The number of milliseconds to wait before reporting an "
+        "authentication failure. The default is 0."
+    )
+    found = units([manual])
+    assert [manual.text[u.start : u.end] for u in found] == [
+        "- The number of milliseconds to wait before reporting an authentication failure.",
+        "The default is 0.",
+    ]
+    default = found[-1]
+    assert default.text.startswith(
+        "auth_delay.milliseconds (integer) — the wait after a failed authentication attempt … "
+    )
+    assert "#" not in "".join(u.text for u in found)  # the quote shows the heading's words, not its Markdown
+
+
+def test_a_sentence_naming_nothing_is_quoted_after_its_section_and_wrapped_lines_are_one_sentence():
+    # A passage cut from the middle of a setting's section: its heading line is in an earlier passage.
+    setting = Passage(
+        "- Sets the maximum amount of memory used for temporary buffers within\n"
+        "        each database session. The default is eight megabytes (`8MB`).",
+        "20.4. Resource Consumption",
+        "20.4. Resource Consumption > 20.4.1. Memory > temp_buffers (integer)",
+    )
+    numbered = Passage(
+        "The maximum is 1000 digits.",
+        "8.1. Numeric Types",
+        "8.1. Numeric Types > 8.1.2. Arbitrary Precision Numbers",
+    )
+    found = units([setting])
+    assert [setting.text[u.start : u.end] for u in found] == [
+        "- Sets the maximum amount of memory used for temporary buffers within\n        each database session.",
+        "The default is eight megabytes (`8MB`).",
+    ]  # the source's line break inside a sentence does not make a heading of its first line
+    assert found[1].text == "temp_buffers (integer) … The default is eight megabytes (`8MB`)."
+    assert found[0].text == setting.text[found[0].start : found[0].end]  # it names its subject: quoted alone
+    # A section number is no part of what a quote is about (a model answered "8.1.2").
+    assert units([numbered])[0].text == "Arbitrary Precision Numbers … The maximum is 1000 digits."
+
+
 def test_a_sentence_cut_by_the_chunk_boundary_is_completed_and_its_stray_end_skipped():
     cut = "Specifies the target of checkpoint completion, as a fraction of"
     following = "total time between checkpoints. The default is 0.9. Other text."

@@ -186,6 +186,17 @@ def test_it_records_the_markdown_heading_path_on_chunks():
     ]
 
 
+def test_sibling_headings_replace_each_other_whatever_level_the_page_starts_at():
+    # An HTML page's first heading is often "##"; its settings "####" under "###".
+    page = "## Resources\n\n### Memory\n\n#### shared_buffers\n\nA.\n\n#### work_mem\n\nB.\n\n## Disk\n\nC."
+    chunks = chunk_pages([Page(None, page)], words, max_tokens=1000)
+    assert {c.text.splitlines()[-1]: c.heading for c in chunks if c.text.endswith(".")} == {
+        "A.": "Resources > Memory > shared_buffers",
+        "B.": "Resources > Memory > work_mem",  # not "... > shared_buffers > work_mem"
+        "C.": "Disk",
+    }
+
+
 def test_it_starts_a_chunk_at_every_heading():
     chunks = chunk_pages([Page(None, MARKDOWN)], words, max_tokens=1000)
     assert [c.heading for c in chunks] == [
