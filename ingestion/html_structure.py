@@ -19,13 +19,17 @@ through unchanged.
 from __future__ import annotations
 
 import re
+import secrets
 from html import unescape
 
 # The marker survives extraction as text: trafilatura keeps paragraphs and
-# list items, and escapes nothing in it.
-_MARK = "§§h{}§§ "
+# list items, and escapes nothing in it. Its key is new for every page, so a
+# page's own text cannot pass for one.
+_MARK = "§§{key}h{level}§§ "
 # A marked line, with the blank lines around it: one blank line each side after.
-_MARKED = re.compile(r"\n*^[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?§§h([1-6])§§[ \t]*(.*?)(?:\*\*)?[ \t]*$\n*", re.M)
+_MARKED = r"\n*^[ \t]*(?:[-*+][ \t]+)?(?:\*\*)?§§{key}h([1-6])§§[ \t]*(.*?)(?:\*\*)?[ \t]*$\n*"
+# Text inside a heading or a term that is no part of its words.
+_NOT_TEXT = ("script", "style", "noscript", "template")
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 ADMONITIONS = frozenset({"note", "notes", "warning", "tip", "caution", "important", "hint", "danger", "attention"})
 # Lists of links are navigation (a table of contents), not terms.
@@ -35,15 +39,17 @@ _TITLE = re.compile(r"<title[^>]*>([^<]*)</title>", re.I)
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
-def mark(html: str) -> str:
-    """The page with its headings and definition terms as markers (see module)."""
+def mark(html: str) -> tuple[str, str]:
+    """The page with its headings and definition terms as markers (see
+    module), and the key that `restore` needs to find them."""
     import lxml.html
     from lxml import etree
 
+    key = secrets.token_hex(4)
     try:  # lxml refuses text that declares its own encoding: it is decoded already
         root = lxml.html.document_fromstring(_DECLARATION.sub("", html, count=1))
     except (etree.ParserError, ValueError):
-        return html  # trafilatura reports what it cannot read
+        return html, key  # trafilatura reports what it cannot read
     changed = False
     section = 1  # the level of the heading in force, in document order
     for element in list(root.iter(*_HEADINGS, "dt")):
@@ -55,22 +61,23 @@ def mark(html: str) -> str:
                 _become(element, "p", text.rstrip(":") + ":")
             else:
                 section = int(element.tag[1])
-                _become(element, "p", _MARK.format(section) + text)
+                _become(element, "p", _MARK.format(key=key, level=section) + text)
             changed = True
         elif not _is_navigation(element):
             text = _text(element)
             if text:
                 level = min(6, section + 1 + _nesting(element))
-                _become(element, "dt", _MARK.format(level) + text)
+                _become(element, "dt", _MARK.format(key=key, level=level) + text)
                 changed = True
-    return lxml.html.tostring(root, encoding="unicode") if changed else html
+    return (lxml.html.tostring(root, encoding="unicode") if changed else html), key
 
 
-def restore(markdown: str) -> str:
-    """Markdown with the markers `mark` left turned back into headings."""
-    if "§§h" not in markdown:
+def restore(markdown: str, key: str) -> str:
+    """Markdown with the markers `mark` left (with `key`) turned back into headings."""
+    if f"§§{key}h" not in markdown:
         return markdown
-    restored = _MARKED.sub(lambda m: "\n\n" + "#" * int(m.group(1)) + " " + m.group(2).strip() + "\n\n", markdown)
+    marked = re.compile(_MARKED.format(key=re.escape(key)), re.M)
+    restored = marked.sub(lambda m: "\n\n" + "#" * int(m.group(1)) + " " + m.group(2).strip() + "\n\n", markdown)
     return restored.strip("\n")
 
 
@@ -84,6 +91,8 @@ def title(html: str, found: str) -> str:
 
 
 def _text(element) -> str:
+    for hidden in [e for e in element.iter(*_NOT_TEXT)]:
+        hidden.drop_tree()
     for br in element.iter("br"):  # "-a<br>--data-only": two spellings of one option
         br.tail = ", " + (br.tail or "")
     return _SPACE.sub(" ", element.text_content()).strip().strip(",").strip()

@@ -315,8 +315,9 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
     guard.add_text(len(html))
     # Headings and definition terms are marked before extraction and restored
     # after it (html_structure): trafilatura drops or garbles them on manuals.
+    marked, key = html_structure.mark(html)
     text = trafilatura.extract(
-        html_structure.mark(html),
+        marked,
         output_format="markdown",
         include_tables=True,
         include_formatting=True,
@@ -328,7 +329,7 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
         raise ParseError("No readable main text was found in the HTML page.")
     # trafilatura's Markdown escapes underscores ("max\\_connections"): the
     # passages are shown and searched as plain text, so they are unescaped.
-    text = html_structure.restore(text.replace("\\_", "_"))
+    text = html_structure.restore(text.replace("\\_", "_"), key)
     metadata = trafilatura.extract_metadata(html)
     title = html_structure.title(html, (metadata.title or "").strip() if metadata else "")
     return ParsedDocument(kind="html", pages=[Page(None, _normalise(text))], title=title)

@@ -93,7 +93,7 @@ def test_the_title_is_not_an_admonitions(tmp_path):
 
 def test_an_ordinary_pages_text_is_unchanged(tmp_path):
     html = (ROOT / "demo" / "fees-and-charges.html").read_text()
-    assert mark(html) != html  # its headings were marked, and come back as they were
+    assert mark(html)[0] != html  # its headings were marked, and come back as they were
     unmarked = trafilatura.extract(
         html, output_format="markdown", include_tables=True, include_formatting=True, favor_recall=True
     )
@@ -102,14 +102,25 @@ def test_an_ordinary_pages_text_is_unchanged(tmp_path):
 
 def test_pages_without_structure_or_markers_pass_through():
     plain = "<html><body><p>Just a paragraph of text, nothing else.</p></body></html>"
-    assert mark(plain) == plain
-    assert restore("No markers here.\n- a list item") == "No markers here.\n- a list item"
-    assert restore("- §§h4§§ work_mem (integer)\n- Sets memory.") == "#### work_mem (integer)\n\n- Sets memory."
-    assert mark("") == ""  # nothing to parse: trafilatura reports it
+    assert mark(plain)[0] == plain
+    assert restore("No markers here.\n- a list item", "k1") == "No markers here.\n- a list item"
+    assert restore("- §§k1h4§§ work_mem (integer)\n- Sets memory.", "k1") == "#### work_mem (integer)\n\n- Sets memory."
+    assert mark("")[0] == ""  # nothing to parse: trafilatura reports it
 
 
-def test_a_hostile_marker_in_a_page_is_only_text(tmp_path):
-    # A page may hold the marker's spelling itself; at worst it reads as a heading of its own words.
-    page = "<html><head><title>T</title></head><body><main><p>Costs §§h9§§ nothing, and so on, at length here.</p></main></body></html>"
+def test_a_pages_own_text_cannot_pass_for_a_marker(tmp_path):
+    _, key = mark(MANUAL)
+    assert mark(MANUAL)[1] != key  # a key of its own for every page
+    forged = "§§h1§§ Forged heading in a paragraph long enough to be kept by the extraction."
+    page = f"<html><head><title>T</title></head><body><main><p>{forged}</p><p>Costs §§{key}h2§§ nothing at all.</p></main></body></html>"
     text = parsed(tmp_path, page).pages[0].text
-    assert "Costs §§h9§§ nothing" in text
+    assert forged in text and f"Costs §§{key}h2§§ nothing" in text and not headings(text)
+
+
+def test_scripts_in_a_term_are_not_its_words(tmp_path):
+    page = (
+        "<html><head><title>T</title></head><body><main><h2>Settings</h2><dl><dt><script>alert(1)</script>"
+        "<b onclick=x>work_mem</b><style>b{}</style></dt><dd><p>Sets the memory of a sort before it spills to disk."
+        "</p></dd></dl></main></body></html>"
+    )
+    assert headings(parsed(tmp_path, page).pages[0].text) == ["## Settings", "### work_mem"]
