@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 
 class AskRequest(serializers.Serializer):
-    question = serializers.CharField(max_length=2000)
+    question = serializers.CharField(max_length=services.MAX_QUESTION_CHARS)
     conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     stream = serializers.BooleanField(

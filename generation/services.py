@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 REFUSAL_QUESTION = "I can't help with that request: the question was flagged as toxic or abusive. Please rephrase it."
 REFUSAL_ANSWER = "The generated answer was withheld because it was flagged as toxic. Please rephrase your question."
 STOP = ("<|im_end|>", "<|endoftext|>", "\nQuestion:", "\nPassages:")
+# The longest question any door takes: with the evidence it fits the model's context.
+MAX_QUESTION_CHARS = 2000
 
 
 @dataclass

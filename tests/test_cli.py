@@ -66,6 +66,12 @@ def test_it_asks(handbook):
     assert "[1] Card Handbook (handbook.pdf, page 2)" in text
 
 
+def test_a_question_longer_than_the_doors_take_is_refused_with_the_limit(db):
+    # A 27,000-character question reached the model and failed there ("could not find a KV slot").
+    with pytest.raises(CommandError, match="27,000 characters long; ask in at most 2,000"):
+        run("ask", "work_mem " * 3000)
+
+
 def test_it_rebuilds_the_index_from_the_database(handbook):
     chunk_ids = set(handbook.chunks.values_list("pk", flat=True))
     store = get_store()

@@ -15,6 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("--collection", action="append", help="Limit to a collection (repeatable).")
 
     def handle(self, *args, question, json: bool, collection, **options):
+        if len(question) > services.MAX_QUESTION_CHARS:
+            raise CommandError(
+                f"The question is {len(question):,} characters long; ask in at most "
+                f"{services.MAX_QUESTION_CHARS:,} (the API and the chat take no longer ones)."
+            )
         try:
             result = services.ask(question, collections=collection)
         except SearchError as exc:
