@@ -34,6 +34,7 @@ import numpy as np
 
 from generation.citations import split_sentences
 from generation.claims import has_amount, has_duration, has_number, has_percent, states_default, terms
+from ingestion.chunking import section_name
 
 # Words that say what kind of answer is wanted, not what it is about.
 QUESTION_WORDS = frozenset(
@@ -68,9 +69,6 @@ HEADING_CHARS = 60  # a line this short without end punctuation is a heading: co
 # lower case or with a number.
 _SOFT_BREAK = re.compile(r"(?<=[^\s.!?:;|])\n(?=[ \t]*[a-z0-9(€$£%])")  # the next line may be indented (HTML source)
 _MARKDOWN_HEADING = re.compile(r"^#{1,6}[ \t]+\S.*$", re.M)  # a heading line of a parsed page
-# A heading's section number ("20.4.1. ", "F.3. "): a model given "8.1.2. Arbitrary
-# Precision Numbers … " as evidence answered "8.1.2". Leads go without it.
-_SECTION_NUMBER = re.compile(r"^(?:[A-Z]|\d+)(?:\.\d+)*\.\s+")
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d{1,2}[.)])\s")
 _SURFACE = re.compile(r"[a-z0-9]+(?:[._][a-z0-9]+)*")
 MAX_LABEL_GAP = 600  # characters between a heading-like line and a sentence quoted with it
@@ -194,7 +192,9 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
         # Before any heading line of its own, a passage's sentences are in the
         # section its heading path ends with ("temp_buffers (integer)"): a
         # sentence that shares no word with it is quoted after it.
-        section = _SECTION_NUMBER.sub("", passage.heading.rsplit(" > ", 1)[-1].strip())
+        # Leads go without section numbers: given "8.1.2. Arbitrary Precision
+        # Numbers … " as evidence, the model answered "8.1.2".
+        section = section_name(passage.heading)
         for position, (start, end) in enumerate(spans):
             sentence = text[start:end]
             context_start, context_end, lead = start, end, ""
@@ -230,7 +230,7 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 if not text[label[1] : context_start].strip() and not text.startswith("#", label[0]):
                     context_start = label[0]
                 else:
-                    lead = _SECTION_NUMBER.sub("", text[label[0] : label[1]].lstrip("#- ").strip()) + " … "
+                    lead = section_name(text[label[0] : label[1]].lstrip("#- ")) + " … "
             elif not lead and label is None and section and not terms(section) & terms(text[context_start:context_end]):
                 lead = section + " … "  # "The default is eight megabytes." names nothing it is about
             found.append(

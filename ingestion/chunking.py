@@ -33,6 +33,14 @@ _SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]])|(?<=[.!?][\"')\]][
 _HEADING = re.compile(r"(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _HEADING_LINE = re.compile(r"^#{1,6}[ \t]+\S.*$", re.M)
 _WORD = re.compile(r"\S+")
+# A heading's section number: "20.4.1. ", "20.4.1 ", "F.3. ", "IV. ".
+_SECTION_NUMBER = re.compile(r"^\s*(?:(?:[A-Z]|[IVX]+|\d+)\.(?:\d+\.?)*|[A-Z]?\d+(?:\.\d+)*\.?)\s+")
+
+
+def section_name(heading: str) -> str:
+    """The last part of a heading path, without its section number
+    ("20.4. Resource Consumption > 20.4.1. Memory" -> "Memory")."""
+    return _SECTION_NUMBER.sub("", heading.rsplit(" > ", 1)[-1]).strip()
 
 
 @dataclass(frozen=True)

@@ -91,11 +91,20 @@ def title(html: str, found: str) -> str:
 
 
 def _text(element) -> str:
-    for hidden in [e for e in element.iter(*_NOT_TEXT)]:
-        hidden.drop_tree()
-    for br in element.iter("br"):  # "-a<br>--data-only": two spellings of one option
-        br.tail = ", " + (br.tail or "")
-    return _SPACE.sub(" ", element.text_content()).strip().strip(",").strip()
+    """An element's words: without scripts, styles or comments; a line break
+    between two spellings of one option ("-a<br>--data-only") a comma."""
+    parts: list[str] = []
+
+    def walk(node) -> None:
+        if not isinstance(node.tag, str) or node.tag in _NOT_TEXT:
+            return  # a comment, a script: its tail is read by the parent
+        parts.append(", " if node.tag == "br" else node.text or "")
+        for child in node:
+            walk(child)
+            parts.append(child.tail or "")
+
+    walk(element)
+    return _SPACE.sub(" ", "".join(parts)).strip().strip(",").strip()
 
 
 def _become(element, tag: str, text: str) -> None:

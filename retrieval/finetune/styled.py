@@ -21,6 +21,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
+from ingestion.chunking import section_name
 from retrieval.finetune.data import Passage
 from retrieval.finetune.queries import Pair, eligible_sentence, sentences, words
 
@@ -33,7 +34,6 @@ STOPWORDS = frozenset(
 )
 KEYWORD_WORDS = 3  # content words after the subject
 MAX_SUBJECT_CHARS = 60
-_SECTION_NUMBER = re.compile(r"^\s*(?:[A-Z]?\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
 _SUBJECT_NOISE = re.compile(r"\((?:[`\w\s,]*)\)|[`*#\u2026\u2014]|\.\.\.")
 
 # A situation's parts, one of each chosen by a seed: how users open, what
@@ -64,8 +64,8 @@ SITUATION_WORDS = 3
 def subject(passage: Passage) -> str:
     """What the passage is about, as a user would name it: its heading's last
     part without its section number, else its document's title."""
-    for source in (passage.heading.split(" > ")[-1], passage.title):
-        label = _SUBJECT_NOISE.sub(" ", _SECTION_NUMBER.sub("", source or ""))
+    for source in (passage.heading, passage.title):
+        label = _SUBJECT_NOISE.sub(" ", section_name(source or ""))
         label = " ".join(label.split()).strip(" -:.")
         if 0 < len(label) <= MAX_SUBJECT_CHARS:
             return label

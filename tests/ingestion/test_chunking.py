@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.chunking import chunk_pages
+from ingestion.chunking import chunk_pages, section_name
 from ingestion.parsing import Page
 from ingestion.tokens import count_tokens
 
@@ -195,6 +195,16 @@ def test_sibling_headings_replace_each_other_whatever_level_the_page_starts_at()
         "B.": "Resources > Memory > work_mem",  # not "... > shared_buffers > work_mem"
         "C.": "Disk",
     }
+
+
+def test_a_sections_name_is_its_headings_last_part_without_its_number():
+    assert section_name("20.4. Resource Consumption > 20.4.1. Memory") == "Memory"
+    assert [section_name(h) for h in ("F.3. auth_delay", "IV. Client Interfaces", "8.14 JSON Types")] == [
+        "auth_delay",
+        "Client Interfaces",
+        "JSON Types",
+    ]
+    assert section_name("2FA setup") == "2FA setup" and section_name("work_mem (integer)") == "work_mem (integer)"
 
 
 def test_it_starts_a_chunk_at_every_heading():

@@ -124,3 +124,6 @@ def test_scripts_in_a_term_are_not_its_words(tmp_path):
         "</p></dd></dl></main></body></html>"
     )
     assert headings(parsed(tmp_path, page).pages[0].text) == ["## Settings", "### work_mem"]
+    # A linked term with two spellings: read once for the navigation test, once for its words.
+    linked = page.replace("<b onclick=x>work_mem</b>", '<a href="#a">-a</a><br><a href="#a">--all</a> (the lot)')
+    assert headings(parsed(tmp_path, linked).pages[0].text) == ["## Settings", "### -a, --all (the lot)"]
