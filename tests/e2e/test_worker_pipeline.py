@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
 from ingestion.models import Chunk, Document
+from ragsite.celery import workers_online
 from retrieval.stores import get_store
 from tests.conftest import api_client_for
 from tests.e2e.conftest import wait_until
@@ -74,6 +75,10 @@ def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_use
 def test_cli_ingest_waits_for_a_running_worker(worker, tmp_path):
     note = tmp_path / "desk.md"
     note.write_text("# Travel desk\n\nThe travel desk books all trips at least 14 days before departure.\n")
+    # "ready." in the log comes before the worker's broadcast subscription on
+    # Redis is live: a ping sent at once can go unheard. The command decides by
+    # a ping, so wait until one is answered (an idle worker answers in ms).
+    wait_until(workers_online, 60, "the worker to answer a ping", worker, interval=0.2)
     out = StringIO()
     call_command("ingest", str(note), stdout=out)
     assert "A worker is running" in out.getvalue()
