@@ -100,9 +100,9 @@ def main():
         questions, k=args.k, progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr)
     )
     print(file=sys.stderr)
-    # Calibration: what each evidence threshold would give on this set (the
-    # decision "not in the documents" depends on nothing else).
-    calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(30, 72, 2)])
+    # Calibration: what each threshold on the gate's confidence would give on
+    # this set (the decision "not in the documents" depends on nothing else).
+    calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(50, 100, 5)])
     report = {
         "corpus": name,
         "documents": len(files),

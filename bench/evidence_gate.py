@@ -1,9 +1,10 @@
 """The "not in the documents" decision, studied offline: retrieval and
-evidence scoring (no generation) for every labelled question, then each gate
-rule scored on the same evidence.
+evidence scoring (no generation) for every labelled question, then the gate
+(generation/gate.py) fitted and scored on the same evidence.
 
     .venv/bin/python bench/evidence_gate.py demo|postgresql [LABEL]
-    .venv/bin/python bench/evidence_gate.py --replay bench/results/evidence-gate-*.json   # the gate's grid
+    .venv/bin/python bench/evidence_gate.py --replay bench/results/evidence-gate-*.json   # the threshold's grid
+    .venv/bin/python bench/evidence_gate.py --fit bench/results/evidence-gate-*.json      # the gate's coefficients
 
 Uses the data folder of bench/answers.py (the corpus is ingested if needed).
 Writes bench/results/evidence-gate-<corpus>[-LABEL].json (a row per question: every
@@ -58,6 +59,8 @@ def collect(name: str) -> list[dict]:
                     "text": unit.text,
                     "heading": unit.heading,
                     "title": hit.title,
+                    "passage_heading": hit.heading,
+                    "document": hit.document_id,
                     "score": unit.score,
                     "order": unit.order,
                     "features": unit.features,
@@ -106,44 +109,119 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def found(row: dict, **gate) -> bool:
-    """The gate of generation.gathering.gather_evidence, replayed on a row."""
-    from generation import evidence
+def signals(row: dict) -> dict | None:
+    """The gate's signals for a row (None: declined by rule, before the model:
+    no evidence, or an identifier no passage mentions)."""
+    from generation import evidence, gate
 
-    if not row["units"] or row.get("unknown"):
-        return False
-    best = [
-        evidence.Unit(0, 0, 0, 0, 0, u["text"], u["heading"], score=u["score"]) for u in row["units"] if u["chosen"]
-    ]
-    return evidence.settles(best, **gate)
+    chosen = [u for u in row["units"] if u["chosen"]]
+    if not chosen or row.get("unknown"):
+        return None
+    passages = [evidence.Passage("", u["title"], u.get("passage_heading", ""), u.get("document")) for u in chosen]
+    best = [evidence.Unit(i, 0, 0, 0, 0, u["text"], u["heading"], score=u["score"]) for i, u in enumerate(chosen)]
+    return gate.signals(best, passages, row["weights"])
 
 
-def replay(rows: list[dict], **gate) -> dict:
-    """False abstention (answerable declined) and abstention (unanswerable declined) under `gate`."""
-    decided = [(r["answerable"], found(r, **gate)) for r in rows]
-    answerable = [f for a, f in decided if a]
-    unanswerable = [f for a, f in decided if not a]
+def replay(rows: list[dict], threshold: float, model: dict | None = None) -> dict:
+    """False abstention (answerable declined), abstention (unanswerable
+    declined) and answered with the fact among the evidence, under the gate
+    at `threshold` (with `model`'s intercept and coefficients, else the product's)."""
+    from generation import gate
+
+    model = model or {}
+    decided = []
+    for row in rows:
+        values = signals(row)
+        found = values is not None and gate.probability(values, **model) >= threshold
+        decided.append((row["answerable"], found, any(u["holds"] for u in row["units"] if u["chosen"])))
+    answerable = [(f, h) for a, f, h in decided if a]
+    unanswerable = [f for a, f, h in decided if not a]
     return {
-        "false_abstention": round(answerable.count(False) / max(1, len(answerable)), 3),
+        "false_abstention": round(sum(not f for f, h in answerable) / max(1, len(answerable)), 3),
         "abstention": round(unanswerable.count(False) / max(1, len(unanswerable)), 3),
+        "answered_with_fact": round(sum(f and h for f, h in answerable) / max(1, len(answerable)), 3),
     }
 
 
-def main():
-    if sys.argv[1] == "--replay":  # bench/evidence_gate.py --replay RESULT.json ...: the threshold's grid
-        from django.conf import settings
+def fit(rows: list[dict]) -> dict:
+    """Logistic regression (scikit-learn, L2, standardised signals) of
+    "answerable" on the gate's signals; returned on the raw signals, as
+    generation/gate.py takes them."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
 
+    from generation import gate
+
+    kept = [(r, signals(r)) for r in rows]
+    kept = [(r, v) for r, v in kept if v is not None]
+    x = np.array([[v[name] for name in gate.SIGNALS] for r, v in kept])
+    y = np.array([int(r["answerable"]) for r, v in kept])
+    mean, scale = x.mean(0), x.std(0) + 1e-9
+    model = LogisticRegression(C=1.0).fit((x - mean) / scale, y)
+    weights = model.coef_[0] / scale
+    return {
+        "intercept": round(float(model.intercept_[0] - (weights * mean).sum()), 3),
+        "coefficients": {name: round(float(w), 3) for name, w in zip(gate.SIGNALS, weights)},
+    }
+
+
+def cross_validated(corpora: dict, thresholds, folds: int = 5, seed: int = 0) -> dict:
+    """The fit judged on questions it did not see: the corpora's rows pooled,
+    split into `folds`, each fold replayed under a gate fitted on the others."""
+    import numpy as np
+
+    pooled = [(name, row) for name, rows in corpora.items() for row in rows]
+    fold = np.random.default_rng(seed).integers(0, folds, len(pooled))
+    models = [fit([row for (name, row), f in zip(pooled, fold) if f != k]) for k in range(folds)]
+    table = {}
+    for name in corpora:
+        for threshold in thresholds:
+            parts = [
+                ([row for (n, row), f in zip(pooled, fold) if n == name and f == k], models[k]) for k in range(folds)
+            ]
+            counts = {"answerable": 0, "unanswerable": 0, "false_abstained": 0, "abstained": 0, "with_fact": 0}
+            for rows, model in parts:
+                result = replay(rows, threshold, model)
+                a = sum(r["answerable"] for r in rows)
+                u = len(rows) - a
+                counts["answerable"] += a
+                counts["unanswerable"] += u
+                counts["false_abstained"] += round(result["false_abstention"] * a)
+                counts["abstained"] += round(result["abstention"] * u)
+                counts["with_fact"] += round(result["answered_with_fact"] * a)
+            table.setdefault(name, {})[threshold] = {
+                "false_abstention": round(counts["false_abstained"] / counts["answerable"], 3),
+                "abstention": round(counts["abstained"] / max(1, counts["unanswerable"]), 3),
+                "answered_with_fact": round(counts["with_fact"] / counts["answerable"], 3),
+            }
+    return table
+
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def main():
+    if sys.argv[1] in ("--replay", "--fit"):
         setup_django()
-        gate = {"gap": settings.RAG_EVIDENCE_GAP, "clear": settings.RAG_EVIDENCE_CLEAR}
-        for path in sys.argv[2:]:
-            rows = json.loads(Path(path).read_text())
-            print(path)
-            for threshold in (0.40, 0.42, 0.44, 0.46, 0.48, 0.50):
-                without = replay([{**r, "unknown": ()} for r in rows], threshold=threshold, **gate)
-                print(
-                    f"  threshold {threshold}: {without}; with unknown identifiers declined: "
-                    f"{replay(rows, threshold=threshold, **gate)}"
-                )
+        corpora = {Path(p).stem: json.loads(Path(p).read_text()) for p in sys.argv[2:]}
+        if sys.argv[1] == "--fit":
+            print("fitted on all:", json.dumps(fit([r for rows in corpora.values() for r in rows])))
+            for name, rows in corpora.items():  # fitted on one corpus, judged on the others
+                model = fit(rows)
+                for other, others in corpora.items():
+                    if other != name:
+                        print(f"fitted on {name}, judged on {other}:")
+                        for threshold in THRESHOLDS:
+                            print(f"  {threshold}: {replay(others, threshold, model)}")
+            print("cross-validated (5 folds over all):")
+            for name, table in cross_validated(corpora, THRESHOLDS).items():
+                for threshold, result in table.items():
+                    print(f"  {name} {threshold}: {result}")
+            return
+        for name, rows in corpora.items():
+            print(name)
+            for threshold in THRESHOLDS:
+                print(f"  threshold {threshold}: {replay(rows, threshold)}")
         return
     name, label = sys.argv[1], (sys.argv[2:] or [""])[0]
     rows = collect(name)

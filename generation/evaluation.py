@@ -60,7 +60,7 @@ class Outcome:
     evidence: tuple[str, ...] = ()  # what the model was given
     generated: str = ""  # the model's own text (shown or not)
     seconds: float = 0.0
-    evidence_score: float | None = None  # the best evidence unit's score (what "found" is decided on)
+    confidence: float | None = None  # the gate's probability that the documents answer (what "found" is decided on)
 
 
 def parse_questions(lines: Iterable[str], source: str = "questions") -> list[LabelledQuestion]:
@@ -122,7 +122,7 @@ def judge(question: LabelledQuestion, outcome: Outcome) -> dict:
         "found": outcome.found,
         "cited": bool(outcome.cited_quotes),
         "seconds": round(outcome.seconds, 3),
-        "evidence_score": outcome.evidence_score,
+        "confidence": outcome.confidence,
         "generated": outcome.generated,  # the model's own text, shown or not (for the diagnosis)
     }
     if question.answerable:
@@ -205,15 +205,15 @@ def format_table(summary: dict) -> str:
 
 
 def threshold_table(rows: list[dict], thresholds: Iterable[float]) -> list[dict]:
-    """For each candidate evidence threshold, what deciding "found" by it
+    """For each candidate threshold on the gate's confidence, what deciding "found" by it
     alone would give: false abstention on answerable questions, abstention on
     unanswerable ones, and the precision and recall of "not found"."""
     table = []
-    answerable = [r for r in rows if r["answerable"] and r.get("evidence_score") is not None]
-    unanswerable = [r for r in rows if not r["answerable"] and r.get("evidence_score") is not None]
+    answerable = [r for r in rows if r["answerable"] and r.get("confidence") is not None]
+    unanswerable = [r for r in rows if not r["answerable"] and r.get("confidence") is not None]
     for threshold in thresholds:
-        false_abstained = sum(r["evidence_score"] < threshold for r in answerable)
-        abstained = sum(r["evidence_score"] < threshold for r in unanswerable)
+        false_abstained = sum(r["confidence"] < threshold for r in answerable)
+        abstained = sum(r["confidence"] < threshold for r in unanswerable)
         said = false_abstained + abstained
         table.append(
             {

@@ -19,8 +19,8 @@ without its header), the text it leans on. A unit is scored by
 
 and the best units, best first, become the numbered evidence [1], [2], ...
 that the model reads and that answers are verified against. Whether any unit
-answers the question at all is decided on the best unit's score against a
-threshold calibrated on the labelled sets (RAG_EVIDENCE_THRESHOLD).
+answers the question at all is decided from the best units' scores and
+words by generation/gate.py.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ QUESTION_WORDS = frozenset(
     "could should would will shall may might must i me my we our us you your there please tell know want need get "
     "give let about any some ever".split()
 )
-# The evidence score: whether the best unit answers the question at all (the
-# "not in the documents" gate, settles(), is calibrated on it).
+# The evidence score: whether a unit answers the question (the "not in the
+# documents" gate, generation/gate.py, is fitted on the best units' scores).
 WEIGHTS = {"dense": 0.45, "overlap": 0.35, "context": 0.10, "type": 0.10}
 TYPE_MISSING_PENALTY = 0.15  # a unit without the kind of value the question asks for
 # The order score: which units to quote and cite first. Less weight on the
@@ -82,6 +82,7 @@ class Passage:
     text: str
     title: str = ""
     heading: str = ""
+    document: int | None = None  # the document it is from (the gate asks whether two units share one)
 
 
 @dataclass(frozen=True)
@@ -375,14 +376,3 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
         seen_texts.add(key)
         used += len(unit.text)
     return taken
-
-
-def settles(ranked: list[Unit], *, threshold: float, gap: float, clear: float) -> bool:
-    """Whether the best evidence answers the question: it scores at least
-    `threshold`, and either `clear` or `gap` above the runner-up. Two
-    different sentences scoring alike is the mark of a question the
-    documents do not settle ("late payment fee on the Gold card?" meets the
-    Gold card's annual fee and the Platinum card's, equally)."""
-    if not ranked or ranked[0].score < threshold:
-        return False
-    return ranked[0].score >= clear or len(ranked) == 1 or ranked[0].score - ranked[1].score >= gap

@@ -4,11 +4,11 @@ it needs, the best kept, and whether they answer the question."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from generation import evidence, identifiers
+from generation import evidence, gate, identifiers
 from retrieval import passages as passages_around
 from retrieval.embedding import get_embedder
 from retrieval.forms import passage_text
@@ -25,6 +25,8 @@ class Found:
     answers: bool
     salient: frozenset = frozenset()
     unknown: tuple = ()  # identifiers the question names that no retrieved passage mentions
+    confidence: float = 0.0  # the gate's probability that the documents answer (0 when unknown is not empty)
+    signals: dict = field(default_factory=dict)  # what the gate decided on (generation/gate.py)
 
     def rows(self, hits, units=None) -> list[dict]:
         return [
@@ -42,6 +44,14 @@ class Found:
             }
             for u in (self.units if units is None else units)
         ]
+
+    def gate(self) -> dict:
+        return {
+            "confidence": self.confidence,
+            "answers": self.answers,
+            "signals": self.signals,
+            "unknown": self.unknown,
+        }
 
 
 @dataclass
@@ -66,7 +76,8 @@ def score_units(question: str, hits) -> Scored:
     profile = evidence.profile(question)
     following = passages_around.continuations([h.chunk_id for h in hits])
     passages = [
-        evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading) for h in hits
+        evidence.Passage(evidence.completed(h.text, following.get(h.chunk_id, "")), h.title, h.heading, h.document_id)
+        for h in hits
     ]
     candidates = evidence.units(passages)
     if not candidates:
@@ -97,16 +108,20 @@ def gather_evidence(question: str, hits) -> Found:
     if not scored.ranked:
         return Found(scored.profile, [], False, unknown=unknown)
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
-    # Whether the documents answer: the evidence score of the best units;
-    # which units to give, quote and cite: the order score.
-    answers = not unknown and evidence.settles(
-        evidence.select(scored.ranked, **limits),
-        threshold=settings.RAG_EVIDENCE_THRESHOLD,
-        gap=settings.RAG_EVIDENCE_GAP,
-        clear=settings.RAG_EVIDENCE_CLEAR,
-    )
+    # Whether the documents answer: the best units by the evidence score
+    # (generation/gate.py); which units to give, quote and cite: the order score.
+    signals = gate.signals(evidence.select(scored.ranked, **limits), scored.passages, scored.weights)
+    confidence = 0.0 if unknown else gate.probability(signals)
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
-    return Found(scored.profile, chosen, answers, evidence.salient(scored.weights), unknown)
+    return Found(
+        scored.profile,
+        chosen,
+        confidence >= settings.RAG_EVIDENCE_THRESHOLD,
+        evidence.salient(scored.weights),
+        unknown,
+        round(confidence, 4),
+        signals,
+    )
 
 
 def context(hit, unit) -> str:

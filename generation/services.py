@@ -44,6 +44,7 @@ class AnswerResult:
     notice: str = ""  # for the reader, when the shown answer is not the model's text
     reason: str = ""  # why the model's text did not verify
     evidence: list[dict] = field(default_factory=list)  # the evidence the model read, best first
+    gate: dict = field(default_factory=dict)  # the "not in the documents" decision: confidence and signals
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -54,8 +55,10 @@ class AnswerResult:
         (BM25's IDF over every collection), which would tell a user about
         documents they cannot read; an evidence row keeps the cosine of question
         and sentence ("dense") and whether it holds the kind of value asked for
-        ("type"). Trusted callers (the CLI, evaluate_answers) read as_dict()."""
+        ("type"); the gate's signals and confidence, made of the same scores,
+        are left out. Trusted callers (the CLI, evaluate_answers) read as_dict()."""
         data = self.as_dict()
+        data.pop("gate")
         data["evidence"] = [
             {
                 **{k: v for k, v in row.items() if k not in ("score", "order", "features")},
@@ -155,7 +158,17 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     if not found.answers:
         closest = hits[: settings.RAG_CLOSEST_PASSAGES]
         answer = policy.not_found_answer(found.unknown, bool(closest))
-        yield _done(store(answer, [], closest, kind=policy.NOT_FOUND, guardrail=calm, evidence=found.rows(relevant)))
+        yield _done(
+            store(
+                answer,
+                [],
+                closest,
+                kind=policy.NOT_FOUND,
+                guardrail=calm,
+                evidence=found.rows(relevant),
+                gate=found.gate(),
+            )
+        )
         return
 
     engine = get_engine()
@@ -241,6 +254,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
             kind=decision.kind,
             generated=raw,
             evidence=found.rows(relevant, units),
+            gate=found.gate(),
             notice=policy.QUOTE_NOTICE if decision.kind == policy.QUOTED else "",
             reason=decision.reason,
             guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
@@ -268,6 +282,7 @@ def _store(
     notice="",
     reason="",
     evidence=(),
+    gate=None,
 ) -> AnswerResult:
     found = kind in (policy.GENERATED, policy.QUOTED)
     with transaction.atomic():
@@ -325,6 +340,7 @@ def _store(
         notice=notice,
         reason=reason,
         evidence=list(evidence),
+        gate=gate or {},
     )
 
 
@@ -349,7 +365,7 @@ def evaluate_answers(questions, *, k: int | None = None, collections: list[str] 
                 evidence=tuple(e["text"] for e in result["evidence"]),
                 generated=result["generated"],
                 seconds=seconds,
-                evidence_score=max((e["score"] for e in result["evidence"]), default=None),
+                confidence=result["gate"].get("confidence"),
             )
             rows.append(evaluation.judge(item, outcome))
             if progress:

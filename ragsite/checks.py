@@ -42,9 +42,7 @@ CHOICES = {
 RANGES = {
     "RAG_TOXICITY_THRESHOLD": (0.0, 1.0, False, True),  # a probability; 0 would block everything
     "RAG_MIN_RELEVANCE": (-1.0, 1.0, True, True),  # a cosine
-    "RAG_EVIDENCE_THRESHOLD": (0.0, 1.0, True, True),  # evidence scores lie in [0, 1] (generation/evidence.py)
-    "RAG_EVIDENCE_CLEAR": (0.0, 1.0, True, True),
-    "RAG_EVIDENCE_GAP": (0.0, 1.0, True, True),
+    "RAG_EVIDENCE_THRESHOLD": (0.0, 1.0, True, True),  # a probability (generation/gate.py)
     "RAG_EVIDENCE_MARGIN": (0.0, 1.0, True, True),
     "RAG_QUOTE_MARGIN": (0.0, 1.0, True, True),
     "RAG_INDEX_COMPACT_SHARE": (0.0, 1.0, False, True),

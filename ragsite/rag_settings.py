@@ -145,9 +145,9 @@ RAG_GENERATOR_FINETUNE_MIN_GAIN = envfloat("RAG_GENERATOR_FINETUNE_MIN_GAIN", 0.
 # Answers are built from evidence (generation/evidence.py): the sentences of
 # the top RAG_ANSWER_PASSAGES passages are scored against the question and
 # the best RAG_EVIDENCE_ITEMS (at most RAG_EVIDENCE_CHARS characters) become
-# the numbered evidence. When the best scores below RAG_EVIDENCE_THRESHOLD, or
-# neither clearly (RAG_EVIDENCE_CLEAR) nor ahead of the runner-up
-# (RAG_EVIDENCE_GAP) (calibrated on bench/qa, docs/BENCHMARKS.md), the answer
+# the numbered evidence. When the gate (generation/gate.py: a model of the
+# best units' scores and words, fitted on bench/qa, docs/BENCHMARKS.md) gives
+# the documents less than RAG_EVIDENCE_THRESHOLD of answering, the answer
 # is "not in the documents" with the closest RAG_CLOSEST_PASSAGES passages. An answer
 # sentence verifies only against evidence within RAG_EVIDENCE_MARGIN of the best.
 RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 8, minimum=1)
@@ -155,10 +155,7 @@ RAG_MIN_RELEVANCE = envfloat("RAG_MIN_RELEVANCE", 0.1)
 RAG_EVIDENCE_ITEMS = envint("RAG_EVIDENCE_ITEMS", 4, minimum=1)
 RAG_EVIDENCE_SHORTLIST = envint("RAG_EVIDENCE_SHORTLIST", 24, minimum=1)  # units embedded after the cheap first pass
 RAG_EVIDENCE_CHARS = envint("RAG_EVIDENCE_CHARS", 1200, minimum=100)
-RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.42)
-# ... and the best must score RAG_EVIDENCE_CLEAR, or lead the runner-up by RAG_EVIDENCE_GAP.
-RAG_EVIDENCE_CLEAR = envfloat("RAG_EVIDENCE_CLEAR", 0.6)
-RAG_EVIDENCE_GAP = envfloat("RAG_EVIDENCE_GAP", 0.08)
+RAG_EVIDENCE_THRESHOLD = envfloat("RAG_EVIDENCE_THRESHOLD", 0.8)
 RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
 # A quoted answer quotes the best evidence and the runner-up when it scored
 # within RAG_QUOTE_MARGIN of it and both fit in RAG_QUOTE_CHARS characters.

@@ -207,7 +207,7 @@ def test_it_wants_room_for_the_prompt_in_the_context(settings):
         ("RAG_TOXICITY_THRESHOLD", 1.5, 0.5),
         ("RAG_MIN_RELEVANCE", 1.2, -0.2),
         ("RAG_EVIDENCE_THRESHOLD", 44.0, 0.0),
-        ("RAG_EVIDENCE_GAP", -0.1, 0.0),
+        ("RAG_EVIDENCE_THRESHOLD", -0.1, 1.0),
         ("RAG_INDEX_COMPACT_SHARE", 0.0, 1.0),
         ("RAG_FINETUNE_HELDOUT_SHARE", 1.0, 0.5),
         ("RAG_FINETUNE_MAX_MINUTES", 0.0, 0.5),

@@ -62,6 +62,9 @@ def test_it_searches_many_queries_from_a_file(handbook, tmp_path):
 def test_it_asks(handbook):
     body = json.loads(run("ask", "What is the annual fee of the Gold card?", "--json"))
     assert body["found"] and body["citations"][0]["page"] == 2
+    # The trusted caller sees what "found" was decided on (generation/gate.py).
+    assert body["gate"]["answers"] and body["gate"]["confidence"] >= 0.8
+    assert set(body["gate"]["signals"]) == {"best", "lead", "together", "missing"}
     text = run("ask", "What is the annual fee of the Gold card?")
     assert "[1] Card Handbook (handbook.pdf, page 2)" in text
 

@@ -27,6 +27,7 @@ def exposed(user):
         "citations": {c["chunk_id"]: c["score"] for c in answer["citations"]},
         "passages": {p["chunk_id"]: p for p in answer["passages"]},
         "evidence": {(e["chunk_id"], tuple(e["sentence"])): e for e in answer["evidence"]},
+        "fields": set(answer),
     }
 
 
@@ -38,6 +39,7 @@ def test_a_private_document_changes_no_score_another_user_sees(alice, bob, handb
     assert before["hits"] and before["citations"] and before["evidence"]
     assert all(set(h["scores"]) == {"dense"} and h["scores"]["dense"] == h["score"] for h in before["hits"].values())
     assert all(set(e["features"]) <= {"dense", "type"} and "score" not in e for e in before["evidence"].values())
+    assert "gate" not in before["fields"] and "evidence" in before["fields"]  # its signals weigh words corpus-wide
 
     Collection.objects.create(name="alice-private", is_public=False, owner=alice)
     path = tmp_path / "waivers.md"

@@ -64,10 +64,10 @@ def test_percentiles_are_nearest_rank():
 
 def test_the_threshold_table_says_what_each_threshold_would_do():
     rows = [
-        {"answerable": True, "evidence_score": 0.8},
-        {"answerable": True, "evidence_score": 0.4},
-        {"answerable": False, "evidence_score": 0.3},
-        {"answerable": False, "evidence_score": 0.6},
+        {"answerable": True, "confidence": 0.8},
+        {"answerable": True, "confidence": 0.4},
+        {"answerable": False, "confidence": 0.3},
+        {"answerable": False, "confidence": 0.6},
     ]
     low, high = evaluation.threshold_table(rows, [0.35, 0.5])
     assert low == {

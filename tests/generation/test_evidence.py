@@ -150,22 +150,6 @@ def test_a_sentence_cut_by_the_chunk_boundary_is_completed_and_its_stray_end_ski
     assert [u.text for u in stray] == ["The default is 0.9, which spreads the load."]
 
 
-def test_evidence_settles_a_question_when_it_is_good_and_clear():
-    def ranked(*scores):
-        found = units([HANDBOOK])[: len(scores)]
-        for unit, value in zip(found, scores):
-            unit.score = value
-        return found
-
-    rules = {"threshold": 0.44, "gap": 0.05, "clear": 0.65}
-    assert evidence.settles(ranked(0.5, 0.3), **rules)  # ahead of the runner-up
-    assert evidence.settles(ranked(0.7, 0.69), **rules)  # clearly good on its own
-    assert evidence.settles(ranked(0.5), **rules)
-    assert not evidence.settles(ranked(0.5, 0.48), **rules)  # two sentences alike: not settled
-    assert not evidence.settles(ranked(0.4, 0.1), **rules)  # too weak
-    assert not evidence.settles([], **rules)
-
-
 def test_the_order_favours_the_passage_retrieval_ranked_higher_and_the_gate_keeps_the_evidence_score():
     """Two passages saying the same: the order score puts the unit of the
     passage search ranked first ahead (a prior of 1/rank); the evidence score,

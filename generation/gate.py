@@ -1,0 +1,75 @@
+"""Whether the evidence answers the question: the "not in the documents"
+decision. Pure.
+
+A logistic model over four signals of the best evidence units (best first by
+the evidence score, generation/evidence.py, as evidence.select keeps them):
+
+    best      the best unit's evidence score
+    lead      its lead over the runner-up (at most LEAD_CAP; LEAD_CAP when
+              it stands alone)
+    together  1 when the two best come from the same document: neighbours
+              that agree ("within 30 days" and "later than 90 days are
+              rejected"), not siblings that compete (the Gold card's annual
+              fee and the Platinum card's, for "the Diamond card's fee?")
+    missing   the share of the question's weight (each term's IDF) in terms
+              that none of the MISSING_UNITS best units mentions, with their
+              headings and their page's title ("diamond", "bitcoin")
+
+The coefficients are fitted by `bench/evidence_gate.py --fit` on the
+labelled sets in bench/qa (cross-validated, docs/BENCHMARKS.md); the
+threshold on the probability is RAG_EVIDENCE_THRESHOLD. The model only
+orders questions by how likely the documents answer them: it never decides
+what the answer is.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from generation.claims import terms
+
+SIGNALS = ("best", "lead", "together", "missing")
+# Evidence this weak never answers, whatever else the model sees (no
+# answered question of the labelled sets needed less; it guards corpora
+# unlike them).
+FLOOR = 0.4
+LEAD_CAP = 0.3
+MISSING_UNITS = 3
+# Fitted by bench/evidence_gate.py --fit (logistic regression, L2, on the raw
+# signals); docs/BENCHMARKS.md has the fit's cross-validated trade-off.
+# Fitted on bench/results/evidence-gate-{demo,postgresql}-s10.json (229 questions).
+INTERCEPT = -0.063
+COEFFICIENTS = {"best": 3.084, "lead": 2.188, "together": 1.916, "missing": -3.143}
+
+
+def signals(best: Sequence, passages: Sequence, weights: dict) -> dict:
+    """The gate's signals for `best` (evidence.Unit, best first by score),
+    whose `passage` indexes `passages` (evidence.Passage), given the
+    question's term weights (evidence.idf_weights)."""
+    if not best:
+        return {}
+    first = best[0]
+    lead = LEAD_CAP if len(best) == 1 else min(LEAD_CAP, first.score - best[1].score)
+    together = float(len(best) > 1 and _document(passages[first.passage]) == _document(passages[best[1].passage]))
+    mentioned: set = set()
+    for unit in best[:MISSING_UNITS]:
+        passage = passages[unit.passage]
+        mentioned |= terms(" ".join((passage.title, passage.heading, unit.heading, unit.text)))
+    total = sum(weights.values())
+    missing = sum(w for t, w in weights.items() if t not in mentioned) / total if total else 0.0
+    return {"best": first.score, "lead": lead, "together": together, "missing": round(missing, 4)}
+
+
+def _document(passage):
+    return passage.document if passage.document is not None else passage.title
+
+
+def probability(values: dict, intercept: float = INTERCEPT, coefficients: dict | None = None) -> float:
+    """The model's probability that the documents answer (0 without evidence,
+    or with evidence under FLOOR)."""
+    if not values or values["best"] < FLOOR:
+        return 0.0
+    coefficients = COEFFICIENTS if coefficients is None else coefficients
+    z = intercept + sum(coefficients[name] * values[name] for name in SIGNALS)
+    return 1.0 / (1.0 + math.exp(-z))
