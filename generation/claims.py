@@ -88,6 +88,13 @@ GENERIC = frozenset(
     "provided allow allows allowed need needs needed require requires required apply applies available also only "
     "per each every yes based following follow use used using get gets make makes made take takes taken".split()
 )
+# Words that measure a value without saying what it is of ("16 bytes", "3 days").
+MEASURES = frozenset(
+    "byte bytes kb mb gb tb kilobyte kilobytes megabyte megabytes gigabyte gigabytes euro euros eur dollar dollars "
+    "pound pounds cent cents percent second seconds minute minutes hour hours day days week weeks month months "
+    "year years ms min".split()
+)
+_VALUE_TERM = re.compile(r"\d[\d.,+]*[a-z]*")
 NOVEL_SHARE = 0.34  # the most of an answer sentence's content terms that may be in neither evidence nor question
 
 
@@ -111,6 +118,9 @@ def terms(text: str) -> set[str]:
                 continue
             found.add(NUMBER_WORDS.get(piece, _stem(piece)))
     return found
+
+
+_MEASURE_TERMS = frozenset().union(*(terms(word) for word in MEASURES | {"answer", "question"}))
 
 
 def numbers(text: str) -> set[str]:
@@ -187,11 +197,17 @@ class Check:
     reasons: tuple[str, ...] = ()
 
 
-def verify(sentence: str, evidence: str, question: str = "", context: str = "", salient=frozenset()) -> Check:
+def verify(
+    sentence: str, evidence: str, question: str = "", context: str = "", salient=frozenset(), title: str = ""
+) -> Check:
     """Does `evidence` (with `context`: its heading and title) state what
     `sentence` claims? `salient` are the question's rarest terms: an answer
     that uses one asserts it, so the evidence must hold it too ("the Diamond
-    card's fee is 95 euros" against the Gold card's fee fails)."""
+    card's fee is 95 euros" against the Gold card's fee fails). `title`, the
+    evidence's document title, backs names but is no subject of its own: a
+    sentence that names the document where the evidence does not ("The
+    Mortgage Guide is waived on ...") put it in place of what the evidence
+    says it of."""
     reasons = []
     if sentence.rstrip().endswith("?"):
         return Check(False, ("a question, not an answer",))
@@ -218,11 +234,25 @@ def verify(sentence: str, evidence: str, question: str = "", context: str = "", 
         reasons.append("the evidence does not mention: " + ", ".join(sorted(unbacked)))
     if not (own & terms(evidence)) - asked:
         reasons.append("states nothing the evidence says beyond the question")
+    if numbers(sentence) and not {t for t in own if not _VALUE_TERM.fullmatch(t)} - _MEASURE_TERMS:
+        # "The answer is: 3": a value the evidence holds, of nothing in particular.
+        reasons.append("a bare value: the sentence does not say what it is of")
+    if _names_the_document(sentence, evidence, title):
+        reasons.append(f"names the document ({title}), not what the evidence describes")
     subjects = named(context)
     if subjects and (claimed := named(sentence)) and not set(claimed) & set(subjects):
         # "The default work_mem is 2.0" against hash_mem_multiplier's section, which mentions work_mem.
         reasons.append(f"the evidence is about {', '.join(subjects)}, not {', '.join(claimed)}")
     return Check(not reasons, tuple(reasons))
+
+
+def _phrase(text: str) -> str:
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
+def _names_the_document(sentence: str, evidence: str, title: str) -> bool:
+    phrase = _phrase(title)
+    return len(phrase.split()) >= 2 and phrase in _phrase(sentence) and phrase not in _phrase(evidence)
 
 
 def _closest_sentence(sentence: str, evidence: str) -> str:

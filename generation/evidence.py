@@ -114,7 +114,16 @@ class Unit:
 
 # -- the question ---------------------------------------------------------------
 _WANTS = [
-    ("default", re.compile(r"\bdefaults?\b|\bout of the box\b", re.I)),
+    (
+        "default",
+        re.compile(
+            r"\bdefaults?\b|\bout of the box\b|\bunless told otherwise\b"
+            r"|\bif (?:you|i|we) (?:never|don'?t|do not) (?:set|pass|give|specify|change|choose|pick)\b"
+            r"|\bunless (?:you|i|we) (?:set|change|pass|specify|choose|pick)\b"
+            r"|\bif (?:it'?s |it is )?(?:never |not )set\b|\bwithout (?:setting|specifying|passing|giving|choosing|-)",
+            re.I,
+        ),
+    ),
     ("percent", re.compile(r"\b(?:rate|interest|apr|percent(?:age)?|yield|%)", re.I)),
     (
         "duration",

@@ -61,6 +61,7 @@ class Item:
     text: str
     context: str  # heading and title: where the text stands
     score: float
+    title: str = ""  # the document's title (claims.verify: no subject of its own)
 
 
 @dataclass
@@ -123,7 +124,8 @@ def _verify_sentences(generated: str, question: str, items: list[Item], margin: 
         )
         chosen, reasons = None, []
         for index in order:
-            result = verify(sentence, items[index].text, question, items[index].context, salient)
+            item = items[index]
+            result = verify(sentence, item.text, question, item.context, salient, item.title)
             if result.ok and index in strong:
                 chosen = index
                 break

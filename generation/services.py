@@ -219,7 +219,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
-    items = [policy.Item(u.text, context(relevant[u.passage], u), u.order) for u in units]
+    items = [policy.Item(u.text, context(relevant[u.passage], u), u.order, relevant[u.passage].title) for u in units]
     decision = policy.decide(
         raw,
         query,

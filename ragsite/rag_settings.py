@@ -160,7 +160,7 @@ RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
 # A quoted answer quotes the best evidence and the runner-up when it scored
 # within RAG_QUOTE_MARGIN of it and both fit in RAG_QUOTE_CHARS characters.
 RAG_QUOTE_MARGIN = envfloat("RAG_QUOTE_MARGIN", 0.1)
-RAG_QUOTE_CHARS = envint("RAG_QUOTE_CHARS", 400, minimum=50)
+RAG_QUOTE_CHARS = envint("RAG_QUOTE_CHARS", 600, minimum=50)
 RAG_CLOSEST_PASSAGES = envint("RAG_CLOSEST_PASSAGES", 3, minimum=0)
 
 # Guardrail.

@@ -38,6 +38,7 @@ def test_terms_fold_plurals_number_words_and_identifiers():
         "The Platinum card has an annual fee of 250 euros.",
         "The annual fee of the Platinum card is 250 euros.",
         "Its interest rate is 17.9 percent.",
+        "The fee is 250 euros.",  # one word says what the value is of
     ],
 )
 def test_what_the_evidence_states_verifies(sentence):
@@ -52,6 +53,8 @@ def test_what_the_evidence_states_verifies(sentence):
         ("The Gold card has an annual fee of 250 euros.", "names"),  # another product's fee
         ("Your daily Zelle sending limit is 250 euros.", "names"),  # a service the evidence never names
         ("The Platinum card includes lounge access and concierge service.", "terms"),  # facts the evidence lacks
+        ("The answer is: 250 euros.", "bare value"),  # a value the evidence holds, of nothing in particular
+        ("17.9 percent", "bare value"),
     ],
 )
 def test_what_the_evidence_does_not_state_fails(sentence, reason):
@@ -70,6 +73,28 @@ def test_a_name_in_the_heading_or_title_counts():
     assert verify(
         "The Gold card fee is 95 euros.", "The fee is 95 euros, waived in the first year.", context="Gold card"
     ).ok
+
+
+def test_the_document_title_backs_a_name_but_is_no_subject_of_its_own():
+    """The model put the mortgage guide where the evidence has the arrangement fee."""
+    evidence = "Arrangement fee: 999 euros on the Fixed Rate Mortgage."
+    title = "Northwind Bank Mortgage Guide"
+    context = f"{title} Fees"
+    check = verify(
+        "The Northwind Bank Mortgage Guide is 999 euros on the Fixed Rate Mortgage.",
+        evidence,
+        context=context,
+        title=title,
+    )
+    assert check.reasons == ("names the document (Northwind Bank Mortgage Guide), not what the evidence describes",)
+    assert verify(
+        "The arrangement fee is 999 euros on the Fixed Rate Mortgage.", evidence, context=context, title=title
+    ).ok
+    # A title the evidence itself names, or a one-word title (a file name), is no such case.
+    assert verify(
+        "The Mortgage Guide lists no fee for it.", "The Mortgage Guide lists no fee for it.", title="Mortgage Guide"
+    ).ok
+    assert verify("The handbook lists the fees.", "The handbook lists the fees.", title="handbook").ok
 
 
 def test_a_value_for_one_setting_is_not_backed_by_another_settings_section():

@@ -24,6 +24,12 @@ def test_it_knows_what_kind_of_value_a_question_wants():
     assert profile("how many reward points per euro").wants == "number"
     assert profile("Which card includes lounge access?").wants == "any"
     assert profile("What's the default work_mem?").wants == "default"
+    # A default asked for without the word: what you get when you do not choose.
+    assert profile("which wal_level do you get if you never set it?").wants == "default"
+    assert profile("which template does CREATE DATABASE copy if I don't specify one?").wants == "default"
+    assert profile("pg_ctl stop without -m: which shutdown mode is used?").wants == "default"
+    assert profile("what fillfactor do b-tree indexes use unless told otherwise").wants == "default"
+    assert profile("can I pay without a card?").wants == "any"
     assert evidence.holds_wanted("The default value is four megabytes (4MB).", "default")
     assert not evidence.holds_wanted("Sets the base maximum amount of memory.", "default")
     assert set(profile("What is the annual fee of the Gold card?").terms) == {"annual", "fee", "gold", "card"}
