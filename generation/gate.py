@@ -58,7 +58,7 @@ def signals(best: Sequence, passages: Sequence, weights: dict) -> dict:
         mentioned |= terms(" ".join((passage.title, passage.heading, unit.heading, unit.text)))
     total = sum(weights.values())
     missing = sum(w for t, w in weights.items() if t not in mentioned) / total if total else 0.0
-    return {"best": first.score, "lead": lead, "together": together, "missing": round(missing, 4)}
+    return {"best": first.score, "lead": round(lead, 4), "together": together, "missing": round(missing, 4)}
 
 
 def _document(passage):
