@@ -5,6 +5,7 @@ evidence scoring (no generation) for every labelled question, then the gate
     .venv/bin/python bench/evidence_gate.py demo|postgresql [LABEL]
     .venv/bin/python bench/evidence_gate.py --replay bench/results/evidence-gate-*.json   # the threshold's grid
     .venv/bin/python bench/evidence_gate.py --fit bench/results/evidence-gate-*.json      # the gate's coefficients
+    .venv/bin/python bench/evidence_gate.py --order bench/results/evidence-gate-*.json    # a fitted order score
 
 Uses the data folder of bench/answers.py (the corpus is ingested if needed).
 Writes bench/results/evidence-gate-<corpus>[-LABEL].json (a row per question: every
@@ -197,13 +198,92 @@ def cross_validated(corpora: dict, thresholds, folds: int = 5, seed: int = 0) ->
     return table
 
 
+ORDER_FEATURES = ("dense", "overlap", "context", "type", "no_type", "inverse_rank", "log_length", "salient")
+
+
+def order_groups(rows: list[dict]) -> list[tuple]:
+    """Per answerable question with the fact among its chosen units: each
+    unit's features (ORDER_FEATURES), whether it holds the fact, and its
+    order score."""
+    import math
+
+    import numpy as np
+
+    from generation import evidence
+    from generation.claims import terms
+
+    groups = []
+    for row in rows:
+        chosen = [u for u in row["units"] if u["chosen"]]
+        if not row["answerable"] or not any(u["holds"] for u in chosen):
+            continue
+        weights = row["weights"]
+        rare = evidence.salient(weights)
+        features = []
+        for u in chosen:
+            f, text = u["features"], terms(u["text"])
+            salient = sum(weights[t] for t in rare if t in text) / max(1e-9, sum(weights[t] for t in rare))
+            features.append(
+                [f["dense"], f["overlap"], f["context"], f["type"], float(f["type"] == 0), 1.0 / u["rank"]]
+                + [math.log(len(u["text"]) + 1), salient]
+            )
+        groups.append(
+            (np.array(features), np.array([u["holds"] for u in chosen]), np.array([u["order"] for u in chosen]))
+        )
+    return groups
+
+
+def order_study(corpora: dict, folds: int = 5, seed: int = 0) -> dict:
+    """Which unit to quote first: the share of questions whose first unit
+    holds the fact under the product's order score and under a logistic model
+    of the units' features (pointwise, L2), fitted on one corpus and judged on
+    the other, and cross-validated over both."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    def fitted(groups, columns):
+        x = np.vstack([g[0][:, columns] for g in groups])
+        y = np.concatenate([g[1] for g in groups])
+        mean, scale = x.mean(0), x.std(0) + 1e-9
+        model = LogisticRegression(C=1.0, max_iter=1000).fit((x - mean) / scale, y)
+        return lambda features: model.decision_function((features[:, columns] - mean) / scale)
+
+    def first_holds(groups, rank) -> float:
+        return round(sum(bool(y[int(np.argmax(rank(x, order)))]) for x, y, order in groups) / len(groups), 3)
+
+    data = {name: order_groups(rows) for name, rows in corpora.items()}
+    result = {"product order score": {n: first_holds(g, lambda x, order: order) for n, g in data.items()}}
+    for size in (6, len(ORDER_FEATURES)):
+        columns = list(range(size))
+        label = f"fitted on {'+'.join(ORDER_FEATURES[:size])}"
+        pooled = [(n, g) for n, groups in data.items() for g in groups]
+        fold = np.random.default_rng(seed).integers(0, folds, len(pooled))
+        models = [fitted([g for (n, g), f in zip(pooled, fold) if f != k], columns) for k in range(folds)]
+        held_out = {n: 0 for n in data}
+        for (n, (x, y, _order)), f in zip(pooled, fold):
+            held_out[n] += bool(y[int(np.argmax(models[f](x)))])
+        result[label + ", cross-validated"] = {n: round(held_out[n] / len(data[n]), 3) for n in data}
+        for name in data:
+            for other in data:
+                if other != name:
+                    model = fitted(data[name], columns)
+                    result[f"{label}, fitted on {name}"] = {
+                        other: first_holds(data[other], lambda x, o, model=model: model(x))
+                    }
+    return result
+
+
 THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def main():
-    if sys.argv[1] in ("--replay", "--fit"):
+    if sys.argv[1] in ("--replay", "--fit", "--order"):
         setup_django()
         corpora = {Path(p).stem: json.loads(Path(p).read_text()) for p in sys.argv[2:]}
+        if sys.argv[1] == "--order":
+            for label, shares in order_study(corpora).items():
+                print(f"{label}: {json.dumps(shares)}")
+            return
         if sys.argv[1] == "--fit":
             print("fitted on all:", json.dumps(fit([r for rows in corpora.values() for r in rows])))
             for name, rows in corpora.items():  # fitted on one corpus, judged on the others
