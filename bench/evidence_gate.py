@@ -222,7 +222,7 @@ def order_groups(rows: list[dict]) -> list[tuple]:
         features = []
         for u in chosen:
             f, text = u["features"], terms(u["text"])
-            salient = sum(weights[t] for t in rare if t in text) / max(1e-9, sum(weights[t] for t in rare))
+            salient = evidence.coverage({t: weights[t] for t in rare}, text)
             features.append(
                 [f["dense"], f["overlap"], f["context"], f["type"], float(f["type"] == 0), 1.0 / u["rank"]]
                 + [math.log(len(u["text"]) + 1), salient]
@@ -253,11 +253,11 @@ def order_study(corpora: dict, folds: int = 5, seed: int = 0) -> dict:
 
     data = {name: order_groups(rows) for name, rows in corpora.items()}
     result = {"product order score": {n: first_holds(g, lambda x, order: order) for n, g in data.items()}}
+    pooled = [(n, g) for n, groups in data.items() for g in groups]
+    fold = np.random.default_rng(seed).integers(0, folds, len(pooled))
     for size in (6, len(ORDER_FEATURES)):
         columns = list(range(size))
         label = f"fitted on {'+'.join(ORDER_FEATURES[:size])}"
-        pooled = [(n, g) for n, groups in data.items() for g in groups]
-        fold = np.random.default_rng(seed).integers(0, folds, len(pooled))
         models = [fitted([g for (n, g), f in zip(pooled, fold) if f != k], columns) for k in range(folds)]
         held_out = {n: 0 for n in data}
         for (n, (x, y, _order)), f in zip(pooled, fold):
