@@ -126,14 +126,17 @@ def signals(row: dict) -> dict | None:
 def replay(rows: list[dict], threshold: float, model: dict | None = None) -> dict:
     """False abstention (answerable declined), abstention (unanswerable
     declined) and answered with the fact among the evidence, under the gate
-    at `threshold` (with `model`'s intercept and coefficients, else the product's)."""
-    from generation import gate
+    at `threshold` (with `model`'s intercept and coefficients, else the
+    product's) and, as the product decides, gate.lacking."""
+    from generation import evidence, gate
 
     model = model or {}
     decided = []
     for row in rows:
         values = signals(row)
         found = values is not None and gate.probability(values, **model) >= threshold
+        wants = evidence.profile(row["question"]).wants
+        found = found and not gate.lacking([u["text"] for u in row["units"] if u["chosen"]], wants)
         decided.append((row["answerable"], found, any(u["holds"] for u in row["units"] if u["chosen"])))
     answerable = [(f, h) for a, f, h in decided if a]
     unanswerable = [f for a, f, h in decided if not a]

@@ -15,6 +15,12 @@ the evidence score, generation/evidence.py, as evidence.select keeps them):
               that none of the MISSING_UNITS best units mentions, with their
               headings and their page's title ("diamond", "bitcoin")
 
+A question that asks for a kind of value (an amount for "how much", a
+duration for "how long", a stated default, ...) is not answered by evidence
+none of whose selected units states one (`lacking`), however high the
+probability: quoting "Specifies the shutdown mode." for "which shutdown mode
+is the default?" shows a citation that does not answer.
+
 The coefficients are fitted by `bench/evidence_gate.py --fit` on the
 labelled sets in bench/qa (cross-validated, docs/BENCHMARKS.md); the
 threshold on the probability is RAG_EVIDENCE_THRESHOLD. The model only
@@ -28,6 +34,7 @@ import math
 from collections.abc import Sequence
 
 from generation.claims import terms
+from generation.evidence import holds_wanted
 
 SIGNALS = ("best", "lead", "together", "missing")
 # Evidence this weak never answers, whatever else the model sees (no
@@ -73,3 +80,11 @@ def probability(values: dict, intercept: float = INTERCEPT, coefficients: dict |
     coefficients = COEFFICIENTS if coefficients is None else coefficients
     z = intercept + sum(coefficients[name] * values[name] for name in SIGNALS)
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def lacking(texts: Sequence[str], wants: str) -> str:
+    """The kind of value the question asks for (evidence.Profile.wants) when
+    none of `texts` (the selected evidence) states one; "" otherwise."""
+    if wants == "any" or any(holds_wanted(text, wants) for text in texts):
+        return ""
+    return wants

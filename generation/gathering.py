@@ -27,6 +27,7 @@ class Found:
     unknown: tuple = ()  # identifiers the question names that no retrieved passage mentions
     confidence: float = 0.0  # the gate's probability that the documents answer (0 when unknown is not empty)
     signals: dict = field(default_factory=dict)  # what the gate decided on (generation/gate.py)
+    lacks: str = ""  # declined although likely: the kind of value asked for that no chosen unit states (gate.lacking)
 
     def rows(self, hits, units=None) -> list[dict]:
         return [
@@ -51,6 +52,7 @@ class Found:
             "answers": self.answers,
             "signals": self.signals,
             "unknown": self.unknown,
+            "lacks": self.lacks,
         }
 
 
@@ -113,14 +115,18 @@ def gather_evidence(question: str, hits) -> Found:
     signals = gate.signals(evidence.select(scored.ranked, **limits), scored.passages, scored.weights)
     confidence = 0.0 if unknown else gate.probability(signals)
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
+    likely = confidence >= settings.RAG_EVIDENCE_THRESHOLD
+    # Likely, but none of the units states the kind of value asked for.
+    lacks = gate.lacking([u.text for u in chosen], scored.profile.wants) if likely else ""
     return Found(
         scored.profile,
         chosen,
-        confidence >= settings.RAG_EVIDENCE_THRESHOLD,
+        likely and not lacks,
         evidence.salient(scored.weights),
         unknown,
         round(confidence, 4),
         signals,
+        lacks,
     )
 
 

@@ -27,13 +27,20 @@ GENERATED, QUOTED, NOT_FOUND, REFUSED = "generated", "quoted", "not_found", "ref
 NOT_FOUND_ANSWER = "The documents do not contain an answer to that."
 
 
-def not_found_answer(unknown: tuple[str, ...] = (), closest: bool = False) -> str:
+# What a question asks for (evidence.Profile.wants), as the not-found answer names it.
+WANTED = {"amount": "amount", "percent": "rate", "duration": "time", "number": "number", "default": "default value"}
+
+
+def not_found_answer(unknown: tuple[str, ...] = (), closest: bool = False, lacks: str = "") -> str:
     """What the asker reads when the documents do not answer: what they do
-    not mention, when the question named it, and where the closest passages are."""
+    not mention, when the question named it, or the kind of value asked for
+    that no evidence states (gate.lacking), and where the closest passages are."""
     answer = NOT_FOUND_ANSWER
     if unknown:
         listed = unknown[0] if len(unknown) == 1 else f"{', '.join(unknown[:-1])} or {unknown[-1]}"
         answer = f"The documents do not mention {listed}, so they do not answer that."
+    elif lacks in WANTED:
+        answer = f"The documents do not state the {WANTED[lacks]} you asked for."
     return answer + (" The closest passages are listed below." if closest else "")
 
 

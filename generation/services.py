@@ -157,7 +157,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     calm = {"intervened": False, "direction": None, "score": q_score}
     if not found.answers:
         closest = hits[: settings.RAG_CLOSEST_PASSAGES]
-        answer = policy.not_found_answer(found.unknown, bool(closest))
+        answer = policy.not_found_answer(found.unknown, bool(closest), found.lacks)
         yield _done(
             store(
                 answer,

@@ -91,3 +91,18 @@ def test_a_question_naming_an_identifier_no_passage_mentions_is_not_found_and_sa
     assert body["found"] is False and body["kind"] == "not_found" and body["citations"] == []
     assert body["answer"].startswith("The documents do not mention gold_card_cashback_rate, so they do not answer")
     assert body["passages"] and "generation" not in body["timings"]
+
+
+def test_likely_evidence_without_the_kind_of_value_asked_for_is_not_found(alice, handbook, monkeypatch):
+    """However likely the gate finds it, a "how long" question whose evidence
+    states no duration gets "not in the documents", not a quote that does not
+    answer (generation/gate.lacking); the same gate answers a "how much"
+    question whose evidence states the amount."""
+    monkeypatch.setattr("generation.gate.probability", lambda values, **model: 0.99)
+    result = services.ask("How long does the Platinum card's travel insurance cover me?", user=alice)
+    assert not result.found and result.kind == policy.NOT_FOUND and result.citations == []
+    assert result.answer.startswith("The documents do not state the time you asked for.")
+    assert result.gate["confidence"] == 0.99 and result.gate["lacks"] == "duration"
+    assert "generation" not in result.timings  # decided before any text is generated
+    fee = services.ask("How much is the annual fee of the Gold card?", user=alice)
+    assert fee.found and fee.gate["lacks"] == "" and "95 euros" in fee.answer

@@ -97,3 +97,15 @@ def test_passages_without_a_document_are_grouped_by_title():
     untitled = [Passage("", "Handbook", "A"), Passage("", "Handbook", "B"), Passage("", "Other", "C")]
     assert gate.signals([unit(0, 0.5, "a"), unit(1, 0.4, "b")], untitled, {})["together"] == 1.0
     assert gate.signals([unit(0, 0.5, "a"), unit(2, 0.4, "b")], untitled, {})["together"] == 0.0
+
+
+def test_evidence_lacking_the_kind_of_value_asked_for_is_named():
+    texts = ["The Gold card has an annual fee.", "Annual fees are waived in the first year."]
+    assert gate.lacking(texts, "amount") == "amount"
+    assert gate.lacking([*texts, "The Platinum card costs 250 euros a year."], "amount") == ""
+    assert gate.lacking(texts, "duration") == "duration"
+    assert gate.lacking(["Cards are issued for five years."], "duration") == ""
+    assert gate.lacking(["Specifies the shutdown mode."], "default") == "default"
+    assert gate.lacking(["The default is `fast`."], "default") == ""
+    assert gate.lacking(texts, "any") == ""  # nothing particular is asked for
+    assert gate.lacking([], "number") == "number"

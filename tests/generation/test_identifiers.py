@@ -23,3 +23,5 @@ def test_the_answer_says_what_the_documents_do_not_mention():
         "The documents do not mention io_method or io_uring, so they do not answer that. "
         "The closest passages are listed below."
     )
+    assert policy.not_found_answer(lacks="default") == "The documents do not state the default value you asked for."
+    assert policy.not_found_answer(("io_method",), lacks="default").startswith("The documents do not mention io_method")
