@@ -135,8 +135,8 @@ def replay(rows: list[dict], threshold: float, model: dict | None = None) -> dic
     for row in rows:
         values = signals(row)
         found = values is not None and gate.probability(values, **model) >= threshold
-        wants = evidence.profile(row["question"]).wants
-        found = found and not gate.lacking([u["text"] for u in row["units"] if u["chosen"]], wants)
+        asked = evidence.profile(row["question"])
+        found = found and not gate.lacking([u["text"] for u in row["units"] if u["chosen"]], asked.wants, asked.also)
         decided.append((row["answerable"], found, any(u["holds"] for u in row["units"] if u["chosen"])))
     answerable = [(f, h) for a, f, h in decided if a]
     unanswerable = [f for a, f, h in decided if not a]

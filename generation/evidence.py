@@ -92,6 +92,7 @@ class Profile:
     terms: tuple[str, ...]  # content terms, normalised (see claims.terms)
     wants: str  # amount | percent | duration | number | default | any
     words: dict = field(default_factory=dict)  # term -> the question's own word for it (for corpus statistics)
+    also: str = ""  # for a default, the kind of value it is ("how long ... by default": duration)
 
 
 @dataclass
@@ -152,18 +153,15 @@ _WANTS = [
 
 
 def profile(question: str) -> Profile:
-    wants = "any"
-    for name, pattern in _WANTS:
-        if pattern.search(question):
-            wants = name
-            break
+    kinds = [name for name, pattern in _WANTS if pattern.search(question)] or ["any"]
+    wants, also = kinds[0], (kinds[1] if kinds[0] == "default" and len(kinds) > 1 else "")
     words: dict[str, str] = {}
     for token in _SURFACE.findall(question.lower()):
         if token in QUESTION_WORDS:
             continue
         for term in sorted(terms(token)):
             words.setdefault(term, token)
-    return Profile(tuple(words), wants, words)
+    return Profile(tuple(words), wants, words, also)
 
 
 def holds_wanted(text: str, wants: str) -> bool | None:

@@ -19,7 +19,8 @@ A question that asks for a kind of value (an amount for "how much", a
 duration for "how long", a stated default, ...) is not answered by evidence
 none of whose selected units states one (`lacking`), however high the
 probability: quoting "Specifies the shutdown mode." for "which shutdown mode
-is the default?" shows a citation that does not answer.
+is the default?" shows a citation that does not answer, and so does "Default
+limit on the number of seconds to wait" for "how many seconds by default?".
 
 The coefficients are fitted by `bench/evidence_gate.py --fit` on the
 labelled sets in bench/qa (cross-validated, docs/BENCHMARKS.md); the
@@ -82,9 +83,15 @@ def probability(values: dict, intercept: float = INTERCEPT, coefficients: dict |
     return 1.0 / (1.0 + math.exp(-z))
 
 
-def lacking(texts: Sequence[str], wants: str) -> str:
+def lacking(texts: Sequence[str], wants: str, also: str = "") -> str:
     """The kind of value the question asks for (evidence.Profile.wants) when
-    none of `texts` (the selected evidence) states one; "" otherwise."""
-    if wants == "any" or any(holds_wanted(text, wants) for text in texts):
+    none of `texts` (the selected evidence) states one, or, for a default of
+    a kind (Profile.also: "how long ... by default"), when none states a
+    default of that kind; "" otherwise."""
+    if wants == "any":
         return ""
-    return wants
+    if not any(holds_wanted(text, wants) for text in texts):
+        return wants
+    if also and not any(holds_wanted(text, wants) and holds_wanted(text, also) for text in texts):
+        return also
+    return ""

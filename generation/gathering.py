@@ -117,7 +117,7 @@ def gather_evidence(question: str, hits) -> Found:
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
     likely = confidence >= settings.RAG_EVIDENCE_THRESHOLD
     # Likely, but none of the units states the kind of value asked for.
-    lacks = gate.lacking([u.text for u in chosen], scored.profile.wants) if likely else ""
+    lacks = gate.lacking([u.text for u in chosen], scored.profile.wants, scored.profile.also) if likely else ""
     return Found(
         scored.profile,
         chosen,

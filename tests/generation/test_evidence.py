@@ -30,6 +30,11 @@ def test_it_knows_what_kind_of_value_a_question_wants():
     assert profile("pg_ctl stop without -m: which shutdown mode is used?").wants == "default"
     assert profile("what fillfactor do b-tree indexes use unless told otherwise").wants == "default"
     assert profile("can I pay without a card?").wants == "any"
+    # A default of a kind: both count ("how long ... by default": a default that is a duration).
+    assert profile("How many seconds does pg_ctl -w wait by default?").also == "duration"
+    assert profile("default number of connection slots kept free for superusers?").also == "number"
+    assert profile("What's the default work_mem?").also == ""
+    assert profile("how long do i have to file an expense claim").also == ""  # only a default has a kind
     assert evidence.holds_wanted("The default value is four megabytes (4MB).", "default")
     assert not evidence.holds_wanted("Sets the base maximum amount of memory.", "default")
     assert set(profile("What is the annual fee of the Gold card?").terms) == {"annual", "fee", "gold", "card"}

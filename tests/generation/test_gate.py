@@ -109,3 +109,8 @@ def test_evidence_lacking_the_kind_of_value_asked_for_is_named():
     assert gate.lacking(["The default is `fast`."], "default") == ""
     assert gate.lacking(texts, "any") == ""  # nothing particular is asked for
     assert gate.lacking([], "number") == "number"
+    # "How many seconds does pg_ctl -w wait by default?": a default, and a duration, in one unit.
+    waits = ["PGCTLTIMEOUT … Default limit on the number of seconds to wait.", "The timeout is 60 seconds."]
+    assert gate.lacking(waits, "default", "duration") == "duration"
+    assert gate.lacking([*waits, "The default is 60 seconds."], "default", "duration") == ""
+    assert gate.lacking(waits, "default") == ""
