@@ -15,7 +15,8 @@ without its header), the text it leans on. A unit is scored by
     type      whether the unit holds what the question asks for: an amount
               for "how much", a duration for "how long", a number for "how
               many", a percentage for "what rate", a stated default for
-              "what is the default ..."
+              "what is the default ..." (of the kind asked for: a duration
+              for "how long ... by default"; half as much without it)
 
 and the best units, best first, become the numbered evidence [1], [2], ...
 that the model reads and that answers are verified against. Whether any unit
@@ -324,6 +325,8 @@ def score(
             passage_terms[unit.passage] = terms(" ".join((p.title, p.heading, p.text)))
         unit_terms = terms(unit.text)
         wanted = holds_wanted(unit.text, question.wants)
+        if wanted and question.also and not holds_wanted(unit.text, question.also):
+            wanted = None  # a default, but not of the kind asked for ("the default mode" for "how many seconds")
         type_score = 0.5 if wanted is None else (1.0 if wanted else 0.0)
         features = {
             "dense": float(cosine[i]),

@@ -73,6 +73,23 @@ def test_the_sentence_with_the_asked_value_and_words_ranks_first():
     assert ranked[0].score > ranked[-1].score
 
 
+def test_a_default_of_the_kind_asked_for_ranks_before_one_of_another_kind():
+    """ "How many seconds ... by default?": the default that is a duration comes
+    first; a default of no duration counts as half a match, not as a miss."""
+    pg_ctl = Passage(
+        "In prior releases, waiting was the default except for the stop mode.\n"
+        "The default is to wait 60 seconds for start or stop to finish.",
+        title="pg_ctl",
+    )
+    question = profile("How many seconds does pg_ctl wait for start or stop to finish by default?")
+    found = units([pg_ctl])
+    ranked = evidence.score(
+        question, found, [pg_ctl], evidence.idf_weights(question, None, 0), np.full(len(found), 0.5)
+    )
+    assert "60 seconds" in ranked[0].text and ranked[0].features["type"] == 1.0
+    assert ranked[1].features["type"] == 0.5 and evidence.ordered(ranked)[0] is ranked[0]
+
+
 def test_selection_skips_overlapping_and_repeated_units():
     found = units([HANDBOOK, HANDBOOK])
     for i, unit in enumerate(found):
