@@ -95,12 +95,16 @@ RAG_FINETUNE_QUESTION_WRITER = envstr("RAG_FINETUNE_QUESTION_WRITER", "generatio
 RAG_FINETUNE_RERANKER = envbool("RAG_FINETUNE_RERANKER", True)
 RAG_FINETUNE_RERANK_SHARE = envfloat("RAG_FINETUNE_RERANK_SHARE", 0.4)
 # Encoder layers the reranker keeps of the packaged model's 6 (0: all). Fewer
-# score faster (3: about 30 ms for 10 passages on 2 cores, all 6: about 50) but,
-# in a 15-minute run, learnt nothing (docs/BENCHMARKS.md).
+# score faster (10 passages on 2 cores in bf16: 3 layers 31-56 ms, all 6 50-99
+# ms, by machine) but, in a 15-minute run, learnt nothing (docs/BENCHMARKS.md).
 RAG_FINETUNE_RERANK_LAYERS = envint("RAG_FINETUNE_RERANK_LAYERS", 0, minimum=0)
 RAG_RERANK = envstr("RAG_RERANK", "auto")
 RAG_RERANK_DEPTH = envint("RAG_RERANK_DEPTH", 10, minimum=1)
 RAG_RERANK_MIN_GAIN = envfloat("RAG_RERANK_MIN_GAIN", 0.02)
+# The reranker's latency budget per query (p50, measured by its run): one too
+# slow to score RAG_RERANK_DEPTH within it re-orders only as many as fit (and
+# is not used when fewer than three do). 0: no budget.
+RAG_RERANK_BUDGET_MS = envfloat("RAG_RERANK_BUDGET_MS", 30.0)
 
 # Generation.
 # auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF

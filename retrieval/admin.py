@@ -107,8 +107,9 @@ class RetrieverVersionAdmin(VersionAdmin):
         verdict = (version.metrics.get("reranker") or {}).get("decision") or {}
         if not verdict:
             return "—"
-        said = "used" if verdict.get("use") else "not used"
-        return f"{said} (MRR@10 {verdict['gain']:+.1%}, {verdict.get('cost_ms_p50')} ms)"
+        said = "used" if verdict.get("use") else "not used: too slow" if verdict.get("over_budget") else "not used"
+        depth = f" for {verdict['depth']}" if verdict.get("depth") else ""
+        return f"{said} (MRR@10 {verdict['gain']:+.1%}, {verdict.get('cost_ms_p50')} ms{depth})"
 
     @admin.display(description="Gain")
     def gain_shown(self, version):

@@ -3,7 +3,8 @@ the serving retriever version, loaded lazily once per process.
 
 A fine-tuning run saves its reranker beside its embedder
 (RAG_RETRIEVER_DIR/vN/reranker/) with reranker.json, the run's verdict: it
-is used only when it beat the hybrid order on the run's held-out queries.
+is used only when it beat the hybrid order on the run's held-out queries,
+on as many first hits as its latency budget allowed (its verdict's depth).
 So it is versioned with the retriever: switching to a version (or rolling
 back) brings its reranker or none. RAG_RERANK=off never uses one.
 """
@@ -31,10 +32,11 @@ FOLDER = "reranker"
 
 
 class CrossEncoderReranker:
-    def __init__(self, path: str, device: str = "auto", batch_size: int = 32, dtype: str = "auto"):
+    def __init__(self, path: str, device: str = "auto", batch_size: int = 32, dtype: str = "auto", depth: int = 10):
         if not os.path.isdir(path):
             raise FileNotFoundError(f"Reranker folder not found: {path!r}")
         self.path = path
+        self.depth = depth  # the first hits it re-orders (within its run's latency budget)
         self.device = device
         self.batch_size = batch_size
         self.dtype_setting = dtype
@@ -97,13 +99,14 @@ def get_reranker(force: bool = False) -> CrossEncoderReranker | None:
     decided = verdict(model)
     if not decided or not (decided.get("use") or force or settings.RAG_RERANK == "on"):
         return None
-    return _reranker(str(folder_of(model)))
+    depth = min(settings.RAG_RERANK_DEPTH, int(decided.get("depth") or settings.RAG_RERANK_DEPTH))
+    return _reranker(str(folder_of(model)), depth)
 
 
 @functools.lru_cache(maxsize=2)
-def _reranker(path: str) -> CrossEncoderReranker:
+def _reranker(path: str, depth: int) -> CrossEncoderReranker:
     return CrossEncoderReranker(
-        path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE, settings.RAG_EMBEDDER_DTYPE
+        path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE, settings.RAG_EMBEDDER_DTYPE, depth
     )
 
 

@@ -19,6 +19,7 @@ from ingestion.models import Collection
 from retrieval import evaluation, ranking
 from retrieval.access import ReadableChunks, chunk_owners
 from retrieval.embedding import get_embedder
+from retrieval.finetune.rerank import reorder
 from retrieval.forms import passage_text
 from retrieval.reranker import get_reranker
 from retrieval.stores import get_store
@@ -133,7 +134,8 @@ def search_many(
     """`methods` overrides the settings' choice of retrievers (the evaluation
     compares them); one method alone ranks as that retriever does. The
     serving version's reranker (retrieval/reranker.py), when it has one that
-    earned its place, re-orders the first RAG_RERANK_DEPTH hits; `rerank=False`
+    earned its place, re-orders the first hits (RAG_RERANK_DEPTH, fewer when
+    its latency budget allowed fewer); `rerank=False`
     keeps the fused order (True: a reranker the run found no better is used
     too). `documents`,
     `since` and `until` (dates the documents were added) narrow the search;
@@ -173,7 +175,7 @@ def search_many(
         return [[] for _ in queries]
     bm25 = store.current_bm25() if "bm25" in methods else None
     reranker = get_reranker(force=bool(rerank)) if rerank is not False else None
-    wanted = max(k + offset, settings.RAG_RERANK_DEPTH) if reranker is not None else k + offset
+    wanted = max(k + offset, reranker.depth) if reranker is not None else k + offset
     # BM25 needs no query vector: its first candidates are found on another
     # thread while the query is embedded (both release the GIL in their
     # inner loops, so the two overlap on two cores).
@@ -214,7 +216,7 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None, reranker=None):
-    wanted = max(k, settings.RAG_RERANK_DEPTH) if reranker is not None else k
+    wanted = max(k, reranker.depth) if reranker is not None else k
     depth = ranking.depth(wanted)
     rankings, dense, lexical = {}, {}, {}
     searches = {}
@@ -269,14 +271,12 @@ def _search_one(query, vector, k, methods, index, bm25, readable, lexical_starte
 
 
 def _reranked(reranker, query, order, rows) -> tuple[list[int], dict[int, float]]:
-    """The first RAG_RERANK_DEPTH of `order` re-ordered by the reranker
-    (ties keep the fused order), the rest after them; and their scores."""
-    head = order[: settings.RAG_RERANK_DEPTH]
+    """The reranker's first `depth` of `order` re-ordered by it (ties keep
+    the fused order), the rest after them; and their scores."""
+    head = order[: reranker.depth]
     texts = [passage_text(rows[pk].text, rows[pk].document.title, rows[pk].heading) for pk in head]
     scores = reranker.score(query, texts)
-    by_pk = {pk: float(value) for pk, value in zip(head, scores)}
-    ranked = sorted(range(len(head)), key=lambda i: (-by_pk[head[i]], i))
-    return [head[i] for i in ranked] + order[len(head) :], by_pk
+    return reorder(order, scores, len(head)), {pk: float(value) for pk, value in zip(head, scores)}
 
 
 def _remembered(search, started=None):

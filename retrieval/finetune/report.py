@@ -197,10 +197,26 @@ def _reranker_lines(reranker: dict) -> list[str]:
         lines.append(
             f"Re-ordering the hybrid top {verdict['depth']}: MRR@10 {verdict['reranked_mrr']:.3f} against "
             f"{verdict['hybrid_mrr']:.3f} ({verdict['gain']:+.1%}, needed {verdict['min_gain']:+.1%}); "
-            f"{verdict['cost_ms_p50']} ms a query (p50). "
-            + ("Used by search and evidence selection." if verdict["use"] else "Not used: no better.")
+            f"{verdict['cost_ms_p50']} ms a query (p50{_budget(verdict)}). "
+            + (
+                "Used by search and evidence selection."
+                if verdict["use"]
+                else "Not used: too slow for the latency budget."
+                if verdict.get("over_budget")
+                else "Not used: no better."
+            )
         )
     return lines + [""]
+
+
+def _budget(verdict: dict) -> str:
+    """The latency budget's part of the reranker's line, where there is one."""
+    if not verdict.get("budget_ms"):
+        return ""
+    said = f"; budget {verdict['budget_ms']:g} ms"
+    if verdict.get("cost_ms_p50_all") != verdict.get("cost_ms_p50") or verdict.get("over_budget"):
+        said += f"; {verdict.get('cost_ms_p50_all')} ms to score {verdict.get('depth_asked')}"
+    return said
 
 
 def _counts(counts: dict) -> str:

@@ -32,6 +32,7 @@ WARMUP_STEPS = 10
 MAX_TOKENS = 160  # question and passage together (passages are about 100 tokens)
 IN_BATCH_NEGATIVES = 3
 DECISION_FILE = "reranker.json"
+MIN_DEPTH = 3  # the fewest candidates worth re-ordering within a latency budget
 
 
 def train(
@@ -115,21 +116,39 @@ def rerank(
     passages: Mapping[int, str],
     depth: int,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[list[int]], list[float]]:
-    """Each query's first `depth` ranked ids re-ordered by `score(query,
-    texts)` (ties keep the first order; the rest of the ranking follows
-    unchanged), and the seconds each query's scoring took."""
-    reordered, seconds = [], []
+) -> tuple[list[np.ndarray], list[float]]:
+    """`score(query, texts)` of each query's first `depth` ranked ids (in
+    that order), and the seconds each query's scoring took."""
+    scores, seconds = [], []
     for done, (query, ranked) in enumerate(zip(queries, rankings), start=1):
-        head, tail = list(ranked[:depth]), list(ranked[depth:])
+        head = list(ranked[:depth])
         started = time.perf_counter()
-        scores = score(query, [passages[pk] for pk in head]) if head else np.zeros(0)
+        scores.append(np.asarray(score(query, [passages[pk] for pk in head]) if head else np.zeros(0)))
         seconds.append(time.perf_counter() - started)
-        order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
-        reordered.append([head[i] for i in order] + tail)
         if progress and (done % 20 == 0 or done == len(queries)):
             progress(done, len(queries))
-    return reordered, seconds
+    return scores, seconds
+
+
+def reorder(ranked: Sequence[int], scores: Sequence[float], depth: int) -> list[int]:
+    """The first `depth` of `ranked` re-ordered by their `scores` (given for
+    at least that many, in ranked order; ties keep the first order), the rest
+    of the ranking after them unchanged."""
+    head = list(ranked[:depth])
+    order = sorted(range(len(head)), key=lambda i: (-float(scores[i]), i))
+    return [head[i] for i in order] + list(ranked[depth:])
+
+
+def within_budget(cost_ms: float | None, depth: int, budget_ms: float, least: int = MIN_DEPTH) -> int:
+    """How many of the first candidates the reranker may score per query
+    within `budget_ms`, from its p50 cost of scoring `depth` (taken as
+    proportional to the number scored): at most `depth`, and 0 when fewer
+    than `least` fit (re-ordering two is not worth a model). A budget of 0
+    sets no limit."""
+    if budget_ms <= 0 or not cost_ms or cost_ms <= budget_ms:
+        return depth
+    fits = int(depth * budget_ms / cost_ms)
+    return fits if fits >= least else 0
 
 
 def decide(methods: Mapping[str, Mapping[str, float]], hybrid: str, reranked: str, min_gain: float) -> dict:

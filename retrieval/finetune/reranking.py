@@ -2,13 +2,14 @@
 cross-encoder on the run's triplets, judge it on the held-out queries, and
 write its verdict where search finds it (retrieval/reranker.py).
 
-Judged by re-ordering the new model's hybrid top RAG_RERANK_DEPTH for every
-held-out query: the methods "hybrid-finetuned+rerank" (and by source) join
+Judged by re-ordering the new model's hybrid top for every held-out query,
+as deep as the latency budget allows (below): the methods "hybrid-finetuned+rerank" (and by source) join
 the run's evaluation, and the reranker is used only when its MRR@10 beats
 the hybrid order's by RAG_RERANK_MIN_GAIN without losing recall@5 (on the
 real held-out queries when there are enough: report.deciding_methods). Its cost
-per query (scoring RAG_RERANK_DEPTH passages, as search does) is measured
-on the way.
+per query is measured on the way: scoring RAG_RERANK_DEPTH passages, and,
+when that is over RAG_RERANK_BUDGET_MS, as many as fit (search then
+re-orders only those; none when fewer than three fit, and it is not used).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from retrieval.reranker import FOLDER, CrossEncoderReranker
 
 HYBRID = "hybrid-finetuned"
 RERANKED = "hybrid-finetuned+rerank"
+COST_SAMPLE = 30  # queries timed again at a shallower depth
 
 
 def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progress=None) -> dict:
@@ -45,20 +47,18 @@ def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progr
 
 
 def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progress=None) -> dict:
-    """Re-order the held-out hybrid rankings with the reranker; add its
-    methods to `result`; write and return its verdict."""
+    """Re-order the held-out hybrid rankings with the reranker, as deep as
+    RAG_RERANK_BUDGET_MS allows; add its methods to `result`; write and
+    return its verdict."""
     texts = prepared.eval_texts(forms.CONTEXTUAL)
     model = CrossEncoderReranker(path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE)
     model.warm_up()
     queries = prepared.eval_queries
-    reordered, seconds = rerank.rerank(
-        model.score,
-        [q.query for q in queries],
-        result["rankings"][HYBRID],
-        texts,
-        settings.RAG_RERANK_DEPTH,
-        progress,
-    )
+    asked, rankings, deepest = [q.query for q in queries], result["rankings"][HYBRID], settings.RAG_RERANK_DEPTH
+    scores, seconds = rerank.rerank(model.score, asked, rankings, texts, deepest, progress)
+    cost = _p50_ms(seconds)
+    depth = rerank.within_budget(cost, deepest, settings.RAG_RERANK_BUDGET_MS)
+    reordered = [rerank.reorder(r, s, depth or deepest) for r, s in zip(rankings, scores)]
     result["rankings"][RERANKED] = [r[: evaluation.K] for r in reordered]
     result["methods"][RERANKED] = evaluation.score(reordered, queries, documents)
     for source, row in result["by_source"].items():
@@ -66,14 +66,23 @@ def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progre
         row[RERANKED] = evaluation.score([reordered[i] for i in picked], [queries[i] for i in picked], documents)
     judged, basis = report.deciding_methods(result, queries, documents, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
     decision = {**rerank.decide(judged, HYBRID, RERANKED, settings.RAG_RERANK_MIN_GAIN), "basis": basis}
-    cost = sorted(seconds)
+    if 0 < depth < deepest:  # what scoring only that many costs, measured again on a sample
+        cost = _p50_ms(rerank.rerank(model.score, asked[:COST_SAMPLE], rankings, texts, depth)[1])
     verdict = {
         **decision,
-        "depth": settings.RAG_RERANK_DEPTH,
+        "use": decision["use"] and depth > 0,
+        "depth": depth or deepest,
+        "depth_asked": deepest,
+        "budget_ms": settings.RAG_RERANK_BUDGET_MS,
+        "over_budget": depth == 0,
         "queries": len(queries),
-        "cost_ms_p50": round(1000 * statistics.median(cost), 2) if cost else None,
-        "cost_ms_p90": round(1000 * cost[int(0.9 * (len(cost) - 1))], 2) if cost else None,
+        "cost_ms_p50": cost,
+        "cost_ms_p50_all": _p50_ms(seconds),  # scoring RAG_RERANK_DEPTH
         "methods": {HYBRID: judged[HYBRID], RERANKED: judged[RERANKED]},
     }
     (Path(path) / rerank.DECISION_FILE).write_text(json.dumps(verdict, indent=1))
     return {"decision": verdict}
+
+
+def _p50_ms(seconds: list[float]) -> float | None:
+    return round(1000 * statistics.median(seconds), 2) if seconds else None

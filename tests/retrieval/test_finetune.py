@@ -132,8 +132,16 @@ def test_it_runs_the_whole_pipeline_and_records_the_version(corpus, capsys, sett
         verdict["reranked_mrr"] > verdict["hybrid_mrr"]
         and verdict["gain"] >= verdict["min_gain"]
         and methods["hybrid-finetuned+rerank"]["recall@5"] >= methods["hybrid-finetuned"]["recall@5"]
+        and not verdict["over_budget"]
     )
     assert verdict["cost_ms_p50"] > 0 and "## Reranker" in (folder / "report.md").read_text()
+    # Judged as deep as its latency budget allows: all RAG_RERANK_DEPTH within it, fewer (three at
+    # least) when it is slower, and not used when fewer than three fit.
+    assert verdict["depth_asked"] == settings.RAG_RERANK_DEPTH and verdict["budget_ms"] == settings.RAG_RERANK_BUDGET_MS
+    if verdict["cost_ms_p50_all"] <= verdict["budget_ms"] or verdict["over_budget"]:
+        assert verdict["depth"] == verdict["depth_asked"]
+    else:
+        assert 3 <= verdict["depth"] < verdict["depth_asked"]
 
     # The metrics are those of the recorded rankings...
     per_query = report["per_query"]

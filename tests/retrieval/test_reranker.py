@@ -19,14 +19,24 @@ METRICS = dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"),
 
 def test_rerank_reorders_the_head_only_and_keeps_ties_in_their_first_order():
     scores = {10: 0.1, 11: 0.9, 12: 0.1, 13: 0.5}
-    reordered, seconds = rerank.rerank(
+    scored, seconds = rerank.rerank(
         lambda query, texts: np.array([scores[int(t)] for t in texts]),
         ["q"],
         [[10, 11, 12, 13, 14, 15]],
         {pk: str(pk) for pk in range(10, 16)},
         depth=4,
     )
-    assert reordered == [[11, 13, 10, 12, 14, 15]] and len(seconds) == 1
+    assert [list(s) for s in scored] == [[0.1, 0.9, 0.1, 0.5]] and len(seconds) == 1
+    assert rerank.reorder([10, 11, 12, 13, 14, 15], scored[0], 4) == [11, 13, 10, 12, 14, 15]
+    assert rerank.reorder([10, 11, 12, 13, 14, 15], scored[0], 2) == [11, 10, 12, 13, 14, 15]  # shallower
+
+
+def test_a_reranker_over_its_latency_budget_reorders_only_as_many_as_fit():
+    assert rerank.within_budget(25.0, 10, 30.0) == 10  # within it
+    assert rerank.within_budget(60.0, 10, 30.0) == 5  # twice too slow: half as many
+    assert rerank.within_budget(155.0, 10, 30.0) == 0  # fewer than three fit: not used
+    assert rerank.within_budget(155.0, 10, 0.0) == 10  # no budget
+    assert rerank.within_budget(None, 10, 30.0) == 10  # not measured
 
 
 def test_the_reranker_is_used_only_when_it_beats_the_order_it_reorders():
@@ -84,9 +94,9 @@ def version_folder(db, settings, tmp_path):
     reranking._reranker.cache_clear()
 
 
-def _verdict(folder, use):
+def _verdict(folder, use, **more):
     (folder / "reranker").mkdir(exist_ok=True)
-    (folder / "reranker" / "reranker.json").write_text(json.dumps({"use": use}))
+    (folder / "reranker" / "reranker.json").write_text(json.dumps({"use": use, **more}))
 
 
 def test_search_finds_the_serving_versions_reranker_only_where_it_earned_its_place(version_folder, settings):
@@ -99,6 +109,11 @@ def test_search_finds_the_serving_versions_reranker_only_where_it_earned_its_pla
     settings.RAG_RERANK = "auto"
     _verdict(version_folder, True)
     assert reranking.get_reranker().path == str(version_folder / "reranker")
+    assert reranking.get_reranker().depth == settings.RAG_RERANK_DEPTH  # a verdict without a depth: all
+    _verdict(version_folder, True, depth=4)  # its run's latency budget let it score four
+    assert reranking.get_reranker().depth == 4
+    settings.RAG_RERANK_DEPTH = 3  # fewer asked for here
+    assert reranking.get_reranker().depth == 3
     settings.RAG_RERANK = "off"
     assert reranking.get_reranker() is None
     with stores.registry().changing() as state:  # rolled back to the packaged embedder: no reranker
@@ -110,8 +125,8 @@ def test_search_finds_the_serving_versions_reranker_only_where_it_earned_its_pla
 class Preferring:
     """A reranker that scores passages by whether they hold a word."""
 
-    def __init__(self, word):
-        self.word, self.asked = word, []
+    def __init__(self, word, depth=10):
+        self.word, self.asked, self.depth = word, [], depth
 
     def score(self, query, texts):
         self.asked.append(texts)
@@ -126,7 +141,6 @@ def test_search_reorders_its_top_hits_by_the_reranker_and_shows_its_score(handbo
     word = next(w for w in last.text.split() if len(w) > 6 and all(w not in h.text for h in plain[:-1]))
     chosen = Preferring(word)
     monkeypatch.setattr("retrieval.search.get_reranker", lambda force=False: chosen)
-    settings.RAG_RERANK_DEPTH = 10
     reranked = search("annual fee", k=5)
     assert reranked[0].chunk_id == last.chunk_id and reranked[0].scores["rerank"] == 1.0
     assert [h.rank for h in reranked] == list(range(1, len(plain) + 1))
@@ -137,6 +151,13 @@ def test_search_reorders_its_top_hits_by_the_reranker_and_shows_its_score(handbo
     rest = [h.chunk_id for h in reranked[1:]]
     assert rest == [h.chunk_id for h in plain if h.chunk_id != last.chunk_id]
     assert [h.chunk_id for h in search("annual fee", k=5, rerank=False)] == [h.chunk_id for h in plain]
+    # Within a latency budget that let it score two, it re-orders the first two only.
+    first = " ".join((plain[0].title, plain[0].heading, plain[0].text))
+    shallow = Preferring(next(w for w in plain[1].text.split() if len(w) > 3 and w not in first), depth=2)
+    monkeypatch.setattr("retrieval.search.get_reranker", lambda force=False: shallow)
+    swapped = search("annual fee", k=5)
+    assert len(shallow.asked[0]) == 2 and "rerank" not in swapped[2].scores
+    assert [h.chunk_id for h in swapped] == [plain[1].chunk_id, plain[0].chunk_id] + [h.chunk_id for h in plain[2:]]
 
 
 def test_decisions_rest_on_real_queries_when_there_are_enough():
