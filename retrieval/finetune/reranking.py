@@ -3,10 +3,11 @@ cross-encoder on the run's triplets, judge it on the held-out queries, and
 write its verdict where search finds it (retrieval/reranker.py).
 
 Judged by re-ordering the new model's hybrid top for every held-out query,
-as deep as the latency budget allows (below): the methods "hybrid-finetuned+rerank" (and by source) join
-the run's evaluation, and the reranker is used only when its MRR@10 beats
-the hybrid order's by RAG_RERANK_MIN_GAIN without losing recall@5 (on the
-real held-out queries when there are enough: report.deciding_methods). Its cost
+as deep as the latency budget allows (below): the methods
+"hybrid-finetuned+rerank" (and by source) join the run's evaluation, and the
+reranker is used only when its MRR@10 beats the hybrid order's by
+RAG_RERANK_MIN_GAIN without losing recall@5 (on the real held-out queries
+when there are enough: report.deciding_methods). Its cost
 per query is measured on the way: scoring RAG_RERANK_DEPTH passages, and,
 when that is over RAG_RERANK_BUDGET_MS, as many as fit (search then
 re-orders only those; none when fewer than three fit, and it is not used).
