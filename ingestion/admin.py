@@ -172,18 +172,29 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         uploads = form.cleaned_data["upload"]
         title = form.cleaned_data.get("title", "") if len(uploads) == 1 else ""
-        documents, duplicates = [], []
+        documents, duplicates, refused = [], [], []
         for upload in uploads:  # size and type were checked in the form
-            document, created = services.add_document(
-                upload, upload.name, collection=form.cleaned_data["collection"], owner=request.user, title=title
-            )
+            try:
+                document, created = services.add_document(
+                    upload, upload.name, collection=form.cleaned_data["collection"], owner=request.user, title=title
+                )
+            except services.UploadRejected as exc:  # this file alone (a new version the user may not make)
+                refused.append(str(exc))
+                continue
             documents.append(document)
             if not created:
                 duplicates.append((upload.name, document))
-        for level, text in upload_messages(len(documents) - len(duplicates), duplicates):
-            messages.add_message(request, level, text)
-        for field in Document._meta.concrete_fields:  # for response_add: the (last) document
-            setattr(obj, field.attname, getattr(documents[-1], field.attname))
+        if documents:
+            for level, text in upload_messages(len(documents) - len(duplicates), duplicates):
+                messages.add_message(request, level, text)
+            for field in Document._meta.concrete_fields:  # for response_add: the (last) document
+                setattr(obj, field.attname, getattr(documents[-1], field.attname))
+        for reason in refused:
+            messages.error(request, f"Not uploaded: {reason}")
+
+    def log_addition(self, request, obj, message):
+        if obj.pk:  # nothing to log when every file of the upload was refused
+            super().log_addition(request, obj, message)
 
     def get_urls(self):
         progress = path("progress/", self.admin_site.admin_view(self.progress_view), name="ingestion_document_progress")
@@ -235,9 +246,9 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
         new and what was a duplicate; Django's own "was added successfully"
         would be wrong for a duplicate): the list, or the add form again, or
         the one document ("Save and continue editing" with one file)."""
-        if "_addanother" in request.POST:
-            return redirect("admin:ingestion_document_add")
-        if "_continue" in request.POST and len(request.FILES.getlist("upload")) == 1:
+        if "_addanother" in request.POST or not self.has_view_or_change_permission(request):
+            return redirect("admin:ingestion_document_add")  # an uploader who may only add sees the form again
+        if "_continue" in request.POST and len(request.FILES.getlist("upload")) == 1 and obj.pk:
             return redirect("admin:ingestion_document_change", obj.pk)
         return redirect("admin:ingestion_document_changelist")
 

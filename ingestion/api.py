@@ -113,7 +113,10 @@ class DocumentListView(generics.GenericAPIView):
         return self.get_paginated_response(DocumentSerializer(page, many=True, context={"request": request}).data)
 
     @extend_schema(
-        request={"multipart/form-data": UploadSerializer}, responses={202: DocumentSerializer, 200: DocumentSerializer}
+        request={"multipart/form-data": UploadSerializer},
+        responses={202: DocumentSerializer, 200: DocumentSerializer, 403: None},
+        description="A changed file named like a document of the collection is a new version of it (202 with that "
+        "document's id) for staff who may change documents there; anyone else is refused (403, with the reason).",
     )
     def post(self, request):
         body = UploadSerializer(data=request.data)
@@ -124,6 +127,8 @@ class DocumentListView(generics.GenericAPIView):
             document, created = services.add_document(
                 data["file"], data["file"].name, collection=collection, owner=request.user, title=data.get("title", "")
             )
+        except services.ReplaceRefused as exc:
+            raise PermissionDenied(str(exc)) from None
         except services.UploadRejected as exc:
             raise serializers.ValidationError({"file": [str(exc)]}) from None
         payload = DocumentSerializer(document, context={"request": request}).data

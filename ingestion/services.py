@@ -49,6 +49,10 @@ class UploadRejected(Exception):
     """An upload refused before it is stored (a 4xx for the caller)."""
 
 
+class ReplaceRefused(UploadRejected):
+    """An upload that would make a new version of a document the uploader may not change."""
+
+
 class TransientError(Exception):
     """Processing hit a passing fault; the document was released to be retried."""
 
@@ -83,11 +87,45 @@ def refuse_unsupported(filename: str) -> None:
         raise UploadRejected(f"{filename}: {reason}")
 
 
+def may_change_documents(user, collection: Collection) -> bool:
+    """Whether `user` may change the documents of `collection` (replace one
+    with a new version, retry a failed one): staff with Django's
+    ingestion.change_document in a collection they may write to. None is a
+    trusted caller (the CLI, a fixture): it may."""
+    if user is None:
+        return True
+    if not getattr(user, "is_authenticated", False) or not user.has_perm("ingestion.change_document"):
+        return False
+    return Collection.objects.writable_by(user).filter(pk=collection.pk).exists()
+
+
+def refuse_replacement(filename: str, collection: Collection, user) -> None:
+    """The rule every upload door shares (add_document applies it once the
+    file's bytes are known: the same bytes are a duplicate, not a new
+    version): a changed file named like a document of the collection would
+    replace it, which only a user who may change that collection's documents
+    may do; anyone else is refused with the reason and the way out (a new
+    name adds a new document)."""
+    filename = safe_filename(filename)
+    if may_change_documents(user, collection):
+        return
+    if Document.objects.filter(collection=collection, original_filename=filename).exists():
+        raise ReplaceRefused(
+            f"{filename}: a document of this name is already in {collection.name}, and uploading it again "
+            "would replace it with a new version, which needs the permission to change documents there. "
+            "Rename the file to add it as a new document."
+        )
+
+
 def add_document(
     fileobj, filename: str, *, collection: Collection, owner=None, title: str = ""
 ) -> tuple[Document, bool]:
     """Store an uploaded file and queue it. Returns (document, created);
-    the same bytes in the same collection are one document."""
+    the same bytes in the same collection are one document. `owner` is the
+    uploader and their rights decide (None: a trusted caller): a file named
+    like a document of the collection is a new version of it only for a user
+    who may change that collection's documents (ReplaceRefused otherwise), and
+    only they retry a failed one by uploading its bytes again."""
     filename = safe_filename(filename)
     limit = settings.RAG_MAX_UPLOAD_MB * 1024 * 1024
     media = Path(settings.MEDIA_ROOT)
@@ -107,13 +145,15 @@ def add_document(
         sha = digest.hexdigest()
         existing = Document.objects.filter(collection=collection, sha256=sha).first()
         if existing:
-            if existing.status in (Status.FAILED, Status.CANCELLED):  # uploading it again is a retry
+            retry = existing.status in (Status.FAILED, Status.CANCELLED)  # uploading it again is a retry
+            if retry and may_change_documents(owner, collection):
                 reindex(existing)
                 existing.refresh_from_db()
             return existing, False
         relative = f"documents/{sha[:2]}/{sha}{Path(filename).suffix.lower()[:16]}"
         previous = Document.objects.filter(collection=collection, original_filename=filename).first()
         if previous:  # a changed file: a new version of the same document
+            refuse_replacement(filename, collection, owner)
             with transaction.atomic():
                 storage.place(tmp, relative)
                 _replace_file(previous, relative, sha, size)
