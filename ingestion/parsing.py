@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingestion import html_structure
+from ingestion import docx_reader, html_structure
 from ingestion.limits import Guard
+from ingestion.tables import cell_text, markdown_table
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,6 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt", ".text"}
 SUPPORTED_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
 SUPPORTED_DESCRIPTION = "PDF, Word (.docx), HTML, Markdown or plain text"
-# A DOCX is a zip: refuse one that would expand past this (a zip bomb).
-MAX_UNZIPPED_BYTES = 200 * 1024 * 1024
 
 
 class ParseError(Exception):
@@ -192,11 +191,14 @@ def _pdf_tables(path: Path, candidates: list[int], guard: Guard) -> dict[int, st
     with pdf:
         for index in candidates:
             guard.step()  # outside the try below: a limit or a cancel stops the parse
+            page = pdf.pages[index]
             try:
-                text = _page_with_tables(pdf.pages[index])
+                text = _page_with_tables(page)
             except Exception as exc:
                 log.info("Table detection failed for %s: %r", path, exc)
                 return {}
+            finally:
+                page.close()  # pdfplumber keeps every page's objects otherwise (500 MB for 1,000 pages)
             if text is not None:
                 found[index] = text
     return found
@@ -214,8 +216,8 @@ def _page_with_tables(page) -> str | None:
 
     items = [(line["top"], line["text"], False) for line in page.filter(outside).extract_text_lines()]
     for table in tables:
-        rows = [[" ".join((cell or "").split()).replace("|", "\\|") for cell in row] for row in table.extract()]
-        items.append((table.bbox[1], _markdown_table(rows), True))
+        rows = [[cell_text(cell) for cell in row] for row in table.extract()]
+        items.append((table.bbox[1], markdown_table(rows), True))
     items.sort(key=lambda item: item[0])
     text, previous_table = "", False
     for _, chunk, is_table in items:
@@ -234,72 +236,14 @@ def _clean(text: str) -> str:
 
 
 def _parse_docx(path: Path, guard: Guard) -> ParsedDocument:
-    """Word documents: headings become Markdown headings, tables Markdown tables,
-    in body order, so the chunker keeps their structure."""
-    import zipfile
-
+    """Word documents, read as a stream (ingestion/docx_reader.py): headings
+    become Markdown headings, tables Markdown tables, in body order, so the
+    chunker keeps their structure."""
     try:
-        with zipfile.ZipFile(path) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                raise ParseError(
-                    f"The DOCX would expand to more than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB; "
-                    "it may be a zip bomb and was not opened."
-                )
-    except zipfile.BadZipFile:
-        raise ParseError(
-            "The file is not a valid Word document (.docx is a zip archive; this one is damaged)."
-        ) from None
-
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
-
-    try:
-        document = docx.Document(str(path))
-    except (PackageNotFoundError, KeyError, ValueError) as exc:
-        log.info("%s: python-docx could not open it: %r", path.name, exc)  # the detail, for the operator
-        raise ParseError("The Word document could not be read: it is damaged or not a Word document.") from None
-    # Style names by id, looked up once: python-docx's paragraph.style scans
-    # every style of the document for each paragraph (1.5 ms a paragraph).
-    style_names = {style.style_id: style.name or "" for style in document.styles}
-    blocks = []
-    for item in document.iter_inner_content():
-        guard.step()
-        if isinstance(item, docx.table.Table):
-            rows = []
-            for row in item.rows:
-                guard.step()
-                rows.append([" ".join(cell.text.split()).replace("|", "\\|") for cell in row.cells])
-            if rows:
-                blocks.append(_markdown_table(rows))
-                guard.add_text(len(blocks[-1]))
-            continue
-        text = item.text.strip()
-        if not text:
-            continue
-        level = _heading_level(style_names.get(item._p.style, ""))  # the paragraph's style id (None: the default)
-        blocks.append(f"{'#' * level} {' '.join(text.split())}" if level else text)
-        guard.add_text(len(blocks[-1]))
-    title = (document.core_properties.title or "").strip()
+        blocks, title = docx_reader.read_docx(path, guard)
+    except docx_reader.DocxError as exc:
+        raise ParseError(str(exc)) from None
     return ParsedDocument(kind="docx", pages=[Page(None, "\n\n".join(blocks))], title=title)
-
-
-def _heading_level(style: str) -> int:
-    if style == "Title":
-        return 1
-    if style.startswith("Heading "):
-        try:
-            return max(1, min(6, int(style.split()[1])))
-        except (IndexError, ValueError):
-            return 0
-    return 0
-
-
-def _markdown_table(rows: list[list[str]]) -> str:
-    width = max(len(row) for row in rows)
-    rows = [row + [""] * (width - len(row)) for row in rows]
-    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * width]
-    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    return "\n".join(lines)
 
 
 def _parse_html(path: Path, guard: Guard) -> ParsedDocument:

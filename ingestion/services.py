@@ -17,7 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ingestion import parsing, storage
+from ingestion import isolation, parsing, storage
 from ingestion.chunking import chunk_pages
 from ingestion.limits import Guard, LimitExceeded, Limits
 from ingestion.models import Chunk, Collection, Document
@@ -266,7 +266,9 @@ def _process_claimed(document_id: int) -> None:
         guard = Guard(
             parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS
         )
-        parsed = parsing.parse_file(document.file.path, document.original_filename, guard)
+        parsed = isolation.parse_isolated(
+            document.file.path, document.original_filename, guard, memory_mb=settings.RAG_PARSE_MEMORY_MB
+        )
         parsed_at = time.perf_counter()
         specs = chunk_pages(
             parsed.pages,

@@ -59,6 +59,10 @@ RAG_MAX_PAGES = envint("RAG_MAX_PAGES", 2_000, minimum=1)
 RAG_MAX_TEXT_CHARS = envint("RAG_MAX_TEXT_CHARS", 5_000_000, minimum=1)
 RAG_MAX_CHUNKS = envint("RAG_MAX_CHUNKS", 10_000, minimum=1)
 RAG_PARSE_TIMEOUT = envint("RAG_PARSE_TIMEOUT", 300, minimum=1)
+# Parsing runs in a child process whose address space is capped at this many
+# MB (ingestion/isolation.py): a file that needs more fails alone, with the
+# reason, and the child's exit gives back what it used.
+RAG_PARSE_MEMORY_MB = envint("RAG_PARSE_MEMORY_MB", 1024, minimum=64)
 RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
 
 # Fine-tuning the domain retriever (retrieval/finetune/, `manage.py finetune_retriever`).

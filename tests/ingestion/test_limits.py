@@ -3,6 +3,7 @@ characters, parse limits by pages, text, passages and time, a heartbeat and
 cancellation while a document is parsed, and Celery time limits. Each
 document over a limit fails alone with a reason a user can act on."""
 
+import subprocess
 import time
 from datetime import timedelta
 from io import BytesIO
@@ -255,14 +256,18 @@ def test_a_parse_past_the_soft_time_limit_fails_the_document_with_the_reason(mon
 
     from ingestion.tasks import process_document
 
-    def interrupted(*args, **kwargs):  # what the worker raises in the task at the soft limit
+    children = []
+
+    def interrupted(child, *args, **kwargs):  # the worker raises it in the task while it waits on the parse
+        children.append(child)
         raise SoftTimeLimitExceeded()
 
     document = upload(SENTENCE.encode(), "slow.txt")
-    monkeypatch.setattr(services.parsing, "parse_file", interrupted)
+    monkeypatch.setattr(subprocess.Popen, "communicate", interrupted)
     process_document.apply(args=[document.pk])
     document.refresh_from_db()
     assert document.status == "failed" and document.claimed_at is None
+    assert len(children) == 1 and children[0].returncode is not None  # the parsing child was stopped with it
     assert document.error == (
         "Processing took longer than 1,800 s (RAG_TASK_SOFT_TIME_LIMIT); split it into smaller documents."
     )
