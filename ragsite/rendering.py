@@ -64,7 +64,8 @@ _SWITCH = re.compile("([\ue000-\ue003])")
 _CITE_MARKER = re.compile(r"\[(\d{1,4})\]")
 _CITED = re.compile("\ue004(\\d+)\ue005")
 # What opens a block at the start of a line: a mark placed before it would stop it being a heading or an item.
-_BLOCK_PREFIX = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+|\d{1,9}[.)][ \t]+|>[ \t]?)*")
+# A table row's leading pipe too: a mark before it makes the row's first cell empty (every cell one column off).
+_BLOCK_PREFIX = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+|\d{1,9}[.)][ \t]+|>[ \t]?|\|[ \t]*)*")
 
 
 def render(text: str, *, highlight=(), unsupported=(), citations=(), anchor: str = "") -> str:
@@ -113,6 +114,10 @@ def _insert(text: str, spans) -> str:
         start, end = _start(text, max(0, int(start))), min(len(text), int(end))
         while end > start and text[end - 1].isspace():
             end -= 1
+        row = text.rfind("\n", 0, end) + 1
+        if text[row:end].lstrip().startswith("|"):  # a table row: close inside its last cell, not after it
+            while end > start and text[end - 1] in " \t|" and text[end - 2 : end] != "\\|":
+                end -= 1
         if end > start:
             points += [(start, 1, on), (end, 0, off)]  # at one offset, close before opening
     out, cursor = [], 0

@@ -144,6 +144,14 @@ def test_a_highlight_over_a_list_keeps_the_list_and_balanced_tags():
     assert html.count("<mark>") == html.count("</mark>")
 
 
+def test_a_highlighted_table_row_keeps_its_cells_in_their_columns():
+    text = "Fees:\n\n| Account | Fee |\n|---|---|\n| Basic | 0 |\n| Gold | 95 |\n"
+    html = " ".join(render(text, highlight=[(text.index("| Gold"), text.index("95 |") + 4)]).split())
+    # Was "<td></td> <td><mark>Gold</mark></td>": the mark before the row's pipe emptied its first cell.
+    assert "<tr> <td><mark>Gold</mark></td> <td><mark>95</mark></td> </tr>" in html
+    assert "<tr> <td>Basic</td> <td>0</td> </tr>" in html
+
+
 def test_it_serves_the_stored_answer_rendered_to_its_owner_only(client, alice, bob, answered):
     conversation, answer, _ = answered
     client.force_login(alice)
