@@ -144,6 +144,25 @@ def _normal_number(text: str) -> str:
     return text.lstrip("0") or "0"
 
 
+# A whole value of a kind, as the text writes it ("1,500 euros", "€95", "2.5 %", "five working days").
+_VALUE_OF = {
+    "amount": re.compile(
+        r"(?:€|\$|£|¥)\s?\d+(?:[.,]\d+)*|\d+(?:[.,]\d+)*\s?(?:euros?|eur|usd|dollars?|pounds?|gbp|cents?)\b", re.I
+    ),
+    "percent": re.compile(r"\d+(?:[.,]\d+)*\s?(?:%|percent\b|per\s?cent\b)", re.I),
+    "duration": _DURATION,
+}
+
+
+def stated_values(text: str, kind: str) -> list[str]:
+    """The distinct values of `kind` (amount, percent, duration) the text
+    states, in order, as written; [] for another kind."""
+    pattern = _VALUE_OF.get(kind)
+    if pattern is None:
+        return []
+    return list(dict.fromkeys(" ".join(m.group(0).split()) for m in pattern.finditer(text)))
+
+
 def has_number(text: str) -> bool:
     return bool(numbers(text))
 

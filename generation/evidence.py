@@ -108,6 +108,12 @@ class Unit:
     score: float = 0.0  # the evidence score (WEIGHTS)
     order: float = 0.0  # the order score (ORDER_WEIGHTS)
     features: dict = field(default_factory=dict)
+    # How it is quoted to a reader (generation/policy.py): `text` leads with
+    # the label or section it leans on, which the model and verification
+    # need but a reader finds in the source's label; the quote goes without.
+    quote: str = ""  # the sentence and what it leans on, without a lead or a label line ("": `text`)
+    label: str = ""  # an in-passage heading or defined term the quote is about ("work_mem (integer)")
+    header: str = ""  # a table row's header row, for quoting the row as a small table
 
     @property
     def sentence_span(self) -> tuple[int, int]:
@@ -206,7 +212,7 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
         section = section_name(passage.heading)
         for position, (start, end) in enumerate(spans):
             sentence = text[start:end]
-            context_start, context_end, lead = start, end, ""
+            context_start, context_end, lead, label_name, header_row = start, end, "", "", ""
             heading = next((h for h in headings if h[0] <= start < h[1]), None)
             if heading is not None:  # "#### work_mem (integer)", "### F.3.1. Configuration Parameters"
                 label = heading
@@ -221,6 +227,7 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
             if sentence.lstrip().startswith("|"):  # a table row: lean on the table's header row
                 header = _table_header(spans, position, text)
                 if header is not None and header[0] < start:
+                    header_row = text[header[0] : header[1]].strip()
                     if start - header[1] <= MAX_TABLE_GAP:
                         context_start = header[0]  # header, separator (and a row or two), this row
                     else:
@@ -234,8 +241,13 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 context_start = spans[position - 1][0]
             if sentence.rstrip().endswith(":") and position + 1 < len(spans):
                 context_end = spans[position + 1][1]
+            quote_start = start if header_row else context_start  # a table row is quoted under its header alone
             if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
                 # "The default is 4MB." says nothing without the term it defines.
+                # Named before the quote only where a reader would not see it:
+                # not a heading line (the source shows it) nor the passage's first line.
+                if label[0] > 0 and not text.startswith("#", label[0]):
+                    label_name = section_name(text[label[0] : label[1]].lstrip("#- ")).strip()
                 if not text[label[1] : context_start].strip() and not text.startswith("#", label[0]):
                     context_start = label[0]
                 else:
@@ -251,6 +263,9 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                     context_end,
                     lead + text[context_start:context_end],
                     passage.heading,
+                    quote=text[quote_start:context_end],
+                    label=label_name,
+                    header=header_row,
                 )
             )
     return found

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from generation.citations import split_sentences, strip_markers
-from generation.claims import abstains, terms, verify
+from generation.claims import abstains, stated_values, terms, verify
 from generation.evidence import holds_wanted
 
 GENERATED, QUOTED, NOT_FOUND, REFUSED = "generated", "quoted", "not_found", "refused"
@@ -69,16 +69,81 @@ class Item:
     context: str  # heading and title: where the text stands
     score: float
     title: str = ""  # the document's title (claims.verify: no subject of its own)
+    quote: str = ""  # what a reader is shown of it: without the lead the model reads ("": `text`)
+    label: str = ""  # the heading or term it is about, shown before the quote
+    header: str = ""  # a table row's header row: the row is quoted as a small table
+    source: object = None  # its passage: items of one passage share one citation number (None: its own)
+
+
+def item(unit, context: str, title: str, source) -> Item:
+    """The policy's view of an evidence unit (generation.evidence.Unit)."""
+    return Item(unit.text, context, unit.order, title, unit.quote, unit.label, unit.header, source)
 
 
 @dataclass
 class Decision:
     kind: str
     answer: str  # with our [n] markers, numbered by first use
-    cited: list[int]  # evidence indexes (0-based) in the order of their display numbers
+    cited: list[int]  # evidence indexes (0-based) in the order of first use
     spans: dict[int, list[tuple[int, int]]]  # evidence index -> spans of `answer` it supports
     reason: str = ""  # why the generated text was not shown
     checks: list[dict] = field(default_factory=list)  # per generated sentence: text, evidence, reasons
+    numbers: dict[int, int] = field(default_factory=dict)  # evidence index -> its [n] (one per passage)
+
+
+class Numbering:
+    """Citation numbers by first use, one per passage: two items of the same
+    passage (Item.source) are one source to the reader, [1] for both."""
+
+    def __init__(self, items: list[Item]):
+        self.items = items
+        self.by_source: dict[object, int] = {}
+        self.numbers: dict[int, int] = {}
+
+    def __call__(self, index: int) -> int:
+        source = self.items[index].source
+        key = ("item", index) if source is None else ("source", source)
+        number = self.by_source.setdefault(key, len(self.by_source) + 1)
+        self.numbers.setdefault(index, number)
+        return number
+
+
+def cite(text: str, number: int) -> str:
+    """A sentence with its marker before its closing punctuation: "… 95 euros [1]."."""
+    stripped = text.rstrip(".!?\"')]”")
+    return f"{stripped} [{number}]{text[len(stripped) :]}"
+
+
+def quote_block(item: Item, number: int, wants: str = "any", lead_value: bool = True) -> tuple[str, bool]:
+    """How one item is quoted to a reader, and whether it is a block of its
+    own (a table): a table row as a small table under its header row; other
+    text within quotation marks, after the heading or term it is about; led
+    by the value asked for when it states exactly one ("**95 euros** — “…”")."""
+    quoted = (item.quote or item.text).strip()
+    if item.header and quoted.startswith("|") and quoted.endswith("|") and "\n" not in quoted:
+        columns = max(1, len(re.findall(r"(?<!\\)\|", item.header)) - 1)
+        row = f"{quoted[:-1].rstrip()} [{number}] |"
+        return "\n".join((item.header, "|" + "---|" * columns, row)), True
+    body = f"\u201c{flatten(quoted)}\u201d [{number}]"
+    if item.label and item.label.casefold() not in quoted.casefold()[: len(item.label) + 20]:
+        body = f"**{item.label}**: {body}"
+    values = stated_values(quoted, wants) if lead_value else []
+    if len(values) == 1:
+        body = f"**{values[0]}** \u2014 {body}"
+    return body, False
+
+
+def join_parts(parts: list[tuple[str, bool]]) -> tuple[str, list[tuple[int, int]]]:
+    """The answer from its parts, and each part's span in it: prose parts
+    joined by a space, a block (a table, a list) set apart by blank lines."""
+    answer, spans = "", []
+    for text, block in parts:
+        if answer:
+            answer += "\n\n" if block or (spans and answer.endswith("|")) else " "
+        start = len(answer)
+        answer += text
+        spans.append((start, len(answer)))
+    return answer, spans
 
 
 def decide(
@@ -102,8 +167,8 @@ def decide(
         if holds_wanted(shown, wants) is False:
             reason = f"the answer states no {wants} although the question asks for one"
     if reason:
-        return _quote(items, reason, checks, quote_margin, quote_chars)
-    return _render(checks)
+        return _quote(items, reason, checks, quote_margin, quote_chars, wants)
+    return _render(checks, items)
 
 
 def _verify_sentences(generated: str, question: str, items: list[Item], margin: float, salient):
@@ -145,25 +210,20 @@ def _verify_sentences(generated: str, question: str, items: list[Item], margin: 
     return checks, ""
 
 
-def _render(checks: list[dict]) -> Decision:
-    numbers: dict[int, int] = {}
+def _render(checks: list[dict], items: list[Item]) -> Decision:
+    number = Numbering(items)
+    parts = [(cite(check["text"], number(check["evidence"])), False) for check in checks]
+    answer, part_spans = join_parts(parts)
     spans: dict[int, list[tuple[int, int]]] = {}
-    parts, length = [], 0
-    for check in checks:
-        index = check["evidence"]
-        number = numbers.setdefault(index, len(numbers) + 1)
-        body = check["text"]
-        stripped = body.rstrip(".!?\"')]")
-        body = f"{stripped} [{number}]{body[len(stripped) :]}"
-        start = length + (1 if parts else 0)
-        parts.append(body)
-        length = start + len(body)
-        spans.setdefault(index, []).append((start, length))
-    cited = sorted(numbers, key=numbers.get)
-    return Decision(GENERATED, " ".join(parts), cited, spans, checks=checks)
+    for check, span in zip(checks, part_spans):
+        spans.setdefault(check["evidence"], []).append(span)
+    cited = list(dict.fromkeys(check["evidence"] for check in checks))
+    return Decision(GENERATED, answer, cited, spans, checks=checks, numbers=number.numbers)
 
 
-def _quote(items: list[Item], reason: str, checks: list[dict], quote_margin: float, quote_chars: int) -> Decision:
+def _quote(
+    items: list[Item], reason: str, checks: list[dict], quote_margin: float, quote_chars: int, wants: str = "any"
+) -> Decision:
     """The best evidence, quoted exactly; the runner-up too when it scored
     almost as well and the two stay short."""
     chosen = [0]
@@ -173,11 +233,9 @@ def _quote(items: list[Item], reason: str, checks: list[dict], quote_margin: flo
         and len(items[0].text) + len(items[1].text) <= quote_chars
     ):
         chosen.append(1)
-    parts, spans, length = [], {}, 0
-    for number, index in enumerate(chosen, start=1):
-        body = f"\u201c{flatten(items[index].text)}\u201d [{number}]"
-        start = length + (1 if parts else 0)
-        parts.append(body)
-        length = start + len(body)
-        spans[index] = [(start, length)]
-    return Decision(QUOTED, " ".join(parts), chosen, spans, reason=reason, checks=checks)
+    number = Numbering(items)
+    # The value asked for leads only a lone quote: beside a runner-up it may be the wrong one.
+    alone = len(chosen) == 1
+    answer, part_spans = join_parts([quote_block(items[index], number(index), wants, alone) for index in chosen])
+    spans = {index: [span] for index, span in zip(chosen, part_spans)}
+    return Decision(QUOTED, answer, chosen, spans, reason=reason, checks=checks, numbers=number.numbers)

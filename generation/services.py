@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from generation import evaluation, policy
+from generation import evaluation, parts, policy
 from generation.engines import get_engine
 from generation.gathering import context, gather_evidence
 from generation.guardrails import get_classifier, is_toxic
@@ -151,6 +151,11 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
+    asked = parts.split(query)
+    if len(asked) > 1:
+        yield _done(_answer_in_parts(asked, hits, store, classifier, q_score, timer, user, collections))
+        return
+
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
     found = gather_evidence(query, relevant)
     timer.lap("evidence")
@@ -219,7 +224,10 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
-    items = [policy.Item(u.text, context(relevant[u.passage], u), u.order, relevant[u.passage].title) for u in units]
+    items = [
+        policy.item(u, context(relevant[u.passage], u), relevant[u.passage].title, relevant[u.passage].chunk_id)
+        for u in units
+    ]
     decision = policy.decide(
         raw,
         query,
@@ -233,18 +241,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
     timer.lap("verification")
     if decision.kind == policy.QUOTED:
         yield {"event": "replace", "kind": decision.kind, "answer": decision.answer, "notice": policy.QUOTE_NOTICE}
-    # A citation's score is the cosine of question and cited sentence: the
-    # evidence score also weighs words by their rarity in the whole corpus.
-    citations = [
-        {
-            "number": n,
-            "passage": relevant[units[i].passage],
-            "spans": decision.spans[i],
-            "score": units[i].features["dense"],
-            "highlight": [[units[i].start, min(units[i].end, len(relevant[units[i].passage].text))]],
-        }
-        for n, i in enumerate(decision.cited, start=1)
-    ]
+    citations = _citations(decision, [(u, relevant[u.passage]) for u in units])
     shown = list({relevant[u.passage].chunk_id: relevant[u.passage] for u in units}.values())
     yield _done(
         store(
@@ -260,6 +257,79 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
             guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
         )
     )
+
+
+def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, collections) -> AnswerResult:
+    """A question of several parts (generation/parts.py): each part searched
+    (its hits added to the whole question's) and decided on its own
+    evidence; one quoted statement per answered part, "not in the
+    documents" when none is."""
+    answered, pairs, rows, gates, quoted = [], [], [], [], []
+    seen = {h.chunk_id for h in hits}
+    for asked_part, part in zip(asked, parts.standalone(asked)):
+        more = search(part, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
+        pool = hits + [h for h in more if h.chunk_id not in seen]
+        relevant = [h for h in pool if h.score >= settings.RAG_MIN_RELEVANCE]
+        found = gather_evidence(part, relevant)
+        best = found.units[:1] if found.answers else []
+        # Two parts answered by the same words: they answer one of them at most (the first).
+        spans = [(relevant[u.passage].chunk_id, u.context_start, u.context_end) for u in best]
+        if any(c == k and s < e2 and s2 < e for c, s, e in spans for k, s2, e2 in quoted):
+            best, spans = [], []
+        quoted += spans
+        items = [
+            policy.item(u, context(relevant[u.passage], u), relevant[u.passage].title, relevant[u.passage].chunk_id)
+            for u in best
+        ]
+        answered.append(parts.Part(asked_part, items, bool(items), found.profile.wants))
+        pairs += [(u, relevant[u.passage]) for u in best]
+        rows += found.rows(relevant, best)
+        gates.append({"part": part, **found.gate()})
+    timer.lap("evidence")
+    gate = {"parts": gates, "answers": any(p.answers for p in answered)}
+    if not pairs:
+        closest = hits[: settings.RAG_CLOSEST_PASSAGES]
+        calm = {"intervened": False, "direction": None, "score": q_score}
+        answer = policy.not_found_answer((), bool(closest))
+        return store(answer, [], closest, kind=policy.NOT_FOUND, guardrail=calm, gate=gate)
+    decision = parts.compose(answered)
+    a_score = classifier.score([decision.answer])[0]
+    timer.lap("guardrail_answer")
+    if is_toxic(a_score):
+        guardrail = {"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score}
+        return store(REFUSAL_ANSWER, [], [], kind=policy.REFUSED, flagged_text=decision.answer, guardrail=guardrail)
+    shown = list({hit.chunk_id: hit for _, hit in pairs}.values())
+    return store(
+        decision.answer,
+        _citations(decision, pairs),
+        shown,
+        kind=policy.QUOTED,
+        evidence=rows,
+        gate=gate,
+        notice=parts.NOTICE,
+        guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
+    )
+
+
+def _citations(decision: policy.Decision, pairs) -> list[dict]:
+    """One citation per number, so per passage: the spans of the answer its
+    units support and their sentences to highlight; `pairs[i]` is the unit
+    behind item i and its hit. Its score is the best cosine of question and
+    cited sentence (the evidence score also weighs words by their rarity in
+    the whole corpus)."""
+    citations: dict[int, dict] = {}
+    for index in decision.cited:
+        (unit, passage), number = pairs[index], decision.numbers[index]
+        citation = citations.setdefault(
+            number, {"number": number, "passage": passage, "spans": [], "score": 0.0, "highlight": []}
+        )
+        citation["spans"] += decision.spans[index]
+        citation["score"] = max(citation["score"], unit.features["dense"])
+        citation["highlight"].append([unit.start, min(unit.end, len(passage.text))])
+    for citation in citations.values():
+        citation["spans"].sort()
+        citation["highlight"].sort()
+    return [citations[number] for number in sorted(citations)]
 
 
 def _done(result: AnswerResult) -> dict:

@@ -193,3 +193,16 @@ def test_the_order_favours_the_passage_retrieval_ranked_higher_and_the_gate_keep
     assert first.score == second.score and first.order > second.order
     assert [u.passage for u in evidence.ordered(ranked)] == [0, 1]
     assert [u.passage for u in evidence.ordered(list(reversed(ranked)))] == [0, 1]
+
+
+def test_a_unit_keeps_what_a_reader_is_shown_apart_from_what_the_model_reads():
+    setting = "Memory settings follow.\nwork_mem (integer)\nThe default is four megabytes."
+    table = "Fees by account.\n\n| Account | Monthly fee |\n|---|---|\n| Basic | 0 |\n| Premium | 12 euros |"
+    passages = [evidence.Passage(setting, "Guide", "Settings"), evidence.Passage(table, "Guide", "Fees")]
+    found = {u.text.splitlines()[-1]: u for u in evidence.units(passages)}
+    default = found["The default is four megabytes."]
+    assert default.text == "work_mem (integer)\nThe default is four megabytes."
+    assert default.quote == "The default is four megabytes." and default.label == "work_mem (integer)"
+    premium = found["| Premium | 12 euros |"]
+    assert premium.text.startswith("| Account |") and premium.quote == "| Premium | 12 euros |"
+    assert premium.header == "| Account | Monthly fee |" and premium.label == ""

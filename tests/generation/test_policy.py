@@ -26,7 +26,8 @@ def test_a_wrongly_numbered_marker_is_moved_to_the_evidence_that_holds_the_claim
 def test_a_wrong_amount_is_replaced_by_the_quoted_evidence():
     decision = decide("The Gold card has an annual fee of 250 euros [1].", QUESTION, [GOLD, WEAK], wants="amount")
     assert decision.kind == policy.QUOTED
-    assert decision.answer == f"\u201c{GOLD.text}\u201d [1]" and decision.cited == [0]
+    # The value asked for first, then the evidence that states it.
+    assert decision.answer == f"**95 euros** \u2014 \u201c{GOLD.text}\u201d [1]" and decision.cited == [0]
     assert "250" in decision.reason and decision.checks[0]["evidence"] is None
 
 
@@ -91,3 +92,48 @@ def test_a_quote_is_put_on_one_line_without_gluing_a_heading_to_its_sentence():
         policy.flatten("Its rate is\n19.9 percent APR.\nThe Gold card.")
         == "Its rate is 19.9 percent APR. The Gold card."
     )
+
+
+# -- how quotes read (issue #30, item 4) -------------------------------------------
+
+
+def test_a_quote_goes_without_the_lead_the_model_reads_and_after_the_term_it_is_about():
+    default = Item(
+        "work_mem (integer) … The default is four megabytes.",
+        "Resource Consumption",
+        0.8,
+        quote="The default is four megabytes.",
+        label="work_mem (integer)",
+    )
+    decision = decide("Nonsense.", "default work_mem?", [default])
+    assert decision.answer == "**work_mem (integer)**: \u201cThe default is four megabytes.\u201d [1]"
+
+
+def test_a_table_row_is_quoted_as_a_small_table_under_its_header():
+    row = Item(
+        "| Account | Monthly fee |\n|---|---|\n| Basic | 0 |\n| Premium | 12 euros |",
+        "Fees",
+        0.8,
+        quote="| Premium | 12 euros |",
+        header="| Account | Monthly fee |",
+    )
+    decision = decide("Nonsense.", "premium account monthly fee?", [row], wants="amount")
+    assert decision.answer == "| Account | Monthly fee |\n|---|---|\n| Premium | 12 euros [1] |"
+    assert "|---|---|\n| Basic" not in decision.answer  # only the row asked about
+
+
+def test_two_items_of_one_passage_are_one_citation_number():
+    first = Item("The Gold card has an annual fee of 95 euros.", "Fees", 0.8, source=7)
+    second = Item("The fee is waived in the first year.", "Fees", 0.79, source=7)
+    decision = decide("Nonsense.", QUESTION, [first, second])
+    assert "[2]" not in decision.answer and decision.answer.count("[1]") == 2
+    assert decision.numbers == {0: 1, 1: 1} and decision.cited == [0, 1]
+    other = Item("The fee is waived in the first year.", "Fees", 0.79, source=8)
+    assert decide("Nonsense.", QUESTION, [first, other]).numbers == {0: 1, 1: 2}
+
+
+def test_a_table_quote_and_prose_are_set_apart_by_a_blank_line():
+    row = Item("| Card | Fee |\n|---|---|\n| Gold | 95 |", "Fees", 0.8, quote="| Gold | 95 |", header="| Card | Fee |")
+    prose = Item("The fee is charged on the card's anniversary.", "Fees", 0.79)
+    answer = decide("Nonsense.", QUESTION, [row, prose]).answer
+    assert answer == "| Card | Fee |\n|---|---|\n| Gold | 95 [1] |\n\n\u201cThe fee is charged on the card's anniversary.\u201d [2]"

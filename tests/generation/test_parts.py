@@ -1,0 +1,109 @@
+"""Questions of several parts (generation/parts.py): pure, no database."""
+
+import pytest
+
+from generation import parts
+from generation.policy import QUOTED, Item
+
+FEE = Item("The Gold card has an annual fee of 95 euros.", "Card Handbook", 0.8, source=1)
+WAIVER = Item("The fee is waived in the first year.", "Card Handbook", 0.7, source=1)
+REPLACEMENT = Item("A replacement card arrives within five working days.", "Support", 0.8, source=2)
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        (
+            "How do I report a lost card and how long does a replacement take?",
+            ["How do I report a lost card?", "how long does a replacement take?"],
+        ),
+        (
+            "what is the daily meal allowance when travelling? and who approves the trip?",
+            ["what is the daily meal allowance when travelling?", "who approves the trip?"],
+        ),
+        (
+            "How much is the Gold fee, and is it waived in the first year?",
+            ["How much is the Gold fee?", "is it waived in the first year?"],
+        ),
+        ("is it safe; can I share my PIN?", ["is it safe?", "can I share my PIN?"]),
+    ],
+)
+def test_it_splits_a_question_into_the_questions_it_asks(question, expected):
+    assert parts.split(question) == expected
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the annual fee of the Gold card?",
+        "What are the fees for Gold and Platinum?",  # one question about two things
+        "Can I pay by card and how?",  # "how" names nothing of its own
+        "Does the fee cover cards and accounts?",
+    ],
+)
+def test_a_question_that_asks_one_thing_is_one_part(question):
+    assert parts.split(question) == [" ".join(question.split())]
+
+
+def test_a_later_part_that_refers_back_carries_the_first_parts_subject():
+    assert parts.standalone(["What is work_mem?", "what is its default?"]) == [
+        "What is work_mem?",
+        "what is its default? (work_mem)",
+    ]
+    assert parts.standalone(["How do I report a lost card?", "how long does a replacement take?"])[1] == (
+        "how long does a replacement take?"
+    )
+
+
+def test_every_part_is_answered_in_place_with_its_own_citation():
+    decision = parts.compose(
+        [
+            parts.Part("How much is the Gold card fee?", [FEE], True, "amount"),
+            parts.Part("how long does a replacement take?", [REPLACEMENT], True, "duration"),
+        ]
+    )
+    assert decision.kind == QUOTED
+    assert decision.answer == (
+        "- **How much is the Gold card fee?** **95 euros** \u2014 \u201cThe Gold card has an annual fee of 95 euros.\u201d [1]\n"
+        "- **How long does a replacement take?** **five working days** \u2014 "
+        "\u201cA replacement card arrives within five working days.\u201d [2]"
+    )
+    assert decision.cited == [0, 1] and decision.numbers == {0: 1, 1: 2}
+    for index, item in enumerate([FEE, REPLACEMENT]):
+        ((start, end),) = decision.spans[index]
+        assert item.text in decision.answer[start:end] and decision.answer[end - 3 : end] == f"[{index + 1}]"
+
+
+def test_a_part_the_documents_do_not_answer_is_said_so_while_the_rest_is_answered():
+    decision = parts.compose(
+        [
+            parts.Part("How much is the Gold card fee?", [FEE], True, "amount"),
+            parts.Part("does it include lounge access?", [], False),
+        ]
+    )
+    assert (
+        decision.answer.splitlines()[1] == "- **Does it include lounge access?** The documents do not answer this part."
+    )
+    assert decision.cited == [0] and "[2]" not in decision.answer
+
+
+def test_parts_answered_from_one_passage_share_its_number():
+    decision = parts.compose(
+        [
+            parts.Part("How much is the Gold card fee?", [FEE], True, "amount"),
+            parts.Part("is it waived?", [WAIVER], True),
+        ]
+    )
+    assert decision.answer.count("[1]") == 2 and "[2]" not in decision.answer
+
+
+def test_a_table_row_stays_inside_its_list_item():
+    row = Item("| Card | Fee |\n|---|---|\n| Gold | 95 |", "Fees", 0.8, quote="| Gold | 95 |", header="| Card | Fee |")
+    decision = parts.compose([parts.Part("Gold fee?", [row], True), parts.Part("replacement?", [REPLACEMENT], True)])
+    assert (
+        "- **Gold fee?** \n\n  | Card | Fee |\n  |---|---|\n  | Gold | 95 [1] |\n- **Replacement?**" in decision.answer
+    )
+    from ragsite.rendering import render
+
+    html = " ".join(render(decision.answer).split())
+    assert "<li>" in html and "<td>95 [1]</td>" in html and html.count("<li>") == 2
