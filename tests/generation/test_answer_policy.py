@@ -3,6 +3,8 @@ GGUF): a known-wrong generated answer is replaced by the quoted evidence, an
 unanswerable question is answered "not in the documents", and the API and
 the stored message say which of the three happened."""
 
+import re
+
 import pytest
 
 from generation import policy, services
@@ -32,7 +34,8 @@ def test_a_wrong_generated_answer_is_replaced_by_the_quoted_evidence(alice, hand
     assert done["kind"] == "quoted" and done["found"] is True
     assert "has no annual fee" not in done["answer"]  # the wrong text is never shown ...
     assert done["generated"] == "The Gold card has no annual fee [1]."  # ... but kept for audit
-    assert "95 euros" in done["answer"] and done["answer"].startswith("\u201c") and done["answer"].endswith("[1]")
+    # The value asked for first, then the evidence quoted.
+    assert done["answer"].startswith("**95 euros** \u2014 \u201c") and done["answer"].endswith("[1]")
     first = done["citations"][0]
     start, end = first["highlight"][0]
     assert "95 euros" in first["quote"][start:end] and first["page"] == 2
@@ -106,3 +109,35 @@ def test_likely_evidence_without_the_kind_of_value_asked_for_is_not_found(alice,
     assert "generation" not in result.timings  # decided before any text is generated
     fee = services.ask("How much is the annual fee of the Gold card?", user=alice)
     assert fee.found and fee.gate["lacks"] == "" and "95 euros" in fee.answer
+
+
+# -- questions of several parts (issue #30, item 3) ------------------------------
+
+
+def test_a_two_part_question_is_answered_in_two_cited_parts(alice, handbook):
+    result = services.ask(
+        "How much is the Gold card annual fee and which card includes airport lounge access?", user=alice
+    )
+    assert result.kind == policy.QUOTED and result.found
+    fee, lounge = result.answer.splitlines()
+    assert fee.startswith("- **How much is the Gold card annual fee?** **95 euros**") and "[1]" in fee
+    assert lounge.startswith("- **Which card includes airport lounge access?**") and "Platinum" in lounge
+    assert "[1]" in lounge or "[2]" in lounge
+    assert {c["number"] for c in result.citations} == {int(n) for n in re.findall(r"\[(\d)\]", result.answer)}
+    stored = Message.objects.get(pk=result.message_id)
+    assert stored.content == result.answer and stored.citations.count() == len(result.citations)
+    assert [p["part"] for p in result.gate["parts"]] == [
+        "How much is the Gold card annual fee?",
+        "which card includes airport lounge access?",
+    ]
+
+
+def test_a_part_the_documents_do_not_answer_is_said_so_in_place(alice, handbook):
+    result = services.ask(
+        "How much is the Gold card annual fee and how many days does a card replacement take?", user=alice
+    )
+    assert result.kind == policy.QUOTED
+    fee, replacement = result.answer.splitlines()
+    assert "**95 euros**" in fee and "[1]" in fee
+    assert replacement == "- **How many days does a card replacement take?** The documents do not answer this part."
+    assert [c["number"] for c in result.citations] == [1]

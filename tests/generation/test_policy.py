@@ -136,4 +136,7 @@ def test_a_table_quote_and_prose_are_set_apart_by_a_blank_line():
     row = Item("| Card | Fee |\n|---|---|\n| Gold | 95 |", "Fees", 0.8, quote="| Gold | 95 |", header="| Card | Fee |")
     prose = Item("The fee is charged on the card's anniversary.", "Fees", 0.79)
     answer = decide("Nonsense.", QUESTION, [row, prose]).answer
-    assert answer == "| Card | Fee |\n|---|---|\n| Gold | 95 [1] |\n\n\u201cThe fee is charged on the card's anniversary.\u201d [2]"
+    assert (
+        answer
+        == "| Card | Fee |\n|---|---|\n| Gold | 95 [1] |\n\n\u201cThe fee is charged on the card's anniversary.\u201d [2]"
+    )
