@@ -1,6 +1,6 @@
 """Answer quality on the labelled sets, through the real answer path.
 
-    .venv/bin/python bench/answers.py [demo|postgresql ...] [--label NAME] [-k N]
+    .venv/bin/python bench/answers.py [demo|postgresql ...] [--label NAME] [-k N] [--set SET] [--split test]
 
 For each corpus: a data folder of its own under $TMPDIR (kept, so a second
 run reuses the ingested corpus), the corpus ingested in this process, one
@@ -73,6 +73,13 @@ def main():
     parser.add_argument("--label", default="now", help="Names the result file (before, after, ...).")
     parser.add_argument("-k", type=int, help="Passages retrieved per answer.")
     parser.add_argument("--limit", type=int, help="Only the first N questions (a quick latency comparison).")
+    parser.add_argument("--set", dest="qa", help="The labelled set bench/qa/SET.jsonl (default: the corpus's name).")
+    parser.add_argument(
+        "--split",
+        choices=["dev", "test", "all"],
+        default="all",
+        help="The set's dev part (tune) or test part (report).",
+    )
     args = parser.parse_args()
     if len(args.corpora) > 1:  # one Django set-up per process: run each corpus in its own
         import subprocess
@@ -82,6 +89,8 @@ def main():
                 ["--label", args.label]
                 + (["-k", str(args.k)] if args.k else [])
                 + (["--limit", str(args.limit)] if args.limit else [])
+                + ["--split", args.split]
+                + (["--set", args.qa] if args.qa else [])
             )
             subprocess.run([sys.executable, __file__, name, *extra], check=True)
         return
@@ -93,8 +102,9 @@ def main():
     from generation import evaluation, services
 
     call_command("ingest", *map(str, files), "--inline", stdout=sys.stderr)
-    with open(ROOT / "bench" / "qa" / f"{name}.jsonl", encoding="utf-8") as handle:
-        questions = evaluation.parse_questions(handle)[: args.limit]
+    labelled = args.qa or name
+    with open(ROOT / "bench" / "qa" / f"{labelled}.jsonl", encoding="utf-8") as handle:
+        questions = evaluation.in_split(evaluation.parse_questions(handle), args.split)[: args.limit]
     services.ask("What is this collection about?")  # warm: the models load once
     report = services.evaluate_answers(
         questions, k=args.k, progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr)
@@ -105,13 +115,15 @@ def main():
     calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(50, 100, 5)])
     report = {
         "corpus": name,
+        "set": labelled,
+        "split": args.split,
         "documents": len(files),
         "label": args.label,
         "machine": machine(),
         **report,
         "calibration": calibration,
     }
-    out = ROOT / "bench" / "results" / f"answers-{name}-{args.label}.json"
+    out = ROOT / "bench" / "results" / f"answers-{labelled}-{args.split}-{args.label}.json"
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"## {name} ({len(files)} documents), {args.label}\n")
     print(evaluation.format_table(report["summary"]))

@@ -18,6 +18,15 @@ An answer *holds the fact* when one of the accepted strings occurs in it
     unanswerable_cited  unanswerable questions answered with a citation
     false_abstention  answerable questions answered "not in the documents"
     latency p50/p90   seconds per answer, as the answer path measured it
+    parts_right       questions of several parts (a "parts" list: the accepted
+                      strings of each part) whose answer holds every part
+    shown_as_list     list and comparison requests (kind "list" or
+                      "comparison") answered as a Markdown list or table
+
+A question may name its `kind` (single, two_part, list, comparison;
+unanswerable ones default to "unanswerable"): the summary also gives the
+measures per kind. Every question is in the dev or the test part of its set,
+by a hash of its id (`split_of`): tune on dev, report test only.
 
 Where the fact was lost (answerable questions, for the diagnosis the issue
 asks for): in the retrieved passages, in the evidence given to the model, in
@@ -26,6 +35,7 @@ the model's own text, in what was shown.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -45,6 +55,30 @@ class LabelledQuestion:
     answerable: bool
     answers: tuple[str, ...] = ()
     document: str = ""
+    kind: str = "single"  # single | two_part | list | comparison | unanswerable
+    parts: tuple[tuple[str, ...], ...] = ()  # for a question of several parts: each part's accepted strings
+
+    @property
+    def split(self) -> str:
+        return split_of(self.id)
+
+
+SPLITS = ("dev", "test")
+
+
+def split_of(question_id: str) -> str:
+    """The part of its set a question is in: "dev" (tune on it) or "test"
+    (report only), half each, fixed by its id so no run can move one."""
+    return SPLITS[int(hashlib.sha256(question_id.encode()).hexdigest()[:8], 16) % 2]
+
+
+def in_split(questions: list[LabelledQuestion], split: str | None) -> list[LabelledQuestion]:
+    """The questions of one part ("dev" or "test"; None or "all": every one)."""
+    if split in (None, "all"):
+        return list(questions)
+    if split not in SPLITS:
+        raise LabelError(f"unknown split {split!r}: dev, test or all")
+    return [q for q in questions if q.split == split]
 
 
 @dataclass(frozen=True)
@@ -69,7 +103,12 @@ def parse_questions(lines: Iterable[str], source: str = "questions") -> list[Lab
         answerable = item.get("answerable", True)
         if not isinstance(answerable, bool):
             raise LabelError(f"{where}: answerable must be true or false")
-        answers = item.get("answers", [])
+        parts = item.get("parts", [])
+        if not isinstance(parts, list) or not all(
+            isinstance(part, list) and part and all(isinstance(a, str) and a.strip() for a in part) for part in parts
+        ):
+            raise LabelError(f"{where}: parts must be a list of lists of answer strings")
+        answers = item.get("answers", []) or [a for part in parts for a in part]
         if answerable and (
             not isinstance(answers, list) or not answers or not all(isinstance(a, str) and a.strip() for a in answers)
         ):
@@ -85,6 +124,8 @@ def parse_questions(lines: Iterable[str], source: str = "questions") -> list[Lab
                 answerable,
                 tuple(answers) if answerable else (),
                 str(item.get("document", "")),
+                str(item.get("kind") or ("single" if answerable else "unanswerable")),
+                tuple(tuple(part) for part in parts),
             )
         )
     if not questions:
@@ -125,8 +166,15 @@ def judge(question: LabelledQuestion, outcome: Outcome) -> dict:
         "confidence": outcome.confidence,
         "generated": outcome.generated,  # the model's own text, shown or not (for the diagnosis)
     }
+    row["kind_asked"] = question.kind
+    row["split"] = question.split
+    if question.kind in ("list", "comparison"):
+        row["shown_as_list"] = bool(_LIST_OR_TABLE.search(outcome.answer))
     if question.answerable:
         shown = holds(outcome.answer, question.answers)
+        if question.parts:
+            row["parts_right"] = all(holds(outcome.answer, part) for part in question.parts)
+            shown = row["parts_right"]  # a question of several parts holds the fact when it holds every part
         row.update(
             holds_fact=shown,
             cited_holds_fact=shown and any(holds(q, question.answers) for q in outcome.cited_quotes),
@@ -142,7 +190,10 @@ def judge(question: LabelledQuestion, outcome: Outcome) -> dict:
     return row
 
 
-def summarise(rows: list[dict]) -> dict:
+_LIST_OR_TABLE = re.compile(r"^\s*(?:[-*+]|\d{1,2}[.)])\s+\S|^\s*\|.*\|\s*$", re.M)
+
+
+def summarise(rows: list[dict], *, by_kind: bool = True) -> dict:
     answerable = [r for r in rows if r["answerable"]]
     unanswerable = [r for r in rows if not r["answerable"]]
 
@@ -167,9 +218,21 @@ def summarise(rows: list[dict]) -> dict:
         "fact_in_passages": share(answerable, "in_passages"),
         "fact_in_evidence": share(answerable, "in_evidence"),
         "fact_in_generated": share(answerable, "in_generated"),
+        "parts_right": share([r for r in answerable if "parts_right" in r], "parts_right"),
+        "shown_as_list": share([r for r in rows if "shown_as_list" in r], "shown_as_list"),
         "latency_p50": round(percentile(seconds, 0.5), 3),
         "latency_p90": round(percentile(seconds, 0.9), 3),
         "kinds": kinds,
+        **(
+            {
+                "by_kind": {
+                    kind: summarise([r for r in rows if r.get("kind_asked") == kind], by_kind=False)
+                    for kind in sorted({r.get("kind_asked", "") for r in rows})
+                }
+            }
+            if by_kind
+            else {}
+        ),
     }
 
 
@@ -184,6 +247,8 @@ MEASURES = [  # (key, label) in the order the table shows them
     ("fact_in_passages", "fact in the retrieved passages"),
     ("fact_in_evidence", "fact in the evidence given to the model"),
     ("fact_in_generated", "fact in the model's own text"),
+    ("parts_right", "several parts: every part right"),
+    ("shown_as_list", "list or comparison shown as a list or table"),
     ("latency_p50", "latency p50 (s)"),
     ("latency_p90", "latency p90 (s)"),
 ]
@@ -201,7 +266,23 @@ def format_table(summary: dict) -> str:
         lines.append(f"| {label} | {'-' if value is None else value} |")
     lines.append("")
     lines.append("answers by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["kinds"].items())))
+    kinds = summary.get("by_kind", {})
+    if len(kinds) > 1:
+        lines += [
+            "",
+            "| question kind | questions | holds the fact | wrong with a citation | not found |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for kind, part in kinds.items():
+            not_found = part["abstained"] if part["answerable"] == 0 else part["false_abstention"]
+            lines.append(
+                f"| {kind} | {part['questions']} | {_cell(part['holds_fact'])} | {_cell(part['wrong_cited'])} | {_cell(not_found)} |"
+            )
     return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def threshold_table(rows: list[dict], thresholds: Iterable[float]) -> list[dict]:

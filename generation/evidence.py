@@ -213,6 +213,7 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
         for position, (start, end) in enumerate(spans):
             sentence = text[start:end]
             context_start, context_end, lead, label_name, header_row = start, end, "", "", ""
+            list_item = False
             heading = next((h for h in headings if h[0] <= start < h[1]), None)
             if heading is not None:  # "#### work_mem (integer)", "### F.3.1. Configuration Parameters"
                 label = heading
@@ -233,6 +234,8 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                     else:
                         lead = text[header[0] : header[1]] + "\n…\n"
             elif _LIST_ITEM.match(sentence) and (lead_in := _lead_in(spans, position, text)) is not None:
+                list_item = True
+                label_name = text[lead_in[0] : lead_in[1]].strip().rstrip(":").strip()
                 if start - lead_in[1] <= MAX_TABLE_GAP:
                     context_start = lead_in[0]  # "Limits by channel:", the items before, this item
                 else:
@@ -241,7 +244,10 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
                 context_start = spans[position - 1][0]
             if sentence.rstrip().endswith(":") and position + 1 < len(spans):
                 context_end = spans[position + 1][1]
-            quote_start = start if header_row else context_start  # a table row is quoted under its header alone
+            # A table row is quoted under its header alone, a list item after its lead-in alone.
+            quote_start = start if header_row else context_start
+            if list_item:
+                quote_start = start + _LIST_ITEM.match(sentence).end()  # without its bullet
             if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
                 # "The default is 4MB." says nothing without the term it defines.
                 # Named before the quote only where a reader would not see it:

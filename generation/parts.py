@@ -1,4 +1,5 @@
-"""Questions of several parts, answered part by part. Pure.
+"""Answers composed from several checked facts: questions of several parts,
+answered part by part, and requests for a list or a comparison. Pure.
 
 "How do I report a lost card and how long does a replacement take?" asks two
 things; an answer made for one of them declined the whole question when the
@@ -8,6 +9,11 @@ decision (generation/gathering.py, as a one-part question does), and the
 answer is composed (`compose`): one checked statement per part, each with its
 citation, as a list; a part the documents do not answer is said so in place
 while the rest is answered.
+
+A request for a list ("list the daily limits by channel") or a comparison
+("compare the Gold and Platinum fees") is answered with every evidence item
+that scores close to the best and states the kind of value asked for, one a
+line (`compose_list`): as a table when they are rows of one table.
 
 The statements are the evidence's own words (generation/policy.py's quotes),
 not the model's: SmolLM2-135M verifies on about one answer in ten, and a
@@ -20,7 +26,7 @@ import re
 from dataclasses import dataclass
 
 from generation.claims import terms
-from generation.evidence import QUESTION_WORDS
+from generation.evidence import QUESTION_WORDS, holds_wanted
 from generation.policy import QUOTED, Decision, Item, Numbering, quote_block
 
 MAX_PARTS = 4
@@ -74,6 +80,7 @@ class Part:
 
 UNANSWERED = "The documents do not answer this part."
 NOTICE = "Your question has several parts: each is answered from the documents' own words, with its source."
+LIST_NOTICE = "Each item is quoted from the documents, with its source."
 
 
 def compose(parts: list[Part]) -> Decision:
@@ -108,3 +115,84 @@ def compose(parts: list[Part]) -> Decision:
 
 def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+# -- lists and comparisons ----------------------------------------------------------
+_LIST_REQUEST = re.compile(
+    r"\b(?:list|lists|listing|bullet(?:ed|s)?|bullet points|enumerate|itemi[sz]e|each|every|all (?:the|of the)|"
+    r"compare|comparison|compared|versus|vs\.?|difference between|differences between)\b",
+    re.I,
+)
+LIST_MARGIN = 0.15  # an item of a list scores at least the best item's evidence score less this
+MAX_LIST_ITEMS = 8
+
+
+def asks_for_list(question: str) -> bool:
+    """Whether the question asks for a list or a comparison."""
+    return bool(_LIST_REQUEST.search(question))
+
+
+def list_items(items: list[Item], wants: str = "any", margin: float = LIST_MARGIN) -> list[int]:
+    """The items that go in a list, best first: close to the best, and
+    stating the kind of value asked for where one is (its indexes)."""
+    if not items:
+        return []
+    best = items[0].score
+    chosen = [
+        i
+        for i, item in enumerate(items)
+        if item.score >= best - margin and holds_wanted(item.quote or item.text, wants) is not False
+    ]
+    return (chosen or [0])[:MAX_LIST_ITEMS]
+
+
+def compose_list(items: list[Item], wants: str = "any", margin: float = LIST_MARGIN) -> Decision:
+    """The items as a list, one quoted item a line with its citation: a
+    table under the shared header when they are rows of one table; the
+    label they share said once before them."""
+    chosen = list_items(items, wants, margin)
+    number = Numbering(items)
+    rows = [(items[i].quote or items[i].text).strip() for i in chosen]
+    headers = {items[i].header for i in chosen}
+    if len(chosen) > 1 and len(headers) == 1 and "" not in headers and all(_one_row(r) for r in rows):
+        (header,) = headers
+        columns = max(1, len(re.findall(r"(?<!\\)\|", header)) - 1)
+        lines = [(header, False), ("|" + "---|" * columns, False)]
+        lines += [(f"{row[:-1].rstrip()} [{number(i)}] |", False) for i, row in zip(chosen, rows)]
+        answer, line_spans = _lines(lines)
+        spans = {i: [span] for i, span in zip(chosen, line_spans[2:])}
+        return Decision(QUOTED, answer, chosen, spans, numbers=number.numbers)
+    labels = {items[i].label for i in chosen}
+    shared = labels.pop() if len(labels) == 1 else ""
+    parts = [(f"**{shared}**:", False)] if shared and len(chosen) > 1 else []
+    for i in chosen:
+        item = items[i] if len(chosen) == 1 or not shared else _without_label(items[i])
+        body, block = quote_block(item, number(i), wants, lead_value=len(chosen) == 1)
+        if block:
+            body = "\n".join("  " + line for line in body.splitlines()).lstrip()
+        parts.append((f"- {body}" if len(chosen) > 1 else body, len(chosen) > 1))
+    answer, part_spans = _lines(parts)
+    offset = 1 if parts and parts[0][0].startswith("**") and len(chosen) > 1 else 0
+    spans = {i: [part_spans[n + offset]] for n, i in enumerate(chosen)}
+    return Decision(QUOTED, answer, chosen, spans, numbers=number.numbers)
+
+
+def _one_row(text: str) -> bool:
+    return text.startswith("|") and text.endswith("|") and "\n" not in text
+
+
+def _without_label(item: Item) -> Item:
+    from dataclasses import replace
+
+    return replace(item, label="")
+
+
+def _lines(parts: list[tuple[str, bool]]) -> tuple[str, list[tuple[int, int]]]:
+    """Parts one a line (a Markdown list), and each part's span."""
+    answer, spans = "", []
+    for text, _ in parts:
+        if answer:
+            answer += "\n"
+        spans.append((len(answer), len(answer) + len(text)))
+        answer += text
+    return answer, spans

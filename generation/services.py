@@ -176,6 +176,25 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
+    if parts.asks_for_list(query):  # one checked item a line, from the evidence (generation/parts.py)
+        pairs = [(u, relevant[u.passage]) for u in found.units]
+        decision = parts.compose_list(_items(pairs), found.profile.wants)
+        timer.lap("verification")
+        yield _done(
+            _store_composed(
+                decision,
+                pairs,
+                found.rows(relevant),
+                found.gate(),
+                parts.LIST_NOTICE,
+                store,
+                classifier,
+                q_score,
+                timer,
+            )
+        )
+        return
+
     engine = get_engine()
     budget = settings.RAG_GENERATOR_CONTEXT - settings.RAG_GENERATOR_MAX_TOKENS
     lines = [EvidenceLine(u.text, u.heading) for u in found.units]
@@ -224,10 +243,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
-    items = [
-        policy.item(u, context(relevant[u.passage], u), relevant[u.passage].title, relevant[u.passage].chunk_id)
-        for u in units
-    ]
+    items = _items([(u, relevant[u.passage]) for u in units])
     decision = policy.decide(
         raw,
         query,
@@ -277,10 +293,7 @@ def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, colle
         if any(c == k and s < e2 and s2 < e for c, s, e in spans for k, s2, e2 in quoted):
             best, spans = [], []
         quoted += spans
-        items = [
-            policy.item(u, context(relevant[u.passage], u), relevant[u.passage].title, relevant[u.passage].chunk_id)
-            for u in best
-        ]
+        items = _items([(u, relevant[u.passage]) for u in best])
         answered.append(parts.Part(asked_part, items, bool(items), found.profile.wants))
         pairs += [(u, relevant[u.passage]) for u in best]
         rows += found.rows(relevant, best)
@@ -292,21 +305,30 @@ def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, colle
         calm = {"intervened": False, "direction": None, "score": q_score}
         answer = policy.not_found_answer((), bool(closest))
         return store(answer, [], closest, kind=policy.NOT_FOUND, guardrail=calm, gate=gate)
-    decision = parts.compose(answered)
+    return _store_composed(parts.compose(answered), pairs, rows, gate, parts.NOTICE, store, classifier, q_score, timer)
+
+
+def _items(pairs) -> list[policy.Item]:
+    """The policy's items for (unit, hit) pairs: one source per passage."""
+    return [policy.item(u, context(hit, u), hit.title, hit.chunk_id) for u, hit in pairs]
+
+
+def _store_composed(decision, pairs, rows, gate, notice, store, classifier, q_score, timer) -> AnswerResult:
+    """A composed answer (parts, a list) stored after the guardrail has scored it."""
     a_score = classifier.score([decision.answer])[0]
     timer.lap("guardrail_answer")
     if is_toxic(a_score):
         guardrail = {"intervened": True, "direction": "answer", "score": a_score, "question_score": q_score}
         return store(REFUSAL_ANSWER, [], [], kind=policy.REFUSED, flagged_text=decision.answer, guardrail=guardrail)
-    shown = list({hit.chunk_id: hit for _, hit in pairs}.values())
+    cited = [pairs[i] for i in decision.cited]
     return store(
         decision.answer,
         _citations(decision, pairs),
-        shown,
+        list({hit.chunk_id: hit for _, hit in cited}.values()),
         kind=policy.QUOTED,
         evidence=rows,
         gate=gate,
-        notice=parts.NOTICE,
+        notice=notice,
         guardrail={"intervened": False, "direction": None, "score": max(q_score, a_score)},
     )
 

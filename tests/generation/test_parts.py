@@ -107,3 +107,62 @@ def test_a_table_row_stays_inside_its_list_item():
 
     html = " ".join(render(decision.answer).split())
     assert "<li>" in html and "<td>95 [1]</td>" in html and html.count("<li>") == 2
+
+
+# -- lists and comparisons -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("List the daily transfer limits by channel.", True),
+        ("compare the annual fees of the Gold and Platinum cards", True),
+        ("Everyday vs Premier account: what are the monthly fees?", True),
+        ("give me a bulleted list of the mortgage fees", True),
+        ("What is the annual fee of the Gold card?", False),
+    ],
+)
+def test_it_knows_a_request_for_a_list_or_a_comparison(question, expected):
+    assert parts.asks_for_list(question) is expected
+
+
+PLATINUM = Item("The Platinum card has an annual fee of 250 euros.", "Card Handbook", 0.78, source=1)
+REWARDS = Item("Gold cardholders earn one reward point for every euro spent.", "Card Handbook", 0.77, source=3)
+FAR = Item("The Silver card has an annual fee of 0 euros.", "Card Handbook", 0.5, source=4)
+
+
+def test_a_comparison_lists_every_close_item_that_states_the_value_asked_for():
+    decision = parts.compose_list([FEE, PLATINUM, REWARDS, FAR], "amount")
+    assert decision.answer == (
+        "- \u201cThe Gold card has an annual fee of 95 euros.\u201d [1]\n"
+        "- \u201cThe Platinum card has an annual fee of 250 euros.\u201d [1]"
+    )  # not the rewards (no amount) nor the Silver card (scored far below); one passage, one number
+    assert decision.cited == [0, 1]
+    for index in decision.cited:
+        ((start, end),) = decision.spans[index]
+        assert decision.answer[start:end].startswith("- \u201c")
+
+
+def test_rows_of_one_table_are_listed_as_that_table():
+    header = "| Account | Rate |"
+    rows = [
+        Item(
+            f"{header}\n|---|---|\n| {name} | {rate} |",
+            "Rates",
+            score,
+            quote=f"| {name} | {rate} |",
+            header=header,
+            source=n,
+        )
+        for n, (name, rate, score) in enumerate([("Easy Saver", "1.75%", 0.8), ("Junior Saver", "4.00%", 0.75)])
+    ]
+    decision = parts.compose_list(rows, "percent")
+    assert decision.answer == "| Account | Rate |\n|---|---|\n| Easy Saver | 1.75% [1] |\n| Junior Saver | 4.00% [2] |"
+    ((start, end),) = decision.spans[1]
+    assert decision.answer[start:end] == "| Junior Saver | 4.00% [2] |"
+
+
+def test_a_list_of_one_is_a_lone_quote_led_by_its_value():
+    assert parts.compose_list([FEE, REWARDS], "amount").answer == (
+        "**95 euros** \u2014 \u201cThe Gold card has an annual fee of 95 euros.\u201d [1]"
+    )

@@ -19,11 +19,18 @@ class Command(BaseCommand):
         parser.add_argument("-k", type=int, help="Passages retrieved for each answer (default RAG_ANSWER_PASSAGES).")
         parser.add_argument("--collection", action="append", help="Limit to a collection (repeatable).")
         parser.add_argument("--json", action="store_true", help="Print JSON, with a row per question.")
+        parser.add_argument(
+            "--split",
+            choices=["dev", "test", "all"],
+            default="all",
+            help="Only the dev part of the set (tune on it) or the test part (report it); each question's part is "
+            "fixed by its id.",
+        )
 
-    def handle(self, *args, questions, k, collection, json: bool, **options):
+    def handle(self, *args, questions, k, collection, json: bool, split: str, **options):
         try:
             with open(questions, encoding="utf-8") as handle:
-                labelled = evaluation.parse_questions(handle, source=questions)
+                labelled = evaluation.in_split(evaluation.parse_questions(handle, source=questions), split)
         except OSError as exc:
             raise CommandError(f"{questions}: {exc.strerror}") from None
         except evaluation.LabelError as exc:
