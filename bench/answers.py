@@ -113,6 +113,10 @@ def main():
     # Calibration: what each threshold on the gate's confidence would give on
     # this set (the decision "not in the documents" depends on nothing else).
     calibration = evaluation.threshold_table(report["questions"], [t / 100 for t in range(50, 100, 5)])
+    rows = report["questions"]
+    report["by_split"] = {
+        split: evaluation.summarise([r for r in rows if r["split"] == split]) for split in evaluation.SPLITS
+    }
     report = {
         "corpus": name,
         "set": labelled,
@@ -127,6 +131,9 @@ def main():
     out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"## {name} ({len(files)} documents), {args.label}\n")
     print(evaluation.format_table(report["summary"]))
+    if args.split == "all":
+        print("\n### test part only\n")
+        print(evaluation.format_table(report["by_split"]["test"]))
     print(
         "\n| threshold | false abstention | abstention (unanswerable) | not-found precision |\n| --- | --- | --- | --- |"
     )

@@ -85,7 +85,7 @@ LIST_NOTICE = "Each item is quoted from the documents, with its source."
 
 def compose(parts: list[Part]) -> Decision:
     """The answer to every part, as a list in the question's order: the part,
-    then its statement quoted with its citation, or that the documents do not
+    in italics, then its statement quoted with its citation, or that the documents do not
     answer it. Items are numbered across the parts, one number per passage
     (policy.Numbering). `cited` and `spans` index the items of all parts in
     order (the first item of each answered part)."""
@@ -95,7 +95,7 @@ def compose(parts: list[Part]) -> Decision:
     answer_length = 0
     index = 0
     for part in parts:
-        head = f"- **{_sentence_case(part.question)}** "
+        head = f"- *{_markdown_safe(_sentence_case(part.question))}* "  # in italics: the answer's value is bold
         if part.answers and part.items:
             body, block = quote_block(items[index], number(index), part.wants)
             if block:  # a table: under the item, indented so that it stays inside it
@@ -111,6 +111,14 @@ def compose(parts: list[Part]) -> Decision:
         lines.append(line)
     answer = "\n".join(lines)
     return Decision(QUOTED, answer, cited, spans, numbers=number.numbers)
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|])")
+
+
+def _markdown_safe(text: str) -> str:
+    """The user's words as text inside our Markdown: its marks escaped."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def _sentence_case(text: str) -> str:

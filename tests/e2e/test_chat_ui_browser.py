@@ -432,3 +432,103 @@ def test_stop_halts_generation_on_the_server(page, live_server, alice, handbook_
     stopped_at = SlowEngine.produced
     time.sleep(1)
     assert SlowEngine.produced == stopped_at < 300
+
+
+@pytest.fixture
+def composed(alice):
+    """Answers composed from several facts (generation/parts.py, the real
+    composer): a two-part question with one part unanswered, a comparison as
+    a list, and table rows as a table; each with its passage cited."""
+    from generation import parts
+    from generation.policy import Item
+
+    public = Collection.objects.create(name="manuals", is_public=True)
+    document = make_document(public, name="fees.md", data=b"# Fees\n", title="Fees and charges")
+    fees = "The Gold card has an annual fee of 95 euros. The Platinum card has an annual fee of 250 euros."
+    table = "| Account | Monthly fee |\n|---|---|\n| Everyday | 4 euros |\n| Premier | 15 euros |"
+    chunks = [
+        Chunk.objects.create(
+            document=document,
+            ordinal=i,
+            text=text,
+            heading=heading,
+            char_start=0,
+            char_end=len(text),
+            content_hash=str(i) * 64,
+        )
+        for i, (text, heading) in enumerate([(fees, "Annual fees"), (table, "Fee table")])
+    ]
+    split = fees.index("The Platinum")
+    gold = Item(fees[:split].strip(), "Fees", 0.8, source=chunks[0].pk)
+    platinum = Item(fees[split:], "Fees", 0.78, source=chunks[0].pk)
+    rows = [
+        Item(table, "Fees", 0.8 - n / 100, quote=row, header="| Account | Monthly fee |", source=chunks[1].pk)
+        for n, row in enumerate(table.splitlines()[2:])
+    ]
+    answers = {
+        "How much is the Gold card fee and how many days does a replacement take?": (
+            parts.compose(
+                [
+                    parts.Part("How much is the Gold card fee?", [gold], True, "amount"),
+                    parts.Part("how many days does a replacement take?", [], False),
+                ]
+            ),
+            [chunks[0]],
+            parts.NOTICE,
+        ),
+        "compare the Gold and Platinum fees": (
+            parts.compose_list([gold, platinum], "amount"),
+            [chunks[0]],
+            parts.LIST_NOTICE,
+        ),
+        "list the monthly account fees": (parts.compose_list(rows, "amount"), [chunks[1]], parts.LIST_NOTICE),
+    }
+    conversation = Conversation.objects.create(user=alice, title="Fees, composed")
+    for question, (decision, cited, notice) in answers.items():
+        Message.objects.create(conversation=conversation, role="user", content=question)
+        answer = Message.objects.create(
+            conversation=conversation, role="assistant", kind="quoted", content=decision.answer, notice=notice
+        )
+        for number, chunk in enumerate(cited, start=1):
+            spans = [
+                span for index, spans in decision.spans.items() if decision.numbers[index] == number for span in spans
+            ]
+            Citation.objects.create(
+                message=answer,
+                number=number,
+                document=document,
+                chunk=chunk,
+                title=document.title,
+                filename="fees.md",
+                quote=chunk.text,
+                spans=[list(s) for s in spans],
+                highlight=[[0, len(chunk.text)]],
+            )
+    return conversation
+
+
+def test_composed_answers_read_as_lists_and_tables_on_every_screen(page, live_server, composed):  # noqa: F811
+    log_in(page, live_server, f"/c/{composed.pk}/")
+    partial, comparison, table = (page.locator(".msg.assistant").nth(i) for i in range(3))
+    items = partial.locator(".body li")
+    assert items.count() == 2
+    assert "95 euros" in items.nth(0).inner_text() and items.nth(0).locator("a.cite").inner_text() == "[1]"
+    assert items.nth(1).inner_text().endswith("The documents do not answer this part.")
+    assert comparison.locator(".body li").count() == 2 and comparison.locator(".body a.cite").count() == 2
+    assert table.locator(".body table th").all_inner_texts() == ["Account", "Monthly fee"]
+    cells = table.locator(".body table tbody tr").nth(1).locator("td")
+    assert cells.nth(0).inner_text() == "Premier" and cells.nth(1).locator("a.cite").inner_text() == "[1]"
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for width, height in ((1280, 800), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing scrolls sideways
+            page.locator(".msg.user").first.scroll_into_view_if_needed()
+            shoot(page, f"composed-partial-{width}-{scheme}")
+            table.scroll_into_view_if_needed()
+            shoot(page, f"composed-{width}-{scheme}")
+            assert contrast(page, ".msg.assistant .body td") >= 4.5, (scheme, width)
+    table.locator("a.cite").first.click()
+    page.locator("#viewer").wait_for(state="visible")
+    assert page.locator("#viewer mark").count() >= 1
+    assert not page.console_messages, page.console_messages

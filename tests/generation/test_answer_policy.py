@@ -120,8 +120,8 @@ def test_a_two_part_question_is_answered_in_two_cited_parts(alice, handbook):
     )
     assert result.kind == policy.QUOTED and result.found
     fee, lounge = result.answer.splitlines()
-    assert fee.startswith("- **How much is the Gold card annual fee?** **95 euros**") and "[1]" in fee
-    assert lounge.startswith("- **Which card includes airport lounge access?**") and "Platinum" in lounge
+    assert fee.startswith("- *How much is the Gold card annual fee?* **95 euros**") and "[1]" in fee
+    assert lounge.startswith("- *Which card includes airport lounge access?*") and "Platinum" in lounge
     assert "[1]" in lounge or "[2]" in lounge
     assert {c["number"] for c in result.citations} == {int(n) for n in re.findall(r"\[(\d)\]", result.answer)}
     stored = Message.objects.get(pk=result.message_id)
@@ -139,5 +139,5 @@ def test_a_part_the_documents_do_not_answer_is_said_so_in_place(alice, handbook)
     assert result.kind == policy.QUOTED
     fee, replacement = result.answer.splitlines()
     assert "**95 euros**" in fee and "[1]" in fee
-    assert replacement == "- **How many days does a card replacement take?** The documents do not answer this part."
+    assert replacement == "- *How many days does a card replacement take?* The documents do not answer this part."
     assert [c["number"] for c in result.citations] == [1]
