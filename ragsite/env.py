@@ -15,6 +15,22 @@ def data_dir(base: Path, configured: str) -> Path:
     return Path(configured or default).resolve()
 
 
+def private_file(path: Path) -> Path:
+    """`path` readable by its owner alone (0600), created empty if missing:
+    the SQLite database holds every user's questions and answers (SQLite
+    gives its journal files the database file's mode). The folder is made
+    owner-only (0700) when it is created here."""
+    path = Path(path)
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    return path
+
+
 def package_file(package, *parts):
     """Path of a file shipped inside an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)

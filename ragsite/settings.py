@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from ragsite.env import data_dir, envbool, envint, envstr
+from ragsite.env import data_dir, envbool, envint, envstr, private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir(BASE_DIR, envstr("RAG_DATA_DIR"))
@@ -119,6 +119,8 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # one per test run, so that concurrent runs do not delete each other's.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    if DATABASES["default"]["NAME"] and DATABASES["default"]["NAME"] != ":memory:":
+        private_file(Path(DATABASES["default"]["NAME"]))  # 0600, before SQLite creates it 0644
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
