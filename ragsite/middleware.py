@@ -1,5 +1,6 @@
 """Site-wide request guards: a cap on request bodies, enforced before anything
-reads them, and the security headers Django does not set itself (CSP)."""
+reads them, query strings without NUL characters, and the security headers
+Django does not set itself (CSP)."""
 
 from __future__ import annotations
 
@@ -106,3 +107,22 @@ class ContentSecurityPolicyMiddleware:
         if settings.RAG_CONTENT_SECURITY_POLICY:
             response.headers.setdefault("Content-Security-Policy", settings.RAG_CONTENT_SECURITY_POLICY)
         return response
+
+
+class NulQueryMiddleware:
+    """A NUL character in a query parameter is refused (400) before any view
+    reads it: PostgreSQL refuses NUL in text, so every filter, search and
+    lookup that passed one on answered 500 (five admin changelists did)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            message = "A query parameter holds a NUL character."
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": message}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ragsite.middleware.RequestBodyLimitMiddleware",  # first: before anything reads a body
+    "ragsite.middleware.NulQueryMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "ragsite.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

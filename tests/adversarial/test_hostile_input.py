@@ -321,6 +321,18 @@ def test_an_admin_changelist_refuses_a_nul_in_its_parameters(client, admin_user)
     for query in ["q=a%00b", "status__exact=indexed%00", "o=1%00", "a%00b=1"]:
         assert client.get(f"/admin/ingestion/document/?{query}").status_code == 400
     assert client.get("/admin/auth/user/?q=%00").status_code == 400
+    # Every page, not only the changelists that remembered to check (#26 L4: five answered 500).
+    for path in [
+        "/admin/generation/message/?content=a%00",
+        "/admin/generation/guardrailevent/?text=%00",
+        "/admin/generation/conversation/?title=%00",
+        "/admin/retrieval/retrieverversion/?q=%00",
+        "/admin/generation/generatorversion/?q=a%00",
+    ]:
+        response = client.get(path)
+        assert response.status_code == 400 and b"NUL" in response.content, path
+    api = client.get("/api/search?q=a%00")
+    assert api.status_code == 400 and api.json() == {"detail": "A query parameter holds a NUL character."}
 
 
 def test_an_admin_search_of_many_words_looks_for_the_first_ones(client, admin_user, fees):
