@@ -35,12 +35,32 @@ def _render(number: int, line: EvidenceLine) -> str:
     return f"[{number}] ({line.heading}) {text}" if line.heading else f"[{number}] {text}"
 
 
+QUESTION_SHARE = 0.5  # of the prompt's token budget
+
+
+def fitted(text: str, count_tokens: Callable[[str], int], limit: int) -> str:
+    """`text`, or its longest start that fits `limit` tokens followed by " …"."""
+    if count_tokens(text) <= limit:
+        return text
+    low, high = 0, len(text)
+    while low < high:  # the longest prefix that fits, by bisection (a dozen counts)
+        middle = (low + high + 1) // 2
+        if count_tokens(text[:middle].rstrip() + " …") <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low].rstrip() + " …"
+
+
 def build_prompt(
     question: str, evidence: list[EvidenceLine], *, count_tokens: Callable[[str], int], budget: int
 ) -> Prompt:
     """Messages for the chat template: the numbered evidence, best first. An
     item that does not fit what is left of the budget is skipped, never cut
     (a shorter one after it may still fit)."""
+    # A question may take at most half the budget: any longer one (2,000
+    # characters of "a-" are 2,000 tokens) overflowed the model's context.
+    question = fitted(question.strip(), count_tokens, int(budget * QUESTION_SHARE))
     kept: list[EvidenceLine] = []
     used = count_tokens(SYSTEM_PROMPT) + count_tokens(f"Evidence:\n\nQuestion: {question}") + 16
     for line in evidence:

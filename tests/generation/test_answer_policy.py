@@ -141,3 +141,19 @@ def test_a_part_the_documents_do_not_answer_is_said_so_in_place(alice, handbook)
     assert "**95 euros**" in fee and "[1]" in fee
     assert replacement == "- *How many days does a card replacement take?* The documents do not answer this part."
     assert [c["number"] for c in result.citations] == [1]
+
+
+def test_a_question_of_two_thousand_tokens_still_fits_the_models_context(settings):
+    # "a-" * 998 + "fee": 1,999 characters, within the doors' limit, but some 2,000
+    # tokens, the model's whole context: generation failed with a context overflow
+    # and the answer with a 500 (#26 M4). The prompt now cuts such a question.
+    from generation.engines import get_engine
+    from generation.prompts import EvidenceLine, build_prompt
+
+    engine = get_engine()
+    budget = settings.RAG_GENERATOR_CONTEXT - settings.RAG_GENERATOR_MAX_TOKENS
+    evidence = [EvidenceLine("The Gold card has an annual fee of 95 euros.", "Annual fees")]
+    prompt = build_prompt("a-" * 998 + "fee", evidence, count_tokens=engine.count_tokens, budget=budget)
+    assert prompt.passages == evidence
+    text = "".join(engine.stream(prompt.messages, max_new_tokens=settings.RAG_GENERATOR_MAX_TOKENS, stop=services.STOP))
+    assert isinstance(text, str)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from generation.prompts import SYSTEM_PROMPT, EvidenceLine, build_prompt
+from generation.prompts import SYSTEM_PROMPT, EvidenceLine, build_prompt, fitted
 
 
 def words(text: str) -> int:
@@ -78,9 +78,23 @@ def test_an_item_too_long_for_the_budget_is_skipped_and_a_shorter_one_after_it_s
 
 
 def test_it_still_asks_the_question_when_nothing_fits():
-    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=1)
+    prompt = build_prompt(QUESTION, EVIDENCE, count_tokens=words, budget=2 * words(QUESTION))
     assert prompt.passages == [] and prompt.dropped == 4
     assert user_message(prompt) == f"Evidence:\n\n\nQuestion: {QUESTION}"
+
+
+def test_a_question_longer_than_half_the_budget_is_cut_to_fit():
+    # 2,000 characters of "a- " were 2,000 tokens: the prompt overflowed the model's context (a 500).
+    question = "a- " * 998 + "fee?"
+    prompt = build_prompt(question, EVIDENCE, count_tokens=words, budget=200)
+    asked = user_message(prompt).split("Question: ", 1)[1]
+    assert words(asked) <= 100 and asked.endswith(" …") and asked.startswith("a- a- ")
+    assert prompt.passages  # the evidence still has its room
+
+
+def test_fitted_keeps_the_longest_start_that_fits():
+    assert fitted("one two three four", words, 10) == "one two three four"
+    assert fitted("one two three four", words, 3) == "one two …"
 
 
 @pytest.mark.parametrize(
