@@ -183,6 +183,8 @@ REST_KNOX = {"TOKEN_TTL": timedelta(days=RAG_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFI
 # wrong passwords for one user name from one address within RAG_LOGIN_WINDOW_MINUTES,
 # further attempts are refused (429) until the window ends.
 RAG_LOGIN_FAILURES = envint("RAG_LOGIN_FAILURES", 10, minimum=1)
+# ... and after this many for any names from one address, every name from it (password spraying).
+RAG_LOGIN_ADDRESS_FAILURES = envint("RAG_LOGIN_ADDRESS_FAILURES", 30, minimum=1)
 RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # Answers in flight per user (POST /api/ask, streamed or not; the chat asks
 # through it): one more is refused (429) until one ends. Counted in the cache;

@@ -2,7 +2,8 @@
 user name in Django's cache (Redis when REDIS_URL is set, so that every web
 process counts together); after RAG_LOGIN_FAILURES of them within
 RAG_LOGIN_WINDOW_MINUTES, that name is refused from that address for the
-window. Passwords are checked in one place, the authentication backend, so
+window, and after RAG_LOGIN_ADDRESS_FAILURES of them for any names, every
+name is. Passwords are checked in one place, the authentication backend, so
 the login page, the admin's login and POST /api/token/ share the count; the
 views only answer a refused attempt with 429."""
 
@@ -29,21 +30,14 @@ def client_address(request) -> str:
     return BaseThrottle().get_ident(request)
 
 
-class SignInAttempts:
-    """The failed sign-ins of one user name from one address."""
+class FailureCount:
+    """Failures counted under one key within RAG_LOGIN_WINDOW_MINUTES; at
+    `limit` of them the key is locked for the window."""
 
-    def __init__(self, address: str, username: str):
-        digest = hashlib.sha256(f"{address}\n{(username or '').strip().lower()}".encode()).hexdigest()
-        self.count_key = f"signin:failures:{digest}"
-        self.lock_key = f"signin:locked:{digest}"
-
-    @classmethod
-    def of(cls, request, username) -> SignInAttempts | None:
-        """None for callers without a request (the CLI): they are not throttled."""
-        return None if request is None else cls(client_address(request), username)
+    def __init__(self, key: str, limit: int):
+        self.count_key, self.lock_key, self.limit = f"signin:failures:{key}", f"signin:locked:{key}", limit
 
     def wait(self) -> int:
-        """Seconds until this name may sign in from this address again (0: now)."""
         until = cache.get(self.lock_key)
         return max(0, math.ceil(until - time.time())) if until else 0
 
@@ -55,11 +49,41 @@ class SignInAttempts:
         except ValueError:  # the window ended between the two calls
             count = 1
             cache.set(self.count_key, count, window)
-        if count >= settings.RAG_LOGIN_FAILURES:
+        if count >= self.limit:
             cache.add(self.lock_key, time.time() + window, window)
 
-    def succeeded(self) -> None:
+    def reset(self) -> None:
         cache.delete(self.count_key)
+
+
+class SignInAttempts:
+    """The failed sign-ins of one user name from one address
+    (RAG_LOGIN_FAILURES lock that name there), and of every name from that
+    address (RAG_LOGIN_ADDRESS_FAILURES lock the address: one wrong password
+    for each of 40 names, password spraying, was never refused)."""
+
+    def __init__(self, address: str, username: str):
+        digest = hashlib.sha256(f"{address}\n{(username or '').strip().lower()}".encode()).hexdigest()
+        self.name = FailureCount(digest, settings.RAG_LOGIN_FAILURES)
+        self.address = FailureCount(
+            "address:" + hashlib.sha256(address.encode()).hexdigest(), settings.RAG_LOGIN_ADDRESS_FAILURES
+        )
+
+    @classmethod
+    def of(cls, request, username) -> SignInAttempts | None:
+        """None for callers without a request (the CLI): they are not throttled."""
+        return None if request is None else cls(client_address(request), username)
+
+    def wait(self) -> int:
+        """Seconds until this name may sign in from this address again (0: now)."""
+        return max(self.name.wait(), self.address.wait())
+
+    def failed(self) -> None:
+        self.name.failed()
+        self.address.failed()
+
+    def succeeded(self) -> None:
+        self.name.reset()  # the address's count goes on: one valid account must not hide a spray
 
 
 class ThrottledModelBackend(ModelBackend):

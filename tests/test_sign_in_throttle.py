@@ -41,6 +41,18 @@ def test_the_login_page_refuses_a_name_after_too_many_wrong_passwords(client, al
     assert sign_in(client, next(_addresses), "alice", "alice-password-1").status_code == 302
 
 
+def test_one_wrong_password_for_each_of_many_names_locks_the_address(client, alice, settings, address):
+    # Password spraying: 40 names, one wrong password each, was never refused (#26 L1).
+    settings.RAG_LOGIN_ADDRESS_FAILURES = 5
+    for n in range(5):
+        assert sign_in(client, address, f"user{n}", "Winter2026!").status_code == 200
+    refused = sign_in(client, address, "alice", "alice-password-1")  # every name, for the window
+    assert refused.status_code == 429 and "_auth_user_id" not in client.session
+    assert sign_in(client, next(_addresses), "alice", "alice-password-1").status_code == 302  # elsewhere: fine
+    token = APIClient().post("/api/token/", {"username": "alice", "password": "x"}, REMOTE_ADDR=address)
+    assert token.status_code == 429
+
+
 def test_a_successful_sign_in_starts_the_count_again(client, alice, address):
     for _ in range(2):
         sign_in(client, address, "alice", "wrong")
@@ -127,6 +139,7 @@ with override_settings(CACHES={settings.CACHES!r}, RAG_LOGIN_FAILURES=3):
         assert SignInAttempts(address, "alice").wait() > 0
         assert sign_in(client, address, "alice", "alice-password-1").status_code == 429
     finally:
+        attempts = SignInAttempts(address, "alice")
         caches["default"].delete_many(
-            [SignInAttempts(address, "alice").count_key, SignInAttempts(address, "alice").lock_key]
+            [key for count in (attempts.name, attempts.address) for key in (count.count_key, count.lock_key)]
         )
