@@ -218,7 +218,13 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
             if heading is not None:  # "#### work_mem (integer)", "### F.3.1. Configuration Parameters"
                 label = heading
                 continue  # however long, and whatever it ends with
-            if len(sentence) < HEADING_CHARS and not sentence.rstrip().endswith((".", "!", "?", "|")):
+            if (
+                len(sentence) < HEADING_CHARS
+                and not sentence.rstrip().endswith((".", "!", "?", "|"))
+                # A list item stating a value ("- Mobile app: 10,000 euros per day") is a fact,
+                # not a heading; one that names ("- `work_mem` (`integer`)") is a term it defines.
+                and not (_LIST_ITEM.match(sentence) and any(ch.isdigit() for ch in sentence))
+            ):
                 label = (start, end)
                 continue  # a heading line: context for what follows, not evidence
             if sentence.rstrip().endswith("?"):
@@ -386,9 +392,11 @@ def embedding_text(unit: Unit) -> str:
     return f"{unit.heading}: {unit.text}" if unit.heading else unit.text
 
 
-def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
+def select(ranked: list[Unit], *, limit: int, max_chars: int, by_sentence: bool = False) -> list[Unit]:
     """The best units that do not repeat one another: a unit whose quoted span
-    overlaps one already taken is skipped, and so is one whose text is the same."""
+    overlaps one already taken is skipped, and so is one whose text is the
+    same. `by_sentence`: only the sentences may not overlap (the items of a
+    list lean on the same lead-in; a list answer wants them all)."""
     taken: list[Unit] = []
     used = 0
     seen_texts = set()
@@ -396,10 +404,7 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
         if len(taken) >= limit:
             break
         key = " ".join(unit.text.split()).casefold()
-        if key in seen_texts or any(
-            u.passage == unit.passage and u.context_start < unit.context_end and unit.context_start < u.context_end
-            for u in taken
-        ):
+        if key in seen_texts or any(u.passage == unit.passage and _overlap(u, unit, by_sentence) for u in taken):
             continue
         if used + len(unit.text) > max_chars and taken:
             continue  # too long for what is left of the budget; a shorter one may fit
@@ -407,3 +412,9 @@ def select(ranked: list[Unit], *, limit: int, max_chars: int) -> list[Unit]:
         seen_texts.add(key)
         used += len(unit.text)
     return taken
+
+
+def _overlap(a: Unit, b: Unit, by_sentence: bool) -> bool:
+    if by_sentence:
+        return a.start < b.end and b.start < a.end
+    return a.context_start < b.context_end and b.context_start < a.context_end

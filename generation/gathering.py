@@ -14,6 +14,8 @@ from retrieval.embedding import get_embedder
 from retrieval.forms import passage_text
 from retrieval.reranker import get_reranker
 
+LIST_ITEMS = 8  # the most evidence units a list or a comparison is made of
+
 
 @dataclass
 class Found:
@@ -101,8 +103,10 @@ def score_units(question: str, hits) -> Scored:
     return Scored(profile, passages, ranked, weights, counts, total)
 
 
-def gather_evidence(question: str, hits) -> Found:
-    """The selected evidence for a question and whether it answers it."""
+def gather_evidence(question: str, hits, *, listing: bool = False) -> Found:
+    """The selected evidence for a question and whether it answers it.
+    `listing`: a list or a comparison is asked for: up to LIST_ITEMS units,
+    distinct by sentence (list items share their lead-in)."""
     scored = score_units(question, hits)
     unknown = identifiers.unmentioned(
         identifiers.named(question), [" ".join((p.title, p.heading, p.text)) for p in scored.passages]
@@ -114,6 +118,8 @@ def gather_evidence(question: str, hits) -> Found:
     # (generation/gate.py); which units to give, quote and cite: the order score.
     signals = gate.signals(evidence.select(scored.ranked, **limits), scored.passages, scored.weights)
     confidence = 0.0 if unknown else gate.probability(signals)
+    if listing:
+        limits = {"limit": LIST_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS * 2, "by_sentence": True}
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
     likely = confidence >= settings.RAG_EVIDENCE_THRESHOLD
     # Likely, but none of the units states the kind of value asked for.

@@ -78,6 +78,16 @@ class Part:
     wants: str = "any"  # the kind of value it asks for (evidence.Profile.wants)
 
 
+def already_quoted(sentence: tuple, quoted: list[tuple]) -> bool:
+    """Whether a part's sentence, (passage, start, end), lies within a quote
+    an earlier part already shows, (passage, start, end) each: such a part
+    is not answered by it ("does it include lounge access?" met the Gold
+    card's fee again, the first part's quote); a new sentence next to an
+    earlier one is ("what is its interest rate?")."""
+    passage, start, end = sentence
+    return any(passage == p and s <= start and end <= e for p, s, e in quoted)
+
+
 UNANSWERED = "The documents do not answer this part."
 NOTICE = "Your question has several parts: each is answered from the documents' own words, with its source."
 LIST_NOTICE = "Each item is quoted from the documents, with its source."
@@ -146,11 +156,15 @@ def list_items(items: list[Item], wants: str = "any", margin: float = LIST_MARGI
     if not items:
         return []
     best = items[0].score
-    chosen = [
-        i
-        for i, item in enumerate(items)
-        if item.score >= best - margin and holds_wanted(item.quote or item.text, wants) is not False
-    ]
+    chosen: list[int] = []
+    for i, item in enumerate(items):
+        quoted = " ".join((item.quote or item.text).split()).casefold()
+        if item.score < best - margin or holds_wanted(quoted, wants) is False:
+            continue
+        # An item another already quotes (a list's lead-in quotes its first item) is not repeated.
+        if any(quoted in " ".join((items[j].quote or items[j].text).split()).casefold() for j in chosen):
+            continue
+        chosen.append(i)
     return (chosen or [0])[:MAX_LIST_ITEMS]
 
 

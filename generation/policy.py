@@ -48,6 +48,7 @@ QUOTE_NOTICE = "The generated answer could not be checked against the documents,
 
 
 _LINE_BREAK = re.compile(r"\s*\n\s*")
+_BULLET = re.compile(r"(?:[-*•]|\d{1,2}[.)])\s+")
 
 
 def flatten(text: str) -> str:
@@ -120,6 +121,8 @@ def quote_block(item: Item, number: int, wants: str = "any", lead_value: bool = 
     text within quotation marks, after the heading or term it is about; led
     by the value asked for when it states exactly one ("**95 euros** — “…”")."""
     quoted = (item.quote or item.text).strip()
+    if bullet := _BULLET.match(quoted):  # a list item quoted alone goes without its bullet
+        quoted = quoted[bullet.end() :]
     if item.header and quoted.startswith("|") and quoted.endswith("|") and "\n" not in quoted:
         columns = max(1, len(re.findall(r"(?<!\\)\|", item.header)) - 1)
         row = f"{quoted[:-1].rstrip()} [{number}] |"

@@ -157,7 +157,8 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         return
 
     relevant = [h for h in hits if h.score >= settings.RAG_MIN_RELEVANCE]
-    found = gather_evidence(query, relevant)
+    listing = parts.asks_for_list(query)
+    found = gather_evidence(query, relevant, listing=listing)
     timer.lap("evidence")
     calm = {"intervened": False, "direction": None, "score": q_score}
     if not found.answers:
@@ -176,7 +177,7 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         )
         return
 
-    if parts.asks_for_list(query):  # one checked item a line, from the evidence (generation/parts.py)
+    if listing:  # one checked item a line, from the evidence (generation/parts.py)
         pairs = [(u, relevant[u.passage]) for u in found.units]
         decision = parts.compose_list(_items(pairs), found.profile.wants)
         timer.lap("verification")
@@ -288,11 +289,9 @@ def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, colle
         relevant = [h for h in pool if h.score >= settings.RAG_MIN_RELEVANCE]
         found = gather_evidence(part, relevant)
         best = found.units[:1] if found.answers else []
-        # Two parts answered by the same words: they answer one of them at most (the first).
-        spans = [(relevant[u.passage].chunk_id, u.context_start, u.context_end) for u in best]
-        if any(c == k and s < e2 and s2 < e for c, s, e in spans for k, s2, e2 in quoted):
-            best, spans = [], []
-        quoted += spans
+        if any(parts.already_quoted((relevant[u.passage].chunk_id, u.start, u.end), quoted) for u in best):
+            best = []
+        quoted += [(relevant[u.passage].chunk_id, u.context_start, u.context_end) for u in best]
         items = _items([(u, relevant[u.passage]) for u in best])
         answered.append(parts.Part(asked_part, items, bool(items), found.profile.wants))
         pairs += [(u, relevant[u.passage]) for u in best]

@@ -206,3 +206,16 @@ def test_a_unit_keeps_what_a_reader_is_shown_apart_from_what_the_model_reads():
     premium = found["| Premium | 12 euros |"]
     assert premium.text.startswith("| Account |") and premium.quote == "| Premium | 12 euros |"
     assert premium.header == "| Account | Monthly fee |" and premium.label == ""
+
+
+def test_a_short_list_item_stating_a_value_is_evidence_and_one_naming_a_term_is_its_label():
+    limits = Passage("Daily limits by channel:\n- Mobile app: 10,000 euros per day\n- Telephone: 5,000 euros per day")
+    found = {u.quote for u in units([limits])}
+    assert {"Mobile app: 10,000 euros per day", "Telephone: 5,000 euros per day"} <= found  # without their bullets
+
+
+def test_selection_by_sentence_keeps_the_items_that_share_a_lead_in():
+    limits = Passage("Daily limits by channel:\n- Mobile app: 10,000 euros per day\n- Telephone: 5,000 euros per day")
+    found = [u for u in units([limits]) if u.text.startswith("Daily limits")]
+    assert len(evidence.select(found, limit=8, max_chars=10**6)) < len(found)  # their contexts overlap
+    assert len(evidence.select(found, limit=8, max_chars=10**6, by_sentence=True)) == len(found)

@@ -164,3 +164,19 @@ def test_a_list_of_one_is_a_lone_quote_led_by_its_value():
     assert parts.compose_list([FEE, REWARDS], "amount").answer == (
         "**95 euros** \u2014 \u201cThe Gold card has an annual fee of 95 euros.\u201d [1]"
     )
+
+
+def test_a_part_whose_sentence_an_earlier_quote_shows_is_not_answered_by_it():
+    shown = [(7, 100, 240)]  # the first part quoted chars 100-240 of passage 7
+    assert parts.already_quoted((7, 108, 187), shown)  # the same words again
+    assert not parts.already_quoted((7, 188, 260), shown)  # the next sentence: new
+    assert not parts.already_quoted((8, 108, 187), shown)  # another passage
+
+
+def test_a_list_does_not_repeat_an_item_its_lead_in_already_quotes():
+    lead_in = Item("Limits by channel: - Mobile app: 10,000 euros per day", "Limits", 0.8, source=1)
+    first = Item(
+        "- Mobile app: 10,000 euros per day", "Limits", 0.79, quote="Mobile app: 10,000 euros per day", source=1
+    )
+    second = Item("- Telephone: 5,000 euros per day", "Limits", 0.78, quote="Telephone: 5,000 euros per day", source=1)
+    assert parts.list_items([lead_in, first, second], "amount") == [0, 2]
