@@ -4,6 +4,8 @@ from django.db import transaction
 from generation import generators
 from generation.finetune.pipeline import Options
 from generation.models import Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
+from ingestion.models import Collection, Document
+from ragsite.admin import BoundedChangelist
 from ragsite.celery import enqueue_safely
 from ragsite.transitions import stale_before
 from ragsite.version_admin import VersionAdmin
@@ -32,6 +34,17 @@ class CitationInline(admin.TabularInline):
     can_delete = False
 
 
+def readable_messages(request, messages):
+    """The messages a staff user may read in the admin: none of whose
+    citations quotes a document of a collection they may not read (a
+    superuser reads every one). Answers quote the documents they cite: the
+    view permission on messages must not open private collections."""
+    if request.user.is_superuser:
+        return messages
+    hidden = Document.objects.exclude(collection__in=Collection.objects.readable_by(request.user))
+    return messages.exclude(citations__document__in=hidden)
+
+
 class MessageInline(admin.StackedInline):
     model = Message
     fields = ["role", "content", "found", "guardrail_intervened", "timings"]
@@ -39,17 +52,25 @@ class MessageInline(admin.StackedInline):
     extra = 0
     can_delete = False
 
+    def get_queryset(self, request):
+        return readable_messages(request, super().get_queryset(request))
+
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(BoundedChangelist, ReadOnlyAdmin):
     list_display = ["title", "user", "created", "updated"]
     inlines = [MessageInline]
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(BoundedChangelist, ReadOnlyAdmin):
     list_display = ["conversation", "role", "content", "created"]
+    # Not the closest passages of a "not found" answer (quotes of whatever documents were near).
+    exclude = ["passages"]
     inlines = [CitationInline]
+
+    def get_queryset(self, request):
+        return readable_messages(request, super().get_queryset(request))
 
 
 def _share(value):

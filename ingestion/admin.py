@@ -108,6 +108,13 @@ def upload_messages(new: int, duplicates: list[tuple[str, Document]]) -> list[tu
     return said
 
 
+class ReadableCollectionFilter(admin.RelatedFieldListFilter):
+    """The list's collection filter names only the collections the user may read."""
+
+    def field_choices(self, field, request, model_admin):
+        return [(c.pk, str(c)) for c in Collection.objects.readable_by(request.user).order_by("name")]
+
+
 # The most documents one progress request asks about (a page of the list holds 100).
 PROGRESS_IDS = 200
 
@@ -120,7 +127,7 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
         js = ["ragsite/admin-documents.js"]
 
     list_display = ["title", "collection", "status_badge", "progress", "pages", "original_filename", "created"]
-    list_filter = ["status", "collection"]
+    list_filter = ["status", ("collection", ReadableCollectionFilter)]
     search_fields = ["title", "original_filename", "sha256"]
     actions = ["reindex", "cancel"]
     readonly_fields = [
