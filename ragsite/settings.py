@@ -236,7 +236,7 @@ _CACHE_PREFIX = f"rag-test-{os.getpid()}" if "pytest" in sys.modules else "rag"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "ragsite.cache.ResilientRedisCache",  # a local count while Redis is down
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": _CACHE_PREFIX,
         }

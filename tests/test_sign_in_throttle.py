@@ -120,7 +120,7 @@ def test_with_redis_every_process_counts_together(settings, alice, client, addre
         .stdout.strip()
         .splitlines()[-1]
     )
-    assert chosen["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert chosen["default"]["BACKEND"] == "ragsite.cache.ResilientRedisCache"
     # ... and failures another process counted there lock the name here.
     prefix = f"rag-test-{uuid.uuid4().hex}"
     settings.CACHES = {"default": {**chosen["default"], "KEY_PREFIX": prefix}}
