@@ -44,6 +44,14 @@ def too_much_memory(memory_mb: int) -> str:
     )
 
 
+def unreadable(filename: str) -> str:
+    suffix = Path(filename).suffix.lower()
+    return (
+        f"The file could not be read: it is damaged, or not the kind of file its name says ({suffix}). "
+        "Open it and save it again, or export it to PDF, and upload that."
+    )
+
+
 def parse_isolated(path: str | Path, filename: str, guard: Guard, *, memory_mb: int) -> ParsedDocument:
     """parse_file(path, filename) in a child capped at `memory_mb`, under `guard`'s limits and heartbeat."""
     request = json.dumps(
@@ -110,6 +118,9 @@ def _answer(returncode: int, out: bytes, err: str, memory_mb: int, filename: str
         raise ParseError(reply["message"])
     if error == "missing":
         raise FileNotFoundError(reply["message"])
+    if error == "unreadable":
+        log.warning("Parsing %s failed in its child process:\n%s", filename, err[-4000:])
+        raise ParseError(unreadable(filename))
     pages = [Page(number, text) for number, text in reply["pages"]]
     return ParsedDocument(kind=reply["kind"], pages=pages, title=reply["title"])
 
@@ -121,22 +132,32 @@ def _child() -> None:
     request = json.loads(sys.stdin.buffer.read())
     cap = request["memory_mb"] * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    reply = serve(request)
+    reply["peak_kb"] = _peak_kb()
+    sys.stdout.write(json.dumps(reply))
+    sys.stdout.flush()
+
+
+def serve(request: dict) -> dict:
+    """What the child answers to one request: the parsed document, or why not."""
     from ingestion import parsing
 
     try:
         parsed = parsing.parse_file(request["path"], request["filename"], Guard(Limits(**request["limits"])))
-        reply = {"kind": parsed.kind, "title": parsed.title, "pages": [[p.number, p.text] for p in parsed.pages]}
+        return {"kind": parsed.kind, "title": parsed.title, "pages": [[p.number, p.text] for p in parsed.pages]}
     except parsing.ParseError as exc:
-        reply = {"error": "parse", "message": str(exc)}
+        return {"error": "parse", "message": str(exc)}
     except LimitExceeded as exc:
-        reply = {"error": "limit", "message": str(exc)}
+        return {"error": "limit", "message": str(exc)}
     except MemoryError:
-        reply = {"error": "memory"}
+        return {"error": "memory"}
     except FileNotFoundError as exc:
-        reply = {"error": "missing", "message": str(exc)}
-    reply["peak_kb"] = _peak_kb()
-    sys.stdout.write(json.dumps(reply))
-    sys.stdout.flush()
+        return {"error": "missing", "message": str(exc)}
+    except Exception:  # a parser library failed on this file: the file's fault, told as such (#26 L9)
+        import traceback
+
+        traceback.print_exc()  # for the operator: the parent logs it
+        return {"error": "unreadable"}
 
 
 def _peak_kb() -> int:

@@ -5,6 +5,7 @@ leaves the worker's memory as it was; a zip that lies about its sizes is
 damaged, not an internal error; the child answers as parse_file does in
 process, beats the heartbeat and dies with a cancel."""
 
+import json
 import logging
 import re
 import struct
@@ -170,3 +171,23 @@ def test_a_cancel_while_the_child_parses_kills_it(tmp_path, monkeypatch):
     with pytest.raises(Cancelled):
         parse_isolated(path, "slow.docx", Guard(Limits(), heartbeat, interval=0.1), memory_mb=512)
     assert beats == [1] and started[0].returncode is not None  # stopped at the first beat, child gone
+
+
+def test_a_file_a_parser_library_fails_on_gets_a_reason_not_an_internal_error(tmp_path, monkeypatch, caplog):
+    # Whatever a library raises on a hostile file (it was "internal error", #26 L9),
+    # the uploader reads what to do, and the operator's log has the traceback.
+    from ingestion import isolation, parsing
+
+    def broken(*args, **kwargs):
+        raise KeyError("/Root")  # as a PDF library does on a trailer pointing nowhere
+
+    monkeypatch.setattr(parsing, "parse_file", broken)
+    request = {"path": str(tmp_path / "odd.pdf"), "filename": "odd.pdf", "limits": {}, "memory_mb": 512}
+    reply = isolation.serve(request)
+    assert reply == {"error": "unreadable"}
+    caplog.set_level(logging.WARNING, logger="ingestion.isolation")
+    with pytest.raises(ParseError) as refused:
+        isolation._answer(0, json.dumps(reply).encode(), "Traceback ... KeyError: '/Root'", 512, "odd.pdf")
+    assert str(refused.value) == isolation.unreadable("odd.pdf")
+    assert "damaged, or not the kind of file its name says (.pdf)" in str(refused.value)
+    assert any("KeyError" in r.getMessage() for r in caplog.records)
