@@ -62,7 +62,8 @@ class SignInAttempts:
     address (RAG_LOGIN_ADDRESS_FAILURES lock the address: one wrong password
     for each of 40 names, password spraying, was never refused)."""
 
-    def __init__(self, address: str, username: str):
+    def __init__(self, address: str | None, username: str):
+        address = address or ""  # no address (a request without REMOTE_ADDR): one shared count
         digest = hashlib.sha256(f"{address}\n{(username or '').strip().lower()}".encode()).hexdigest()
         self.name = FailureCount(digest, settings.RAG_LOGIN_FAILURES)
         self.address = FailureCount(

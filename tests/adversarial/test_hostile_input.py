@@ -91,7 +91,8 @@ def each(values: dict, check) -> None:
 # -- the chat -------------------------------------------------------------
 def test_the_chat_page_and_its_search(chat_client):
     def check(value):
-        assert_clean(chat_client.get(f"/?q={as_query(value)}"), allowed=[200])
+        # A NUL in a query parameter is refused on every page (ragsite.middleware.NulQueryMiddleware).
+        assert_clean(chat_client.get(f"/?q={as_query(value)}"), allowed=[400] if "\x00" in value else [200])
         assert_clean(chat_client.get(f"/c/{as_query(value)}/"), allowed=[200, 404])  # not a number: no route
 
     each(HOSTILE, check)
