@@ -255,17 +255,16 @@ def units(passages: Sequence[Passage]) -> list[Unit]:
             if list_item:
                 quote_start = start + _LIST_ITEM.match(sentence).end()  # without its bullet
             if not lead and label is not None and 0 <= context_start - label[1] <= MAX_LABEL_GAP:
-                # "The default is 4MB." says nothing without the term it defines.
-                # Named before the quote only where a reader would not see it:
-                # not a heading line (the source shows it) nor the passage's first line.
-                if label[0] > 0 and not text.startswith("#", label[0]):
-                    label_name = section_name(text[label[0] : label[1]].lstrip("#- ")).strip()
+                # "The default is 4MB." says nothing without the term it defines;
+                # a reader sees it named before the quote (policy.quote_block).
+                label_name = section_name(text[label[0] : label[1]].lstrip("#- ")).strip()
                 if not text[label[1] : context_start].strip() and not text.startswith("#", label[0]):
                     context_start = label[0]
                 else:
-                    lead = section_name(text[label[0] : label[1]].lstrip("#- ")) + " … "
+                    lead = label_name + " … "
             elif not lead and label is None and section and not terms(section) & terms(text[context_start:context_end]):
                 lead = section + " … "  # "The default is eight megabytes." names nothing it is about
+                label_name = section
             found.append(
                 Unit(
                     index,

@@ -128,7 +128,7 @@ def quote_block(item: Item, number: int, wants: str = "any", lead_value: bool = 
         row = f"{quoted[:-1].rstrip()} [{number}] |"
         return "\n".join((item.header, "|" + "---|" * columns, row)), True
     body = f"\u201c{flatten(quoted)}\u201d [{number}]"
-    if item.label and item.label.casefold() not in quoted.casefold()[: len(item.label) + 20]:
+    if item.label and not terms(item.label) <= terms(quoted):  # what it is about, unless the quote names it
         body = f"**{item.label}**: {body}"
     values = stated_values(quoted, wants) if lead_value else []
     if len(values) == 1:
