@@ -38,14 +38,23 @@ def isolated_storage(settings, tmp_path):
 def fresh_counters(settings):
     """Throttle, sign-in and answer-slot counters live in the cache, which
     outlives a test's database (and its user ids, which come back): each test
-    starts with none. Only an in-process cache is cleared (a Redis one would
-    be flushed whole; its keys are per test run anyway)."""
+    starts with none. An in-process cache is cleared; in Redis, this test
+    run's keys (its KEY_PREFIX) are deleted, not the whole database: every
+    test signs in from 127.0.0.1, and the failures of earlier tests locked
+    that address for every later one (RAG_LOGIN_ADDRESS_FAILURES)."""
     from django.core.cache import cache
 
     from generation.throttling import IN_PROCESS
 
-    if settings.CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    backend = settings.CACHES["default"]["BACKEND"]
+    if backend.endswith("LocMemCache"):
         cache.clear()
+    elif backend.endswith("RedisCache"):
+        prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
+        client = cache._cache.get_client(write=True)
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000)) if prefix else []
+        if keys:
+            client.delete(*keys)
     IN_PROCESS.count = 0  # answers a test left unfinished (the process's count is in memory)
 
 
