@@ -108,15 +108,39 @@ def file_url(document_id: int | None, filename: str, page: int | None) -> str:
     return url
 
 
-def message_dict(message: Message) -> dict:
+WITHHELD_ANSWER = "This answer quoted a collection you can no longer read, so its quotes and sources are withheld."
+
+
+def readable_collections(user) -> frozenset[int]:
+    """The ids of the collections `user` may read now (stored answers are shown against it)."""
+    return frozenset(Collection.objects.readable_by(user).values_list("pk", flat=True))
+
+
+def message_dict(message: Message, readable: frozenset[int] | None = None) -> dict:
+    """A message as the chat shows it. `readable`: the viewer's collections
+    now; an answer citing a document of another (a member removed from a
+    private collection since) is withheld like a deleted document's quote,
+    and the closest passages of such documents are left out."""
     anchor = str(message.pk)
     citations = list(message.citations.all())
+    content, passages = message.content, message.passages
+    if readable is not None:
+        if any(c.document_id and c.document.collection_id not in readable for c in citations):
+            content, citations = WITHHELD_ANSWER, []
+        if passages:
+            allowed = set(
+                Document.objects.filter(
+                    pk__in=[p.get("document_id") for p in passages], collection__in=readable
+                ).values_list("pk", flat=True)
+            )
+            passages = [p for p in passages if p.get("document_id") in allowed]
+    unsupported = message.unsupported_spans if content == message.content else []
     numbers = [c.number for c in citations]
-    html = render(message.content, unsupported=message.unsupported_spans, citations=numbers, anchor=anchor)
+    html = render(content, unsupported=unsupported, citations=numbers, anchor=anchor)
     return {
         "id": message.pk,
         "role": message.role,
-        "content": message.content,
+        "content": content,
         "html": html if message.role == Message.Role.ASSISTANT else "",
         "found": message.found,
         "kind": message.kind,
@@ -127,9 +151,9 @@ def message_dict(message: Message) -> dict:
         "notice": message.notice,
         "created": message.created.isoformat(),
         "guardrail": {"intervened": message.guardrail_intervened},
-        "unsupported_spans": message.unsupported_spans,
+        "unsupported_spans": unsupported,
         "citations": [citation_dict(c) for c in citations],
-        "passages": [passage_dict(p, n) for n, p in enumerate(message.passages, start=1)],
+        "passages": [passage_dict(p, n) for n, p in enumerate(passages, start=1)],
     }
 
 

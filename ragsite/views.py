@@ -15,6 +15,7 @@ from ragsite.chat import (
     conversations_for,
     message_dict,
     neighbour_dict,
+    readable_collections,
     readable_documents,
     suggested_questions,
 )
@@ -40,7 +41,11 @@ def chat(request, conversation_id=None):
     history = []
     if conversation_id is not None:
         conversation = own_conversation(request, conversation_id)
-        history = [message_dict(m) for m in conversation.messages.prefetch_related("citations__chunk")]
+        readable = readable_collections(request.user)
+        history = [
+            message_dict(m, readable)
+            for m in conversation.messages.prefetch_related("citations__chunk", "citations__document")
+        ]
     collections = list(
         Collection.objects.readable_by(request.user)
         .filter(documents__status=Document.Status.INDEXED)
@@ -91,12 +96,12 @@ def message(request, conversation_id, message_id):
     if max(conversation_id, message_id) > MAX_ID:
         raise Http404
     found = get_object_or_404(
-        Message.objects.prefetch_related("citations__chunk"),
+        Message.objects.prefetch_related("citations__chunk", "citations__document"),
         pk=message_id,
         conversation_id=conversation_id,
         conversation__user=request.user,
     )
-    return JsonResponse(message_dict(found))
+    return JsonResponse(message_dict(found, readable_collections(request.user)))
 
 
 @require_GET
