@@ -1,9 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import transaction
 
-from generation import generators
+from generation import gate_versions, generators
 from generation.finetune.pipeline import Options
-from generation.models import Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
+from generation.models import AnswerabilityVersion, Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
 from ingestion.models import Collection, Document
 from ragsite.admin import BoundedChangelist
 from ragsite.celery import enqueue_safely
@@ -134,4 +134,110 @@ class GeneratorVersionAdmin(VersionAdmin):
             return f"{version.stage or 'queued'} {version.progress_done}/{version.progress_total}"
         if version.status == GeneratorVersion.Status.FAILED:
             return version.error.splitlines()[0][:120] if version.error else "failed"
+        return "\u2014" if version.duration is None else f"took {version.duration / 60:.1f} min"
+
+
+@admin.register(AnswerabilityVersion)
+class AnswerabilityVersionAdmin(VersionAdmin):
+    """The "not in the documents" decision fitted on this corpus
+    (generation/fitting.py): each fit's held-out precision and recall beside
+    the serving gate's on the same probes, whether its artifact loads here,
+    a fit started from here, switching one in or back to the packaged gate."""
+
+    finetune_title = "Fit the answerability model on this corpus?"
+    run_noun = "Answerability fit"
+    list_display = [
+        "name",
+        "status_badge",
+        "precision",
+        "recall",
+        "abstention",
+        "probes",
+        "loads",
+        "reason",
+        "progress",
+    ]
+    actions = ["switch_to_version", "switch_to_packaged"]
+    readonly_fields = [f.name for f in AnswerabilityVersion._meta.fields if f.name != "id"]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_finetune": self.has_change_permission(request),
+            "serving": gate_versions.current(),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def run_context(self) -> dict:
+        from generation import fitting
+
+        corpus = fitting.corpus_state()
+        problem = None
+        if corpus["documents"] < 2:
+            problem = "Fitting needs at least 2 indexed documents: one part of them judges the fit."
+        return {"corpus": {**corpus, "problem": problem}, "stale": fitting.stale()}
+
+    def queue_run(self):
+        from generation.tasks import fit_answerability
+
+        version = gate_versions.new_version("asked from the admin")
+        transaction.on_commit(lambda: enqueue_safely(fit_answerability, version.reason, version.pk))
+        return version
+
+    @admin.action(description="Decide answers with this version")
+    def switch_to_version(self, request, queryset):
+        switchable = (AnswerabilityVersion.Status.REJECTED, AnswerabilityVersion.Status.RETIRED)
+        version = self.version_to_switch(request, queryset, lambda v: v.status in switchable)
+        if version is None:
+            return
+        problem = gate_versions.refusal(version)
+        if problem:
+            self.message_user(request, f"{version.name} cannot be used: {problem}", messages.ERROR)
+            return
+        gate_versions.activate(version)
+        self.message_user(request, f"Answers now decide with {version.name}.")
+
+    @admin.action(description="Back to the packaged gate")
+    def switch_to_packaged(self, request, queryset):
+        gate_versions.deactivate()
+        self.message_user(request, "Answers now decide with the packaged gate.")
+
+    def _heldout(self, version, name):
+        fitted = version.heldout(name)
+        serving = version.metrics.get("serving", {}).get("heldout", {}).get(name)
+        if fitted is None:
+            return "\u2014"
+        return f"{_share(fitted)} (serving {_share(serving)})"
+
+    @admin.display(description="Held-out precision")
+    def precision(self, version):
+        return self._heldout(version, "precision")
+
+    @admin.display(description="Held-out recall")
+    def recall(self, version):
+        return self._heldout(version, "recall")
+
+    @admin.display(description="Held-out abstention")
+    def abstention(self, version):
+        return self._heldout(version, "abstention")
+
+    @admin.display(description="Probes")
+    def probes(self, version):
+        kinds = version.metrics.get("fitted", {}).get("probes") or {}
+        return ", ".join(f"{n} {kind}" for kind, n in kinds.items()) or "\u2014"
+
+    @admin.display(description="Loads here")
+    def loads(self, version):
+        if version.status in (AnswerabilityVersion.Status.FITTING, AnswerabilityVersion.Status.FAILED):
+            return "\u2014"
+        return gate_versions.refusal(version) or "yes"
+
+    @admin.display(description="Progress")
+    def progress(self, version):
+        if version.status == AnswerabilityVersion.Status.FITTING:
+            if version.stage not in ("queued", "starting") and version.updated < stale_before():
+                return f"stalled at {version.stage}: its worker stopped"
+            return f"{version.stage or 'queued'} {version.progress_done}/{version.progress_total}"
+        if version.status == AnswerabilityVersion.Status.FAILED:
+            return version.error.splitlines()[0][:160] if version.error else "failed"
         return "\u2014" if version.duration is None else f"took {version.duration / 60:.1f} min"

@@ -11,3 +11,12 @@ class GenerationConfig(AppConfig):
         from ingestion.models import Document
 
         pre_delete.connect(withdraw_deleted_document, sender=Document, dispatch_uid="generation.withdraw")
+
+        from generation import receivers
+        from ingestion.signals import chunks_deleted, document_chunked
+        from retrieval.signals import retriever_switched
+
+        # The answerability model is fitted on the corpus and the retriever: a change of either asks for a refit.
+        document_chunked.connect(receivers.corpus_changed, dispatch_uid="generation.refit.added")
+        chunks_deleted.connect(receivers.corpus_changed, dispatch_uid="generation.refit.removed")
+        retriever_switched.connect(receivers.retriever_switched, dispatch_uid="generation.refit.retriever")

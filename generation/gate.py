@@ -7,10 +7,12 @@ the evidence score, generation/evidence.py, as evidence.select keeps them):
     best      the best unit's evidence score
     lead      its lead over the runner-up (at most LEAD_CAP; LEAD_CAP when
               it stands alone)
-    together  1 when the two best come from the same document: neighbours
-              that agree ("within 30 days" and "later than 90 days are
-              rejected"), not siblings that compete (the Gold card's annual
-              fee and the Platinum card's, for "the Diamond card's fee?")
+    together  1 when the two best come from the same document (neighbours
+              that agree: "within 30 days" and "later than 90 days are
+              rejected") or state a number in common (independent sources
+              that agree on the value count for the answer); 0 for siblings
+              that compete (the Gold card's annual fee and the Platinum
+              card's, for "the Diamond card's fee?")
     missing   the share of the question's weight (each term's IDF) in terms
               that none of the MISSING_UNITS best units mentions, with their
               headings and their page's title ("diamond", "bitcoin")
@@ -22,9 +24,12 @@ probability: quoting "Specifies the shutdown mode." for "which shutdown mode
 is the default?" shows a citation that does not answer, and so does "Default
 limit on the number of seconds to wait" for "how many seconds by default?".
 
-The coefficients are fitted by `bench/evidence_gate.py --fit` on the
-labelled sets in bench/qa (cross-validated, docs/BENCHMARKS.md); the
-threshold on the probability is RAG_EVIDENCE_THRESHOLD. The model only
+The coefficients the product uses are fitted on the corpus it serves
+(generation/answerability.py: questions made from its own passages, refit in
+the background); the PACKAGED ones below serve until such a fit exists, and
+were fitted by `bench/evidence_gate.py --fit` on the labelled sets in bench/qa
+(docs/BENCHMARKS.md). The threshold on the probability is
+RAG_EVIDENCE_THRESHOLD. The model only
 orders questions by how likely the documents answer them: it never decides
 what the answer is.
 """
@@ -34,10 +39,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from generation.claims import terms
+from generation.claims import numbers, terms
 from generation.evidence import holds_wanted
 
 SIGNALS = ("best", "lead", "together", "missing")
+# What the signals mean: raised whenever one is computed differently, so that a
+# model fitted on the old ones refuses to load (generation/answerability.py).
+# 2: "together" also counts two documents stating a number in common.
+DEFINITION = 2
 # Evidence this weak never answers, whatever else the model sees (no
 # answered question of the labelled sets needed less; it guards corpora
 # unlike them).
@@ -59,7 +68,7 @@ def signals(best: Sequence, passages: Sequence, weights: dict) -> dict:
         return {}
     first = best[0]
     lead = LEAD_CAP if len(best) == 1 else min(LEAD_CAP, first.score - best[1].score)
-    together = float(len(best) > 1 and _document(passages[first.passage]) == _document(passages[best[1].passage]))
+    together = float(len(best) > 1 and _agree(first, best[1], passages))
     mentioned: set = set()
     for unit in best[:MISSING_UNITS]:
         passage = passages[unit.passage]
@@ -67,6 +76,13 @@ def signals(best: Sequence, passages: Sequence, weights: dict) -> dict:
     total = sum(weights.values())
     missing = sum(w for t, w in weights.items() if t not in mentioned) / total if total else 0.0
     return {"best": first.score, "lead": round(lead, 4), "together": together, "missing": round(missing, 4)}
+
+
+def _agree(first, second, passages) -> bool:
+    """Two units back each other: one document, or the same number stated."""
+    if _document(passages[first.passage]) == _document(passages[second.passage]):
+        return True
+    return bool(numbers(first.text) & numbers(second.text))
 
 
 def _document(passage):

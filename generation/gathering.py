@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from generation import evidence, gate, identifiers
+from generation import evidence, gate, gate_versions, identifiers
 from retrieval import passages as passages_around
 from retrieval.embedding import get_embedder
 from retrieval.forms import passage_text
@@ -103,25 +103,35 @@ def score_units(question: str, hits) -> Scored:
     return Scored(profile, passages, ranked, weights, counts, total)
 
 
-def gather_evidence(question: str, hits, *, listing: bool = False) -> Found:
-    """The selected evidence for a question and whether it answers it.
-    `listing`: a list or a comparison is asked for: up to LIST_ITEMS units,
-    distinct by sentence (list items share their lead-in)."""
+def judge(question: str, hits) -> tuple[Scored, tuple, dict]:
+    """What the "not in the documents" decision is made on: the scored
+    units, the identifiers the question names that no hit mentions, and the
+    gate's signals of the best units by the evidence score ({} without any;
+    generation/gate.py). Which units to give, quote and cite is the order
+    score's choice (gather_evidence)."""
     scored = score_units(question, hits)
     unknown = identifiers.unmentioned(
         identifiers.named(question), [" ".join((p.title, p.heading, p.text)) for p in scored.passages]
     )
+    limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
+    signals = gate.signals(evidence.select(scored.ranked, **limits), scored.passages, scored.weights)
+    return scored, unknown, signals
+
+
+def gather_evidence(question: str, hits, *, listing: bool = False) -> Found:
+    """The selected evidence for a question and whether it answers it.
+    `listing`: a list or a comparison is asked for: up to LIST_ITEMS units,
+    distinct by sentence (list items share their lead-in)."""
+    scored, unknown, signals = judge(question, hits)
     if not scored.ranked:
         return Found(scored.profile, [], False, unknown=unknown)
+    model = gate_versions.current()
+    confidence = 0.0 if unknown else model.probability(signals)
     limits = {"limit": settings.RAG_EVIDENCE_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS}
-    # Whether the documents answer: the best units by the evidence score
-    # (generation/gate.py); which units to give, quote and cite: the order score.
-    signals = gate.signals(evidence.select(scored.ranked, **limits), scored.passages, scored.weights)
-    confidence = 0.0 if unknown else gate.probability(signals)
     if listing:
         limits = {"limit": LIST_ITEMS, "max_chars": settings.RAG_EVIDENCE_CHARS * 2, "by_sentence": True}
     chosen = evidence.select(evidence.ordered(scored.ranked), **limits)
-    likely = confidence >= settings.RAG_EVIDENCE_THRESHOLD
+    likely = confidence >= (settings.RAG_EVIDENCE_THRESHOLD if model.threshold is None else model.threshold)
     # Likely, but none of the units states the kind of value asked for.
     lacks = gate.lacking([u.text for u in chosen], scored.profile.wants, scored.profile.also) if likely else ""
     return Found(

@@ -154,3 +154,39 @@ class GeneratorVersion(VersionRecord):
         ("before") or of this one ("after")."""
         value = self.metrics.get(side, {}).get(name)
         return None if value is None else float(value)
+
+
+class AnswerabilityVersion(VersionRecord):
+    """An answerability model fitted on the corpus (generation/fitting.py):
+    the "not in the documents" gate's coefficients and threshold, in the
+    artifact at `path` (generation/answerability.py), with the probes it was
+    fitted on and its held-out precision and recall. With none active, the
+    packaged coefficients of generation/gate.py decide."""
+
+    class Status(models.TextChoices):
+        FITTING = "fitting", "Fitting"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+        REJECTED = "rejected", "Rejected (not better on held-out probes)"
+        FAILED = "failed", "Failed"
+
+    path = models.CharField(max_length=500, help_text="The artifact (JSON) answers load.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.FITTING, db_index=True)
+    is_active = models.BooleanField(default=False, help_text="Answers decide with this model.")
+    stage = models.CharField(max_length=32, blank=True, help_text="The running step, while fitting.")
+    reason = models.CharField(max_length=200, blank=True, help_text="Why it was fitted (what changed).")
+    retriever = models.CharField(max_length=64, blank=True, help_text="The serving retriever it was fitted with.")
+    corpus = models.JSONField(default=dict, blank=True, help_text="Passages and documents it was fitted on.")
+    metrics = models.JSONField(default=dict, blank=True, help_text="Probes, held-out precision and recall, decision.")
+
+    class Meta(VersionRecord.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_answerability"
+            ),
+        ]
+
+    def heldout(self, name: str) -> float | None:
+        """A held-out measure (precision, recall, abstention) of this model."""
+        value = self.metrics.get("fitted", {}).get("heldout", {}).get(name)
+        return None if value is None else float(value)

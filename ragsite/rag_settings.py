@@ -154,8 +154,9 @@ RAG_GENERATOR_FINETUNE_MIN_GAIN = envfloat("RAG_GENERATOR_FINETUNE_MIN_GAIN", 0.
 # the top RAG_ANSWER_PASSAGES passages are scored against the question and
 # the best RAG_EVIDENCE_ITEMS (at most RAG_EVIDENCE_CHARS characters) become
 # the numbered evidence. When the gate (generation/gate.py: a model of the
-# best units' scores and words, fitted on bench/qa, docs/BENCHMARKS.md) gives
-# the documents less than RAG_EVIDENCE_THRESHOLD of answering, the answer
+# best units' scores and words) gives the documents less than its threshold of
+# answering (a model fitted on the corpus carries its own; the packaged one,
+# fitted on bench/qa, RAG_EVIDENCE_THRESHOLD), the answer
 # is "not in the documents" with the closest RAG_CLOSEST_PASSAGES passages. An answer
 # sentence verifies only against evidence within RAG_EVIDENCE_MARGIN of the best.
 RAG_ANSWER_PASSAGES = envint("RAG_ANSWER_PASSAGES", 8, minimum=1)
@@ -170,6 +171,25 @@ RAG_EVIDENCE_MARGIN = envfloat("RAG_EVIDENCE_MARGIN", 0.1)
 RAG_QUOTE_MARGIN = envfloat("RAG_QUOTE_MARGIN", 0.1)
 RAG_QUOTE_CHARS = envint("RAG_QUOTE_CHARS", 600, minimum=50)
 RAG_CLOSEST_PASSAGES = envint("RAG_CLOSEST_PASSAGES", 3, minimum=0)
+# The answerability model fitted on the corpus (generation/fitting.py): saved
+# under RAG_ANSWERABILITY_DIR; refit in the background RAG_ANSWERABILITY_DELAY
+# seconds after the corpus or the serving retriever changes (when
+# RAG_ANSWERABILITY_AUTOFIT), from the generator model's questions about
+# RAG_ANSWERABILITY_QUESTIONS facts of the corpus (at least
+# RAG_ANSWERABILITY_MIN_PROBES of them found by search, or no fit), a share
+# RAG_ANSWERABILITY_HELDOUT_SHARE of the documents held out to judge it. The
+# fit starts from the packaged gate, weighed as RAG_ANSWERABILITY_PRIOR
+# probes; its threshold declines RAG_ANSWERABILITY_ABSTENTION of its
+# unanswerable probes. It replaces the serving gate when its held-out
+# balanced accuracy is no worse.
+RAG_ANSWERABILITY_DIR = Path(envstr("RAG_ANSWERABILITY_DIR") or DATA_DIR / "answerability")
+RAG_ANSWERABILITY_AUTOFIT = envbool("RAG_ANSWERABILITY_AUTOFIT", True)
+RAG_ANSWERABILITY_DELAY = envint("RAG_ANSWERABILITY_DELAY", 300, minimum=0)
+RAG_ANSWERABILITY_QUESTIONS = envint("RAG_ANSWERABILITY_QUESTIONS", 200, minimum=4)
+RAG_ANSWERABILITY_MIN_PROBES = envint("RAG_ANSWERABILITY_MIN_PROBES", 20, minimum=2)
+RAG_ANSWERABILITY_HELDOUT_SHARE = envfloat("RAG_ANSWERABILITY_HELDOUT_SHARE", 0.3)
+RAG_ANSWERABILITY_PRIOR = envfloat("RAG_ANSWERABILITY_PRIOR", 10.0)
+RAG_ANSWERABILITY_ABSTENTION = envfloat("RAG_ANSWERABILITY_ABSTENTION", 0.85)
 
 # Guardrail.
 RAG_GUARDRAIL_BACKEND = envstr("RAG_GUARDRAIL_BACKEND", "generation.guardrails.ProfanityCheckClassifier")

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 
 class VersionAdmin(admin.ModelAdmin):
     finetune_title = "Start a fine-tuning run?"
+    run_noun = "Fine-tuning run"
 
     class Media:
         css = {"all": ["ragsite/admin.css"]}
@@ -57,7 +58,7 @@ class VersionAdmin(admin.ModelAdmin):
             return TemplateResponse(request, f"admin/{opts.app_label}/{opts.model_name}/finetune_confirm.html", context)
         with transaction.atomic():
             version = self.queue_run()
-        messages.success(request, f"Fine-tuning run {version.name} queued; its progress shows here.")
+        messages.success(request, f"{self.run_noun} {version.name} queued; its progress shows here.")
         return redirect(changelist)
 
     def version_to_switch(self, request, queryset, switchable):

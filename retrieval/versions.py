@@ -22,6 +22,7 @@ from ragsite.transitions import stale_before, transition
 from retrieval import forms, indexing, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
+from retrieval.signals import retriever_switched
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def switch_retriever(name: str, model_path: str, progress=None, form: str | None
     # may have left only in the old index.
     indexing.check_index(repair=True)
     log.info("Searches now use retriever %s (%s), %s passages", name, model, form)
+    retriever_switched.send(sender=None, name=name)
     return store.current().ntotal
 
 

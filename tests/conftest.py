@@ -1,6 +1,7 @@
 """Shared cast and fixtures: alice and bob (plain users), an admin; a public
 default collection and alice's private one; the demo corpus, really ingested."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,10 @@ from tests.tiers import (  # noqa: F401  (the fast tier's guard: hooks and an au
     pytest_terminal_summary,
 )
 
+# No background refit of the answerability model in tests (nor in the servers
+# and workers they start): tests that fit call it themselves.
+os.environ["RAG_ANSWERABILITY_AUTOFIT"] = "false"
+
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 
 HANDBOOK_PAGES = [
@@ -31,6 +36,8 @@ def isolated_storage(settings, tmp_path):
     """Each test gets its own index and upload folders (the database is per test already)."""
     settings.RAG_INDEX_DIR = tmp_path / "index"
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RAG_ANSWERABILITY_DIR = tmp_path / "answerability"
+    settings.RAG_ANSWERABILITY_AUTOFIT = False
     return tmp_path
 
 
