@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from generation import services
+from generation import queueing, services
 from generation.engines.base import GeneratorUnavailable
 from generation.throttling import AnswerSlot, HeldStream, ServerBusy
 from ingestion.models import MAX_ID
@@ -28,7 +28,8 @@ class AskRequest(serializers.Serializer):
     stream = serializers.BooleanField(
         required=False,
         default=False,
-        help_text="Stream Server-Sent Events: start, token*, retract?, replace?, done (with citations).",
+        help_text="Stream Server-Sent Events: queued* (the answer's place while it waits), start (with `position`: "
+        "the answers ahead of it when it was asked), token*, retract?, replace?, done (with citations).",
     )
 
 
@@ -112,6 +113,14 @@ class ServerBusyAnswering(APIException):
     default_code = "busy"
     default_detail = "The server is answering as many questions as it can; ask again in a moment."
 
+    def __init__(self, detail=None, retry_after: int = 10):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+def busy_response(exc: ServerBusyAnswering) -> Response:
+    return Response({"detail": str(exc.detail)}, status=503, headers={"Retry-After": str(exc.retry_after)})
+
 
 class AskView(APIView):
     """Answers are limited apart from searches: the "ask" throttle rate
@@ -132,24 +141,44 @@ class AskView(APIView):
         try:
             slot = AnswerSlot.take(request.user)
         except ServerBusy:
-            raise ServerBusyAnswering() from None
+            _, waiting = queueing.ANSWERS.depth()
+            return busy_response(ServerBusyAnswering(retry_after=queueing.retry_after(waiting)))
         if slot is None:
             raise TooManyAnswers()
+        ticket = queueing.ANSWERS.join(request.user.pk)
         try:
-            return self.answer(body.validated_data, request.user, slot)
+            return self.answer(body.validated_data, request.user, slot, ticket)
         except BaseException:
+            ticket.leave()
             slot.release()
             raise
 
-    def answer(self, data, user, slot: AnswerSlot):
-        """The answer, holding `slot` until it ends: a streamed one gives the
-        slot back when its stream ends or its response is closed."""
+    def answer(self, data, user, slot: AnswerSlot, ticket: queueing.Ticket):
+        """The answer, holding `slot` and its place in the answer queue
+        (generation/queueing.py) until it ends: a streamed one gives both back
+        when its stream ends or its response is closed. An answer that must
+        wait streams its place (`queued` events) first; one not streamed
+        waits here, and past RAG_ANSWER_MAX_WAIT is a 503 with Retry-After."""
         events = services.ask_stream(
             data["question"],
             user=user,
             conversation_id=data.get("conversation_id"),
             collections=data.get("collection") or None,
         )
+        if data["stream"] and ticket.position() > 0:
+            response = StreamingHttpResponse(
+                HeldStream(queued_sse(ticket, events, slot), slot, events.close, ticket.leave),
+                content_type="text/event-stream",
+            )
+            return _no_buffering(response)
+        if not data["stream"]:
+            try:
+                for _ in queueing.waiting(ticket):
+                    slot.refresh()
+            except queueing.WaitedTooLong as exc:
+                events.close()
+                slot.release()
+                return busy_response(ServerBusyAnswering(str(exc), exc.retry_after))
         try:
             first = next(events)  # validation and conversation errors surface here, as 4xx
         except SearchError as exc:
@@ -160,11 +189,10 @@ class AskView(APIView):
             raise unavailable(exc) from None
         if data["stream"]:
             response = StreamingHttpResponse(
-                HeldStream(sse(first, events), slot, events.close), content_type="text/event-stream"
+                HeldStream(sse(first, events, ticket.position_at_arrival), slot, events.close, ticket.leave),
+                content_type="text/event-stream",
             )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # let proxies pass tokens through at once
-            return response
+            return _no_buffering(response)
         try:
             for event in events:
                 slot.refresh()  # a long answer that is still moving keeps its slot
@@ -174,8 +202,15 @@ class AskView(APIView):
             raise unavailable(exc) from None
         finally:
             events.close()
+            ticket.leave()
             slot.release()
         raise RuntimeError("the answer stream ended without a result")
+
+
+def _no_buffering(response):
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let proxies pass tokens through at once
+    return response
 
 
 class ServiceUnavailable(APIException):
@@ -193,15 +228,39 @@ def unavailable(exc: GeneratorUnavailable) -> ServiceUnavailable:
     return ServiceUnavailable()
 
 
-def sse(first, events):
-    """Server-Sent Events, one per event of the answer stream; a failure
-    mid-stream becomes an `error` event (the status is already sent) with a
-    message for the reader, the detail logged."""
+def queued_sse(ticket: queueing.Ticket, events, slot: AnswerSlot):
+    """The stream of an answer that waits: its place (`queued`, as it
+    changes), then the answer's events; what would have been a 4xx before
+    the stream began is an `error` event now."""
+    try:
+        for position in queueing.waiting(ticket):
+            slot.refresh()
+            yield _sse("queued", {"position": position})
+        first = next(events)
+    except queueing.WaitedTooLong as exc:
+        yield _sse("error", {"detail": str(exc), "retry_after": exc.retry_after})
+        return
+    except (SearchError, LookupError) as exc:
+        yield _sse("error", {"detail": str(exc)})
+        return
+    except GeneratorUnavailable as exc:
+        yield _sse("error", {"detail": unavailable(exc).detail})
+        return
+    yield from sse(first, events, ticket.position_at_arrival)
+
+
+def sse(first, events, position: int = 0):
+    """Server-Sent Events, one per event of the answer stream (`start` with
+    the answer's place when it was asked); a failure mid-stream becomes an
+    `error` event (the status is already sent) with a message for the
+    reader, the detail logged."""
     try:
         for event in itertools.chain([first], events):
             payload = {k: v for k, v in event.items() if k != "event"}
             if event["event"] == "done":
                 payload = event["result"].for_caller()
+            elif event["event"] == "start":
+                payload["position"] = position
             yield _sse(event["event"], payload)
     except GeneratorUnavailable as exc:
         yield _sse("error", {"detail": unavailable(exc).detail})

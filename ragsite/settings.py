@@ -197,6 +197,13 @@ RAG_ANSWER_SLOT_SECONDS = envint("RAG_ANSWER_SLOT_SECONDS", 300, minimum=1)
 # streams: keep this below the server's threads (`make run` and docker serve
 # 12), so that pages always have threads left.
 RAG_MAX_ANSWERS_PER_PROCESS = envint("RAG_MAX_ANSWERS_PER_PROCESS", 8, minimum=1)
+# Of those, at most RAG_ANSWER_CONCURRENCY do model work at once; the others
+# wait in a fair order (round robin over users), shown their place, and give
+# up after RAG_ANSWER_MAX_WAIT seconds with a clear message
+# (generation/queueing.py). Match it to RAG_GENERATOR_SLOTS: the answers
+# llama.cpp decodes together.
+RAG_ANSWER_CONCURRENCY = envint("RAG_ANSWER_CONCURRENCY", 4, minimum=1)
+RAG_ANSWER_MAX_WAIT = envint("RAG_ANSWER_MAX_WAIT", 60, minimum=1)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG question answering API",

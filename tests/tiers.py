@@ -25,6 +25,7 @@ def _model_entry_points():
     """(class, method): every real model is loaded or used through one of these."""
     from generation import guardrails
     from generation.engines.llamacpp import LlamaCppEngine
+    from generation.engines.llamacpp_batched import BatchedLlamaCppEngine
     from generation.engines.transformers_engine import TransformersEngine
     from retrieval.embedding import SentenceTransformerEmbedder
     from retrieval.reranker import CrossEncoderReranker
@@ -33,6 +34,7 @@ def _model_entry_points():
         (SentenceTransformerEmbedder, "warm_up"),
         (CrossEncoderReranker, "warm_up"),
         (LlamaCppEngine, "warm_up"),
+        (BatchedLlamaCppEngine, "warm_up"),
         (TransformersEngine, "warm_up"),
         (guardrails.ProfanityCheckClassifier, "score"),
         (guardrails.TransformersToxicityClassifier, "_load"),

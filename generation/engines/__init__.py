@@ -2,7 +2,7 @@
 use is a dotted path in settings.RAG_GENERATOR_ENGINE, loaded once per process
 and model. `auto` picks by configuration: a served engine when
 RAG_GENERATION_URL is set, transformers for a model folder, llama.cpp for a
-GGUF file. The model is the serving generator version's (generation/serving.py):
+GGUF file (several answers decoded together when RAG_GENERATOR_SLOTS > 1). The model is the serving generator version's (generation/serving.py):
 after a switch, the next answer loads the new one."""
 
 import os
@@ -61,6 +61,8 @@ def engine_path(model: str | None = None) -> str:
         return "generation.engines.openai_compat.OpenAICompatibleEngine"
     if os.path.isdir(model or settings.RAG_GENERATOR_MODEL):
         return "generation.engines.transformers_engine.TransformersEngine"
+    if settings.RAG_GENERATOR_SLOTS > 1:
+        return "generation.engines.llamacpp_batched.BatchedLlamaCppEngine"
     return "generation.engines.llamacpp.LlamaCppEngine"
 
 

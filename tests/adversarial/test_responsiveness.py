@@ -88,7 +88,13 @@ def login_page(site) -> Reply:
 
 
 @pytest.fixture
-def site(transactional_db, fake_models, isolated_storage):
+def server_env():
+    """More of the server's environment (a test parametrizes it)."""
+    return {}
+
+
+@pytest.fixture
+def site(transactional_db, fake_models, isolated_storage, server_env):
     users = ["alice", "bob", "carol", "dave", "erin"]
     tokens = {}
     for name in users:
@@ -106,6 +112,7 @@ def site(transactional_db, fake_models, isolated_storage):
         "RAG_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "RAG_GENERATOR_ENGINE": "tests.engines.SlowFeeEngine",
         "RAG_GUARDRAIL_BACKEND": "tests.fakes.CalmClassifier",
+        **server_env,
     }
     env.pop("REDIS_URL", None)  # one process: its own counters, none left from another run
     log_path = isolated_storage / "gunicorn.log"
@@ -203,3 +210,61 @@ def test_eight_streamed_answers_and_page_loads_at_once(site):
         f"8 answers: {sorted(round(r.seconds, 2) for r in replies)} s; pages {[round(p.seconds, 2) for p in pages]} s; "
         f"{elapsed:.1f} s in all"
     )
+
+
+def events_of(reply: Reply) -> list[tuple[str, dict]]:
+    found = []
+    for block in reply.body.decode().strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n") if ": " in line)
+        found.append((lines.get("event"), json.loads(lines.get("data", "{}"))))
+    return found
+
+
+@pytest.mark.parametrize("server_env", [{"RAG_ANSWER_CONCURRENCY": "2"}])
+def test_answers_beyond_capacity_wait_in_a_fair_order_and_see_their_place(site):
+    # alice's two start; dave's two wait; bob and carol, asking later, start before dave's second.
+    def timed_ask(user):
+        reply = ask(site, user)
+        return reply, time.monotonic()
+
+    with ThreadPoolExecutor(6) as pool:
+        asked = [pool.submit(timed_ask, "alice"), pool.submit(timed_ask, "alice")]
+        time.sleep(0.5)
+        asked += [pool.submit(timed_ask, "dave")]
+        time.sleep(0.2)
+        asked += [pool.submit(timed_ask, "dave")]
+        time.sleep(0.2)
+        asked += [pool.submit(timed_ask, "bob")]
+        time.sleep(0.2)
+        asked += [pool.submit(timed_ask, "carol")]
+        pages = page_loads_while(site, pool, count=4)
+        results = [a.result() for a in asked]
+    replies = [reply for reply, _ in results]
+    assert [r.status for r in replies] == [200] * 6, [r.body[:200] for r in replies]
+    assert all(r.last_event == "event: done" for r in replies), [r.body[-200:] for r in replies]
+    streams = [events_of(r) for r in replies]
+    start_positions = [next(data["position"] for name, data in events if name == "start") for events in streams]
+    # Answers ahead of each when it asked: dave's second (rank 1 of his) waits behind bob's first.
+    assert start_positions == [0, 0, 1, 2, 2, 3]
+    assert all(not any(name == "queued" for name, _ in events) for events in streams[:2])
+    for events, position in zip(streams[2:], start_positions[2:]):
+        queued = [data["position"] for name, data in events if name == "queued"]
+        assert queued and queued[0] == position and queued[-1] == 1  # its place, down to next in line
+    finished = {user: when for user, (_, when) in zip(["a1", "a2", "d1", "d2", "b", "c"], results)}
+    assert finished["b"] < finished["d2"]  # bob asked after dave's second question, and was answered first
+    assert all(p.status == 200 for p in pages) and max(p.seconds for p in pages) < PAGE_BOUND
+
+
+@pytest.mark.parametrize("server_env", [{"RAG_ANSWER_CONCURRENCY": "1", "RAG_ANSWER_MAX_WAIT": "1"}])
+def test_an_answer_that_waits_too_long_gives_up_clearly(site):
+    with ThreadPoolExecutor(3) as pool:
+        running = pool.submit(ask, site, "alice")
+        time.sleep(0.5)
+        streamed = pool.submit(ask, site, "bob")
+        whole = pool.submit(request, site, "POST", "/api/ask", {"question": QUESTION, "stream": False}, user="carol")
+        replies = running.result(), streamed.result(), whole.result()
+    assert replies[0].status == 200 and replies[0].last_event == "event: done"
+    assert replies[1].status == 200
+    name, data = events_of(replies[1])[-1]
+    assert name == "error" and "busy" in data["detail"] and data["retry_after"] >= 5
+    assert replies[2].status == 503 and "busy" in json.loads(replies[2].body)["detail"]

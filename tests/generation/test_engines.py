@@ -29,7 +29,9 @@ def hf_folder(tmp_path_factory):
 
 def test_auto_picks_the_engine_from_the_configuration(settings, hf_folder):
     settings.RAG_GENERATOR_ENGINE = "auto"
-    assert engine_path().endswith("LlamaCppEngine")
+    assert engine_path().endswith("BatchedLlamaCppEngine")  # RAG_GENERATOR_SLOTS answers decoded together
+    settings.RAG_GENERATOR_SLOTS = 1
+    assert engine_path().endswith(".LlamaCppEngine")
     settings.RAG_GENERATOR_MODEL = str(hf_folder)
     assert engine_path().endswith("TransformersEngine")
     settings.RAG_GENERATION_URL = "http://127.0.0.1:1"

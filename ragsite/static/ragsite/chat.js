@@ -474,7 +474,16 @@
       }
       let finished = false;
       for await (const ev of events(response)) {
-        if (ev.name === "start") {
+        if (ev.name === "queued") {
+          // The server is answering others first: say where this question stands.
+          const ahead = ev.data.position;
+          live.textContent = "Waiting: " + ahead + (ahead === 1 ? " question" : " questions") + " ahead of yours…";
+          pending.classList.add("queued");
+        } else if (ev.name === "start") {
+          if (pending.classList.contains("queued")) {
+            pending.classList.remove("queued");
+            live.textContent = "Searching the documents…";
+          }
           if (conversationId === null) remember(ev.data.conversation_id, question);
         } else if (ev.name === "token") {
           text += ev.data.text;
