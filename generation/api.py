@@ -16,6 +16,7 @@ from generation import queueing, services
 from generation.engines.base import GeneratorUnavailable
 from generation.throttling import AnswerSlot, HeldStream, ServerBusy
 from ingestion.models import MAX_ID
+from ragsite import metrics
 from retrieval.search import SearchError
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,7 @@ class AskView(APIView):
         try:
             slot = AnswerSlot.take(request.user)
         except ServerBusy:
+            metrics.REFUSED_BUSY.inc()
             _, waiting = queueing.ANSWERS.depth()
             return busy_response(ServerBusyAnswering(retry_after=queueing.retry_after(waiting)))
         if slot is None:

@@ -25,6 +25,8 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
+from ragsite import metrics
+
 
 class WaitedTooLong(Exception):
     """The answer waited RAG_ANSWER_MAX_WAIT seconds without starting."""
@@ -129,6 +131,7 @@ class AnswerQueue:
             ticket = self._order()[0]
             self._waiting.remove(ticket)
             ticket.started = True
+            metrics.QUEUE_WAIT.observe(time.monotonic() - ticket.arrived)
             self._running += 1
             self._virtual = max(self._virtual, ticket.tag)
             started = True
@@ -153,6 +156,7 @@ def waiting(ticket: Ticket, *, heartbeat: float = 1.0) -> Iterator[int]:
         waited = time.monotonic() - ticket.arrived
         if waited >= settings.RAG_ANSWER_MAX_WAIT:
             ticket.leave()
+            metrics.QUEUE_GAVE_UP.inc()
             raise WaitedTooLong(waited, retry_after=retry_after(position))
         if position != last:
             last = position

@@ -18,6 +18,7 @@ from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
+from ragsite import metrics
 from retrieval.search import SearchError, search
 
 log = logging.getLogger(__name__)
@@ -425,6 +426,7 @@ def _store(
             )
         conversation.save(update_fields=["updated"])
     timer.timings["total"] = round(sum(timer.timings.values()), 1)
+    metrics.answered(kind, timer.timings, guardrail)
     return AnswerResult(
         answer=answer,
         citations=[row.as_dict() for row in rows],

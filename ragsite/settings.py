@@ -204,6 +204,9 @@ RAG_MAX_ANSWERS_PER_PROCESS = envint("RAG_MAX_ANSWERS_PER_PROCESS", 8, minimum=1
 # llama.cpp decodes together.
 RAG_ANSWER_CONCURRENCY = envint("RAG_ANSWER_CONCURRENCY", 4, minimum=1)
 RAG_ANSWER_MAX_WAIT = envint("RAG_ANSWER_MAX_WAIT", 60, minimum=1)
+# GET /metrics (Prometheus): staff signed in, or a scraper sending
+# "Authorization: Bearer <RAG_METRICS_TOKEN>" (empty: staff only).
+RAG_METRICS_TOKEN = envstr("RAG_METRICS_TOKEN")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "RAG question answering API",

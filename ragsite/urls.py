@@ -26,6 +26,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/login/", throttled_sign_in(admin.site.login)),  # before admin.site.urls, which has its own
     path("admin/", admin.site.urls),
+    path("metrics", views.metrics_page, name="metrics"),
     path("api/search", SearchView.as_view(), name="api-search"),
     path("api/ask", AskView.as_view(), name="api-ask"),
     path("api/documents/", DocumentListView.as_view(), name="api-documents"),
