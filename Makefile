@@ -40,7 +40,7 @@ run: setup
 	@echo "Serving http://$(HOST):$(PORT)/ (chat) and http://$(HOST):$(PORT)/admin/ (documents); Ctrl-C stops both."
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/celery -A ragsite worker --pool=solo --loglevel=INFO & worker=$$!; \
-	$(BIN)/gunicorn ragsite.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 12 --timeout 300 --access-logfile -
+	$(BIN)/gunicorn ragsite.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 48 --timeout 300 --access-logfile -
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser-deps:

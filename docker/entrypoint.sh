@@ -11,7 +11,7 @@ case "$1" in
   web)
     shift
     python manage.py migrate --noinput
-    exec gunicorn ragsite.wsgi --bind 0.0.0.0:8000 --workers 2 --threads 12 --timeout 300 \
+    exec gunicorn ragsite.wsgi --bind 0.0.0.0:8000 --workers 2 --threads 48 --timeout 300 \
       --access-logfile - "$@"
     ;;
   worker)

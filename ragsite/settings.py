@@ -192,11 +192,12 @@ RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # died) is free again.
 RAG_MAX_ANSWERS_PER_USER = envint("RAG_MAX_ANSWERS_PER_USER", 2, minimum=1)
 RAG_ANSWER_SLOT_SECONDS = envint("RAG_ANSWER_SLOT_SECONDS", 300, minimum=1)
-# Answers in flight in one web process, all users together: one more is
-# refused (503) until one ends. An answer holds a server thread while it
-# streams: keep this below the server's threads (`make run` and docker serve
-# 12), so that pages always have threads left.
-RAG_MAX_ANSWERS_PER_PROCESS = envint("RAG_MAX_ANSWERS_PER_PROCESS", 8, minimum=1)
+# Answers in flight in one web process, all users together (working or
+# waiting in the answer queue): one more is refused (503 with Retry-After)
+# until one ends. An answer holds a server thread while it streams or waits:
+# keep this below the server's threads (`make run` and docker serve 48), so
+# that pages always have threads left.
+RAG_MAX_ANSWERS_PER_PROCESS = envint("RAG_MAX_ANSWERS_PER_PROCESS", 40, minimum=1)
 # Of those, at most RAG_ANSWER_CONCURRENCY do model work at once; the others
 # wait in a fair order (round robin over users), shown their place, and give
 # up after RAG_ANSWER_MAX_WAIT seconds with a clear message

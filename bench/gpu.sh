@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The one prepared GPU check (bench/gpu.py): every CUDA path of the product in
+# about 8 minutes, into bench/results/gpu.json (or $OUT/gpu.json on the device
+# machine). On a machine without CUDA it prints what it would run and skips.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
+fi
+OUTFILE=${OUT:+$OUT/gpu.json}
+exec timeout 540 "$PY" bench/gpu.py --out "${OUTFILE:-bench/results/gpu.json}" --minutes "${MINUTES:-8}"
