@@ -17,6 +17,9 @@ RAG_EMBEDDER_DTYPE = envstr("RAG_EMBEDDER_DTYPE", "auto")  # auto | float32 | bf
 RAG_EMBED_BATCH_SIZE = envint("RAG_EMBED_BATCH_SIZE", 32, minimum=1)
 # torch threads for embedding a few short texts (a query); 0 = all. Batches use all.
 RAG_EMBEDDER_SMALL_THREADS = envint("RAG_EMBEDDER_SMALL_THREADS", 1, minimum=0)
+# Concurrent requests' texts (queries, evidence sentences) arriving within this
+# many milliseconds, or while a forward pass runs, share one pass (retrieval/batching.py).
+RAG_EMBEDDER_BATCH_WINDOW_MS = envfloat("RAG_EMBEDDER_BATCH_WINDOW_MS", 3.0)
 RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
 # How passages are embedded and BM25-indexed (retrieval/forms.py): "contextual"
 # (document title and heading path, then the text) or "text" (the text alone).

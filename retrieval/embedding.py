@@ -16,6 +16,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ragsite.env import hub_offline
+from retrieval.batching import MicroBatcher
 from retrieval.store import IndexRegistry
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
         self._queries: collections.OrderedDict[str, np.ndarray] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
+        self._batchers: dict[str, MicroBatcher] = {}
 
     def warm_up(self):
         if self._model is None:
@@ -160,9 +162,25 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-12))
 
     def _encode(self, texts, method):
-        model = self.warm_up()
+        """Unit vectors of `texts` by the model's `method` (encode_query or
+        encode_document). Concurrent callers' texts share one forward pass
+        (retrieval/batching.py: requests arriving within
+        RAG_EMBEDDER_BATCH_WINDOW_MS, or while a pass runs, are batched)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        batcher = self._batchers.get(method)
+        if batcher is None:
+            with self._lock:
+                batcher = self._batchers.setdefault(
+                    method,
+                    MicroBatcher(
+                        lambda items: list(self._forward(items, method)), settings.RAG_EMBEDDER_BATCH_WINDOW_MS / 1000
+                    ),
+                )
+        return np.vstack(batcher(list(texts)))
+
+    def _forward(self, texts, method):
+        model = self.warm_up()
         encode = getattr(model, method, model.encode)
         # A few short texts (queries, an answer's sentences) run on few torch
         # threads: with more, OpenMP's spinning threads lose badly to any other
