@@ -114,6 +114,7 @@ class Row:
     answerable: bool
     kind: str
     document: int
+    question: str = ""
 
 
 def fit(

@@ -22,10 +22,12 @@ background (generation/tasks.py) or by `manage.py fit_answerability`:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 import traceback
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
@@ -152,6 +154,7 @@ def run(version_id: int, *, generate=None, progress=None) -> AnswerabilityVersio
         judged = [r for r in rows if r.document in set(split.heldout)]
         decision = decide(model.fitted["heldout"], answerability.measures(serving, judged), serving.name)
         answerability.save(model, version.path)
+        _write_probes(Path(version.path).with_suffix(".probes.jsonl"), rows, set(split.heldout))
         version.corpus = state
         version.retriever = state["retriever"]
         version.train_documents = len(split.train)
@@ -188,6 +191,14 @@ def run(version_id: int, *, generate=None, progress=None) -> AnswerabilityVersio
         return version
 
 
+def _write_probes(path: Path, rows, heldout: set) -> None:
+    """Every probe's signals and label beside the artifact: what the fit saw, to audit or refit offline."""
+    with open(path, "w", encoding="utf-8") as out:
+        for row in rows:
+            line = {**asdict(row), "heldout": row.document in heldout}
+            out.write(json.dumps(line) + "\n")
+
+
 def probe_rows(question, absent: list[str], rng: random.Random, skipped: dict) -> list[answerability.Row]:
     """The probes of one question (generation/probes.py) as fit rows; what
     could not be probed is counted in `skipped`."""
@@ -218,7 +229,7 @@ def _row(text, hits, answerable, kind, document, skipped):
     if not signals or unknown:  # declined before the model: nothing to learn from
         skipped["declined_by_rule"] += 1
         return scored, []
-    return scored, [answerability.Row(signals, answerable, kind, document)]
+    return scored, [answerability.Row(signals, answerable, kind, document, text)]
 
 
 def absent_words() -> list[str]:

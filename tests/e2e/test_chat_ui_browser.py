@@ -532,3 +532,31 @@ def test_composed_answers_read_as_lists_and_tables_on_every_screen(page, live_se
     page.locator("#viewer").wait_for(state="visible")
     assert page.locator("#viewer mark").count() >= 1
     assert not page.console_messages, page.console_messages
+
+
+def test_a_question_that_waits_says_how_many_are_ahead(page, live_server, alice, monkeypatch, settings):  # noqa: F811
+    from generation.queueing import ANSWERS
+    from tests import fakes
+
+    fakes.install(monkeypatch, settings)
+    settings.RAG_GENERATOR_ENGINE = "tests.engines.FeeEngine"
+    settings.RAG_ANSWER_CONCURRENCY = 1
+    log_in(page, live_server)
+    held = [ANSWERS.join("another user")]  # the one answer place is taken
+    try:
+        for scheme, width in (("light", 1280), ("dark", 390)):
+            page.emulate_media(color_scheme=scheme)
+            page.set_viewport_size({"width": width, "height": 800})
+            page.fill("#question", "What is the annual fee of the Gold card?")
+            page.click("#send")
+            waiting = page.locator(".msg.assistant.queued")
+            waiting.wait_for()
+            assert "Waiting: 1 question ahead of yours" in waiting.inner_text()
+            shoot(page, f"queued-{width}-{scheme}")
+            held.pop().leave()  # the answer ahead ends: this one starts and is answered
+            page.locator(".msg.assistant:not(.pending)").last.wait_for()
+            assert page.locator(".msg.assistant.queued").count() == 0
+            held.append(ANSWERS.join("another user"))
+    finally:
+        for ticket in held:
+            ticket.leave()

@@ -39,6 +39,10 @@ def test_a_fit_saves_an_artifact_that_decides_answers_when_it_does_no_worse(fitt
     assert version.status in (Status.ACTIVE, Status.REJECTED), version.error
     model = answerability.load(version.path)
     assert model.name == version.name and model.threshold is not None
+    probed = [json.loads(line) for line in Path(version.path).with_suffix(".probes.jsonl").read_text().splitlines()]
+    assert len(probed) == sum(version.metrics["fitted"]["probes"].values())
+    assert {p["kind"] for p in probed} == {probes.ASKED, probes.REMOVED, probes.SWAPPED}
+    assert all(p["question"] and set(p["values"]) == set(model.coefficients) for p in probed)
     metrics = version.metrics
     assert set(metrics["fitted"]["probes"]) == {probes.ASKED, probes.REMOVED, probes.SWAPPED}
     held = metrics["fitted"]["heldout"]
