@@ -1,13 +1,18 @@
 """Site-wide request guards: a cap on request bodies, enforced before anything
-reads them, query strings without NUL characters, and the security headers
-Django does not set itself (CSP)."""
+reads them, query strings without NUL characters, the security headers
+Django does not set itself (CSP), and a 503 with Retry-After when the
+database is gone."""
 
 from __future__ import annotations
+
+import logging
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 # The views that take a file upload: their bodies may reach RAG_MAX_UPLOAD_MB
@@ -126,3 +131,33 @@ class NulQueryMiddleware:
                 return JsonResponse({"detail": message}, status=400)
             return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that finds the database gone (or SQLite locked) answers 503
+    with Retry-After instead of 500 (issue #26, M5): a search or an answer
+    during an outage says "try again shortly"."""
+
+    RETRY_AFTER = 10
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.db import InterfaceError, OperationalError
+
+        if not isinstance(exception, (OperationalError, InterfaceError)):
+            return None
+        # Django closes a connection that errored and is no longer usable when
+        # the request ends (close_old_connections): the next one reconnects.
+        log.warning("Database unavailable for %s: %s", request.path_info, exception)
+        message = "The database is unavailable; try again shortly."
+        if request.path_info.startswith("/api/"):
+            response = JsonResponse({"detail": message}, status=503)
+        else:
+            response = HttpResponse(message, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(self.RETRY_AFTER)
+        return response

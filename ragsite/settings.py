@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ragsite.middleware.DatabaseUnavailableMiddleware",  # last: it sees the views' exceptions first
 ]
 
 ROOT_URLCONF = "ragsite.urls"
