@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from generation import evaluation, parts, policy
+from generation import caution, evaluation, parts, policy
 from generation.engines import get_engine
 from generation.gathering import context, gather_evidence
 from generation.guardrails import get_classifier, is_toxic
@@ -385,6 +385,8 @@ def _store(
     gate=None,
 ) -> AnswerResult:
     found = kind in (policy.GENERATED, policy.QUOTED)
+    if found:
+        notice = caution.with_caution(notice, answer)
     with transaction.atomic():
         Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
         message = Message.objects.create(

@@ -425,8 +425,11 @@ def test_stop_halts_generation_on_the_server(page, live_server, alice, handbook_
     page.fill("#question", "What is the annual fee of the Gold card?")
     page.click("#send")
     page.locator(".msg.streaming").wait_for(timeout=120_000)
+    # The model's words stream as a draft, not as the answer: they are not checked yet.
+    assert "Draft: being checked" in page.locator(".msg.streaming .draft-note").inner_text()
     page.click("#send")  # Stop
     page.locator(".msg.kind-stopped").wait_for()
+    assert page.locator(".draft-note").count() == 0
     assert "word" in page.locator(".msg.kind-stopped .body").inner_text()  # the partial answer stays
     assert SlowEngine.closed.wait(5), f"the engine was not closed ({SlowEngine.produced} words)"
     stopped_at = SlowEngine.produced

@@ -449,6 +449,7 @@
     let text = "";
     // A stream that ends early keeps what arrived, marked as incomplete.
     const cut = (kind, message) => {
+      pending.querySelectorAll(".draft-note").forEach((note) => note.remove());
       if (text || kind === "stopped") {
         pending.classList.remove("pending", "streaming");
         pending.classList.add("kind-" + kind);
@@ -488,14 +489,20 @@
         } else if (ev.name === "token") {
           text += ev.data.text;
           live.textContent = text;
-          pending.classList.add("streaming");
+          if (!pending.classList.contains("streaming")) {
+            // The model's words are a draft until our check of them against the documents is done.
+            pending.classList.add("streaming");
+            pending.insertBefore(el("div", "draft-note", "Draft: being checked against the documents…"), live);
+          }
         } else if (ev.name === "error") {
           finished = true;
           cut("broken", "");
           errorMessage(ev.data.detail, question);
         } else if (ev.name === "retract") {
           live.textContent = ev.data.reason;
+          pending.querySelectorAll(".draft-note").forEach((note) => note.remove());
         } else if (ev.name === "replace") {
+          pending.querySelectorAll(".draft-note").forEach((note) => note.remove());
           // The model's text did not verify: the evidence replaces it, visibly.
           live.textContent = ev.data.answer;
           pending.insertBefore(kindBanner(ev.data.kind, ev.data.notice), live);
