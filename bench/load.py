@@ -5,7 +5,7 @@ one user per asker (the per-user answer slots do not refuse).
     .venv/bin/python bench/load.py [--askers 1 2 4 8 16 32] [--answers 12] [--label NAME] [--env K=V ...]
 
 Each asker asks streamed questions (POST /api/ask, stream: true) one after
-another; a level asks max(--answers, 2 x askers) in all. Per level: answers
+another; a level asks max(--answers, 2 x askers) in all (--answers: 24). Per level: answers
 per second, p50/p95/p99 of the whole answer, time to the first event of the
 answer itself (`start`: retrieval done; queued answers wait before it) and
 to the first token or the stored answer, the answers that waited in the
@@ -139,7 +139,7 @@ def run(port: int, tokens: list[str], questions: list[str], total: int) -> dict:
         "start_p50": quantile([r["start"] for r in done if "start" in r], 0.5),
         "first_p50": quantile([r["first"] for r in done if "first" in r], 0.5),
         "first_p95": quantile([r["first"] for r in done if "first" in r], 0.95),
-        "queued": sum(r["queued"] for r in results),
+        "queued": sum(r.get("queued", False) for r in results),
         "page_p95": quantile(pages, 0.95),
         "pages": len(pages),
     }
@@ -158,7 +158,7 @@ def questions_of() -> list[str]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--askers", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
-    parser.add_argument("--answers", type=int, default=12, help="Answers per level at least (2 per asker at least).")
+    parser.add_argument("--answers", type=int, default=24, help="Answers per level at least (2 per asker at least).")
     parser.add_argument("--label", default="now")
     parser.add_argument("--env", nargs="*", default=[], help="K=V for the server's environment.")
     args = parser.parse_args()
