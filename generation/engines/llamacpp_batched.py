@@ -77,6 +77,7 @@ class BatchedLlamaCppEngine:
         self._wake = threading.Event()
         self.steps = 0  # decode calls (tests and logs)
         self.widest = 0  # the most sequences one decode call served
+        self.reused = 0  # prompt tokens the last admitted request did not prefill again
 
     @classmethod
     def from_settings(cls, settings) -> BatchedLlamaCppEngine:
@@ -161,7 +162,8 @@ class BatchedLlamaCppEngine:
                 request = self._waiting.get()
                 if request.cancelled.is_set():
                     continue
-                self._admit(request, free.pop(0))
+                free.sort(key=lambda slot: -self._shared(slot, request.tokens))
+                self._admit(request, free.pop(0))  # the slot whose cache shares the most of this prompt
                 active.append(request)
             if not active:
                 self._wake.wait(1.0)
@@ -180,20 +182,26 @@ class BatchedLlamaCppEngine:
             for request, index in sampled:
                 self._emit(request, index, active, free)
 
-    def _admit(self, request: _Request, slot: int) -> None:
-        """Give the request a sequence, keeping the KV cache it shares with the slot's last one."""
-        cached = self._cached[slot]
+    def _shared(self, slot: int, tokens: list[int]) -> int:
+        """How many of `tokens` the slot's KV cache holds from the start."""
         shared = 0
-        for old, new in zip(cached, request.tokens):
+        for old, new in zip(self._cached[slot], tokens):
             if old != new:
                 break
             shared += 1
-        shared = min(shared, len(request.tokens) - 1)  # the last prompt token is decoded again for its logits
+        return shared
+
+    def _admit(self, request: _Request, slot: int) -> None:
+        """Give the request a sequence, keeping the KV cache it shares with the slot's last one."""
+        shared = min(
+            self._shared(slot, request.tokens), len(request.tokens) - 1
+        )  # the last prompt token is decoded again for its logits
         if not self._context.memory_seq_rm(slot, shared, -1):
             self._context.memory_seq_rm(slot, 0, -1)
             shared = 0
         request.slot, request.prefilled, request.position = slot, shared, shared
         self._cached[slot] = request.tokens[:shared]
+        self.reused = shared
 
     def _step(self, active: list[_Request]) -> list[tuple[_Request, int]]:
         """One decode call: the next token of every decoding sequence, then

@@ -54,6 +54,12 @@ def test_concurrent_answers_are_decoded_together_and_each_is_what_it_is_alone(en
     assert engine.widest == 3
 
 
+def test_a_prompt_reuses_the_cache_of_the_slot_sharing_most_of_it(engine):
+    generate(engine, messages(QUESTIONS[0]), max_new_tokens=4)
+    generate(engine, messages(QUESTIONS[1]), max_new_tokens=4)
+    assert engine.reused > 30  # the shared system prompt was not computed again, whichever slot was free
+
+
 def test_stop_sequences_and_budgets_end_an_answer(engine):
     full = generate(engine, messages(QUESTIONS[2]), max_new_tokens=40)
     assert "\n" in full
