@@ -220,7 +220,26 @@ def events_of(reply: Reply) -> list[tuple[str, dict]]:
     return found
 
 
-@pytest.mark.parametrize("server_env", [{"RAG_ANSWER_CONCURRENCY": "2"}])
+def queue_depth(site) -> tuple[int, int]:
+    """(answers running, answers waiting) as the server's /metrics says."""
+    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=10)
+    try:
+        conn.request("GET", "/metrics", headers={"Authorization": "Bearer queue-test"})
+        text = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    found = dict(re.findall(r"^(rag_answers_running|rag_answers_waiting) (\S+)$", text, re.M))
+    return int(float(found["rag_answers_running"])), int(float(found["rag_answers_waiting"]))
+
+
+def until_depth(site, depth, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while queue_depth(site) != depth:
+        assert time.monotonic() < deadline, f"the queue never reached {depth}: {queue_depth(site)}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("server_env", [{"RAG_ANSWER_CONCURRENCY": "2", "RAG_METRICS_TOKEN": "queue-test"}])
 def test_answers_beyond_capacity_wait_in_a_fair_order_and_see_their_place(site):
     # alice's two start; dave's two wait; bob and carol, asking later, start before dave's second.
     def timed_ask(user):
@@ -229,14 +248,10 @@ def test_answers_beyond_capacity_wait_in_a_fair_order_and_see_their_place(site):
 
     with ThreadPoolExecutor(6) as pool:
         asked = [pool.submit(timed_ask, "alice"), pool.submit(timed_ask, "alice")]
-        time.sleep(0.5)
-        asked += [pool.submit(timed_ask, "dave")]
-        time.sleep(0.2)
-        asked += [pool.submit(timed_ask, "dave")]
-        time.sleep(0.2)
-        asked += [pool.submit(timed_ask, "bob")]
-        time.sleep(0.2)
-        asked += [pool.submit(timed_ask, "carol")]
+        until_depth(site, (2, 0))
+        for waiting, user in enumerate(("dave", "dave", "bob", "carol"), start=1):
+            asked.append(pool.submit(timed_ask, user))
+            until_depth(site, (2, waiting))  # each is in the queue before the next asks
         pages = page_loads_while(site, pool, count=4)
         results = [a.result() for a in asked]
     replies = [reply for reply, _ in results]
@@ -249,7 +264,8 @@ def test_answers_beyond_capacity_wait_in_a_fair_order_and_see_their_place(site):
     assert all(not any(name == "queued" for name, _ in events) for events in streams[:2])
     for events, position in zip(streams[2:], start_positions[2:]):
         queued = [data["position"] for name, data in events if name == "queued"]
-        assert queued and queued[0] == position and queued[-1] == 1  # its place, down to next in line
+        # Its place as it asked, then as it changed (two places may free at once: 2, then started).
+        assert queued and queued[0] == position and min(queued) >= 1
     finished = {user: when for user, (_, when) in zip(["a1", "a2", "d1", "d2", "b", "c"], results)}
     assert finished["b"] < finished["d2"]  # bob asked after dave's second question, and was answered first
     assert all(p.status == 200 for p in pages) and max(p.seconds for p in pages) < PAGE_BOUND

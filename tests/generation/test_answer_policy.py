@@ -101,7 +101,7 @@ def test_likely_evidence_without_the_kind_of_value_asked_for_is_not_found(alice,
     states no duration gets "not in the documents", not a quote that does not
     answer (generation/gate.lacking); the same gate answers a "how much"
     question whose evidence states the amount."""
-    monkeypatch.setattr("generation.gate.probability", lambda values, **model: 0.99)
+    monkeypatch.setattr("generation.gate.probability", lambda values, *model, **named: 0.99)
     result = services.ask("How long does the Platinum card's travel insurance cover me?", user=alice)
     assert not result.found and result.kind == policy.NOT_FOUND and result.citations == []
     assert result.answer.startswith("The documents do not state the time you asked for.")
