@@ -63,6 +63,9 @@ def fresh_counters(settings):
         if keys:
             client.delete(*keys)
     IN_PROCESS.count = 0  # answers a test left unfinished (the process's count is in memory)
+    from generation import queueing
+
+    queueing.ANSWERS = queueing.AnswerQueue()  # and their places in the answer queue
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from generation.queueing import ANSWERS
+from generation import queueing
 from tests import fakes
 from tests.adversarial.conftest import FEES
 from tests.conftest import api_client_for, ingest_path
@@ -51,7 +51,7 @@ def test_answers_queue_backlog_and_index_show_in_the_metrics(indexed, alice, adm
     assert (
         api.post("/api/ask", {"question": "What is the fee for a diamond submarine?"}, format="json").status_code == 200
     )
-    held = ANSWERS.join("someone")  # an answer doing model work while the scrape comes
+    held = queueing.ANSWERS.join("someone")  # an answer doing model work while the scrape comes
     try:
         text = client.get("/metrics").content.decode()
     finally:

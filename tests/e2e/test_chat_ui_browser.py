@@ -550,6 +550,8 @@ def test_a_question_that_waits_says_how_many_are_ahead(page, live_server, alice,
         for scheme, width in (("light", 1280), ("dark", 390)):
             page.emulate_media(color_scheme=scheme)
             page.set_viewport_size({"width": width, "height": 800})
+            answers = page.locator(".msg.assistant:not(.pending)")
+            before = answers.count()
             page.fill("#question", "What is the annual fee of the Gold card?")
             page.click("#send")
             waiting = page.locator(".msg.assistant.queued")
@@ -557,8 +559,10 @@ def test_a_question_that_waits_says_how_many_are_ahead(page, live_server, alice,
             assert "Waiting: 1 question ahead of yours" in waiting.inner_text()
             shoot(page, f"queued-{width}-{scheme}")
             held.pop().leave()  # the answer ahead ends: this one starts and is answered
-            page.locator(".msg.assistant:not(.pending)").last.wait_for()
-            assert page.locator(".msg.assistant.queued").count() == 0
+            waiting.wait_for(state="detached")
+            page.wait_for_function(
+                "n => document.querySelectorAll('.msg.assistant:not(.pending)').length > n", arg=before
+            )
             deadline = time.monotonic() + 10
             while ANSWERS.depth() != (0, 0) and time.monotonic() < deadline:  # the stream closes after `done`
                 time.sleep(0.05)
