@@ -27,6 +27,18 @@ RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
 # (`manage.py rebuild_index --form contextual`) moves it over in the background.
 RAG_PASSAGE_FORM = envstr("RAG_PASSAGE_FORM", "contextual")
 RAG_FAISS_GPU = envstr("RAG_FAISS_GPU", "auto")  # auto | on | off
+# The index on Milvus instead of FAISS folders (docs/SCALING.md): a server's
+# address (http://host:19530) shared by every host, or a milvus-lite folder
+# ending in .db for one process alone. Unset: embedded FAISS (fastest on one host).
+RAG_MILVUS_URI = envstr("RAG_MILVUS_URI", "")
+RAG_MILVUS_TOKEN = envstr("RAG_MILVUS_TOKEN", "")  # "user:password" or an API key
+RAG_MILVUS_PREFIX = envstr("RAG_MILVUS_PREFIX", "rag")  # collection names start with it
+# HNSW (CPU, default), FLAT (exact) or GPU_CAGRA (a Milvus with GPUs; checked
+# against exact search on a sample by `manage.py check_index`).
+RAG_MILVUS_INDEX = envstr("RAG_MILVUS_INDEX", "HNSW")
+# The analyzer of the BM25 tokens field: our own tokens are joined by spaces,
+# so "standard" (milvus-lite) or "whitespace" (a Milvus server) keep them as they are.
+RAG_MILVUS_ANALYZER = envstr("RAG_MILVUS_ANALYZER", "standard")
 # Exact search up to this many vectors; beyond it the index is rebuilt as HNSW
 # in the background (retrieval/faiss_index.py). efSearch 128 gives recall@10
 # >= 0.95 against exact on embedding-like data (tests/retrieval, bench/search.py).

@@ -126,6 +126,10 @@ class BM25Index:
     def ids(self) -> np.ndarray:
         return self._rows.copy()
 
+    def contains(self, ids) -> set[int]:
+        """Those of `ids` the index holds."""
+        return set(np.intersect1d(self._rows, np.asarray(list(ids), dtype=np.int64)).tolist())
+
     def tokens(self, chunk_id: int) -> list[str]:
         return list(self._corpus()[int(chunk_id)])
 

@@ -190,6 +190,10 @@ class VectorIndex:
         labels = self._labels()
         return labels[labels >= 0]
 
+    def contains(self, ids) -> set[int]:
+        """Those of `ids` the index holds."""
+        return set(np.intersect1d(self.ids(), np.asarray(list(ids), dtype=np.int64)).tolist())
+
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every live entry, in slot order."""
         if self._cpu.ntotal == 0:

@@ -79,10 +79,10 @@ def index_document(document_id: int) -> None:
     plans = []
     for store, embedder in targets:
         chunks = [(pk, forms.read(store.form, text, title, heading)) for pk, text, heading, title in rows]
-        present = set(store.current().ids().tolist())
+        present = store.current().contains([pk for pk, _ in chunks])
         todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
         todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
-        in_bm25 = set(store.current_bm25().ids().tolist())
+        in_bm25 = store.current_bm25().contains([pk for pk, _ in chunks])
         lexical = [(pk, text) for pk, text in chunks if pk not in in_bm25]  # also heals an index made before BM25
         plans.append((store, embedder, todo, lexical))
     total = sum(len(todo) for _s, _e, todo, _l in plans)
@@ -182,7 +182,12 @@ def rebuild_index(progress=None) -> int:
     """Re-embed and re-tokenise every searchable chunk into fresh indexes of
     the serving store; returns how many passages it holds."""
     store, embedder = write_targets()[0]
-    return fill(store, embedder, progress, fresh=True)
+    count = fill(store, embedder, progress, fresh=True)
+    if store.self_maintaining:
+        # Writers do not wait for a Milvus rebuild (there is no lock): what
+        # they wrote to the generation it replaced is caught up here.
+        count = fill(store, embedder)
+    return count
 
 
 def check_index(repair: bool = False) -> dict:
@@ -229,8 +234,9 @@ def maintenance_due(index) -> IndexParams | None:
 
 def _plan_maintenance(store: IndexStore, index) -> None:
     """After a write: queue a background rebuild when one is due (at most one
-    per store at a time; a marker file stands for the one queued or running)."""
-    if maintenance_due(index) is None:
+    per store at a time; a marker file stands for the one queued or running).
+    A store that keeps its own index (Milvus) needs none."""
+    if store.self_maintaining or maintenance_due(index) is None:
         return
     marker = store.folder / ".rebuilding"
     try:

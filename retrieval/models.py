@@ -44,3 +44,15 @@ class RetrieverVersion(VersionRecord):
     def gain(self) -> float | None:
         """Relative recall@10 gain over the model serving when it was evaluated."""
         return self.metrics.get("decision", {}).get("gain")
+
+
+class IndexRegistryState(models.Model):
+    """The index registry when the indexes are on Milvus (retrieval/registry.py):
+    {"active": {...}, "staging": {...} or null}, as the FAISS registry file holds."""
+
+    key = models.CharField(max_length=32, unique=True)
+    state = models.JSONField(default=dict)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.state.get('active', {}).get('name')}"

@@ -179,10 +179,18 @@ def search_many(
     # BM25 needs no query vector: its first candidates are found on another
     # thread while the query is embedded (both release the GIL in their
     # inner loops, so the two overlap on two cores).
+    # A store that filters inside the engine (Milvus) is given the readable
+    # collections (and the narrowing documents) with every search, so access
+    # never cuts its top k short; the access filter below checks the rest.
+    scope = (
+        {"collections": sorted(collection_ids), "documents": sorted(documents) if documents else None}
+        if getattr(index, "filters_inside", False)
+        else {}
+    )
     lexical = {}
     if bm25 is not None and bm25.ntotal:
         fetch = ReadableChunks.first_fetch(ranking.depth(wanted), bm25.ntotal)
-        lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch)} for query in queries}
+        lexical = {query: {fetch: _pool().submit(bm25.search, query, fetch, **scope)} for query in queries}
     vectors = get_embedder().embed_queries(queries)
     owners = chunk_owners(store, index)
     return [
@@ -196,6 +204,7 @@ def search_many(
             ReadableChunks(collection_ids, narrow, owners),
             lexical.get(query, {}),
             reranker,
+            scope,
         )[offset:]
         for query, vector in zip(queries, vectors)
     ]
@@ -215,15 +224,16 @@ def _pool() -> ThreadPoolExecutor:
         return _POOL[1]
 
 
-def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None, reranker=None):
+def _search_one(query, vector, k, methods, index, bm25, readable, lexical_started=None, reranker=None, scope=None):
     wanted = max(k, reranker.depth) if reranker is not None else k
     depth = ranking.depth(wanted)
+    scope = scope or {}
     rankings, dense, lexical = {}, {}, {}
     searches = {}
     if "dense" in methods:
-        searches["dense"] = (_remembered(lambda n: index.search(vector, n)), index.ntotal)
+        searches["dense"] = (_remembered(lambda n: index.search(vector, n, **scope)), index.ntotal)
     if "bm25" in methods and bm25 is not None and bm25.ntotal:
-        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n), lexical_started), bm25.ntotal)
+        searches["bm25"] = (_remembered(lambda n: bm25.search(query, n, **scope), lexical_started), bm25.ntotal)
     # Both retrievers' first candidates go through the access filter in one query.
     readable.check_first(searches.values(), depth)
     if "dense" in searches:

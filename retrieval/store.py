@@ -36,6 +36,8 @@ KEEP_SNAPSHOTS = 2
 
 
 class IndexStore:
+    self_maintaining = False  # its vector index is rebuilt by retrieval/indexing.maintain_index
+
     def __init__(
         self,
         folder: str | Path,

@@ -1,10 +1,13 @@
 """Which index store serves searches and which ones writes go to.
 
-Each retriever version has its own store (a folder under RAG_INDEX_DIR) of
-dense vectors (FAISS) and BM25 terms, per passage form (retrieval/forms.py:
-"<name>" holds the text form, "<name>-contextual" the contextual one); the
-registry (retrieval/store.py) names the active version and its form and,
-during a switch, the one being built to replace it (retrieval/versions.py).
+Each retriever version has its own store of dense vectors and BM25 terms,
+per passage form (retrieval/forms.py). By default a store is a folder under
+RAG_INDEX_DIR (FAISS and bm25s: "<name>" holds the text form,
+"<name>-contextual" the contextual one) and the registry, which names the
+active version and its form and, during a switch, the one being built to
+replace it (retrieval/versions.py), is a file beside them (retrieval/store.py).
+With RAG_MILVUS_URI set, a store is a Milvus collection (retrieval/milvus_store.py)
+and the registry a database row, so that every host sees the same ones.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from retrieval.embedding import get_embedder, model_identity
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
 from retrieval.store import IndexRegistry, IndexStore
 
+FAISS, MILVUS = "faiss", "milvus"
+
 
 def index_params(count: int = 0) -> IndexParams:
     """Exact search up to RAG_INDEX_EXACT_MAX vectors, HNSW beyond."""
@@ -28,7 +33,17 @@ def index_params(count: int = 0) -> IndexParams:
     return IndexParams(kind, settings.RAG_HNSW_M, settings.RAG_HNSW_EF_CONSTRUCTION, settings.RAG_HNSW_EF_SEARCH)
 
 
-def registry() -> IndexRegistry:
+def backend() -> str:
+    """Where the indexes live: "milvus" when RAG_MILVUS_URI is set, else "faiss"."""
+    return MILVUS if settings.RAG_MILVUS_URI else FAISS
+
+
+def registry():
+    """The index registry: a file beside the FAISS stores, a database row for Milvus."""
+    if backend() == MILVUS:
+        from retrieval.registry import DatabaseRegistry
+
+        return DatabaseRegistry()
     return IndexRegistry(settings.RAG_INDEX_DIR)
 
 
@@ -44,6 +59,8 @@ def resolved(entry: dict) -> dict:
 
 
 def _unrecorded_form(name: str) -> str:
+    if backend() == MILVUS:
+        return settings.RAG_PASSAGE_FORM  # Milvus entries always record their form
     if (Path(settings.RAG_INDEX_DIR) / folder_name(name, forms.TEXT) / "manifest.json").exists():
         return forms.TEXT  # an index made before contextual passages
     return settings.RAG_PASSAGE_FORM
@@ -68,9 +85,23 @@ def store_for(name: str, model: str | None = None, form: str | None = None) -> I
     return store_in(folder_name(name, form), model, form)
 
 
-def store_in(folder: str, model: str | None, form: str) -> IndexStore:
-    """The index store in `folder` (under RAG_INDEX_DIR)."""
-    return _store(folder, model_identity(model or settings.RAG_EMBEDDER_PATH), str(settings.RAG_INDEX_DIR), form)
+def store_in(folder: str, model: str | None, form: str):
+    """The index store named `folder` (under RAG_INDEX_DIR, or a Milvus collection)."""
+    model = model_identity(model or settings.RAG_EMBEDDER_PATH)
+    if backend() == MILVUS:
+        return _milvus_store(folder, model, form, settings.RAG_MILVUS_URI, settings.RAG_MILVUS_PREFIX)
+    return _store(folder, model, str(settings.RAG_INDEX_DIR), form)
+
+
+def drop_index(name: str) -> None:
+    """Remove every index of the retriever version `name` (all its forms)."""
+    import shutil
+
+    for form in forms.FORMS:
+        if backend() == MILVUS:
+            store_in(folder_name(name, form), None, form).drop()
+        else:
+            shutil.rmtree(Path(settings.RAG_INDEX_DIR) / folder_name(name, form), ignore_errors=True)
 
 
 @functools.lru_cache(maxsize=8)
@@ -79,7 +110,41 @@ def _store(folder: str, model: str, root: str, form: str) -> IndexStore:
     return IndexStore(Path(root) / folder, get_embedder(model).dimension, model, use_gpu, index_params(), form)
 
 
-def get_store() -> IndexStore:
+@functools.lru_cache(maxsize=8)
+def _milvus_store(folder: str, model: str, form: str, uri: str, prefix: str):
+    from retrieval import milvus_store
+
+    token = settings.RAG_MILVUS_TOKEN
+    return milvus_store.MilvusStore(
+        lambda: milvus_store.client(uri, token),
+        milvus_store.collection_name(prefix, folder),
+        get_embedder(model).dimension,
+        model,
+        form,
+        chunk_placement,
+        index_type=settings.RAG_MILVUS_INDEX,
+        hnsw_m=settings.RAG_HNSW_M,
+        ef_construction=settings.RAG_HNSW_EF_CONSTRUCTION,
+        ef_search=settings.RAG_HNSW_EF_SEARCH,
+        analyzer=settings.RAG_MILVUS_ANALYZER,
+    )
+
+
+def chunk_placement(chunk_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """chunk id -> (document id, collection id), from the database: what a
+    Milvus row carries for the access filter (a chunk never changes document,
+    nor a document collection)."""
+    from ingestion.models import Chunk
+
+    return {
+        pk: (document, collection)
+        for pk, document, collection in Chunk.objects.filter(pk__in=chunk_ids).values_list(
+            "pk", "document_id", "document__collection_id"
+        )
+    }
+
+
+def get_store():
     """The store that serves searches."""
     active = active_retriever()
     return store_for(active["name"], active["model"], active["form"])
@@ -115,5 +180,6 @@ def passage_vectors(chunk_ids: list[int]):
 
 @receiver(setting_changed)
 def _clear(setting, **kwargs):
-    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS", "RAG_HNSW", "RAG_PASSAGE_FORM")):
+    if setting.startswith(("RAG_EMBED", "RAG_INDEX", "RAG_FAISS", "RAG_HNSW", "RAG_PASSAGE_FORM", "RAG_MILVUS")):
         _store.cache_clear()
+        _milvus_store.cache_clear()

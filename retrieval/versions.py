@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -90,8 +89,7 @@ def _drop_leftover_index(name: str) -> None:
     index folders (vectors of another model) must not be taken for this one's."""
     state = stores.registry().state()
     if name not in (state["active"]["name"], (state.get("staging") or {}).get("name")):
-        for form in forms.FORMS:
-            shutil.rmtree(os.path.join(str(settings.RAG_INDEX_DIR), stores.folder_name(name, form)), ignore_errors=True)
+        stores.drop_index(name)
 
 
 def is_stalled(version: RetrieverVersion) -> bool:

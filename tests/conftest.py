@@ -41,6 +41,30 @@ def isolated_storage(settings, tmp_path):
     return tmp_path
 
 
+@pytest.fixture(scope="session")
+def milvus_server(tmp_path_factory):
+    """The URI of a milvus-lite server on loopback, for the whole session."""
+    from tests import milvus
+
+    process, uri = milvus.start_server(tmp_path_factory.mktemp("milvus") / "data")
+    yield uri
+    milvus.stop(process)
+
+
+@pytest.fixture
+def milvus(milvus_server, settings):
+    """This test's indexes on Milvus (collections of its own prefix, dropped after)."""
+    import uuid
+
+    from tests.milvus import drop_prefix
+
+    prefix = "t" + uuid.uuid4().hex[:12]
+    settings.RAG_MILVUS_URI = milvus_server
+    settings.RAG_MILVUS_PREFIX = prefix
+    yield milvus_server
+    drop_prefix(milvus_server, prefix)
+
+
 @pytest.fixture(autouse=True)
 def fresh_counters(settings):
     """Throttle, sign-in and answer-slot counters live in the cache, which
