@@ -25,7 +25,7 @@ def setup_django(data_dir: str | None = None) -> Path:
     return data
 
 
-def start_worker(log_path: Path) -> subprocess.Popen:
+def start_worker(log_path: Path, name: str = "") -> subprocess.Popen:
     """A real Celery worker (solo pool) on the same settings; returns once it is ready."""
     log = open(log_path, "wb")
     process = subprocess.Popen(
@@ -41,7 +41,7 @@ def start_worker(log_path: Path) -> subprocess.Popen:
             "--without-gossip",
             "--without-mingle",
             "-n",
-            f"bench-{os.getpid()}@%h",
+            f"bench-{os.getpid()}{name}@%h",
         ],
         cwd=ROOT,
         env=dict(os.environ),

@@ -260,13 +260,19 @@ CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
 # Index writes (embedding a document into the index, removals, rebuilds) go
 # through one queue that a single worker with concurrency 1 consumes (docker/:
 # the `indexer` service). A worker started without -Q consumes both queues
-# (`make run`: one solo worker); others may exclude it with -X.
+# (`make run`: one solo worker); others may exclude it with -X. With the index
+# on Milvus (RAG_MILVUS_URI) there is no single writer: index writes go to the
+# default queue, and any worker on any host takes them.
 CELERY_INDEX_QUEUE = envstr("CELERY_INDEX_QUEUE") or f"{CELERY_TASK_DEFAULT_QUEUE}-index"
 CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_INDEX_QUEUE: {}}
-CELERY_TASK_ROUTES = {
-    name: {"queue": CELERY_INDEX_QUEUE}
-    for name in ("retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")
-}
+CELERY_TASK_ROUTES = (
+    {}
+    if envstr("RAG_MILVUS_URI")
+    else {
+        name: {"queue": CELERY_INDEX_QUEUE}
+        for name in ("retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")
+    }
+)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
