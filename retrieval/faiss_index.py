@@ -194,6 +194,12 @@ class VectorIndex:
         """Those of `ids` the index holds."""
         return set(np.intersect1d(self.ids(), np.asarray(list(ids), dtype=np.int64)).tolist())
 
+    def batches(self, size: int = 100_000):
+        """(ids, vectors) of every live entry, in batches of `size`."""
+        ids, vectors = self.live()
+        for start in range(0, len(ids), size):
+            yield ids[start : start + size], vectors[start : start + size]
+
     def live(self) -> tuple[np.ndarray, np.ndarray]:
         """(ids, vectors) of every live entry, in slot order."""
         if self._cpu.ntotal == 0:

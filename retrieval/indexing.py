@@ -190,11 +190,42 @@ def rebuild_index(progress=None) -> int:
     return count
 
 
-def check_index(repair: bool = False) -> dict:
+MIN_RECALL = 0.9  # recall@10 of the vector index against exact search below which check_index warns
+RECALL_SAMPLE = 100
+
+
+def recall_against_exact(index, sample: int = RECALL_SAMPLE, k: int = 10, seed: int = 0) -> float | None:
+    """recall@k of the index's own search against exact inner-product search,
+    for `sample` of its stored vectors as queries (read through the index in
+    batches, so memory stays flat at a million). None for an empty index."""
+    ids = index.ids()
+    if len(ids) == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(ids, size=min(sample, len(ids)), replace=False).tolist()
+    stored = index.vectors(chosen)
+    queries = np.vstack([stored[pk] for pk in chosen])
+    best_scores = np.full((len(chosen), k), -np.inf, dtype=np.float32)
+    best_ids = np.full((len(chosen), k), -1, dtype=np.int64)
+    for batch_ids, vectors in index.batches():
+        scores = np.concatenate([best_scores, queries @ vectors.T], axis=1)
+        labels = np.concatenate([best_ids, np.broadcast_to(batch_ids, (len(chosen), len(batch_ids)))], axis=1)
+        top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        best_scores, best_ids = np.take_along_axis(scores, top, 1), np.take_along_axis(labels, top, 1)
+    found = 0
+    for row, vector in enumerate(queries):
+        got = {int(i) for i in np.ravel(index.search(vector[None, :], k)[1]) if i >= 0}
+        found += len(got & {int(i) for i in best_ids[row] if i >= 0})
+    return round(found / float((best_ids >= 0).sum()), 4)
+
+
+def check_index(repair: bool = False, recall: bool = False) -> dict:
     """Compare the indexes with the database: vectors (and BM25 entries) the
     searchable chunks lack, and ones no such chunk owns. With `repair`, embed
     what is missing and remove what is extra (in batches, each under the one
-    writer lock)."""
+    writer lock). With `recall` (always for a GPU_CAGRA index on Milvus, an
+    opt-in checked here), the vector index's recall@10 against exact search
+    on a sample of its vectors (recall_against_exact)."""
     store = get_store()
     expected = set(Chunk.objects.filter(SEARCHABLE).values_list("pk", flat=True))
     vectors = set(store.current().ids().tolist())
@@ -209,6 +240,9 @@ def check_index(repair: bool = False) -> dict:
         "extra_bm25": sorted(lexical - expected),
         "repaired": False,
     }
+    if recall or getattr(store, "index_type", "") == "GPU_CAGRA":
+        report["recall@10"] = recall_against_exact(store.current())
+        report["recall_ok"] = report["recall@10"] is None or report["recall@10"] >= MIN_RECALL
     problems = any(report[key] for key in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25"))
     if repair and problems:
         fill(store, get_embedder(store.model))

@@ -308,6 +308,20 @@ class MilvusVectors:
     def contains(self, ids) -> set[int]:
         return self.store._present(ids) if self.ntotal else set()
 
+    def batches(self, size: int = READ_BATCH):
+        """(ids, vectors) of every passage, a batch at a time (memory stays flat)."""
+        if self.ntotal == 0:
+            return
+        iterator = self.store.client.query_iterator(
+            self.store.name, batch_size=size, filter="", output_fields=["id", "vector"]
+        )
+        try:
+            while batch := iterator.next():
+                ids = np.asarray([row["id"] for row in batch], dtype=np.int64)
+                yield ids, np.asarray([row["vector"] for row in batch], dtype=np.float32)
+        finally:
+            iterator.close()
+
     def vectors(self, ids) -> dict[int, np.ndarray]:
         ids = [int(i) for i in ids]
         if not ids or self.ntotal == 0:

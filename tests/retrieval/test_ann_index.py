@@ -142,3 +142,22 @@ def test_a_growing_index_is_rebuilt_as_hnsw_in_the_background_without_losing_con
     assert ids[0, 0] == 2501
     assert indexing.maintain_index() == "nothing to do"
     assert not (store.folder / ".rebuilding").exists()
+
+
+def test_the_recall_check_tells_a_good_index_from_a_broken_one():
+    """check_index's recall against exact search (a GPU_CAGRA index on Milvus
+    is opted into only with it) on a sample of the index's own vectors."""
+    vectors, _ = embedding_like(3_000, DIM, seed=3)
+    index = VectorIndex(DIM, use_gpu=False, params=default_hnsw())
+    index.add(np.arange(1, 3_001), vectors)
+    assert indexing.recall_against_exact(index, sample=50) >= 0.95
+
+    class Shuffled(VectorIndex):  # an index that returns the right number of wrong neighbours
+        def search(self, queries, k):
+            scores, ids = super().search(queries, k)
+            return scores, (ids % 3_000) + 1 if k else ids
+
+    broken = Shuffled(DIM, use_gpu=False)
+    broken.add(np.arange(1, 3_001), vectors)
+    assert indexing.recall_against_exact(broken, sample=50) < 0.2
+    assert indexing.recall_against_exact(VectorIndex(DIM, use_gpu=False)) is None

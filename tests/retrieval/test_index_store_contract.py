@@ -90,6 +90,11 @@ def test_a_user_gets_k_hits_from_the_collections_they_may_read_however_many_othe
     assert [hit.filename for hit in narrowed] == ["public.md", "public.md"]
 
 
+def test_the_recall_check_reads_the_whole_index_and_finds_it_exact_at_this_size(notes):
+    report = indexing.check_index(recall=True)
+    assert report["recall@10"] == 1.0 and report["recall_ok"]
+
+
 def test_a_deleted_document_is_gone_and_the_check_finds_nothing_wrong(
     notes, django_capture_on_commit_callbacks, eager_tasks
 ):

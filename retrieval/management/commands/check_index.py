@@ -11,9 +11,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--repair", action="store_true", help="Embed what is missing, remove what is extra.")
         parser.add_argument("--json", action="store_true", help="Print the report as JSON.")
+        parser.add_argument(
+            "--recall",
+            action="store_true",
+            help="Also measure the vector index's recall@10 against exact search on a sample of its vectors "
+            "(always done for a GPU_CAGRA index on Milvus).",
+        )
 
-    def handle(self, *args, repair, json: bool, **options):
-        report = indexing.check_index(repair=repair)
+    def handle(self, *args, repair, json: bool, recall: bool, **options):
+        report = indexing.check_index(repair=repair, recall=recall)
         if json:
             self.stdout.write(_dumps(report))
             return
@@ -26,6 +32,11 @@ class Command(BaseCommand):
                 f" (chunk ids {', '.join(map(str, ids[:10]))}{'…' if len(ids) > 10 else ''})" if ids else ""
             )
             self.stdout.write(line)
+        if "recall@10" in report:
+            line = f"  recall@10 against exact search ({indexing.RECALL_SAMPLE} sampled vectors): {report['recall@10']}"
+            self.stdout.write(
+                line if report["recall_ok"] else self.style.WARNING(line + f" (below {indexing.MIN_RECALL})")
+            )
         if report["repaired"]:
             self.stdout.write(self.style.SUCCESS("Repaired."))
         elif any(report[k] for k in ("missing_vectors", "extra_vectors", "missing_bm25", "extra_bm25")):
