@@ -267,7 +267,7 @@ def _process_claimed(document_id: int) -> None:
             parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS
         )
         parsed = isolation.parse_isolated(
-            document.file.path, document.original_filename, guard, memory_mb=settings.RAG_PARSE_MEMORY_MB
+            storage.local_path(document), document.original_filename, guard, memory_mb=settings.RAG_PARSE_MEMORY_MB
         )
         parsed_at = time.perf_counter()
         specs = chunk_pages(

@@ -1,17 +1,16 @@
 """Stored files, shared by content: the same bytes uploaded to two
 collections are two documents and one file (documents/<sha[:2]>/<sha>.<ext>
-under MEDIA_ROOT). A file is removed only when, after the deleting
+in the file store: MEDIA_ROOT, or an S3 bucket every host reaches,
+ragsite/filestore.py). A file is removed only when, after the deleting
 transaction committed, no row uses it; an upload puts its file back once its
 own row is committed if such a delete removed it meanwhile. Both steps hold
-the file's lock, so a delete racing an upload of the same bytes never leaves
-the upload without its file. (The lock is an flock:
-processes on one host, or a shared filesystem whose flock works across hosts.)
+the file's lock (filestore.locked: across hosts on PostgreSQL), so a delete
+racing an upload of the same bytes never leaves the upload without its file.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import time
@@ -21,43 +20,48 @@ from django.conf import settings
 from django.db import transaction
 
 from ingestion.models import Document
+from ragsite import filestore
 
 log = logging.getLogger(__name__)
 
 
-@contextlib.contextmanager
-def _locked(name: str):
-    folder = Path(settings.MEDIA_ROOT) / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / (Path(name).name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def place(tmp: str, name: str) -> None:
-    """Store the uploaded temporary file `tmp` as `name` (relative to
-    MEDIA_ROOT): linked in place now (the caller's transaction may read it
-    before it commits), and once the transaction commits, put back if a
-    delete of another document that shared it removed it meanwhile. `tmp`
-    belongs to this call from here on (removed after the commit; a rollback
-    leaves it to sweep_temporary)."""
+    """Store the uploaded temporary file `tmp` as `name`: in place now (the
+    caller's transaction may read it before it commits), and once the
+    transaction commits, put back if a delete of another document that
+    shared it removed it meanwhile. `tmp` belongs to this call from here on
+    (removed after the commit; a rollback leaves it to sweep_temporary)."""
+    if filestore.shared():
+        with filestore.locked(name):
+            filestore.put(name, tmp)
+
+        def settle_shared():
+            with filestore.locked(name):
+                filestore.put(name, tmp)  # nothing, unless a delete took it meanwhile
+            Path(tmp).unlink(missing_ok=True)
+
+        transaction.on_commit(settle_shared)
+        return
     target = Path(settings.MEDIA_ROOT) / name
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(name):
+    with filestore.locked(name):
         if not target.exists():
             os.link(tmp, target)
 
     def settle():
-        with _locked(name):
+        with filestore.locked(name):
             if target.exists():
                 Path(tmp).unlink(missing_ok=True)
             else:
                 os.replace(tmp, target)
 
     transaction.on_commit(settle)
+
+
+def local_path(document: Document) -> Path:
+    """A file on this host with the document's original (cached from the
+    shared store when there is one); FileNotFoundError when it is gone."""
+    return filestore.local_path(document.file.name, document.sha256)
 
 
 def sweep_temporary(max_age: float = 86_400) -> None:
@@ -76,9 +80,12 @@ def release_on_commit(name: str) -> None:
     unless a document still uses it then."""
 
     def release():
-        with _locked(name):
+        with filestore.locked(name):
             if not Document.objects.filter(file=name).exists():
-                (Path(settings.MEDIA_ROOT) / name).unlink(missing_ok=True)
+                if filestore.shared():
+                    filestore.delete(name)
+                else:
+                    (Path(settings.MEDIA_ROOT) / name).unlink(missing_ok=True)
 
     if name:
         transaction.on_commit(release)

@@ -21,6 +21,39 @@ RAG_EMBEDDER_SMALL_THREADS = envint("RAG_EMBEDDER_SMALL_THREADS", 1, minimum=0)
 # many milliseconds, or while a forward pass runs, share one pass (retrieval/batching.py).
 RAG_EMBEDDER_BATCH_WINDOW_MS = envfloat("RAG_EMBEDDER_BATCH_WINDOW_MS", 3.0)
 RAG_INDEX_DIR = Path(envstr("RAG_INDEX_DIR") or DATA_DIR / "index")
+# Files every host reaches (docs/SCALING.md): with RAG_S3_BUCKET set, uploaded
+# originals and saved model versions live in that S3 bucket (AWS, MinIO, any
+# S3 API; django-storages), and each host caches what it reads under
+# RAG_CACHE_DIR. Unset: the MEDIA_ROOT folder of this host.
+RAG_S3_BUCKET = envstr("RAG_S3_BUCKET", "")
+RAG_S3_ENDPOINT_URL = envstr("RAG_S3_ENDPOINT_URL", "")  # e.g. http://minio:9000; empty: AWS
+RAG_S3_ACCESS_KEY = envstr("RAG_S3_ACCESS_KEY", "")
+RAG_S3_SECRET_KEY = envstr("RAG_S3_SECRET_KEY", "")
+RAG_S3_REGION = envstr("RAG_S3_REGION", "us-east-1")
+RAG_CACHE_DIR = Path(envstr("RAG_CACHE_DIR") or DATA_DIR / "cache")
+
+
+def s3_storages(bucket: str, endpoint_url: str, access_key: str, secret_key: str, region: str) -> dict:
+    """Django's STORAGES with the default storage on an S3 bucket (django-storages)."""
+    return {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": endpoint_url or None,
+                "access_key": access_key or None,
+                "secret_key": secret_key or None,
+                "region_name": region,
+                "file_overwrite": True,  # names are content-addressed: the same name is the same bytes
+                "default_acl": None,  # private: files are served through the app's own checks
+            },
+        },
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+if RAG_S3_BUCKET:
+    STORAGES = s3_storages(RAG_S3_BUCKET, RAG_S3_ENDPOINT_URL, RAG_S3_ACCESS_KEY, RAG_S3_SECRET_KEY, RAG_S3_REGION)
 # How passages are embedded and BM25-indexed (retrieval/forms.py): "contextual"
 # (document title and heading path, then the text) or "text" (the text alone).
 # New indexes take it; an existing index keeps its form until a switch

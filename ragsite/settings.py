@@ -270,7 +270,11 @@ CELERY_TASK_ROUTES = (
     if envstr("RAG_MILVUS_URI")
     else {
         name: {"queue": CELERY_INDEX_QUEUE}
-        for name in ("retrieval.tasks.index_document", "retrieval.tasks.remove_vectors", "retrieval.tasks.rebuild_index")
+        for name in (
+            "retrieval.tasks.index_document",
+            "retrieval.tasks.remove_vectors",
+            "retrieval.tasks.rebuild_index",
+        )
     }
 )
 CELERY_TASK_IGNORE_RESULT = True

@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
@@ -8,6 +7,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generation import feedback
 from generation.models import Citation, Conversation, Message
+from ingestion import storage
 from ingestion.models import MAX_ID, Chunk, Collection, Document
 from ragsite.chat import (
     PDF_TYPE,
@@ -113,7 +113,7 @@ def document_file(request, document_id):
     readable = Collection.objects.readable_by(request.user)
     document = get_object_or_404(Document, pk=document_id, collection__in=readable)
     try:
-        handle = document.file.open("rb")
+        handle = open(storage.local_path(document), "rb")  # noqa: SIM115 (FileResponse closes it)
     except (FileNotFoundError, ValueError):
         raise Http404("The file of this document is missing.") from None
     content_type = content_type_for(document.original_filename)
@@ -143,7 +143,7 @@ def citation_page(request, citation_id):
         raise Http404("Only PDF pages are shown as images.")
     sentence = " ".join(citation.quote[start:end] for start, end in citation.highlight)
     try:
-        png = render_page(Path(citation.document.file.path), citation.page, sentence)
+        png = render_page(storage.local_path(citation.document), citation.page, sentence)
     except (PageError, FileNotFoundError) as exc:
         raise Http404(str(exc)) from None
     response = HttpResponse(png, content_type="image/png")

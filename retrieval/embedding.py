@@ -17,7 +17,6 @@ from django.dispatch import receiver
 
 from ragsite.env import hub_offline
 from retrieval.batching import MicroBatcher
-from retrieval.store import IndexRegistry
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +226,10 @@ def window_spans(offsets, size: int, length: int, overlap: float = 0.25) -> list
 
 
 def serving_model_path() -> str:
-    """The embedder folder of the active index (retrieval/store.py IndexRegistry)."""
-    return IndexRegistry(settings.RAG_INDEX_DIR).state()["active"].get("model") or settings.RAG_EMBEDDER_PATH
+    """The embedder folder of the active index (the registry of retrieval/stores.py)."""
+    from retrieval.stores import registry  # it imports this module
+
+    return registry().state()["active"].get("model") or settings.RAG_EMBEDDER_PATH
 
 
 def model_identity(path: str | None = None) -> str:

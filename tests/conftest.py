@@ -36,6 +36,7 @@ def isolated_storage(settings, tmp_path):
     """Each test gets its own index and upload folders (the database is per test already)."""
     settings.RAG_INDEX_DIR = tmp_path / "index"
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RAG_CACHE_DIR = tmp_path / "cache"
     settings.RAG_ANSWERABILITY_DIR = tmp_path / "answerability"
     settings.RAG_ANSWERABILITY_AUTOFIT = False
     return tmp_path
@@ -63,6 +64,34 @@ def milvus(milvus_server, settings):
     settings.RAG_MILVUS_PREFIX = prefix
     yield milvus_server
     drop_prefix(milvus_server, prefix)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """The endpoint of an S3 server on loopback, for the whole session."""
+    from tests import s3
+
+    process, endpoint = s3.start_server(tmp_path_factory.mktemp("s3") / "moto.log")
+    yield endpoint
+    s3.stop(process)
+
+
+@pytest.fixture
+def s3(s3_server, settings, tmp_path):
+    """This test's files in a bucket of its own (and a cache of its own):
+    the shared file store of ragsite/filestore.py. Yields the bucket name."""
+    import uuid
+
+    from ragsite.rag_settings import s3_storages
+    from tests import s3 as s3_helpers
+
+    bucket = "t" + uuid.uuid4().hex[:12]
+    s3_helpers.client(s3_server).create_bucket(Bucket=bucket)
+    for name, value in s3_helpers.environment(s3_server, bucket).items():
+        setattr(settings, name, value)
+    settings.STORAGES = s3_storages(bucket, s3_server, s3_helpers.KEY, s3_helpers.SECRET, s3_helpers.REGION)
+    settings.RAG_CACHE_DIR = tmp_path / "cache"
+    yield bucket
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 
 from ingestion.models import Chunk, Collection
 from retrieval import indexing, passages, stores, versions
+from retrieval.embedding import get_embedder, serving_model_path
 from retrieval.search import search
 from tests.conftest import ingest_path
 
@@ -133,6 +134,7 @@ def test_a_retriever_switch_builds_apart_serves_and_rolls_back(notes, tmp_path):
     count = versions.switch_retriever("v1", str(other))
     assert count == len(ids_of(*notes.values()))
     assert stores.active_retriever()["name"] == "v1" and stores.get_store() is not old_store
+    assert serving_model_path() == str(other) == get_embedder().model_path  # queries embedded by v1 too
     late = tmp_path / "late.md"
     late.write_text("# Late\n\nThe Titanium card arrives in May.\n")
     note = ingest_path(late)
