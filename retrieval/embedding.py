@@ -196,7 +196,9 @@ class SentenceTransformerEmbedder:
 def get_embedder(path: str | None = None) -> SentenceTransformerEmbedder:
     """The embedder of a model folder; by default the one whose vectors serve
     searches (the packaged model, or the retriever version switched in)."""
-    return _embedder(os.path.normpath(path or serving_model_path()))
+    from retrieval.artifacts import local_model  # a version stored for every host, cached here
+
+    return _embedder(os.path.normpath(local_model(path or serving_model_path())))
 
 
 @functools.lru_cache(maxsize=4)

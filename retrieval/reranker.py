@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from retrieval.artifacts import local_model
 from retrieval.embedding import _FORWARD, _torch_threads, load_model, serving_model_path
 from retrieval.finetune.rerank import DECISION_FILE
 
@@ -96,6 +97,7 @@ def get_reranker(force: bool = False) -> CrossEncoderReranker | None:
     model = serving_model_path()
     if os.path.normpath(model) == os.path.normpath(settings.RAG_EMBEDDER_PATH):
         return None  # the packaged embedder has no reranker
+    model = local_model(model)  # a version stored for every host, cached here
     decided = verdict(model)
     if not decided or not (decided.get("use") or force or settings.RAG_RERANK == "on"):
         return None

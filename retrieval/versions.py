@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from ragsite.celery import enqueue_safely
 from ragsite.transitions import stale_before, transition
-from retrieval import forms, indexing, stores
+from retrieval import artifacts, forms, indexing, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
 from retrieval.signals import retriever_switched
@@ -140,7 +140,7 @@ def switch_retriever(name: str, model_path: str, progress=None, form: str | None
     if form not in forms.FORMS:
         raise ValueError(f"Unknown passage form {form!r}: {', '.join(forms.FORMS)}.")
     model = model_identity(model_path)
-    if not os.path.isdir(model):
+    if not os.path.isdir(artifacts.local_model(model)):
         raise FileNotFoundError(f"Embedder folder not found: {model}")
     entry = {
         "name": name,

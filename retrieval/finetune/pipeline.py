@@ -32,7 +32,7 @@ from django.utils.module_loading import import_string
 
 from ingestion.models import Chunk
 from ragsite.transitions import stale_before, transition
-from retrieval import stores, versions
+from retrieval import artifacts, stores, versions
 from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
@@ -367,6 +367,8 @@ def run(
         version.duration = round(time.perf_counter() - started, 2)
         version.stage = ""
         version.save()
+        with recorder.timed("publish"):
+            artifacts.publish(version)  # for every host, when the file store is shared
     except Exception as exc:
         log.exception("Fine-tuning run %s failed", version.name)
         transition(
