@@ -38,6 +38,7 @@ from generation.finetune import examples as making
 from generation.finetune.pipeline import _questions, sample_facts
 from generation.models import AnswerabilityVersion
 from ingestion.models import Chunk
+from ragsite import filestore
 from ragsite.transitions import transition
 from retrieval import stores
 from retrieval.access import SEARCHABLE
@@ -154,6 +155,8 @@ def run(version_id: int, *, generate=None, progress=None) -> AnswerabilityVersio
         judged = [r for r in rows if r.document in set(split.heldout)]
         decision = decide(model.fitted["heldout"], answerability.measures(serving, judged), serving.name)
         answerability.save(model, version.path)
+        if filestore.shared():  # for every host
+            version.artifact = filestore.put_file(f"answerability/{version.name}", version.path)
         _write_probes(Path(version.path).with_suffix(".probes.jsonl"), rows, set(split.heldout))
         version.corpus = state
         version.retriever = state["retriever"]

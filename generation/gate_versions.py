@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from generation import answerability
 from generation.models import AnswerabilityVersion
+from ragsite import filestore
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +32,28 @@ def current() -> answerability.Model:
     when none is active, or when the active one's artifact cannot be used
     here (fitted on other signals, or gone): that is logged, once."""
     try:
-        row = AnswerabilityVersion.objects.filter(is_active=True).values_list("pk", "path").first()
+        row = AnswerabilityVersion.objects.filter(is_active=True).values_list("pk", "path", "artifact").first()
     except DatabaseError:  # no table yet (a migration pending): the packaged gate still answers
         return answerability.PACKAGED
     if row is None:
         return answerability.PACKAGED
+    key = row[:2]
     with _lock:
-        found = _loaded.get(row)
+        found = _loaded.get(key)
         if found is None:
             try:
-                found = answerability.load(row[1])
+                found = answerability.load(filestore.local_file(row[1], row[2]))
             except (OSError, ValueError) as error:
                 found = str(error)
                 log.warning("Answerability model %s not used, the packaged gate decides: %s", row[0], error)
-            _loaded[row] = found
+            _loaded[key] = found
     return found if isinstance(found, answerability.Model) else answerability.PACKAGED
 
 
 def refusal(version: AnswerabilityVersion) -> str:
     """Why this version's artifact would not load here ("" when it loads)."""
     try:
-        answerability.load(version.path)
+        answerability.load(filestore.local_file(version.path, version.artifact))
     except (OSError, ValueError) as error:
         return str(error)
     return ""

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from generation import serving
 from generation.models import GeneratorVersion
+from ragsite import filestore
 from ragsite.celery import enqueue_safely
 from ragsite.transitions import transition
 
@@ -107,7 +108,7 @@ def switch_to(version_id: int) -> GeneratorVersion:
             f"{version.name} is {version.get_status_display().lower()}; only an exported model can be switched in."
         )
     if version.name != PACKAGED:
-        check_loads(version.path)
+        check_loads(filestore.local_file(version.path, version.artifact))
     serving.set_serving(version.name, None if version.name == PACKAGED else version.path)
     with transaction.atomic():
         transition(

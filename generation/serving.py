@@ -2,8 +2,11 @@
 versions names (RAG_GENERATOR_DIR/serving.json, written atomically by a
 switch), else RAG_GENERATOR_MODEL (the packaged model). Every process reads
 the file again when it changes, so a switch or a rollback reaches all of them
-without a restart. Pure of the database (generation/generators.py keeps the
-rows).
+without a restart. generation/generators.py keeps the rows.
+
+With a shared file store (RAG_S3_BUCKET: several hosts) there is no shared
+folder for that file: the active row is the choice, read per answer, and
+its GGUF comes from the store into this host's cache (ragsite/filestore.py).
 
 `trying(path)` serves another model to the calling thread only, for as long
 as the block runs: a fine-tuning run judges its candidate through the real
@@ -22,6 +25,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from ragsite import filestore
+
 log = logging.getLogger(__name__)
 
 _trying: contextvars.ContextVar[str | None] = contextvars.ContextVar("generator_trying", default=None)
@@ -35,6 +40,8 @@ def registry_path() -> Path:
 
 def entry() -> dict | None:
     """The registry's entry ({"name", "path"}), or None when no version was switched in."""
+    if filestore.shared():
+        return _active_row()
     path = registry_path()
     try:
         stat = path.stat()
@@ -52,6 +59,20 @@ def entry() -> dict | None:
             value = None
         _seen[str(path)] = (stamp, value)
         return value
+
+
+def _active_row() -> dict | None:
+    from generation.generators import PACKAGED
+    from generation.models import GeneratorVersion
+
+    row = GeneratorVersion.objects.filter(is_active=True).values("name", "path", "artifact").first()
+    if row is None or row["name"] == PACKAGED:
+        return None
+    try:
+        return {"name": row["name"], "path": filestore.local_file(row["path"], row["artifact"])}
+    except OSError:
+        log.exception("Generator %s could not be fetched from the file store", row["name"])
+        return {"name": row["name"], "path": row["path"]}
 
 
 def serving_model() -> str:
@@ -73,7 +94,10 @@ def serving_name() -> str:
 
 
 def set_serving(name: str, path: str | None) -> None:
-    """Point every process at version `name` (path None: the packaged model)."""
+    """Point every process at version `name` (path None: the packaged model).
+    With a shared file store the caller's row update is the switch."""
+    if filestore.shared():
+        return
     target = registry_path()
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")

@@ -138,7 +138,23 @@ def _cached(name: str) -> Path:
     return path
 
 
-# -- folders (model versions) -------------------------------------------------
+# -- model versions ----------------------------------------------------------
+def put_file(name: str, path: str | Path) -> dict:
+    """Store one file of a version (a GGUF, a JSON artifact) under a name
+    made of `name` and its digest; returns {"name", "sha256"} for its row."""
+    sha = sha256_of(path)
+    stored = f"artifacts/{name}-{sha[:16]}{Path(path).suffix}"
+    put(stored, path)
+    return {"name": stored, "sha256": sha}
+
+
+def local_file(path: str, stored: dict) -> str:
+    """`path` when this host has it, else this host's copy of the stored file."""
+    if os.path.exists(path) or not stored or not shared():
+        return path
+    return str(local_path(stored["name"], stored["sha256"]))
+
+
 def put_folder(name: str, folder: str | Path) -> dict:
     """Store the folder as one archive named after `name` and its digest;
     returns {"name", "sha256"} to record where the folder's version is kept."""

@@ -20,6 +20,11 @@ class VersionRecord(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     switched_at = models.DateTimeField(null=True, blank=True)
+    artifact = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where the shared file store keeps what serving loads (name, sha256); empty without one.",
+    )
 
     class Meta:
         abstract = True

@@ -30,12 +30,6 @@ class RetrieverVersion(VersionRecord):
         default=dict, blank=True, help_text="Training pairs by method (llm, keyword, situation, ict, feedback)."
     )
     metrics = models.JSONField(default=dict, blank=True, help_text="Held-out retrieval before and after.")
-    artifact = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="Where the shared file store keeps its embedder and reranker folders (name, sha256); "
-        "empty without a shared store.",
-    )
 
     class Meta(VersionRecord.Meta):
         constraints = [

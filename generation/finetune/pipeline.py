@@ -43,6 +43,7 @@ from generation.gathering import score_units
 from generation.models import GeneratorVersion
 from generation.prompts import EvidenceLine, build_prompt
 from ingestion.models import Document
+from ragsite import filestore
 from ragsite.transitions import stale_before, transition
 from retrieval.bm25_index import tokenize
 from retrieval.embedding import get_embedder
@@ -320,6 +321,8 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
         version.duration = round(time.monotonic() - started, 1)
         version.status = Status.EVALUATED if decision["better"] else Status.REJECTED
         version.stage = ""
+        if filestore.shared():  # for every host
+            version.artifact = filestore.put_file(f"generators/{version.name}", version.path)
         version.save()
         report = {"options": options.as_dict(), "version": version.name, "examples": version.examples}
         report |= {"training": version.training, "metrics": version.metrics, "durations": version.durations}
