@@ -165,7 +165,14 @@ class MilvusStore:
                 self.client.drop_collection(target)
             raise
         if fresh:
+            self.client.flush(target)  # sealed and indexed before it serves
             self._point_alias(target)
+
+    def flush(self) -> None:
+        """Seal what was written, so that Milvus indexes it (growing data is
+        searched by brute force until then)."""
+        if self.exists():
+            self.client.flush(self.name)
 
     def snapshot_copy(self):
         return 0, None  # Milvus maintains its own index
