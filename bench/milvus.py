@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/milvus.py quality demo|postgresql
     .venv/bin/python bench/milvus.py scale [--sizes 100000 1000000] [--queries 200]
+    .venv/bin/python bench/milvus.py ingest [--workers 1 2] [--documents 24] [--pages 20]
 
 quality: each corpus is ingested once (a fresh SQLite data folder, the FAISS
 store), then the same chunks are indexed into Milvus (a milvus-lite server on
@@ -20,7 +21,11 @@ it searches brute force, and that figure is kept too); the query encoder
 (the packaged embedder on one query) is timed apart. FAISS is exact up to RAG_INDEX_EXACT_MAX
 (100,000) and HNSW beyond, Milvus HNSW at every size, both M=32, efSearch 128.
 
-Writes bench/results/milvus-quality-<corpus>.json and milvus-scale.json.
+ingest: generated PDFs uploaded at once, timed from the first upload to the
+last document indexed, through 1 and 2 real Celery workers (solo pools, each
+with its share of the cores), on PostgreSQL and Redis, for each store.
+
+Writes bench/results/milvus-quality-<corpus>.json, milvus-scale.json and milvus-ingest.json.
 """
 
 import argparse
@@ -174,6 +179,9 @@ def ingest_one(store: str, count: int, database: str, documents: int, pages: int
         os.environ["RAG_MILVUS_PREFIX"] = database
     else:
         os.environ.pop("RAG_MILVUS_URI", None)
+    # Each worker its share of the cores (torch takes them all by default:
+    # two workers would each run two threads on two cores).
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // count))
     data = setup_django(str(Path(work) / database))
     from ingestion import services, sweeps
     from ingestion.models import Chunk, Document
@@ -222,7 +230,7 @@ def main():
     s.add_argument("--queries", type=int, default=200)
     i = sub.add_parser("ingest")
     i.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    i.add_argument("--documents", type=int, default=8)
+    i.add_argument("--documents", type=int, default=24)
     i.add_argument("--pages", type=int, default=20)
     args = parser.parse_args()
     if args.part == "quality":
