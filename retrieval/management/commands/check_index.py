@@ -33,7 +33,7 @@ class Command(BaseCommand):
             )
             self.stdout.write(line)
         if "recall@10" in report:
-            line = f"  recall@10 against exact search ({indexing.RECALL_SAMPLE} sampled vectors): {report['recall@10']}"
+            line = f"  recall@10 against exact search (up to {indexing.RECALL_SAMPLE} of its vectors as queries): {report['recall@10']}"
             self.stdout.write(
                 line if report["recall_ok"] else self.style.WARNING(line + f" (below {indexing.MIN_RECALL})")
             )
