@@ -570,3 +570,43 @@ def test_a_question_that_waits_says_how_many_are_ahead(page, live_server, alice,
     finally:
         for ticket in held:
             ticket.leave()
+
+
+def test_an_ended_session_keeps_the_question_across_the_sign_in(page, live_server, alice):  # noqa: F811
+    log_in(page, live_server)
+    page.context.clear_cookies()  # signed out elsewhere, or the session expired
+    question = "What is the annual fee of the Gold card?"
+    page.fill("#question", question)
+    page.press("#question", "Enter")
+    alert = page.locator(".msg.assistant.error")
+    alert.wait_for()
+    assert "Your session has ended" in alert.inner_text()
+    assert page.input_value("#question") == question  # nothing typed is lost
+    assert page.locator(".msg.user").count() == 0  # it was not sent
+    shoot(page, "session-ended-1280")
+    alert.locator("a", has_text="sign in again").click()
+    page.wait_for_url("**/accounts/login/?next=%2F")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(live_server.url + "/")
+    assert page.input_value("#question") == question  # ready to send
+
+
+def test_the_error_and_sign_in_pages_on_a_phone(page, live_server, alice):  # noqa: F811
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "not-her-password")
+    page.click("button[type=submit]")
+    page.locator(".error").wait_for()
+    assert page.input_value("#id_username") == "alice"
+    assert page.evaluate("document.activeElement.id") == "id_password"
+    shoot(page, "sign-in-failed-390")
+    log_in(page, live_server)
+    page.goto(live_server.url + "/c/999999/")
+    back = page.locator("a", has_text="Back to your chats")
+    assert back.is_visible() and page.locator("h1").inner_text() == "Not found"
+    shoot(page, "not-found-390")
+    back.click()
+    page.wait_for_url(live_server.url + "/")

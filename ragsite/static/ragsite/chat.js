@@ -6,7 +6,10 @@
   const send = document.getElementById("send");
   const csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   // No inline script (the Content-Security-Policy allows none): the page's URLs are on the form.
-  const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl, message: form.dataset.messageUrl};
+  const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl, message: form.dataset.messageUrl,
+                login: form.dataset.loginUrl};
+  // A question typed when the session had ended, kept across the sign-in.
+  const KEPT = "rag-kept-question";
   let conversationId = form.dataset.conversationId ? Number(form.dataset.conversationId) : null;
   // The sources of each answer on the page, by message id, for the viewer.
   const sourcesOf = new Map();
@@ -219,6 +222,28 @@
     messages.appendChild(box);
     box.scrollIntoView({block: "end"});
     return box;
+  }
+
+  // The session ended (signed out elsewhere, expired): say so, keep the
+  // question for after the sign-in, and link to it, back to this chat.
+  function signedOut(question) {
+    try { sessionStorage.setItem(KEPT, question); } catch (err) { /* private mode: the input keeps it */ }
+    input.value = question;
+    const box = el("div", "msg assistant error");
+    box.setAttribute("role", "alert");
+    const body = el("div", "body", "Your session has ended, so the question was not sent. It is kept: ");
+    const link = el("a", "", "sign in again");
+    link.href = urls.login + "?next=" + encodeURIComponent(location.pathname);
+    body.appendChild(link);
+    body.appendChild(document.createTextNode(" and it will be in the box, ready to send."));
+    box.appendChild(body);
+    messages.appendChild(box);
+    box.scrollIntoView({block: "end"});
+  }
+
+  function signedOutResponse(response, data) {
+    return response.status === 401 ||
+      (response.status === 403 && /credentials|not authenticated|log ?in|sign ?in/i.test(String(data.detail || "")));
   }
 
   let asked = null;
@@ -438,7 +463,7 @@
   });
 
   async function ask(question, options) {
-    if (!(options && options.repeat)) userMessage(question);
+    const mine = options && options.repeat ? null : userMessage(question);
     const pending = el("div", "msg assistant pending");
     const live = el("div", "body", "Searching the documents…");
     pending.appendChild(live);
@@ -469,6 +494,11 @@
       if (!response.ok) {
         const data = await response.json().catch(() => ({}));
         pending.remove();
+        if (signedOutResponse(response, data)) {
+          if (mine) mine.remove();  // not sent: it goes back into the box
+          signedOut(question);
+          return;
+        }
         errorMessage(data.detail || ("The server answered with an error (" + response.status + ")."),
                      response.status >= 500 || response.status === 429 ? question : null);
         return;
@@ -545,5 +575,10 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  try {
+    const kept = sessionStorage.getItem(KEPT);
+    if (kept && !input.value) input.value = kept;
+    sessionStorage.removeItem(KEPT);
+  } catch (err) { /* no storage: nothing was kept */ }
   input.focus();
 })();
