@@ -44,9 +44,10 @@ def start_server(data_dir: Path, port: int | None = None) -> tuple[subprocess.Po
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Terminate a server or worker the tests started, killing it if it hangs."""
     process.terminate()
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

@@ -23,7 +23,7 @@ from retrieval.models import RetrieverVersion
 from tests import s3 as s3_helpers
 from tests.e2e.conftest import ROOT, database_url, wait_until
 from tests.e2e.test_worker_crash import large_document
-from tests.milvus import free_port
+from tests.milvus import free_port, stop
 
 requests = pytest.importorskip("requests")
 
@@ -101,12 +101,7 @@ class Host:
     def stop(self) -> None:
         for process in self.processes:
             if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+                stop(process)
 
 
 @pytest.fixture
