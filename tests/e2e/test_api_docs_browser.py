@@ -13,6 +13,7 @@ def test_the_api_docs_page_runs_under_the_csp(page, live_server):  # noqa: F811
     page.goto(live_server.url + "/api/docs/")
     page.wait_for_selector("text=/api/documents/", timeout=15_000)
     assert page.locator(".opblock").count() >= 5  # the operations, rendered from /api/schema/
+    assert page.locator("a", has_text="Back to the chat").get_attribute("href") == "/"  # a way back to the site
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
     problems = [m for m in page.console_messages if "Content Security Policy" in m or "page error" in m]

@@ -237,6 +237,10 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         assert page.locator("#sidebar").is_visible() and page.locator("#menu").is_hidden()
         for selector in (".ask-help", ".sources-title", ".where", ".sidebar .date", ".kind", "a.cite", ".msg .body"):
             assert contrast(page, selector) >= 4.5, (scheme, selector, contrast(page, selector))
+        # Placeholders take the muted text colour (measured at 4.5:1 or more above), not a faint grey.
+        muted = page.evaluate("getComputedStyle(document.querySelector('.ask-help')).color")
+        placeholder = "getComputedStyle(document.querySelector('#question'), '::placeholder').color"
+        assert page.evaluate(placeholder) == muted, (scheme, page.evaluate(placeholder), muted)
         shoot(page, f"chat-1280-{scheme}")
         page.set_viewport_size({"width": 390, "height": 844})
         assert page.locator("#sidebar").is_hidden()
@@ -245,6 +249,8 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         page.click("#menu")
         assert page.locator("#sidebar").is_visible() and page.get_attribute("#menu", "aria-expanded") == "true"
         shoot(page, f"chat-390-menu-{scheme}")
+        backdrop = page.evaluate("getComputedStyle(document.querySelector('.chat'), '::before').backgroundColor")
+        assert backdrop == "rgba(0, 0, 0, 0.45)"  # the chat dimmed behind the menu
         page.locator(".chat").click(position={"x": 350, "y": 400})  # a tap beside the menu puts it away
         assert page.locator("#sidebar").is_hidden() and page.get_attribute("#menu", "aria-expanded") == "false"
         images["hold"] = True
