@@ -75,7 +75,7 @@ def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> P
         parsed = _parse_html(path, guard)
     else:
         kind = "markdown" if suffix in MARKDOWN_SUFFIXES else "text"
-        text = _decode_text(path.read_bytes())
+        text = decode_text(path.read_bytes())
         guard.add_text(len(text))
         title = _markdown_title(text) if kind == "markdown" else ""
         parsed = ParsedDocument(kind=kind, pages=[Page(None, text)], title=title)
@@ -86,7 +86,7 @@ def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> P
     return parsed
 
 
-def _decode_text(data: bytes) -> str:
+def decode_text(data: bytes) -> str:
     """Text in any common encoding: BOMs, UTF-8, else the best guess of charset-normalizer."""
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -253,7 +253,7 @@ def _parse_html(path: Path, guard: Guard) -> ParsedDocument:
     data = path.read_bytes()
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise ParseError("The file looks binary, not HTML; check that the file type is right.")
-    html = _decode_text(data)
+    html = decode_text(data)
     # trafilatura reads the page in one call that cannot be stopped midway
     # (about 1.5 s a megabyte): the page, markup included, counts as its text.
     guard.add_text(len(html))

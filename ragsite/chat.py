@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from generation.models import Conversation, Message
 from ingestion.models import Collection, Document
+from ragsite.originals import format_of
 from ragsite.rendering import render
 
 PDF = ".pdf"
@@ -166,6 +167,8 @@ def citation_dict(citation) -> dict:
     data["id"] = citation.pk
     pdf_page = not withdrawn and citation.page and PurePath(citation.filename).suffix.lower() == PDF
     data["page_image_url"] = reverse("citation-page", args=[citation.pk]) if pdf_page else ""
+    data["boxes_url"] = reverse("citation-boxes", args=[citation.pk]) if pdf_page else ""
+    data.update(original(None if withdrawn else citation.document_id, citation.filename))
     data["around_url"] = (
         reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
     )
@@ -196,4 +199,13 @@ def passage_dict(passage: dict, number: int) -> dict:
         "page_image_url": "",
         "around_url": reverse("passage-neighbours", args=[passage["chunk_id"]]) if passage.get("chunk_id") else "",
         "file_url": file_url(passage.get("document_id"), passage.get("filename", ""), passage.get("page")),
+        "boxes_url": "",
+        **original(passage.get("document_id"), passage.get("filename", "")),
     }
+
+
+def original(document_id: int | None, filename: str) -> dict:
+    """How the viewer shows the original (ragsite/originals.py) and where it gets it."""
+    kind = format_of(filename) if document_id else ""
+    url = reverse("document-file" if kind == "pdf" else "document-original", args=[document_id]) if kind else ""
+    return {"format": kind, "original_url": url}

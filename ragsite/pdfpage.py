@@ -1,13 +1,16 @@
-"""A PDF page as a PNG with a sentence highlighted, for the source viewer:
-PDFium (pypdfium2, which parsing already uses) renders the page and finds
-the sentence in its text layer; the boxes of its characters are painted over
-in translucent yellow. No Django here."""
+"""A cited sentence on its PDF page, for the source viewer: PDFium (pypdfium2,
+which parsing already uses) finds the sentence in the page's text layer and
+gives the boxes of its characters, in PDF points, for the viewer (PDF.js) to
+draw over the page; or it renders the page as a PNG with those boxes painted
+in translucent yellow (the viewer's fallback). No Django here."""
 
 from __future__ import annotations
 
 import io
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 SCALE = 1.5  # 108 dpi: readable beside the chat, about 150 KB a page
@@ -22,12 +25,10 @@ class PageError(Exception):
     """The file cannot be rendered or has no such page."""
 
 
-def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
-    """PNG bytes of page `page_number` (1-based) of the PDF at `path`, with
-    `sentence` (or, if the text layer breaks it differently, its longest
-    leading run of words that is found) highlighted."""
+@contextmanager
+def _page(path: Path, page_number: int) -> Iterator:
+    """Page `page_number` (1-based) of the PDF at `path`, under the lock, closed after."""
     import pypdfium2 as pdfium
-    from PIL import Image, ImageDraw
 
     with _lock:
         try:
@@ -39,18 +40,47 @@ def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
                 raise PageError(f"The PDF has no page {page_number}.")
             page = document[page_number - 1]
             try:
-                width, height = page.get_size()
-                scale = min(SCALE, MAX_SIDE / max(width, height, 1))
-                image = page.render(scale=scale).to_pil().convert("RGBA")
-                textpage = page.get_textpage()
-                try:
-                    boxes = _boxes(textpage, sentence)
-                finally:
-                    textpage.close()
+                yield page
             finally:
                 page.close()
         finally:
             document.close()
+
+
+def _sentence_boxes(page, sentence: str) -> list[tuple[float, float, float, float]]:
+    textpage = page.get_textpage()
+    try:
+        return _boxes(textpage, sentence)
+    finally:
+        textpage.close()
+
+
+def sentence_boxes(path: Path, page_number: int, sentence: str) -> dict:
+    """The page's size and the boxes (left, bottom, right, top in PDF points,
+    origin at the page's lower left) of `sentence` on it, as found by
+    render_page; no boxes when the text layer does not hold it."""
+    with _page(path, page_number) as page:
+        width, height = page.get_size()
+        boxes = _sentence_boxes(page, sentence)
+    return {
+        "page": page_number,
+        "width": round(width, 2),
+        "height": round(height, 2),
+        "boxes": [[round(v, 2) for v in box] for box in boxes],
+    }
+
+
+def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
+    """PNG bytes of page `page_number` (1-based) of the PDF at `path`, with
+    `sentence` (or, if the text layer breaks it differently, its longest
+    leading run of words that is found) highlighted."""
+    from PIL import Image, ImageDraw
+
+    with _page(path, page_number) as page:
+        width, height = page.get_size()
+        scale = min(SCALE, MAX_SIDE / max(width, height, 1))
+        image = page.render(scale=scale).to_pil().convert("RGBA")
+        boxes = _sentence_boxes(page, sentence)
     if boxes:
         overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
         draw = ImageDraw.Draw(overlay)

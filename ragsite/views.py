@@ -9,6 +9,7 @@ from generation import feedback
 from generation.models import Citation, Conversation, Message
 from ingestion import storage
 from ingestion.models import MAX_ID, Chunk, Collection, Document
+from ragsite import originals
 from ragsite.chat import (
     PDF_TYPE,
     content_type_for,
@@ -19,7 +20,7 @@ from ragsite.chat import (
     readable_documents,
     suggested_questions,
 )
-from ragsite.pdfpage import PageError, render_page
+from ragsite.pdfpage import PageError, render_page, sentence_boxes
 
 # Originals are shown, never run: a PDF may use the browser's viewer; text has no rights at all.
 PDF_POLICY = "default-src 'none'; object-src 'self'; frame-ancestors 'none'"
@@ -108,10 +109,7 @@ def message(request, conversation_id, message_id):
 @login_required
 def document_file(request, document_id):
     """The original file of a document in a collection the user may read; 404 for anyone else."""
-    if document_id > MAX_ID:
-        raise Http404
-    readable = Collection.objects.readable_by(request.user)
-    document = get_object_or_404(Document, pk=document_id, collection__in=readable)
+    document = readable_document(request, document_id)
     try:
         handle = open(storage.local_path(document), "rb")  # noqa: SIM115 (FileResponse closes it)
     except (FileNotFoundError, ValueError):
@@ -123,11 +121,32 @@ def document_file(request, document_id):
     return response
 
 
+def readable_document(request, document_id) -> Document:
+    """A document in a collection the user may read; 404 for anyone else."""
+    if document_id > MAX_ID:
+        raise Http404
+    return get_object_or_404(Document, pk=document_id, collection__in=Collection.objects.readable_by(request.user))
+
+
 @require_GET
 @login_required
-def citation_page(request, citation_id):
-    """The cited PDF page as an image with the cited sentence highlighted: for
-    the owner of the answer, while they may still read the document."""
+def document_original(request, document_id):
+    """The original as the source viewer shows it (ragsite/originals.py), as JSON."""
+    document = readable_document(request, document_id)
+    try:
+        data = originals.shown(storage.local_path(document), document.original_filename)
+    except (FileNotFoundError, ValueError):
+        data = {"format": "", "html": "", "reason": "The file of this document is missing."}
+    except originals.NotShown as exc:
+        data = {"format": "", "html": "", "reason": str(exc)}
+    response = JsonResponse(data)
+    response["Cache-Control"] = "private, max-age=600"
+    return response
+
+
+def cited_pdf_page(request, citation_id) -> tuple[Citation, str]:
+    """A citation of a PDF page, for the owner of the answer while they may
+    still read the document, and its cited sentence; 404 otherwise."""
     if citation_id > MAX_ID:
         raise Http404
     citation = get_object_or_404(
@@ -141,12 +160,34 @@ def citation_page(request, citation_id):
     )
     if content_type_for(citation.document.original_filename) != PDF_TYPE:
         raise Http404("Only PDF pages are shown as images.")
-    sentence = " ".join(citation.quote[start:end] for start, end in citation.highlight)
+    return citation, " ".join(citation.quote[start:end] for start, end in citation.highlight)
+
+
+@require_GET
+@login_required
+def citation_page(request, citation_id):
+    """The cited PDF page as an image with the cited sentence highlighted."""
+    citation, sentence = cited_pdf_page(request, citation_id)
     try:
         png = render_page(storage.local_path(citation.document), citation.page, sentence)
     except (PageError, FileNotFoundError) as exc:
         raise Http404(str(exc)) from None
     response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_GET
+@login_required
+def citation_boxes(request, citation_id):
+    """Where the cited sentence is on its PDF page: the page size and the
+    boxes of its characters in PDF points, for the viewer to highlight."""
+    citation, sentence = cited_pdf_page(request, citation_id)
+    try:
+        data = sentence_boxes(storage.local_path(citation.document), citation.page, sentence)
+    except (PageError, FileNotFoundError) as exc:
+        raise Http404(str(exc)) from None
+    response = JsonResponse(data)
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

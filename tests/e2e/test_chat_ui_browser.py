@@ -107,6 +107,66 @@ def shoot(tab, name):
     tab.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
 
 
+def storage_path(document):
+    from ingestion import storage
+
+    return storage.local_path(document)
+
+
+def char_boxes(path, page_number, sentence):
+    """The page's size and the boxes of `sentence`'s characters, read by PDFium
+    character by character (the server's boxes come from its text runs)."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(str(path))
+    sheet = pdf[page_number - 1]
+    text = sheet.get_textpage()
+    index, length = text.search(sentence, match_case=False).get_next()
+    boxes = [text.get_charbox(i) for i in range(index, index + length)]
+    width, height = sheet.get_size()
+    return width, height, [b for b in boxes if b[2] > b[0] and b[3] > b[1]]  # spaces have no box
+
+
+# The page's canvas, the highlight boxes over it and how much of the canvas is ink, in CSS pixels.
+PDF_GEOMETRY = """body => {
+    const canvas = body.querySelector("canvas"), c = canvas.getBoundingClientRect(), b = body.getBoundingClientRect();
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let ink = 0;
+    for (let i = 0; i < pixels.length; i += 4) if (pixels[i] < 128) ink++;
+    const marks = [...body.querySelectorAll(".pdf-mark")].map((m) => {
+        const r = m.getBoundingClientRect();
+        return [r.left - c.left, r.top - c.top, r.right - c.left, r.bottom - c.top];
+    });
+    return {width: c.width, height: c.height, ink: ink, marks: marks,
+            visible: marks.length > 0 && marks.every((m) => m[1] + c.top >= b.top && m[3] + c.top <= b.bottom)};
+}"""
+
+
+def pdf_geometry(viewer):
+    body = viewer.locator("#original-body")
+    body.locator(".pdf-mark").first.wait_for()
+    return body.evaluate(PDF_GEOMETRY)
+
+
+def check_pdf_highlight(tab, viewer, path, page_number, sentence):
+    """The highlight drawn over PDF.js's canvas covers the sentence's characters
+    and nothing far from them, and is in view; the canvas holds the page's text."""
+    geometry = pdf_geometry(viewer)
+    width, height, chars = char_boxes(path, page_number, sentence)
+    scale = geometry["width"] / width
+    assert abs(geometry["height"] / height - scale) < 0.01  # the page drawn without distortion
+    assert geometry["ink"] > 200  # PDF.js drew the text
+    assert geometry["visible"]  # scrolled to the highlight
+    marks = [[x1 / scale, height - y2 / scale, x2 / scale, height - y1 / scale] for x1, y1, x2, y2 in geometry["marks"]]
+    for left, bottom, right, top in chars:  # every character's centre is under a mark
+        x, y = (left + right) / 2, (bottom + top) / 2
+        assert any(m[0] <= x <= m[2] and m[1] <= y <= m[3] for m in marks), (x, y, marks)
+    union = [min(m[0] for m in marks), min(m[1] for m in marks), max(m[2] for m in marks), max(m[3] for m in marks)]
+    expected = [min(c[0] for c in chars), min(c[1] for c in chars), max(c[2] for c in chars), max(c[3] for c in chars)]
+    assert all(abs(a - b) < 4 for a, b in zip(union, expected, strict=True)), (union, expected)  # within 4 pt
+    assert viewer.locator(".pdf-where").inner_text() == f"Page {page_number} of 2"
+
+
 def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_server, answered):  # noqa: F811
     conversation, _, document = answered
     log_in(page, live_server, f"/c/{conversation.pk}/")
@@ -134,20 +194,53 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     shoot(original, "original-pdf-at-page-2")
     original.close()
     assert viewer.locator(".where").first.inner_text() == "handbook.pdf, page 2 · Booking"
-    # The page itself, drawn by the server with the sentence highlighted.
-    image = viewer.locator("#viewer-image")
-    for _ in range(50):  # (wait_for_function evaluates a string: the CSP forbids it)
-        if image.evaluate("img => img.complete"):
-            break
-        page.wait_for_timeout(100)
-    assert image.evaluate("img => img.naturalWidth") > 500
+    # The page itself, drawn by PDF.js in the panel, the sentence highlighted where its characters are.
+    check_pdf_highlight(page, viewer, storage_path(document), 2, "The Gold card fee is waived in the first year.")
     viewer.locator("#viewer-more").click()
     viewer.locator("#viewer-after .passage").wait_for()
     assert "Northwind Card Handbook" in viewer.locator("#viewer-before").inner_text()
     assert viewer.locator("#viewer-after h2").inner_text() == "Insurance"
     shoot(page, "citation-viewer-1280")
+    # Zoom: the page and its highlight drawn larger; the page before; full screen.
+    before = pdf_geometry(viewer)
+    zoom = viewer.locator(".pdf-zoom").inner_text()
+    viewer.get_by_role("button", name="Zoom in").click()
+    for _ in range(50):
+        if viewer.locator(".pdf-zoom").inner_text() != zoom:
+            break
+        page.wait_for_timeout(100)
+    after = pdf_geometry(viewer)
+    assert after["width"] > before["width"] * 1.05
+    ratio = after["width"] / before["width"]
+    assert abs((after["marks"][0][2] - after["marks"][0][0]) / (before["marks"][0][2] - before["marks"][0][0]) - ratio) < 0.1
+    viewer.get_by_role("button", name="Fit to width").click()
+    viewer.get_by_role("button", name="Previous page").click()
+    viewer.locator(".pdf-where", has_text="Page 1 of 2").wait_for()
+    assert viewer.locator(".pdf-mark").count() == 0  # the sentence is on page 2
+    viewer.get_by_role("button", name="Next page").click()
+    viewer.locator(".pdf-mark").first.wait_for()
+    viewer.get_by_role("button", name="Full screen").click()
+    assert viewer.get_attribute("class") == "viewer full"
+    for _ in range(50):
+        if pdf_geometry(viewer)["width"] > before["width"] * 1.5:
+            break
+        page.wait_for_timeout(100)
+    check_pdf_highlight(page, viewer, storage_path(document), 2, "The Gold card fee is waived in the first year.")
+    shoot(page, "citation-viewer-full-1280")
+    page.keyboard.press("Escape")  # out of full screen first
+    assert viewer.get_attribute("class") == "viewer" and viewer.is_visible()
     page.keyboard.press("Escape")
-    assert viewer.is_hidden()
+    page.wait_for_timeout(300)
+    assert viewer.is_hidden(), page.console_messages
+    # The preview of [1] on hover: the source and its sentence.
+    answer.locator("a.cite").first.hover()
+    preview = page.locator("#cite-preview")
+    preview.wait_for(state="visible")
+    assert "Card Handbook" in preview.inner_text()
+    assert "The Gold card fee is waived in the first year." in preview.inner_text()
+    shoot(page, "citation-preview-1280")
+    page.mouse.move(5, 400)
+    preview.wait_for(state="hidden")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     answer.locator("button", has_text="Copy").click()
     copied = page.evaluate("navigator.clipboard.readText()")
@@ -225,12 +318,13 @@ def test_hostile_text_in_answers_and_passages_stays_inert(page, live_server, ali
 def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  # noqa: F811
     conversation, _, _ = answered
     log_in(page, live_server, f"/c/{conversation.pk}/")
-    images = {"hold": False, "held": []}  # the cited page's image, held back until the sheet is measured
+    images = {"hold": False, "held": []}  # the cited page (its PDF and boxes), held back until the sheet is measured
 
     def image(route):
         images["held"].append(route) if images["hold"] else route.continue_()
 
-    page.route("**/citations/*/page.png", image)
+    page.route("**/documents/*/file", image)
+    page.route("**/citations/*/boxes", image)
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
         page.set_viewport_size({"width": 1280, "height": 800})
@@ -260,8 +354,8 @@ def test_the_layout_on_a_phone_and_in_dark_mode(page, live_server, answered):  #
         images["hold"] = False
         while images["held"]:
             images["held"].pop().continue_()
-        page.locator("#viewer-image").evaluate("img => img.decode()")
-        assert page.locator("#viewer-close").bounding_box() == close  # a late image does not move it from the finger
+        page.locator("#original-body .pdf-mark").first.wait_for()
+        assert page.locator("#viewer-close").bounding_box() == close  # a late page does not move it from the finger
         shoot(page, f"citation-sheet-390-{scheme}")
         page.click("#viewer-close")
         page.locator("#viewer").wait_for(state="hidden")
@@ -616,3 +710,90 @@ def test_the_error_and_sign_in_pages_on_a_phone(page, live_server, alice):  # no
     shoot(page, "not-found-390")
     back.click()
     page.wait_for_url(live_server.url + "/")
+
+
+# An HTML page as uploaded: navigation, a script, styles and a long body before the cited sentence.
+HTML_PAGE = (
+    "<!doctype html><html><head><title>Travel policy</title><style>body{color:red}</style>"
+    "<script>document.title='ran'</script></head><body><nav><a href='/home'>Home</a></nav>"
+    "<h1>Travel policy</h1>"
+    + "".join(f"<p>Section {i}: routine rules about receipts and approvals for trip {i}.</p>" for i in range(40))
+    + "<h2>Booking</h2><p>Economy class is the rule for flights <em>under six hours</em>; business class needs "
+    "approval.</p><img src=x onerror=\"document.title='img'\"><p>The end.</p></body></html>"
+)
+CITED_HTML = "Economy class is the rule for flights under six hours; business class needs approval."
+
+
+def cited_answer(user, document, quote):
+    """An answer citing `quote`, all of it after its heading highlighted."""
+    conversation = Conversation.objects.create(user=user, title="Which class?")
+    Message.objects.create(conversation=conversation, role="user", content="Which class may I fly?")
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", kind="generated", content="Economy under six hours [1]."
+    )
+    start = quote.index("\n\n") + 2
+    Citation.objects.create(
+        message=answer,
+        number=1,
+        document=document,
+        title=document.title,
+        filename=document.original_filename,
+        quote=quote,
+        highlight=[[start, len(quote)]],
+    )
+    return conversation
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize(
+    ("name", "data", "quote"),
+    [
+        ("policy.html", HTML_PAGE.encode(), "## Booking\n\n" + CITED_HTML.replace("under six hours", "*under six hours*")),
+        (
+            "policy.md",
+            (
+                "# Travel policy\n\n"
+                + "\n\n".join(f"Section {i}: routine rules." for i in range(40))
+                + "\n\n## Booking\n\nEconomy class is the rule for flights under six hours;\n"
+                "business class needs approval.\n"
+            ).encode(),
+            "## Booking\n\n" + CITED_HTML,
+        ),
+    ],
+)
+def test_an_html_or_markdown_original_is_rendered_and_scrolled_to_the_cited_sentence(
+    page, live_server, alice, name, data, quote, width  # noqa: F811
+):
+    public = Collection.objects.create(name="policies", is_public=True)
+    document = make_document(public, name=name, data=data, title="Travel Policy")
+    conversation = cited_answer(alice, document, quote)
+    page.set_viewport_size({"width": width, "height": 844 if width < 500 else 800})
+    log_in(page, live_server, f"/c/{conversation.pk}/")
+    page.locator(".msg.assistant a.cite").first.click()
+    viewer = page.locator("#viewer")
+    mark = viewer.locator("#original-body mark.cited")
+    mark.first.wait_for()
+    assert " ".join("".join(mark.all_text_contents()).split()) == CITED_HTML
+    body = viewer.locator("#original-body")
+    inside = body.evaluate(
+        """b => { const r = b.querySelector("mark.cited").getBoundingClientRect(), o = b.getBoundingClientRect();
+                  return r.top >= o.top && r.bottom <= o.bottom && b.scrollTop > 0; }"""
+    )
+    assert inside  # scrolled down to it, and it is in view
+    on_screen = viewer.evaluate(
+        """v => { const r = v.querySelector("mark.cited").getBoundingClientRect(), o = v.getBoundingClientRect();
+                  return r.top >= o.top && r.bottom <= o.bottom; }"""
+    )
+    assert on_screen  # and the panel (a sheet on the phone) shows it
+    text = body.inner_text()
+    assert "Travel policy" in text and "<p>" not in text and "<h1>" not in text  # rendered, not source
+    assert body.locator("h2").first.inner_text() == "Booking"
+    assert body.locator("script, style, img").count() == 0
+    assert page.title() != "ran" and page.title() != "img"  # nothing of the page ran
+    if name.endswith(".html"):
+        assert body.locator("a").first.get_attribute("href") is None  # a link into this site is dropped
+    shoot(page, f"original-{name.split('.')[1]}-{width}")
+    viewer.get_by_role("button", name="Full screen").click()
+    mark.first.wait_for()
+    shoot(page, f"original-{name.split('.')[1]}-full-{width}")
+    assert not page.console_messages, page.console_messages

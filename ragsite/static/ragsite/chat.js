@@ -269,8 +269,85 @@
   const viewerImage = document.getElementById("viewer-image");
   const viewerCaption = document.getElementById("viewer-caption");
   const viewerVerdict = document.getElementById("viewer-verdict");
+  const viewerFull = document.getElementById("viewer-full");
+  const originalSection = document.getElementById("original");
+  const originalBar = document.getElementById("original-bar");
+  const originalBody = document.getElementById("original-body");
+  const originalStatus = document.getElementById("original-status");
+  // Where the viewer's module and the vendored PDF.js are (static files, named on the panel).
+  const library = {pdfjs: viewer.dataset.pdfjs, worker: viewer.dataset.pdfjsWorker, fonts: viewer.dataset.pdfjsFonts};
   let opener = null;
   let shown = null;
+  let view = null;  // the original on show (original.js), to redraw or close
+
+  // The sentence a source cites, as plain text (its highlight, else the whole passage).
+  function citedText(c) {
+    const spans = c.highlight || [];
+    const text = spans.length ? spans.map(([start, end]) => c.quote.slice(start, end)).join(" ") : (c.quote || "");
+    return text.replace(/[*_`#>|]+/g, " ").replace(/\s+/g, " ").trim();
+  }
+
+  // The original document below the passage: the PDF page drawn by PDF.js
+  // with the sentence highlighted, or the rendered page scrolled to it; the
+  // server's picture of the page when PDF.js cannot draw it.
+  async function showOriginal(c) {
+    if (view) { view.close(); view = null; }
+    originalBody.replaceChildren();
+    originalBar.hidden = true;
+    viewerFigure.hidden = true;
+    originalSection.hidden = c.withdrawn || !c.original_url;
+    if (originalSection.hidden) return;
+    originalStatus.textContent = "Loading the original…";
+    try {
+      const module = await import(viewer.dataset.originalJs);
+      const opened = c.format === "pdf"
+        ? await module.showPdf(originalBody, originalBar, library, c)
+        : await module.showDocument(originalBody, originalBar, c, citedText(c));
+      if (shown !== c) { opened.close(); return; }
+      view = opened;
+      originalStatus.textContent = opened.reason || "";
+      originalBody.hidden = Boolean(opened.reason);
+      bringIntoView(originalBody.querySelector("mark.cited, .pdf-mark"));
+    } catch (err) {
+      if (shown !== c) return;
+      originalBody.hidden = true;
+      originalStatus.textContent = "The original could not be drawn here" + (c.page_image_url ? "; here is its page as a picture." : ".");
+      showPicture(c);
+    }
+  }
+
+  // The highlight in the original below the fold of the panel (a phone's
+  // sheet): the panel scrolled to the original, under its sticky title.
+  function bringIntoView(target) {
+    if (!target) return;
+    const at = target.getBoundingClientRect(), panel = viewer.getBoundingClientRect();
+    if (at.top >= panel.top && at.bottom <= panel.bottom) return;
+    const head = viewer.querySelector(".viewer-head").offsetHeight;
+    viewer.scrollTop += originalSection.getBoundingClientRect().top - panel.top - head;
+  }
+
+  function showPicture(c) {
+    viewerFigure.hidden = !c.page_image_url;
+    if (!c.page_image_url) return;
+    viewerImage.src = c.page_image_url;
+    document.getElementById("viewer-image-link").href = c.page_image_url;
+    viewerImage.alt = "Page " + c.page + " of " + c.filename + ", the cited sentence highlighted";
+    viewerCaption.textContent = "Page " + c.page + ", as printed";
+  }
+
+  // Full screen: the viewer over the whole window, the original at its full width.
+  function fullScreen(on) {
+    viewer.classList.toggle("full", on);
+    viewerFull.setAttribute("aria-pressed", String(on));
+    viewerFull.textContent = on ? "Exit full screen" : "Full screen";
+    requestAnimationFrame(() => { if (view) view.refit(true); });
+  }
+  viewerFull.addEventListener("click", () => fullScreen(!viewer.classList.contains("full")));
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing);
+    resizing = setTimeout(() => { if (view && !viewer.hidden) view.refit(); }, 150);
+  });
 
   // The passages before and after the cited one, on demand.
   viewerMore.addEventListener("click", async () => {
@@ -306,19 +383,11 @@
     viewerAfter.replaceChildren();
     shown = c;
     viewerMore.hidden = !c.around_url;
-    viewerFigure.hidden = !c.page_image_url;
-    if (c.page_image_url) {
-      viewerImage.src = c.page_image_url;
-      document.getElementById("viewer-image-link").href = c.page_image_url;
-      viewerImage.alt = "Page " + c.page + " of " + c.filename + ", the cited sentence highlighted";
-      viewerCaption.textContent = "Page " + c.page + ", as printed";
-    } else {
-      viewerImage.removeAttribute("src");
-    }
+    viewerImage.removeAttribute("src");
     viewerOpen.hidden = !c.file_url;
     if (c.file_url) {
       viewerOpen.href = c.file_url;
-      viewerOpen.textContent = "Open the original" + (c.page ? " at page " + c.page : "");
+      viewerOpen.textContent = c.format === "pdf" ? "Open the PDF" + (c.page ? " at page " + c.page : "") : "Open the file";
     }
     viewerVerdict.replaceChildren();
     if (c.feedback_url) {
@@ -335,15 +404,91 @@
     viewer.focus();
     const mark = viewerPassage.querySelector("mark");
     if (mark) mark.scrollIntoView({block: "center"});
+    showOriginal(c);
   }
 
   function closeSource() {
+    fullScreen(false);
+    if (view) { view.close(); view = null; }
+    shown = null;
     viewer.hidden = true;
     document.body.classList.remove("viewing");
     if (opener && opener.isConnected) opener.focus();
   }
 
+  // A preview of [n] (hover, keyboard focus, or a long press on a touch
+  // screen): the source's title and the sentence it is cited for.
+  const preview = el("div", "cite-preview");
+  preview.id = "cite-preview";
+  preview.setAttribute("role", "tooltip");
+  preview.hidden = true;
+  document.body.appendChild(preview);
+  let previewTimer = null, previewed = null, longPressed = false;
+
+  function sourceOf(link) {
+    const box = link.closest(".msg");
+    return box && (sourcesOf.get(String(box.dataset.messageId)) || []).find((s) => s.number === Number(link.dataset.cite));
+  }
+
+  function showPreview(link) {
+    const c = sourceOf(link);
+    if (!c) return;
+    preview.replaceChildren(el("div", "preview-title", "[" + c.number + "] " + (c.title || c.filename)),
+                            el("div", "where", where(c)));
+    preview.appendChild(c.withdrawn ? el("p", "withdrawn", WITHDRAWN) : el("p", "preview-sentence", citedText(c)));
+    preview.hidden = false;
+    const r = link.getBoundingClientRect();
+    const width = preview.offsetWidth, height = preview.offsetHeight;
+    preview.style.left = Math.max(8, Math.min(r.left, window.innerWidth - width - 8)) + "px";
+    const below = r.bottom + 6 + height <= window.innerHeight;
+    preview.style.top = (below ? r.bottom + 6 : Math.max(8, r.top - height - 6)) + "px";
+    link.setAttribute("aria-describedby", "cite-preview");
+    previewed = link;
+  }
+
+  function hidePreview() {
+    clearTimeout(previewTimer);
+    preview.hidden = true;
+    if (previewed) previewed.removeAttribute("aria-describedby");
+    previewed = null;
+  }
+
+  function citeLink(event) {
+    return event.target.closest && event.target.closest(".body a.cite");
+  }
+  messages.addEventListener("mouseover", (event) => {
+    const link = citeLink(event);
+    if (!link || link === previewed) return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => showPreview(link), 250);
+  });
+  messages.addEventListener("mouseout", (event) => {
+    const link = citeLink(event);
+    if (link && !link.contains(event.relatedTarget)) hidePreview();
+  });
+  messages.addEventListener("focusin", (event) => { const link = citeLink(event); if (link) showPreview(link); });
+  messages.addEventListener("focusout", (event) => { if (citeLink(event)) hidePreview(); });
+  messages.addEventListener("touchstart", (event) => {
+    const link = citeLink(event);
+    longPressed = false;
+    if (!link) return;
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => { longPressed = true; showPreview(link); }, 450);
+  }, {passive: true});
+  for (const name of ["touchend", "touchmove", "touchcancel"]) {
+    messages.addEventListener(name, () => clearTimeout(previewTimer), {passive: true});
+  }
+  // A long press previews; the tap that ends it does not also open the viewer.
+  messages.addEventListener("contextmenu", (event) => { if (citeLink(event) && longPressed) event.preventDefault(); });
+  messages.addEventListener("scroll", hidePreview, {passive: true});
+
   messages.addEventListener("click", (event) => {
+    if (longPressed && citeLink(event)) {
+      longPressed = false;
+      event.preventDefault();
+      return;
+    }
+    hidePreview();
     const link = event.target.closest("[data-cite]");
     const box = link && link.closest(".msg");
     if (!box || !box.dataset.messageId) return;
@@ -352,7 +497,10 @@
   });
   document.getElementById("viewer-close").addEventListener("click", closeSource);
   document.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !viewer.hidden) closeSource();
+    if (event.key === "Escape") hidePreview();
+    if (event.key !== "Escape" || viewer.hidden) return;
+    if (viewer.classList.contains("full")) fullScreen(false);
+    else closeSource();
   });
 
   // A suggested question (on the welcome) fills the box, ready to send or edit.
