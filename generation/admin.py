@@ -60,13 +60,15 @@ class MessageInline(admin.StackedInline):
 class ConversationAdmin(BoundedChangelist, ReadOnlyAdmin):
     list_display = ["title", "user", "created", "updated"]
     inlines = [MessageInline]
+    exclude = ["current"]  # a message's text, shown past the readable-message filter
 
 
 @admin.register(Message)
 class MessageAdmin(BoundedChangelist, ReadOnlyAdmin):
     list_display = ["conversation", "role", "content", "created"]
-    # Not the closest passages of a "not found" answer (quotes of whatever documents were near).
-    exclude = ["passages"]
+    # Not the closest passages of a "not found" answer (quotes of whatever documents were near),
+    # nor the message it follows (its text, shown past the readable-message filter).
+    exclude = ["passages", "parent"]
     inlines = [CitationInline]
 
     def get_queryset(self, request):

@@ -23,8 +23,25 @@ log = logging.getLogger(__name__)
 
 
 class AskRequest(serializers.Serializer):
-    question = serializers.CharField(max_length=services.MAX_QUESTION_CHARS)
+    question = serializers.CharField(
+        max_length=services.MAX_QUESTION_CHARS, required=False, help_text="Required but with `again_of`."
+    )
     conversation_id = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_ID)
+    edit_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A question of the conversation this one replaces as a new version; the turns after it "
+        "stay on their own branch.",
+    )
+    again_of = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_ID,
+        help_text="A question of the conversation to answer again, as a new version of its answer.",
+    )
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     stream = serializers.BooleanField(
         required=False,
@@ -32,6 +49,15 @@ class AskRequest(serializers.Serializer):
         help_text="Stream Server-Sent Events: queued* (the answer's place while it waits), start (with `position`: "
         "the answers ahead of it when it was asked), token*, retract?, replace?, done (with citations).",
     )
+
+    def validate(self, data):
+        if data.get("edit_of") and data.get("again_of"):
+            raise serializers.ValidationError({"again_of": "Edit a question or ask it again, not both."})
+        if (data.get("edit_of") or data.get("again_of")) and not data.get("conversation_id"):
+            raise serializers.ValidationError({"conversation_id": "Name the conversation of the question."})
+        if not data.get("again_of") and not data.get("question"):
+            raise serializers.ValidationError({"question": "This field is required."})
+        return data
 
 
 class CitationSerializer(serializers.Serializer):
@@ -162,10 +188,12 @@ class AskView(APIView):
         wait streams its place (`queued` events) first; one not streamed
         waits here, and past RAG_ANSWER_MAX_WAIT is a 503 with Retry-After."""
         events = services.ask_stream(
-            data["question"],
+            data.get("question", ""),
             user=user,
             conversation_id=data.get("conversation_id"),
             collections=data.get("collection") or None,
+            edit_of=data.get("edit_of"),
+            again_of=data.get("again_of"),
         )
         if data["stream"] and ticket.position() > 0:
             response = StreamingHttpResponse(

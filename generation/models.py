@@ -11,6 +11,14 @@ class Conversation(models.Model):
     title = models.CharField(max_length=200, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
+    current = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The last message of the branch on show (generation/turns.py); its newest leaf when unset.",
+    )
 
     class Meta:
         ordering = ["-updated"]
@@ -25,6 +33,12 @@ class Message(models.Model):
         ASSISTANT = "assistant", "Assistant"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # The message this one follows: a question follows an answer (none: the
+    # first question), an answer its question. Siblings are versions: answers
+    # asked again, questions edited and sent again (generation/turns.py).
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children", db_index=True
+    )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField()
     found = models.BooleanField(default=True, help_text="False when the documents held no answer.")
@@ -39,6 +53,8 @@ class Message(models.Model):
         QUOTED = "quoted", "Quoted evidence (the generated answer did not verify)"
         NOT_FOUND = "not_found", "Not in the documents"
         REFUSED = "refused", "Refused by the guardrail"
+        STOPPED = "stopped", "Stopped by the asker (the text so far, not checked)"
+        BROKEN = "broken", "Interrupted by a failure (the text so far, not checked)"
 
     kind = models.CharField(
         max_length=16, choices=Kind.choices, blank=True, help_text="What the answer policy showed (assistant messages)."
@@ -53,11 +69,32 @@ class Message(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
 
+    # Set on a new message to store it as a first question (an edit of the
+    # conversation's first one) rather than after the branch on show.
+    starts_branch = False
+
     class Meta:
         ordering = ["created", "pk"]
 
     def __str__(self):
         return f"{self.role}: {self.content[:60]}"
+
+    def save(self, *args, **kwargs):
+        """A new message without a parent follows the last message of the
+        branch on show, which it then ends (a turn added at the end)."""
+        follows = self._state.adding and self.parent_id is None and not self.starts_branch
+        if follows:
+            conversation = Conversation.objects.filter(pk=self.conversation_id).values_list("current", flat=True)
+            last = conversation.first() or (
+                Message.objects.filter(conversation_id=self.conversation_id)
+                .order_by("-pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            self.parent_id = last
+        super().save(*args, **kwargs)
+        if follows:
+            Conversation.objects.filter(pk=self.conversation_id).update(current=self.pk)
 
 
 class Citation(models.Model):

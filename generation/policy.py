@@ -24,6 +24,8 @@ from generation.claims import abstains, stated_values, terms, verify
 from generation.evidence import holds_wanted
 
 GENERATED, QUOTED, NOT_FOUND, REFUSED = "generated", "quoted", "not_found", "refused"
+# An answer cut short: the asker stopped it, or it failed; its text so far, unchecked.
+STOPPED, BROKEN = "stopped", "broken"
 NOT_FOUND_ANSWER = "The documents do not contain an answer to that."
 
 

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from generation import caution, evaluation, parts, policy
+from generation import caution, evaluation, parts, policy, turns
 from generation.engines import get_engine
 from generation.gathering import context, gather_evidence
 from generation.guardrails import get_classifier, is_toxic
@@ -101,31 +101,52 @@ def _owner(user):
 
 
 def ask(
-    question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None
+    question: str,
+    *,
+    user=None,
+    conversation_id: int | None = None,
+    collections: list[str] | None = None,
+    edit_of: int | None = None,
+    again_of: int | None = None,
 ) -> AnswerResult:
     """The whole answer at once (the CLI, the non-streaming API)."""
-    for event in ask_stream(question, user=user, conversation_id=conversation_id, collections=collections):
+    for event in ask_stream(
+        question,
+        user=user,
+        conversation_id=conversation_id,
+        collections=collections,
+        edit_of=edit_of,
+        again_of=again_of,
+    ):
         if event["event"] == "done":
             return event["result"]
     raise RuntimeError("the answer stream ended without a result")
 
 
-def ask_stream(question: str, *, user=None, conversation_id: int | None = None, collections: list[str] | None = None):
+def ask_stream(
+    question: str,
+    *,
+    user=None,
+    conversation_id: int | None = None,
+    collections: list[str] | None = None,
+    edit_of: int | None = None,
+    again_of: int | None = None,
+):
     """Answer as a stream of events: `start`, `token`* (the model's text as it
     is generated), `retract` (the guardrail stopped a toxic continuation),
     `replace` (the model's text did not verify: the evidence is quoted
-    instead) and `done` with the stored AnswerResult."""
-    question = (question or "").strip()
-    if not question:
-        raise SearchError("The question is empty.")
+    instead) and `done` with the stored AnswerResult. The question is a new
+    turn at the end of the conversation's branch on show, an edit of question
+    `edit_of` or question `again_of` asked again (generation/turns.py). An
+    answer stopped (the stream closed) or broken midway is stored with the
+    text it had, as its kind says."""
     timer = Timer()
     conversation = conversation_for(user, conversation_id)
-    history = (
-        []
-        if conversation is None
-        else list(conversation.messages.filter(role=Message.Role.USER).values_list("content", flat=True))
-    )
-    query = standalone_question(question, history)
+    where = turns.place(conversation, (question or "").strip(), edit_of=edit_of, again_of=again_of)
+    question = where.question
+    if not question:
+        raise SearchError("The question is empty.")
+    query = standalone_question(question, where.earlier)
     # Searched before anything is stored or streamed: a collection the user
     # cannot read is a SearchError for the caller (a 400), not a new empty
     # conversation and a broken stream. (A refused question's search is wasted.)
@@ -135,8 +156,62 @@ def ask_stream(question: str, *, user=None, conversation_id: int | None = None, 
         conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
     owner = conversation.user
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
-    store = functools.partial(_store, conversation, question, timer=timer, user=owner)
+    store = functools.partial(_store, conversation, where, timer=timer, user=owner)
+    yield from _kept_when_cut(_answering(question, query, hits, store, timer, user, collections), store)
 
+
+CUT_NOTICES = {
+    policy.STOPPED: "Stopped before it was checked against the documents.",
+    policy.BROKEN: "Interrupted before it was checked against the documents.",
+}
+
+
+def _kept_when_cut(events, store):
+    """`events` as they come; if the stream is closed (the asker stopped, or
+    went away) or fails before the answer is stored, what the model had
+    written so far is stored as a stopped or broken answer, so the turn is
+    there after a reload. Text the guardrail retracted is not kept."""
+    text, done = "", False
+    try:
+        for event in events:
+            if event["event"] == "token":
+                text += event["text"]
+            elif event["event"] == "retract":
+                text = ""
+            elif event["event"] == "done":
+                done = True
+            yield event
+    except GeneratorExit:
+        events.close()  # the model stops first
+        if not done:
+            _store_cut(store, text, policy.STOPPED)
+        raise
+    except Exception:
+        if not done:
+            _store_cut(store, text, policy.BROKEN)
+        raise
+
+
+def _store_cut(store, text: str, kind: str) -> None:
+    try:
+        score = get_classifier().score([text])[0] if text.strip() else 0.0
+        toxic = is_toxic(score)
+        store(
+            "" if toxic else text.strip(),
+            [],
+            [],
+            kind=kind,
+            notice=CUT_NOTICES[kind],
+            flagged_text=text if toxic else None,
+            guardrail={"intervened": toxic, "direction": "answer" if toxic else None, "score": score},
+        )
+    except Exception:
+        log.exception("The cut answer could not be stored")
+
+
+def _answering(question, query, hits, store, timer, user, collections):
+    """The answer's events after `start`: the guardrail on the question, the
+    evidence, then a composed, quoted or generated and verified answer."""
     classifier = get_classifier()
     q_score = classifier.score([question])[0]
     timer.lap("guardrail_question")
@@ -368,7 +443,7 @@ def _done(result: AnswerResult) -> dict:
 
 def _store(
     conversation,
-    question,
+    where: turns.Place,
     answer,
     citations,
     hits,
@@ -387,10 +462,16 @@ def _store(
     found = kind in (policy.GENERATED, policy.QUOTED)
     if found:
         notice = caution.with_caution(notice, answer)
+    question = where.question
     with transaction.atomic():
-        Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
+        asked = where.existing
+        if asked is None:
+            asked = Message(conversation=conversation, role=Message.Role.USER, content=question, parent_id=where.parent)
+            asked.starts_branch = where.parent is None
+            asked.save()
         message = Message.objects.create(
             conversation=conversation,
+            parent=asked,
             role=Message.Role.ASSISTANT,
             content=answer,
             found=found,
@@ -426,7 +507,8 @@ def _store(
                 score=guardrail["score"],
                 text=question if direction == "question" else (flagged_text or ""),
             )
-        conversation.save(update_fields=["updated"])
+        conversation.current = message
+        conversation.save(update_fields=["updated", "current"])
     timer.timings["total"] = round(sum(timer.timings.values()), 1)
     metrics.answered(kind, timer.timings, guardrail)
     return AnswerResult(

@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from generation import turns
 from generation.models import Conversation, Message
 from ingestion.models import Collection, Document
 from ragsite.originals import format_of
@@ -117,8 +118,16 @@ def readable_collections(user) -> frozenset[int]:
     return frozenset(Collection.objects.readable_by(user).values_list("pk", flat=True))
 
 
-def message_dict(message: Message, readable: frozenset[int] | None = None) -> dict:
-    """A message as the chat shows it. `readable`: the viewer's collections
+def branch_dicts(conversation, user) -> list[dict]:
+    """The conversation's branch on show (generation/turns.py), as the chat shows it to `user`."""
+    shown, tree = turns.shown(conversation)
+    readable = readable_collections(user)
+    return [message_dict(m, readable, tree) for m in shown]
+
+
+def message_dict(message: Message, readable: frozenset[int] | None = None, tree: turns.Tree | None = None) -> dict:
+    """A message as the chat shows it, with the versions of its turn when
+    `tree` is given (generation/turns.py). `readable`: the viewer's collections
     now; an answer citing a document of another (a member removed from a
     private collection since) is withheld like a deleted document's quote,
     and the closest passages of such documents are left out."""
@@ -151,6 +160,8 @@ def message_dict(message: Message, readable: frozenset[int] | None = None) -> di
         else "",
         "notice": message.notice,
         "created": message.created.isoformat(),
+        "parent_id": message.parent_id,
+        "versions": tree.versions(message.pk) if tree is not None else [message.pk],
         "guardrail": {"intervened": message.guardrail_intervened},
         "unsupported_spans": unsupported,
         "citations": [citation_dict(c) for c in citations],

@@ -65,7 +65,9 @@ def shown(path: Path, filename: str) -> dict:
     if kind == "pdf":
         return {"format": kind, "html": ""}
     if path.stat().st_size > MAX_SHOWN_BYTES:
-        raise NotShown(f"The file is larger than {MAX_SHOWN_BYTES // 2**20} MB, too large to show here; open it instead.")
+        raise NotShown(
+            f"The file is larger than {MAX_SHOWN_BYTES // 2**20} MB, too large to show here; open it instead."
+        )
     if kind == "docx":
         return {"format": kind, "html": _docx(path)}
     from ingestion.parsing import ParseError, decode_text

@@ -5,13 +5,14 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generation import feedback
+from generation import feedback, turns
 from generation.models import Citation, Conversation, Message
 from ingestion import storage
 from ingestion.models import MAX_ID, Chunk, Collection, Document
-from ragsite import originals
+from ragsite import export, originals
 from ragsite.chat import (
     PDF_TYPE,
+    branch_dicts,
     content_type_for,
     conversations_for,
     message_dict,
@@ -42,11 +43,7 @@ def chat(request, conversation_id=None):
     history = []
     if conversation_id is not None:
         conversation = own_conversation(request, conversation_id)
-        readable = readable_collections(request.user)
-        history = [
-            message_dict(m, readable)
-            for m in conversation.messages.prefetch_related("citations__chunk", "citations__document")
-        ]
+        history = branch_dicts(conversation, request.user)
     collections = list(
         Collection.objects.readable_by(request.user)
         .filter(documents__status=Document.Status.INDEXED)
@@ -102,7 +99,51 @@ def message(request, conversation_id, message_id):
         conversation_id=conversation_id,
         conversation__user=request.user,
     )
-    return JsonResponse(message_dict(found, readable_collections(request.user)))
+    return JsonResponse(message_dict(found, readable_collections(request.user), turns.Tree.of(found.conversation)))
+
+
+@require_GET
+@login_required
+def conversation_branch(request, conversation_id):
+    """The conversation's branch on show, as the chat renders it (after an answer, or a switch)."""
+    conversation = own_conversation(request, conversation_id)
+    return JsonResponse({"messages": branch_dicts(conversation, request.user)})
+
+
+@require_POST
+@login_required
+def switch_version(request, conversation_id):
+    """Show another version of a turn: {"message_id": a sibling}; the branch then on show."""
+    conversation = own_conversation(request, conversation_id)
+    try:
+        pk = int(json.loads(request.body or b"{}").get("message_id"))
+        if not 0 < pk <= MAX_ID:
+            raise ValueError
+        turns.switch(conversation, pk)
+    except (ValueError, TypeError, AttributeError):
+        return JsonResponse({"detail": 'Send {"message_id": <a message of this conversation>}.'}, status=400)
+    except LookupError as exc:
+        return JsonResponse({"detail": str(exc)}, status=404)
+    return JsonResponse({"messages": branch_dicts(conversation, request.user)})
+
+
+@require_GET
+@login_required
+def export_conversation(request, conversation_id, form):
+    """The branch on show with its sources, as Markdown or JSON, to download."""
+    if form not in ("md", "json"):
+        raise Http404
+    conversation = own_conversation(request, conversation_id)
+    shown = branch_dicts(conversation, request.user)
+    name = export.filename(conversation, form)
+    if form == "json":
+        body = json.dumps(export.as_json(conversation, shown), ensure_ascii=False, indent=2)
+        response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    else:
+        response = HttpResponse(export.as_markdown(conversation, shown), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Content-Security-Policy"] = TEXT_POLICY
+    return response
 
 
 @require_GET

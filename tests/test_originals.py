@@ -31,7 +31,11 @@ def test_markdown_text_and_word_originals_are_rendered(tmp_path):
     markdown = tmp_path / "guide.md"
     markdown.write_text("# Fees\n\n- Gold: **95 euros**\n\n<script>alert(1)</script>\n")
     shown = originals.shown(markdown, "guide.md")
-    assert shown["format"] == "markdown" and "<h1>Fees</h1>" in shown["html"] and "<strong>95 euros</strong>" in shown["html"]
+    assert (
+        shown["format"] == "markdown"
+        and "<h1>Fees</h1>" in shown["html"]
+        and "<strong>95 euros</strong>" in shown["html"]
+    )
     assert "<script>" not in shown["html"]  # written tags are text
     text = tmp_path / "notes.txt"
     text.write_text("Line <b>one</b>\n  indented")
@@ -66,7 +70,9 @@ def cited_pdf(alice, tmp_path):
     )
     document = make_document(public, data=pdf.read_bytes())
     conversation = Conversation.objects.create(user=alice, title="Fees")
-    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content="Waived [1].")
+    answer = Message.objects.create(
+        conversation=conversation, role="assistant", kind="generated", content="Waived [1]."
+    )
     cite_handbook_and_a_withdrawn_leaflet(answer, document)
     return Citation.objects.get(message=answer, number=1), document
 

@@ -7,6 +7,7 @@ screens go to data-test/screenshots/ (copies in docs/screenshots/)."""
 import json
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -212,7 +213,10 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     after = pdf_geometry(viewer)
     assert after["width"] > before["width"] * 1.05
     ratio = after["width"] / before["width"]
-    assert abs((after["marks"][0][2] - after["marks"][0][0]) / (before["marks"][0][2] - before["marks"][0][0]) - ratio) < 0.1
+    assert (
+        abs((after["marks"][0][2] - after["marks"][0][0]) / (before["marks"][0][2] - before["marks"][0][0]) - ratio)
+        < 0.1
+    )
     viewer.get_by_role("button", name="Fit to width").click()
     viewer.get_by_role("button", name="Previous page").click()
     viewer.locator(".pdf-where", has_text="Page 1 of 2").wait_for()
@@ -385,6 +389,9 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
 
     # Retry sends the question again; this time the stream answers.
     conversation = Conversation.objects.create(user=alice, title="Retried")
+    Message.objects.create(
+        conversation=conversation, role="user", content="First line\nsecond line"
+    )  # as the server stores it
     stored = Message.objects.create(
         conversation=conversation, role="assistant", kind="generated", content="- one\n- two"
     )
@@ -411,8 +418,15 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
     answer.locator(".body li").nth(1).wait_for()
     assert page.locator(".msg.error").count() == 0 and page.locator(".msg.user").count() == 1
     assert answer.locator("button", has_text="Copy").is_visible()
-    # Ask again: the same question once more, in the same conversation, answered below.
+    # Ask again: the same question answered anew, as a second version of this answer (the
+    # stub stands for the server, which stores that version before its `done`).
     sent = []
+    question = Message.objects.get(conversation=conversation, role="user")
+    Message.objects.filter(pk=stored.pk).update(created=stored.created - timedelta(minutes=5))
+    second = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", kind="generated", content="- three\n- four"
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(current=second)
     page.unroute("**/api/ask")
     page.route(
         "**/api/ask",
@@ -422,9 +436,20 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
         ),
     )
     answer.locator("button", has_text="Ask again").click()
-    page.locator(".msg.assistant:not(.error)").nth(1).locator(".body li").nth(1).wait_for()
-    assert sent[0]["question"] == "First line\nsecond line" and sent[0]["conversation_id"] == conversation.pk
-    assert page.locator(".msg.user").count() == 2
+    page.locator(".msg.assistant", has_text="three").wait_for()
+    assert sent[0]["again_of"] == question.pk and sent[0]["conversation_id"] == conversation.pk
+    assert page.locator(".msg.user").count() == 1 and page.locator(".msg.assistant").count() == 1  # not a new turn
+    versions = page.locator(".msg.assistant .versions")
+    assert versions.locator(".version-count").inner_text() == "2/2"
+    shoot(page, "versions-1280")
+    versions.get_by_role("button", name="Previous version").click()
+    page.locator(".msg.assistant", has_text="one").wait_for()
+    assert versions.locator(".version-count").inner_text() == "1/2"
+    page.reload()  # the version on show is kept
+    assert page.locator(".msg.assistant .version-count").inner_text() == "1/2"
+    assert "two" in page.locator(".msg.assistant .body").inner_text()
+    stamp = page.locator(".msg.assistant .stamp")
+    assert stamp.get_attribute("datetime") and ":" in stamp.inner_text()  # when it was written
 
 
 def test_stop_ends_a_pending_answer(page, live_server, alice):  # noqa: F811
@@ -535,6 +560,70 @@ def test_stop_halts_generation_on_the_server(page, live_server, alice, handbook_
     stopped_at = SlowEngine.produced
     time.sleep(1)
     assert SlowEngine.produced == stopped_at < 300
+    # The stopped turn is stored: after a reload the question and the words so far are there, marked.
+    page.locator(".msg.kind-stopped .stamp").wait_for()  # shown as stored (the server's copy)
+    page.reload()
+    assert page.locator(".msg.user .body").inner_text() == "What is the annual fee of the Gold card?"
+    stopped = page.locator(".msg.assistant.kind-stopped")
+    assert (
+        "Stopped — the answer is incomplete" in stopped.inner_text() and "word" in stopped.locator(".body").inner_text()
+    )
+    assert stopped.locator("button", has_text="Ask again").is_visible()
+    shoot(page, "stopped-after-reload-1280")
+
+
+@pytest.mark.slow
+def test_an_edited_question_branches_and_both_branches_stay(page, live_server, alice, handbook_pdf, settings):  # noqa: F811
+    settings.RAG_GENERATOR_ENGINE = "tests.engines.FeeEngine"
+    ingest_path(handbook_pdf)
+    log_in(page, live_server)
+    answers = page.locator(".msg.assistant[data-message-id]")
+    for n, question in enumerate(["What is the annual fee of the Gold card?", "And the Silver card?"], start=1):
+        page.fill("#question", question)
+        page.keyboard.press("Enter")
+        page.locator(f".msg.assistant[data-message-id] >> nth={n - 1}").wait_for(timeout=120_000)
+        page.locator("#send", has_text="Ask").wait_for()
+    assert page.locator(".msg.user").count() == 2 and answers.count() == 2
+    # Edit the first question and send it: a new version; the Silver turn stays on the old branch.
+    page.locator(".msg.user").first.get_by_role("button", name="Edit this question and send it again").click()
+    editor = page.locator(".msg.user .edit-question textarea")
+    assert editor.input_value() == "What is the annual fee of the Gold card?"
+    editor.fill("What is the annual fee of the Platinum card?")
+    page.keyboard.press("Enter")
+    page.locator(".msg.user .version-count", has_text="2/2").wait_for(timeout=120_000)
+    assert page.locator(".msg.user").count() == 1 and answers.count() == 1
+    assert page.locator(".msg.user .body").inner_text() == "What is the annual fee of the Platinum card?"
+    shoot(page, "edited-question-1280")
+    page.locator(".msg.user").get_by_role("button", name="Previous version").click()
+    page.locator(".msg.user .version-count", has_text="1/2").first.wait_for()
+    assert [t.strip() for t in page.locator(".msg.user .body").all_inner_texts()] == [
+        "What is the annual fee of the Gold card?",
+        "And the Silver card?",
+    ]
+    page.reload()
+    assert page.locator(".msg.user").count() == 2 and answers.count() == 2  # the branch on show is kept
+    export = page.request.get(
+        live_server.url + page.locator(".chat-tools a", has_text="Markdown").get_attribute("href")
+    )
+    text = export.text()
+    assert "> What is the annual fee of the Gold card?" in text and "> And the Silver card?" in text
+    assert "Platinum" not in text  # the branch on show, not the other
+    # Shortcuts: the sheet, search, the question box.
+    page.keyboard.press("Control+/")
+    sheet = page.locator("#shortcuts")
+    sheet.wait_for(state="visible")
+    assert "New chat" in sheet.inner_text()
+    shoot(page, "shortcuts-1280")
+    page.keyboard.press("Escape")
+    sheet.wait_for(state="hidden")
+    page.keyboard.press("Control+k")
+    assert page.evaluate("document.activeElement.id") == "search"
+    page.keyboard.press("Shift+Escape")
+    assert page.evaluate("document.activeElement.id") == "question"
+    page.set_viewport_size({"width": 390, "height": 844})
+    shoot(page, "branch-390")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert not page.console_messages, page.console_messages
 
 
 @pytest.fixture
@@ -748,7 +837,11 @@ def cited_answer(user, document, quote):
 @pytest.mark.parametrize(
     ("name", "data", "quote"),
     [
-        ("policy.html", HTML_PAGE.encode(), "## Booking\n\n" + CITED_HTML.replace("under six hours", "*under six hours*")),
+        (
+            "policy.html",
+            HTML_PAGE.encode(),
+            "## Booking\n\n" + CITED_HTML.replace("under six hours", "*under six hours*"),
+        ),
         (
             "policy.md",
             (
@@ -762,7 +855,13 @@ def cited_answer(user, document, quote):
     ],
 )
 def test_an_html_or_markdown_original_is_rendered_and_scrolled_to_the_cited_sentence(
-    page, live_server, alice, name, data, quote, width  # noqa: F811
+    page,
+    live_server,
+    alice,
+    name,
+    data,
+    quote,
+    width,  # noqa: F811
 ):
     public = Collection.objects.create(name="policies", is_public=True)
     document = make_document(public, name=name, data=data, title="Travel Policy")

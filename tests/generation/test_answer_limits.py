@@ -30,7 +30,7 @@ def scripted_answers(monkeypatch, settings):
     settings.RAG_MAX_ANSWERS_PER_USER = 2
     state = SimpleNamespace(gate=None, started=0, lock=threading.Lock())
 
-    def ask_stream(question, *, user=None, conversation_id=None, collections=None):
+    def ask_stream(question, *, user=None, conversation_id=None, collections=None, **_):
         if question == "bad":
             raise SearchError("Unknown collection: nope.")
         with state.lock:

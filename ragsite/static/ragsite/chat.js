@@ -8,6 +8,8 @@
   // No inline script (the Content-Security-Policy allows none): the page's URLs are on the form.
   const urls = {ask: form.dataset.askUrl, conversation: form.dataset.conversationUrl, message: form.dataset.messageUrl,
                 login: form.dataset.loginUrl};
+  // A URL of this conversation's (c/0/... on the form, the id put in).
+  const ofConversation = (suffix) => urls.conversation.replace("/0/", "/" + conversationId + "/") + suffix;
   // A question typed when the session had ended, kept across the sign-in.
   const KEPT = "rag-kept-question";
   let conversationId = form.dataset.conversationId ? Number(form.dataset.conversationId) : null;
@@ -121,15 +123,21 @@
 
   function actions(box, m, question) {
     const bar = el("div", "actions");
+    bar.appendChild(stamp(m));
+    switcher(bar, m);
     const copy = el("button", "small", "Copy");
     copy.type = "button";
     copy.addEventListener("click", () => copyAnswer(copy, m));
     bar.appendChild(copy);
     if (m.feedback_url) bar.appendChild(verdicts(m, m.feedback_url, "Was this answer helpful?"));
-    if (question) {  // regenerate: the same question again, answered anew below
+    if (question) {  // regenerate: the same question answered anew, as another version of this answer
       const again = el("button", "small", "Ask again");
       again.type = "button";
-      again.addEventListener("click", () => { if (!controller) ask(question); });
+      again.addEventListener("click", () => {
+        if (controller) return;
+        if (question.id) ask(question.text, {againOf: question.id, from: box});
+        else ask(question.text);
+      });
       bar.appendChild(again);
     }
     box.appendChild(bar);
@@ -170,14 +178,134 @@
     if (hint) hint.remove();
   }
 
-  function userMessage(text) {
+  // When a message was written: the time today, else the day too; the full date on hover.
+  function stamp(m) {
+    const node = el("time", "stamp");
+    if (!m || !m.created) return node;
+    const when = new Date(m.created), now = new Date();
+    node.dateTime = m.created;
+    node.title = when.toLocaleString();
+    const time = when.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    node.textContent = when.toDateString() === now.toDateString()
+      ? time : when.toLocaleDateString([], {day: "numeric", month: "short"}) + ", " + time;
+    return node;
+  }
+
+  // ‹ 2/3 ›: the versions of a turn (answers asked again, questions edited), to switch between.
+  function switcher(bar, m) {
+    const versions = (m && m.versions) || [];
+    if (versions.length < 2) return;
+    const at = versions.indexOf(m.id);
+    const group = el("span", "versions");
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", (m.role === "user" ? "Question" : "Answer") + " versions");
+    const step = (delta, text, label) => {
+      const b = el("button", "small version", text);
+      b.type = "button";
+      b.setAttribute("aria-label", label);
+      b.disabled = at + delta < 0 || at + delta >= versions.length;
+      b.addEventListener("click", () => switchTo(versions[at + delta]));
+      return b;
+    };
+    group.appendChild(step(-1, "‹", "Previous version"));
+    group.appendChild(el("span", "version-count", (at + 1) + "/" + versions.length));
+    group.appendChild(step(1, "›", "Next version"));
+    bar.appendChild(group);
+  }
+
+  async function switchTo(id) {
+    if (controller) return;
+    try {
+      const response = await fetch(ofConversation("switch/"), {
+        method: "POST",
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "application/json"},
+        body: JSON.stringify({message_id: id}),
+      });
+      if (!response.ok) throw new Error(String(response.status));
+      renderBranch((await response.json()).messages);
+    } catch (err) {
+      errorMessage("The other version could not be shown. " + readable(err));
+    }
+  }
+
+  function userMessage(m) {
     dropHint();
     const box = el("div", "msg user");
+    const text = typeof m === "string" ? m : m.content;
+    if (typeof m !== "string") box.dataset.messageId = m.id;
     box.appendChild(el("div", "body", text));
+    const bar = el("div", "actions user-actions");
+    if (typeof m !== "string") {
+      bar.appendChild(stamp(m));
+      switcher(bar, m);
+      const edit = el("button", "small", "Edit");
+      edit.type = "button";
+      edit.setAttribute("aria-label", "Edit this question and send it again");
+      edit.addEventListener("click", () => editQuestion(box, m));
+      bar.appendChild(edit);
+    }
+    box.appendChild(bar);
     messages.appendChild(box);
     box.scrollIntoView({block: "end"});
     return box;
   }
+
+  // Edit a question in place; sending it makes a new version of the turn,
+  // and the turns after the old one stay on their branch.
+  function editQuestion(box, m) {
+    if (controller || box.querySelector("form")) return;
+    const editor = el("form", "edit-question");
+    const area = el("textarea");
+    area.value = m.content;
+    area.maxLength = 2000;
+    area.rows = 3;
+    area.setAttribute("aria-label", "Edited question");
+    const save = el("button", "small", "Send");
+    save.type = "submit";
+    const cancel = el("button", "small", "Cancel");
+    cancel.type = "button";
+    const row = el("div", "edit-actions");
+    row.appendChild(save);
+    row.appendChild(cancel);
+    editor.appendChild(area);
+    editor.appendChild(row);
+    box.classList.add("editing");
+    box.appendChild(editor);
+    area.focus();
+    const close = () => { editor.remove(); box.classList.remove("editing"); };
+    cancel.addEventListener("click", close);
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") { event.stopPropagation(); close(); }
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); editor.requestSubmit(); }
+    });
+    editor.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const text = area.value.trim();
+      if (!text || controller) return;
+      ask(text, {editOf: m.id, from: box});
+    });
+  }
+
+  // The branch on show, as the server gives it: the page starts with it, and
+  // it is drawn again after an answer, a stop or a switch of versions.
+  function renderBranch(list) {
+    messages.querySelectorAll(".msg").forEach((n) => n.remove());
+    sourcesOf.clear();
+    let asked = null;
+    for (const m of list) {
+      if (m.role === "user") {
+        userMessage(m);
+        asked = {id: m.id, text: m.content};
+      } else {
+        answerMessage(m, asked);
+      }
+    }
+    shownIds = new Set(list.map((m) => m.id));
+    // The last message from its start (a long answer is read from its top).
+    const boxes = messages.querySelectorAll(".msg");
+    if (boxes.length) boxes[boxes.length - 1].scrollIntoView({block: "start"});
+  }
+  let shownIds = new Set();
 
   // An answer as stored (ragsite/chat.py's message_dict): the same live and after a reload.
   function answerMessage(m, question) {
@@ -214,7 +342,18 @@
     if (question) {
       const retry = el("button", "small", "Retry");
       retry.type = "button";
-      retry.addEventListener("click", () => { box.remove(); ask(question, {repeat: true}); });
+      retry.addEventListener("click", () => {
+        box.remove();
+        // The broken turn stored: its question answered again (a version); else sent anew.
+        const users = messages.querySelectorAll(".msg.user[data-message-id]");
+        const last = users[users.length - 1];
+        const stored = last && last.querySelector(".body").textContent === question && last.nextElementSibling;
+        if (stored && stored.classList.contains("kind-broken")) {
+          ask(question, {againOf: Number(last.dataset.messageId), from: stored});
+        } else {
+          ask(question, {repeat: true});
+        }
+      });
       const bar = el("div", "actions");
       bar.appendChild(retry);
       box.appendChild(bar);
@@ -246,15 +385,7 @@
       (response.status === 403 && /credentials|not authenticated|log ?in|sign ?in/i.test(String(data.detail || "")));
   }
 
-  let asked = null;
-  for (const m of JSON.parse(document.getElementById("history").textContent)) {
-    if (m.role === "user") {
-      userMessage(m.content);
-      asked = m.content;
-    } else {
-      answerMessage(m, asked);
-    }
-  }
+  renderBranch(JSON.parse(document.getElementById("history").textContent));
 
   // The source viewer: the cited passage, its sentence highlighted, and the original file.
   const viewer = document.getElementById("viewer");
@@ -591,10 +722,40 @@
   let controller = null;
   const scope = document.getElementById("collection");
 
-  function request(question) {
+  function request(question, options) {
     const body = {question: question, conversation_id: conversationId, stream: true};
+    if (options.editOf) body.edit_of = options.editOf;
+    if (options.againOf) body.again_of = options.againOf;
     if (scope && scope.value) body.collection = [scope.value];
     return body;
+  }
+
+  // The branch as the server has it now; null when it cannot be read.
+  async function branchNow() {
+    if (conversationId === null) return null;
+    try {
+      const response = await fetch(ofConversation("branch/"), {headers: {"Accept": "application/json"}});
+      return response.ok ? (await response.json()).messages : null;
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // A stopped or broken answer is stored by the server once it sees the
+  // stream end: shown as stored (its versions, times, Ask again), with the
+  // error said below it, when it has arrived.
+  async function syncCut(notes) {
+    for (const wait of [300, 700, 1500]) {
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      if (controller) return;  // another question is on its way
+      const list = await branchNow();
+      const last = list && list[list.length - 1];
+      if (last && last.role === "assistant" && !shownIds.has(last.id) && ["stopped", "broken"].includes(last.kind)) {
+        renderBranch(list);
+        for (const note of notes) messages.appendChild(note);
+        return;
+      }
+    }
   }
 
   function busy(on) {
@@ -611,7 +772,16 @@
   });
 
   async function ask(question, options) {
-    const mine = options && options.repeat ? null : userMessage(question);
+    options = options || {};
+    if (options.from) {  // a new version: the old one, and what followed it, leave the screen
+      for (let node = options.from; node;) {
+        const next = node.nextElementSibling;
+        if (node.classList.contains("msg")) node.remove();
+        node = next;
+      }
+    }
+    const mine = options.repeat || options.againOf ? null : userMessage(question);
+    const notes = [];  // errors said below a cut answer
     const pending = el("div", "msg assistant pending");
     const live = el("div", "body", "Searching the documents…");
     pending.appendChild(live);
@@ -622,6 +792,7 @@
     let text = "";
     // A stream that ends early keeps what arrived, marked as incomplete.
     const cut = (kind, message) => {
+      options.cut = true;
       pending.querySelectorAll(".draft-note").forEach((note) => note.remove());
       if (text || kind === "stopped") {
         pending.classList.remove("pending", "streaming");
@@ -636,7 +807,7 @@
       const response = await fetch(urls.ask, {
         method: "POST",
         headers: {"Content-Type": "application/json", "X-CSRFToken": csrf, "Accept": "text/event-stream"},
-        body: JSON.stringify(request(question)),
+        body: JSON.stringify(request(question, options)),
         signal: controller.signal,
       });
       if (!response.ok) {
@@ -675,7 +846,7 @@
         } else if (ev.name === "error") {
           finished = true;
           cut("broken", "");
-          errorMessage(ev.data.detail, question);
+          notes.push(errorMessage(ev.data.detail, question));
         } else if (ev.name === "retract") {
           live.textContent = ev.data.reason;
           pending.querySelectorAll(".draft-note").forEach((note) => note.remove());
@@ -686,27 +857,32 @@
           pending.insertBefore(kindBanner(ev.data.kind, ev.data.notice), live);
         } else if (ev.name === "done") {
           finished = true;
-          const m = await stored(ev.data);
-          pending.remove();
-          answerMessage(m, question);
+          const list = await branchNow();
+          if (list) {
+            renderBranch(list);
+          } else {
+            pending.remove();
+            answerMessage(await stored(ev.data), {id: null, text: question});
+          }
         }
       }
       if (!finished) {
         cut("broken", "");
-        errorMessage("The answer was cut off before it finished.", question);
+        notes.push(errorMessage("The answer was cut off before it finished.", question));
       }
     } catch (err) {
       if (err.name === "AbortError") {
         cut("stopped", "");
       } else {
         cut("broken", "");
-        errorMessage(readable(err), question);
+        notes.push(errorMessage(readable(err), question));
       }
     } finally {
       controller = null;
       busy(false);
       input.focus();
     }
+    if (options.cut && conversationId !== null) syncCut(notes);
   }
 
   form.addEventListener("submit", (event) => {
@@ -715,6 +891,37 @@
     if (!question || controller) return;
     input.value = "";
     ask(question);
+  });
+
+  // Keyboard shortcuts (listed on the sheet that Ctrl+/ or the Shortcuts link opens).
+  const sheet = document.getElementById("shortcuts");
+  document.getElementById("shortcuts-open").addEventListener("click", () => sheet.showModal());
+  function copyLastAnswer() {
+    const boxes = messages.querySelectorAll(".msg.assistant[data-message-id]");
+    const last = boxes[boxes.length - 1];
+    const copy = last && [...last.querySelectorAll(".actions button")].find((b) => b.textContent === "Copy");
+    if (copy) copy.click();
+  }
+  document.addEventListener("keydown", (event) => {
+    const mod = event.ctrlKey || event.metaKey;
+    const key = event.key.toLowerCase();
+    if (mod && event.shiftKey && key === "o") {
+      event.preventDefault();
+      location.href = urls.conversation.replace(/c\/0\/$/, "");
+    } else if (event.shiftKey && event.key === "Escape") {
+      event.preventDefault();
+      input.focus();
+    } else if (mod && !event.shiftKey && key === "k") {
+      event.preventDefault();
+      if (window.matchMedia("(max-width: 720px)").matches) showMenu(true);
+      document.getElementById("search").focus();
+    } else if (mod && event.shiftKey && key === "c") {
+      event.preventDefault();
+      copyLastAnswer();
+    } else if (mod && (key === "/" || key === "?")) {
+      event.preventDefault();
+      if (sheet.open) sheet.close(); else sheet.showModal();
+    }
   });
 
   // Forms that destroy something ask first (the sidebar's delete).
