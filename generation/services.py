@@ -156,7 +156,7 @@ def ask_stream(
         conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
     owner = conversation.user
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
-    store = functools.partial(_store, conversation, where, timer=timer, user=owner)
+    store = functools.partial(_store, conversation, where, timer=timer, user=owner, scope=collections or ())
     yield from _kept_when_cut(_answering(question, query, hits, store, timer, user, collections), store)
 
 
@@ -458,8 +458,11 @@ def _store(
     reason="",
     evidence=(),
     gate=None,
+    scope=(),
 ) -> AnswerResult:
     found = kind in (policy.GENERATED, policy.QUOTED)
+    if kind == policy.NOT_FOUND and scope and not notice:  # "not in the documents" of the collections asked
+        notice = "Searched only in " + ", ".join(f"“{name}”" for name in scope) + "."
     if found:
         notice = caution.with_caution(notice, answer)
     question = where.question

@@ -17,7 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
-from ingestion import isolation, parsing, storage
+from ingestion import isolation, parsing, storage, titles
 from ingestion.chunking import chunk_pages
 from ingestion.limits import Guard, LimitExceeded, Limits
 from ingestion.models import Chunk, Collection, Document
@@ -165,7 +165,7 @@ def add_document(
                 document = Document.objects.create(
                     collection=collection,
                     owner=owner if getattr(owner, "is_authenticated", False) else None,
-                    title=(title or Path(filename).stem)[:300],
+                    title=(title or titles.from_filename(filename))[:300],
                     original_filename=filename,
                     file=relative,
                     sha256=sha,
@@ -380,8 +380,9 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
         Chunk.objects.bulk_create(create)
         update = {"chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
         update["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
-        if parsed.title and document.title == Path(document.original_filename).stem:
-            update["title"] = parsed.title[:300]
+        if titles.is_placeholder(document.title, document.original_filename):
+            headings = [spec.heading.split(" › ")[0] for spec in specs if spec.heading]
+            update["title"] = titles.best(parsed.title, headings, document.original_filename)
         transition(Document.objects.filter(pk=document.pk), to=Status.EMBEDDING, **update)
         if removed:
             transaction.on_commit(lambda: chunks_deleted.send(sender=Document, chunk_ids=removed))

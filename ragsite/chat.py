@@ -5,16 +5,19 @@ so an answer looks the same live and after a reload."""
 from __future__ import annotations
 
 import mimetypes
+import re
 from datetime import timedelta
 from pathlib import PurePath
 
 from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from generation import turns
 from generation.models import Conversation, Message
-from ingestion.models import Collection, Document
+from ingestion.models import Chunk, Collection, Document
+from ragsite import suggestions
 from ragsite.originals import format_of
 from ragsite.rendering import render
 
@@ -48,6 +51,42 @@ def conversations_for(user, query: str = ""):
     return label_repeats(list(conversations[:SIDEBAR_CONVERSATIONS]))
 
 
+SNIPPET_CHARS = 90
+_MARKUP = re.compile(r"[#*_`>|]+|\[\d{1,4}\]")  # Markdown marks and [n] citations: not what a reader looks for
+
+
+def conversation_matches(user, query: str) -> list[dict]:
+    """The conversations `query` finds (conversations_for), each with a
+    snippet around the first turn that holds it (or its title)."""
+    if not query:
+        return []
+    results = []
+    for c in conversations_for(user, query):
+        first = c.messages.filter(content__icontains=query).order_by("pk").values_list("content", flat=True).first()
+        results.append(
+            {
+                "id": c.pk,
+                "url": reverse("conversation", args=[c.pk]),
+                "label": c.label,
+                "updated": c.updated.isoformat(),
+                "updated_text": date_format(timezone.localtime(c.updated), "j M Y, H:i"),
+                "snippet": snippet(first or "", query),
+            }
+        )
+    return results
+
+
+def snippet(text: str, query: str) -> str:
+    """About SNIPPET_CHARS of `text` from a little before the first `query` in it, on one line."""
+    text = " ".join(_MARKUP.sub(" ", text).split())
+    at = text.casefold().find(query.casefold())
+    if at < 0:
+        return ""
+    start = max(0, at - 24)
+    end = min(len(text), start + SNIPPET_CHARS)
+    return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+
+
 def label_repeats(conversations: list[Conversation]) -> list[Conversation]:
     """Sets `label` on each: its title, numbered "(2)", "(3)"... in the order
     they were started when several have the same one."""
@@ -68,27 +107,17 @@ def readable_documents(user) -> tuple[list[Document], int]:
     return list(documents[:WELCOME_DOCUMENTS]), documents.count()
 
 
-SUGGESTIONS = 3
-
-
 def suggested_questions(documents: list[Document]) -> list[str]:
-    """A question a new user might ask of each of the first documents: about
-    its first section heading that is not its title."""
-    questions = []
-    for document in documents:
-        headings = (
-            document.chunks.exclude(heading="")
-            .exclude(heading__iexact=document.title)
-            .order_by("ordinal")
-            .values_list("heading", flat=True)[:1]
-        )
-        for heading in headings:
-            topic = heading.split(" › ")[-1].strip(" #:")[:80]
-            if topic:
-                questions.append(f"What does {document.title[:80]} say about {topic[0].lower() + topic[1:]}?")
-        if len(questions) == SUGGESTIONS:
-            break
-    return questions
+    """Questions a new user might ask (ragsite/suggestions.py), from the
+    section headings of the documents with the most of them first."""
+    ids = [d.pk for d in documents]
+    headings: dict[int, list[str]] = {pk: [] for pk in ids}
+    rows = Chunk.objects.filter(document_id__in=ids).exclude(heading="").order_by("document_id", "ordinal")
+    for document_id, heading in rows.values_list("document_id", "heading")[:2000]:
+        if not headings[document_id] or headings[document_id][-1] != heading:
+            headings[document_id].append(heading)
+    ranked = sorted(documents, key=lambda d: -len(set(headings[d.pk])))
+    return suggestions.suggested([(d.title, headings[d.pk]) for d in ranked])
 
 
 def content_type_for(filename: str) -> str:

@@ -13,6 +13,7 @@ from retrieval.api import SearchView
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("c/<int:conversation_id>/", views.chat, name="conversation"),
+    path("c/search", views.search_conversations, name="conversation-search"),
     path("c/<int:conversation_id>/m/<int:message_id>/", views.message, name="conversation-message"),
     path("c/<int:conversation_id>/branch/", views.conversation_branch, name="conversation-branch"),
     path("c/<int:conversation_id>/switch/", views.switch_version, name="conversation-switch"),

@@ -3,6 +3,7 @@ import json
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from generation import feedback, turns
@@ -14,6 +15,7 @@ from ragsite.chat import (
     PDF_TYPE,
     branch_dicts,
     content_type_for,
+    conversation_matches,
     conversations_for,
     message_dict,
     neighbour_dict,
@@ -77,7 +79,18 @@ def rename_conversation(request, conversation_id):
     if title:
         conversation.title = title
         conversation.save(update_fields=["title"])  # not "updated": a rename does not reorder the list
+    back = request.POST.get("next", "")  # the page it was renamed from (the welcome stays the welcome)
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        return redirect(back)
     return redirect("conversation", conversation.pk)
+
+
+@require_GET
+@login_required
+def search_conversations(request):
+    """The user's conversations matching ?q= as they type, each with a snippet of the matching turn."""
+    query = one_line(request.GET.get("q", ""))
+    return JsonResponse({"query": query, "results": conversation_matches(request.user, query)})
 
 
 @require_POST

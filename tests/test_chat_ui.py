@@ -421,3 +421,49 @@ def test_conversations_with_the_same_title_are_numbered_in_the_sidebar(client, a
     labels = {c.pk: c.label for c in client.get("/").context["conversations"]}
     assert labels[first.pk] == "What is the fee?" and labels[second.pk] == "what is the fee? (2)"
     assert "Lounges" in labels.values()
+
+
+def test_conversations_are_found_as_you_type_with_a_snippet_of_the_turn(client, alice, bob, answered):
+    from ragsite.chat import snippet
+
+    conversation, _, _ = answered
+    client.force_login(alice)
+    results = client.get("/c/search?q=SILVER").json()["results"]
+    assert [r["id"] for r in results] == [conversation.pk]
+    assert results[0]["snippet"].startswith("…") and "Silver: none" in results[0]["snippet"]
+    assert "**" not in results[0]["snippet"] and "[1]" not in results[0]["snippet"]  # markup is not what one reads
+    assert client.get("/c/search?q=").json()["results"] == []
+    client.force_login(bob)
+    assert client.get("/c/search?q=silver").json()["results"] == []  # another user's turns stay theirs
+    assert snippet("short text", "text") == "short text"
+    assert snippet("x " * 100 + "the match here" + " y" * 100, "match").startswith("…x x x")
+
+
+def test_renaming_returns_to_the_page_it_was_done_on_but_never_off_the_site(client, alice, answered):
+    conversation, _, _ = answered
+    client.force_login(alice)
+    response = client.post(f"/c/{conversation.pk}/rename/", {"title": "New", "next": "/"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    response = client.post(f"/c/{conversation.pk}/rename/", {"title": "New", "next": "https://evil.example/"})
+    assert response["Location"] == f"/c/{conversation.pk}/"
+
+
+def test_suggested_questions_read_as_a_person_would_ask_them():
+    from ragsite.suggestions import suggested
+
+    documents = [
+        (
+            "Northwind Travel Policy",
+            ["Northwind Travel Policy", "Northwind Travel Policy > Booking", "1. Introduction"],
+        ),
+        ("support-faq", ["Contents", "How to reset your password", "Is there a mobile app?"]),
+        ("Card Handbook", ["Card Handbook › 2.1 VPN access", "Card Handbook › Annual fees"]),
+    ]
+    assert suggested(documents) == [
+        "What does Northwind Travel Policy say about booking?",
+        "How do I reset my password?",
+        "What does Card Handbook say about VPN access?",
+    ]
+    long_title = "The Complete and Unabridged Guide to Every Benefit of Our Cards"
+    assert suggested([(long_title, ["Lounge access"])]) == ["What do the documents say about lounge access?"]
+    assert suggested([("Notes", ["Notes", "Contents", "12", "Glossary"])]) == []  # nothing worth asking

@@ -855,13 +855,13 @@ def cited_answer(user, document, quote):
     ],
 )
 def test_an_html_or_markdown_original_is_rendered_and_scrolled_to_the_cited_sentence(
-    page,
+    page,  # noqa: F811
     live_server,
     alice,
     name,
     data,
     quote,
-    width,  # noqa: F811
+    width,
 ):
     public = Collection.objects.create(name="policies", is_public=True)
     document = make_document(public, name=name, data=data, title="Travel Policy")
@@ -895,4 +895,64 @@ def test_an_html_or_markdown_original_is_rendered_and_scrolled_to_the_cited_sent
     viewer.get_by_role("button", name="Full screen").click()
     mark.first.wait_for()
     shoot(page, f"original-{name.split('.')[1]}-full-{width}")
+    assert not page.console_messages, page.console_messages
+
+
+def test_the_sidebar_searches_as_you_type_and_keeps_its_forms_in_view(page, live_server, answered, alice):  # noqa: F811
+    conversation, _, _ = answered
+    other = Conversation.objects.create(user=alice, title="A conversation with a title long enough to be cut short")
+    Message.objects.create(conversation=other, role="user", content="Which lounges can I use at the airport?")
+    log_in(page, live_server)
+    items = page.locator("#conversations > li")
+    assert items.count() == 2
+    long = page.locator("#conversations a", has_text="long enough")
+    assert long.get_attribute("title") == other.title  # the whole title on hover
+    page.locator("#search").press_sequentially("waived", delay=30)
+    page.locator("#conversations .snippet mark").wait_for()
+    assert items.count() == 1 and page.locator("#conversations a").inner_text() == "What are the card fees?"
+    assert "waived" in page.locator("#conversations .snippet").inner_text()  # the matching turn, marked
+    assert "1 conversation matches" in page.locator("#searching").inner_text()
+    shoot(page, "sidebar-search-1280")
+    page.fill("#search", "")
+    page.locator("#searching").wait_for(state="hidden")
+    assert items.count() == 2
+    # Edit: the form fits the sidebar, and renaming from the welcome stays on the welcome.
+    first = items.first
+    first.locator("summary").click()
+    sidebar = page.locator("#sidebar").bounding_box()
+    for part in ("summary", "button.small >> nth=0", "button.danger", "input[name=title]"):
+        box = first.locator(part).bounding_box()
+        assert box["x"] >= sidebar["x"] and box["x"] + box["width"] <= sidebar["x"] + sidebar["width"], part
+    assert page.evaluate(
+        "document.getElementById('sidebar').scrollWidth <= document.getElementById('sidebar').clientWidth"
+    )
+    shoot(page, "sidebar-edit-1280")
+    first.locator("input[name=title]").fill("Renamed here")
+    first.locator("button", has_text="Rename").click()
+    page.wait_for_load_state()
+    assert page.url == live_server.url + "/" and page.locator("#hint").is_visible()
+    assert page.locator("#conversations a", has_text="Renamed here").count() == 1
+    # A chat started on the page gets its date and Edit at once.
+    started = Conversation.objects.create(user=alice, title="New one")
+    Message.objects.create(conversation=started, role="user", content="New one")
+    reply = Message.objects.create(conversation=started, role="assistant", kind="not_found", content="Not there.")
+    sse = "".join(
+        f"event: {name}\ndata: {json.dumps(data)}\n\n"
+        for name, data in [
+            ("start", {"conversation_id": started.pk, "query": "New one"}),
+            ("done", {"conversation_id": started.pk, "message_id": reply.pk, "answer": "Not there.", "citations": []}),
+        ]
+    )
+    page.route("**/api/ask", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=sse))
+    page.fill("#question", "New one")
+    page.keyboard.press("Enter")
+    page.locator(".msg.assistant[data-message-id]").wait_for()
+    live = page.locator("#conversations li.current")
+    assert live.locator("a").inner_text() == "New one" and live.locator("time").inner_text()
+    assert live.locator("form.rename").get_attribute("action") == f"/c/{started.pk}/rename/"
+    live.locator("summary").click()
+    live.locator("input[name=title]").fill("Named at once")
+    live.locator("button", has_text="Rename").click()
+    page.wait_for_url(live_server.url + f"/c/{started.pk}/")
+    assert page.locator("#conversations li.current a").inner_text() == "Named at once"
     assert not page.console_messages, page.console_messages

@@ -52,6 +52,7 @@
     refused: "Withheld by the safety check",
     stopped: "Stopped — the answer is incomplete",
     broken: "Interrupted — the answer is incomplete",
+    withdrawn: "Its sources have since been deleted — it can no longer be checked",
   };
   function kindBanner(kind, notice) {
     const banner = el("div", "kind kind-" + kind);
@@ -77,8 +78,10 @@
       li.appendChild(passage(c));
       box.appendChild(li);
     }
-    const wrap = el("div", "sources-wrap");
-    wrap.appendChild(el("div", "sources-title", heading));
+    // Collapsible (open at first): a long list of sources folds away under the answer.
+    const wrap = el("details", "sources-wrap");
+    wrap.open = true;
+    wrap.appendChild(el("summary", "sources-title", heading + " (" + list.length + ")"));
     wrap.appendChild(box);
     return wrap;
   }
@@ -314,7 +317,9 @@
     box.dataset.messageId = m.id;
     if (KIND_LABELS[m.kind]) {
       box.classList.add("kind-" + m.kind);
-      box.appendChild(kindBanner(m.kind, m.notice));
+      const cited = m.citations || [];
+      const gone = cited.length && cited.every((c) => c.withdrawn) && ["generated", "quoted"].includes(m.kind);
+      box.appendChild(gone ? kindBanner("withdrawn", m.notice) : kindBanner(m.kind, m.notice));
     }
     box.appendChild(m.html ? sanitisedHtml(el("div", "body"), m.html) : el("div", "body", m.content));
     if (m.unsupported_spans && m.unsupported_spans.length) {
@@ -689,19 +694,89 @@
     }
   }
 
+  // A sidebar entry like the server's (templates/chat/conversation_item.html):
+  // the blank on the page, given the id, title and time.
+  function sidebarItem(id, title, updated, updatedText) {
+    const item = document.importNode(document.getElementById("conversation-item").content, true).firstElementChild;
+    const link = item.querySelector("a");
+    link.href = urls.conversation.replace("/0/", "/" + id + "/");
+    link.textContent = title;
+    link.title = title;
+    for (const f of item.querySelectorAll("form")) f.setAttribute("action", f.getAttribute("action").replace("/c/0/", "/c/" + id + "/"));
+    const field = item.querySelector("input[name=title]");
+    field.id = "title-" + id;
+    field.value = title;
+    item.querySelector("label[for]").htmlFor = field.id;
+    item.querySelector("summary .visually-hidden").textContent = " “" + title + "”";
+    item.querySelector("input[name=next]").value = location.pathname;
+    const time = item.querySelector("time");
+    time.dateTime = updated;
+    time.textContent = updatedText;
+    return item;
+  }
+
   function remember(id, question) {
     conversationId = id;
     const url = urls.conversation.replace("/0/", "/" + id + "/");
     history.replaceState(null, "", url);
-    const list = document.querySelector(".sidebar ul");
+    const list = document.getElementById("conversations");
     list.querySelectorAll(".muted").forEach((n) => n.remove());
     list.querySelectorAll(".current").forEach((n) => n.classList.remove("current"));
-    const item = el("li", "current");
-    const link = el("a", null, question.slice(0, 200));
-    link.href = url;
-    item.appendChild(link);
+    const now = new Date();
+    const text = now.toLocaleDateString([], {day: "numeric", month: "short", year: "numeric"}) + ", " +
+      now.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false});
+    const item = sidebarItem(id, question.slice(0, 200), now.toISOString(), text);
+    item.classList.add("current");
+    item.querySelector("input[name=next]").value = url;
     list.prepend(item);
+    initialList = null;  // the list as first drawn is out of date
   }
+
+  // Search as you type: the matching conversations, each with a snippet of
+  // its matching turn (the match marked); an empty box brings the list back.
+  const searchBox = document.getElementById("search");
+  const searching = document.getElementById("searching");
+  let initialList = null, searchTimer = null, searchSeq = 0;
+  function marked(text, query) {
+    const out = el("p", "snippet");
+    const at = text.toLowerCase().indexOf(query.toLowerCase());
+    if (at < 0) { out.textContent = text; return out; }
+    out.appendChild(document.createTextNode(text.slice(0, at)));
+    out.appendChild(el("mark", null, text.slice(at, at + query.length)));
+    out.appendChild(document.createTextNode(text.slice(at + query.length)));
+    return out;
+  }
+  async function searchNow(query) {
+    const list = document.getElementById("conversations");
+    if (initialList === null && !new URLSearchParams(location.search).get("q")) initialList = [...list.children];
+    const seq = ++searchSeq;
+    if (!query) {
+      if (initialList) list.replaceChildren(...initialList);
+      searching.hidden = true;
+      return;
+    }
+    try {
+      const response = await fetch(searchBox.form.dataset.searchUrl + "?q=" + encodeURIComponent(query),
+                                   {headers: {"Accept": "application/json"}});
+      if (!response.ok || seq !== searchSeq) return;
+      const data = await response.json();
+      if (seq !== searchSeq) return;
+      const items = data.results.map((r) => {
+        const item = sidebarItem(r.id, r.label, r.updated, r.updated_text);
+        if (r.id === conversationId) item.classList.add("current");
+        if (r.snippet) item.insertBefore(marked(r.snippet, query), item.querySelector(".meta"));
+        return item;
+      });
+      list.replaceChildren(...(items.length ? items : [el("li", "muted", "No conversation matches.")]));
+      searching.hidden = false;
+      searching.textContent = data.results.length + (data.results.length === 1 ? " conversation matches" : " conversations match") +
+        " “" + query + "”";
+    } catch (err) { /* the form still searches on Enter */ }
+  }
+  searchBox.addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => searchNow(searchBox.value.trim()), 200);
+  });
 
   // The stored answer, rendered by the server, for a stream that has ended.
   async function stored(data) {
