@@ -43,6 +43,12 @@ class AskRequest(serializers.Serializer):
         help_text="A question of the conversation to answer again, as a new version of its answer.",
     )
     collection = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    document = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        max_length=20,
+        help_text='Only these documents (ids): "ask this document". One the caller may not read finds nothing.',
+    )
     stream = serializers.BooleanField(
         required=False,
         default=False,
@@ -194,6 +200,7 @@ class AskView(APIView):
             collections=data.get("collection") or None,
             edit_of=data.get("edit_of"),
             again_of=data.get("again_of"),
+            documents=data.get("document") or None,
         )
         if data["stream"] and ticket.position() > 0:
             response = StreamingHttpResponse(

@@ -131,6 +131,7 @@ def ask_stream(
     collections: list[str] | None = None,
     edit_of: int | None = None,
     again_of: int | None = None,
+    documents: list[int] | None = None,
 ):
     """Answer as a stream of events: `start`, `token`* (the model's text as it
     is generated), `retract` (the guardrail stopped a toxic continuation),
@@ -139,7 +140,8 @@ def ask_stream(
     turn at the end of the conversation's branch on show, an edit of question
     `edit_of` or question `again_of` asked again (generation/turns.py). An
     answer stopped (the stream closed) or broken midway is stored with the
-    text it had, as its kind says."""
+    text it had, as its kind says. `collections` and `documents` narrow
+    where it looks (among what the user may read)."""
     timer = Timer()
     conversation = conversation_for(user, conversation_id)
     where = turns.place(conversation, (question or "").strip(), edit_of=edit_of, again_of=again_of)
@@ -150,14 +152,28 @@ def ask_stream(
     # Searched before anything is stored or streamed: a collection the user
     # cannot read is a SearchError for the caller (a 400), not a new empty
     # conversation and a broken stream. (A refused question's search is wasted.)
-    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
+    looking = {"collections": collections, "documents": documents or None}
+    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, **looking)
     timer.lap("retrieval")
     if conversation is None:
         conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
     owner = conversation.user
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
-    store = functools.partial(_store, conversation, where, timer=timer, user=owner, scope=collections or ())
-    yield from _kept_when_cut(_answering(question, query, hits, store, timer, user, collections), store)
+    scope = [*(collections or ()), *_titles(documents, user)]
+    store = functools.partial(_store, conversation, where, timer=timer, user=owner, scope=scope)
+    yield from _kept_when_cut(_answering(question, query, hits, store, timer, user, looking), store)
+
+
+def _titles(documents: list[int] | None, user) -> list[str]:
+    """The titles of the narrowing documents the user may read (for "searched only in")."""
+    if not documents:
+        return []
+    from ingestion.models import Collection, Document
+
+    readable = Document.objects.filter(pk__in=documents)
+    if user is not None:
+        readable = readable.filter(collection__in=Collection.objects.readable_by(user))
+    return list(readable.values_list("title", flat=True))
 
 
 CUT_NOTICES = {
@@ -209,7 +225,7 @@ def _store_cut(store, text: str, kind: str) -> None:
         log.exception("The cut answer could not be stored")
 
 
-def _answering(question, query, hits, store, timer, user, collections):
+def _answering(question, query, hits, store, timer, user, looking):
     """The answer's events after `start`: the guardrail on the question, the
     evidence, then a composed, quoted or generated and verified answer."""
     classifier = get_classifier()
@@ -241,7 +257,7 @@ def _answering(question, query, hits, store, timer, user, collections):
     asked = parts.split(query)
     if len(asked) > 1:
         strict = not (found.answers or found.lacks)
-        yield _done(_answer_in_parts(asked, hits, store, classifier, q_score, timer, user, collections, strict))
+        yield _done(_answer_in_parts(asked, hits, store, classifier, q_score, timer, user, looking, strict))
         return
     if not found.answers:
         closest = hits[: settings.RAG_CLOSEST_PASSAGES]
@@ -358,7 +374,7 @@ def _answering(question, query, hits, store, timer, user, collections):
     )
 
 
-def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, collections, strict) -> AnswerResult:
+def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, looking, strict) -> AnswerResult:
     """A question of several parts (generation/parts.py): each part searched
     (its hits added to the whole question's) and decided on its own
     evidence (`strict`: and only where that evidence mentions every term the
@@ -367,7 +383,7 @@ def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, colle
     answered, pairs, rows, gates, quoted = [], [], [], [], []
     seen = {h.chunk_id for h in hits}
     for asked_part, part in zip(asked, parts.standalone(asked)):
-        more = search(part, user=user, k=settings.RAG_ANSWER_PASSAGES, collections=collections)
+        more = search(part, user=user, k=settings.RAG_ANSWER_PASSAGES, **looking)
         pool = hits + [h for h in more if h.chunk_id not in seen]
         relevant = [h for h in pool if h.score >= settings.RAG_MIN_RELEVANCE]
         found = gather_evidence(part, relevant)

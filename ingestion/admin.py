@@ -4,7 +4,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse
 from django.shortcuts import redirect
+from django.template.defaultfilters import filesizeformat
 from django.urls import path
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from ingestion import parsing, services
@@ -59,19 +62,23 @@ class DocumentUploadForm(forms.ModelForm):
         self.fields["collection"].initial = services.get_collection().pk
 
     def clean_upload(self):
-        uploads = self.cleaned_data["upload"]
-        too_big = [u.name for u in uploads if u.size > settings.RAG_MAX_UPLOAD_MB * 1024 * 1024]
-        errors = []
-        if too_big:
-            errors.append(f"Larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit: {', '.join(too_big)}.")
-        for upload in uploads:  # refused now, not failed later: nothing of this upload is stored
+        """The files that can be added; each refused one (too large, a type we
+        do not read) is left out with its reason (`self.refused`, said after
+        the upload), so one bad file does not drop the valid ones chosen with it."""
+        kept, self.refused = [], []
+        for upload in self.cleaned_data["upload"]:  # refused now, not failed later: nothing of it is stored
+            if upload.size > settings.RAG_MAX_UPLOAD_MB * 1024 * 1024:
+                self.refused.append(f"{upload.name}: larger than the {settings.RAG_MAX_UPLOAD_MB} MB limit.")
+                continue
             try:
                 services.refuse_unsupported(upload.name)
             except services.UploadRejected as exc:
-                errors.append(str(exc))
-        if errors:
-            raise forms.ValidationError(errors)
-        return uploads
+                self.refused.append(str(exc))
+                continue
+            kept.append(upload)
+        if not kept:
+            raise forms.ValidationError(self.refused)
+        return kept
 
 
 class ChunkInline(admin.TabularInline):
@@ -126,9 +133,12 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
         # Live status on the list (polls progress_view) and a drop zone on the upload form.
         js = ["ragsite/admin-documents.js"]
 
-    list_display = ["title", "collection", "status_badge", "progress", "pages", "original_filename", "created"]
+    # Six columns that fit 1280 px: the file's name, size and pages in one, progress as n/N.
+    list_display = ["title", "collection", "status_badge", "progress", "file_summary", "added"]
     list_filter = ["status", ("collection", ReadableCollectionFilter)]
-    search_fields = ["title", "original_filename", "sha256"]
+    # The title, the file name, the hash, or words of the text itself (the passages).
+    search_fields = ["title", "original_filename", "sha256", "chunks__text"]
+    search_help_text = "Finds a title, a file name, or words in the documents' text."
     actions = ["reindex", "cancel"]
     readonly_fields = [
         "original_filename",
@@ -196,7 +206,7 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
                 messages.add_message(request, level, text)
             for field in Document._meta.concrete_fields:  # for response_add: the (last) document
                 setattr(obj, field.attname, getattr(documents[-1], field.attname))
-        for reason in refused:
+        for reason in [*getattr(form, "refused", []), *refused]:
             messages.error(request, f"Not uploaded: {reason}")
 
     def log_addition(self, request, obj, message):
@@ -247,6 +257,15 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
         if not document.chunks_total:
             return "—"
         return f"{document.chunks_embedded}/{document.chunks_total} chunks embedded"
+
+    @admin.display(description="File", ordering="original_filename")
+    def file_summary(self, document):
+        pages = f" · {document.pages} page{'s' if document.pages != 1 else ''}" if document.pages else ""
+        return f"{document.original_filename} · {filesizeformat(document.size)}{pages}"
+
+    @admin.display(description="Added", ordering="created")
+    def added(self, document):
+        return date_format(timezone.localtime(document.created), "j M Y")
 
     def response_add(self, request, obj, post_url_continue=None):
         """After an upload, where its progress shows (save_model said what was

@@ -59,6 +59,20 @@ def chat(request, conversation_id=None):
         "collections": collections if len(collections) > 1 else [],
         "query": query,
     }
+    if request.user.is_staff and request.user.has_perm("ingestion.add_document"):  # upload from the chat
+        from django.conf import settings
+
+        from ingestion.parsing import SUPPORTED_DESCRIPTION, SUPPORTED_SUFFIXES
+
+        writable = list(Collection.objects.writable_by(request.user).values_list("name", flat=True))
+        if writable:
+            context["upload"] = {
+                "collections": writable,
+                "accept": ",".join(sorted(SUPPORTED_SUFFIXES)),
+                "max_bytes": settings.RAG_MAX_UPLOAD_MB * 1024 * 1024,
+                "max_mb": settings.RAG_MAX_UPLOAD_MB,
+                "accept_words": SUPPORTED_DESCRIPTION,
+            }
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
         context["suggestions"] = suggested_questions(context["documents"])

@@ -2,12 +2,14 @@
 favicon, unsupported types refused at upload with the reason, and messages
 that count new documents and duplicates. No model runs (nothing is indexed)."""
 
+import re
+
 import pytest
 from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingestion import services
-from ingestion.models import Document
+from ingestion.models import Chunk, Document
 from tests.conftest import api_client_for
 
 pytestmark = pytest.mark.django_db
@@ -53,13 +55,40 @@ def test_an_unsupported_type_is_refused_at_upload_with_the_reason(client, admin_
     assert not Document.objects.exists() and stored_files(settings) == []
 
 
-def test_one_unsupported_file_refuses_the_whole_upload(client, admin_user, settings):
+def test_a_refused_file_does_not_drop_the_valid_ones_chosen_with_it(client, admin_user, settings):
     client.force_login(admin_user)
     response = upload(
         client, SimpleUploadedFile("notes.md", b"# Notes\n\nFine.\n"), SimpleUploadedFile("README", b"hi")
     )
-    assert response.status_code == 200 and "README: Unsupported file type (no extension)" in response.content.decode()
-    assert not Document.objects.exists() and stored_files(settings) == []
+    assert response.status_code == 302
+    assert list(Document.objects.values_list("original_filename", flat=True)) == ["notes.md"]
+    said = [str(m) for m in client.get(response["Location"]).context["messages"]]
+    assert any(m.startswith("Not uploaded: README: Unsupported file type (no extension)") for m in said), said
+    assert any("1 new document queued" in m for m in said), said
+
+
+def test_the_list_fits_its_columns_and_searches_the_text(client, admin_user):
+    document, _ = services.add_document(
+        SimpleUploadedFile("lounges.md", b"# Lounges\n\nPlatinum holders use the lounges.\n"),
+        "lounges.md",
+        collection=services.get_collection(),
+    )
+    Chunk.objects.create(
+        document=document,
+        ordinal=0,
+        text="Platinum holders use the lounges.",
+        char_start=0,
+        char_end=33,
+        content_hash="0" * 64,
+    )  # as the parser leaves it (no model runs here)
+    client.force_login(admin_user)
+    listing = client.get("/admin/ingestion/document/").content.decode()
+    assert "lounges.md · 45\xa0bytes" in listing  # the file and its size
+    columns = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', listing)
+    assert columns == ["title", "collection", "status_badge", "progress", "file_summary", "added"], columns
+    found = client.get("/admin/ingestion/document/?q=Platinum+holders").content.decode()
+    assert "lounges.md" in found  # words of the text, not only of the title
+    assert "lounges.md" not in client.get("/admin/ingestion/document/?q=zeppelin").content.decode()
 
 
 def test_the_message_counts_new_documents_and_duplicates(client, admin_user):

@@ -80,9 +80,9 @@ def test_it_answers_in_the_chat_with_cited_sources(page, live_server, alice, han
     assert "95 euros" in source.locator("blockquote").inner_text()
     # The conversation is kept: listed at once, and shown again after a reload.
     assert "/c/" in page.url
-    assert page.locator(".sidebar li.current").inner_text() == "What is the annual fee of the Gold card?"
+    assert page.locator(".sidebar li.current a").inner_text() == "What is the annual fee of the Gold card?"
     page.reload()
-    assert page.locator(".msg.user").first.inner_text() == "What is the annual fee of the Gold card?"
+    assert page.locator(".msg.user .body").first.inner_text() == "What is the annual fee of the Gold card?"
     assert page.locator(".sidebar li.current").count() == 1
 
 

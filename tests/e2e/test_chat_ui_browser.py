@@ -385,7 +385,7 @@ def test_the_question_box_and_a_failed_request(page, live_server, alice):  # noq
     error = page.locator(".msg.error")
     error.wait_for()
     assert "could not be reached" in error.inner_text() and "TypeError" not in error.inner_text()
-    assert page.locator(".msg.user").inner_text() == "First line\nsecond line"
+    assert page.locator(".msg.user .body").inner_text() == "First line\nsecond line"
 
     # Retry sends the question again; this time the stream answers.
     conversation = Conversation.objects.create(user=alice, title="Retried")
@@ -476,6 +476,9 @@ def test_conversations_are_renamed_and_deleted_from_the_sidebar(page, live_serve
     item.locator("summary").click()
     item.locator("input[name=title]").fill("Card fees, renamed")
     item.locator("button", has_text="Rename").click()
+    page.locator(".sidebar a", has_text="Card fees, renamed").wait_for()
+    assert page.url == live_server.url + "/"  # renamed from the welcome, it stays on the welcome
+    page.locator(".sidebar a", has_text="Card fees, renamed").click()
     page.wait_for_url(live_server.url + f"/c/{conversation.pk}/")
     assert page.locator(".sidebar li.current a").inner_text() == "Card fees, renamed"
     dialogs = []

@@ -406,6 +406,8 @@
   const viewerCaption = document.getElementById("viewer-caption");
   const viewerVerdict = document.getElementById("viewer-verdict");
   const viewerFull = document.getElementById("viewer-full");
+  const viewerAsk = document.getElementById("viewer-ask");
+  viewerAsk.addEventListener("click", () => { if (shown) askAbout(shown.document_id, shown.title || shown.filename); });
   const originalSection = document.getElementById("original");
   const originalBar = document.getElementById("original-bar");
   const originalBody = document.getElementById("original-body");
@@ -519,6 +521,7 @@
     viewerAfter.replaceChildren();
     shown = c;
     viewerMore.hidden = !c.around_url;
+    viewerAsk.hidden = c.withdrawn || !c.document_id;
     viewerImage.removeAttribute("src");
     viewerOpen.hidden = !c.file_url;
     if (c.file_url) {
@@ -802,8 +805,28 @@
     if (options.editOf) body.edit_of = options.editOf;
     if (options.againOf) body.again_of = options.againOf;
     if (scope && scope.value) body.collection = [scope.value];
+    if (askDocument) body.document = [askDocument.id];
     return body;
   }
+
+  // "Ask this document": the next questions look in one document only,
+  // said above the box until it is cleared.
+  let askDocument = null;
+  const askDocumentNote = document.getElementById("ask-document");
+  function askAbout(id, title) {
+    askDocument = id ? {id: Number(id), title: title} : null;
+    askDocumentNote.hidden = !askDocument;
+    document.getElementById("ask-document-title").textContent = askDocument ? "“" + title + "”" : "";
+    if (askDocument) {
+      if (!viewer.hidden) closeSource();
+      input.focus();
+    }
+  }
+  document.getElementById("ask-document-clear").addEventListener("click", () => { askAbout(null); input.focus(); });
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest(".ask-about");
+    if (button) askAbout(button.dataset.documentId, button.dataset.documentTitle);
+  });
 
   // The branch as the server has it now; null when it cannot be read.
   async function branchNow() {
