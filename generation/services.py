@@ -108,6 +108,7 @@ def ask(
     collections: list[str] | None = None,
     edit_of: int | None = None,
     again_of: int | None = None,
+    documents: list[int] | None = None,
 ) -> AnswerResult:
     """The whole answer at once (the CLI, the non-streaming API)."""
     for event in ask_stream(
@@ -117,6 +118,7 @@ def ask(
         collections=collections,
         edit_of=edit_of,
         again_of=again_of,
+        documents=documents,
     ):
         if event["event"] == "done":
             return event["result"]

@@ -23,10 +23,26 @@ def is_placeholder(title: str, filename: str) -> bool:
     return title in (stem, from_filename(filename), "")
 
 
+def is_slug(name: str) -> bool:
+    """A name written for machines: no spaces, lower case or joined by dashes or underscores."""
+    return not re.search(r"\s", name) and (name.islower() or bool(re.search(r"[-_]", name)))
+
+
 def best(found: str, headings: list[str], filename: str) -> str:
-    """`found` (the parser's title) if it is one, else the first heading, else the file name as words."""
-    for candidate in (found, *headings[:3]):
+    """`found` (the parser's title: metadata, or a Markdown file's top heading)
+    if it is one; else the file's name when a person wrote it ("Zanzibar ferry
+    rules.md"); else its first section heading; else its name as words."""
+    stem = PurePath(filename).stem
+
+    def usable(candidate: str) -> str:
         text = " ".join((candidate or "").split()).strip(" #:")
-        if text and not _PLACEHOLDER.match(text) and text != PurePath(filename).stem and len(text) >= 3:
-            return text[:300]
+        return text if text and not _PLACEHOLDER.match(text) and text != stem and len(text) >= 3 else ""
+
+    if usable(found):
+        return usable(found)[:300]
+    if not is_slug(stem):
+        return stem[:300]
+    for heading in headings[:3]:
+        if usable(heading):
+            return usable(heading)[:300]
     return from_filename(filename)[:300]

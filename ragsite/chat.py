@@ -60,9 +60,13 @@ def conversation_matches(user, query: str) -> list[dict]:
     snippet around the first turn that holds it (or its title)."""
     if not query:
         return []
+    found = conversations_for(user, query)
+    first: dict[int, str] = {}  # each conversation's first turn that holds the words
+    turns_with = Message.objects.filter(conversation__in=[c.pk for c in found], content__icontains=query)
+    for conversation_id, content in turns_with.order_by("pk").values_list("conversation_id", "content"):
+        first.setdefault(conversation_id, content)
     results = []
-    for c in conversations_for(user, query):
-        first = c.messages.filter(content__icontains=query).order_by("pk").values_list("content", flat=True).first()
+    for c in found:
         results.append(
             {
                 "id": c.pk,
@@ -70,7 +74,7 @@ def conversation_matches(user, query: str) -> list[dict]:
                 "label": c.label,
                 "updated": c.updated.isoformat(),
                 "updated_text": date_format(timezone.localtime(c.updated), "j M Y, H:i"),
-                "snippet": snippet(first or "", query),
+                "snippet": snippet(first.get(c.pk, ""), query),
             }
         )
     return results

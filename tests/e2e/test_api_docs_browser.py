@@ -18,3 +18,16 @@ def test_the_api_docs_page_runs_under_the_csp(page, live_server):  # noqa: F811
     page.screenshot(path=str(SCREENSHOTS / "api-docs.png"))
     problems = [m for m in page.console_messages if "Content Security Policy" in m or "page error" in m]
     assert problems == []
+
+
+def test_the_api_docs_follow_the_dark_theme(page, live_server):  # noqa: F811
+    page.emulate_media(color_scheme="dark")
+    page.goto(live_server.url + "/api/docs/")
+    page.wait_for_selector("text=/api/documents/", timeout=15_000)
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(20, 23, 31)"
+    assert "invert" in page.evaluate("getComputedStyle(document.querySelector('.swagger-ui')).filter")
+    page.screenshot(path=str(SCREENSHOTS / "api-docs-dark.png"))
+    page.evaluate("localStorage.setItem('theme', 'light')")  # the site's toggle wins over the system
+    page.reload()
+    page.wait_for_selector("text=/api/documents/", timeout=15_000)
+    assert page.evaluate("getComputedStyle(document.querySelector('.swagger-ui')).filter") == "none"

@@ -19,6 +19,7 @@ def test_the_best_title_is_the_files_own_then_its_heading_then_its_name():
     assert titles.best("Microsoft Word - draft3.doc", ["Expense rules"], "draft3.pdf") == "Expense rules"
     assert titles.best("untitled", [], "support-faq.txt") == "Support faq"
     assert titles.best("support-faq", [], "support-faq.txt") == "Support faq"  # the stem is no title
+    assert titles.best("", ["Luggage"], "Zanzibar ferry rules.md") == "Zanzibar ferry rules"  # a name a person wrote
 
 
 @pytest.mark.slow
