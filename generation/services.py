@@ -100,26 +100,9 @@ def _owner(user):
     return user if getattr(user, "is_authenticated", False) else None
 
 
-def ask(
-    question: str,
-    *,
-    user=None,
-    conversation_id: int | None = None,
-    collections: list[str] | None = None,
-    edit_of: int | None = None,
-    again_of: int | None = None,
-    documents: list[int] | None = None,
-) -> AnswerResult:
-    """The whole answer at once (the CLI, the non-streaming API)."""
-    for event in ask_stream(
-        question,
-        user=user,
-        conversation_id=conversation_id,
-        collections=collections,
-        edit_of=edit_of,
-        again_of=again_of,
-        documents=documents,
-    ):
+def ask(question: str, **options) -> AnswerResult:
+    """The whole answer at once (the CLI, the non-streaming API); `options` as ask_stream's."""
+    for event in ask_stream(question, **options):
         if event["event"] == "done":
             return event["result"]
     raise RuntimeError("the answer stream ended without a result")
