@@ -23,5 +23,6 @@ def test_the_gpu_check_skips_cleanly_without_cuda(tmp_path):
         "generator_finetune",
         "transformers_engine",
         "faiss_gpu",
+        "decode_overhead",
     }
     assert "steps" not in result  # nothing was measured

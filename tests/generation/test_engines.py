@@ -48,6 +48,18 @@ def test_the_transformers_engine_streams_from_a_model_folder(hf_folder):
     assert "aris" not in stopped and "Paris" not in stopped
 
 
+def test_the_static_cache_path_answers_as_the_dynamic_one(hf_folder):
+    """The CUDA-graphs path (one static cache, reset per answer) forced on the
+    CPU: the same greedy answers as the dynamic cache, answer after answer,
+    whatever the prompt's length (a cache left full would change them)."""
+    plain = TransformersEngine(str(hf_folder), 512, dtype="float32", cuda_graphs="off")
+    static = TransformersEngine(str(hf_folder), 512, dtype="float32", cuda_graphs="on")
+    questions = [MESSAGES, [{"role": "user", "content": "Say hello in French, then in Spanish."}], MESSAGES]
+    expected = [generate(plain, q, max_new_tokens=10) for q in questions]
+    assert [generate(static, q, max_new_tokens=10) for q in questions] == expected
+    assert static._static_cache is not None and plain._static_cache is None
+
+
 @pytest.mark.django_db
 def test_the_whole_answer_path_runs_on_a_model_folder(settings, hf_folder, alice, handbook):
     from generation import services
