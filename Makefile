@@ -16,7 +16,7 @@ HOST ?= 127.0.0.1
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PORT ?= 8000
 
-.PHONY: setup run test test-fast lint browser-deps clean
+.PHONY: setup run test test-fast lint browser-deps ocr-deps clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,12 @@ setup: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
-run: setup
+run: setup ocr-deps
 	$(BIN)/python manage.py ingest demo
 	@$(BIN)/python manage.py ensure_admin
 	@echo "Serving http://$(HOST):$(PORT)/ (chat) and http://$(HOST):$(PORT)/admin/ (documents); Ctrl-C stops both."
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/celery -A ragsite worker --pool=solo --loglevel=INFO & worker=$$!; \
+	$(BIN)/celery -A ragsite worker -B --pool=solo --loglevel=INFO & worker=$$!; \
 	$(BIN)/gunicorn ragsite.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 48 --timeout 300 --access-logfile -
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
@@ -47,7 +47,13 @@ browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
 		|| echo "chromium could not be installed: browser tests will be skipped"
 
-test: lint browser-deps
+# Debian's Tesseract with its English data, for OCR of scanned pages and images
+# (ingestion/ocr.py); without it images are refused at upload, with the reason.
+ocr-deps:
+	@command -v tesseract >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null) \
+		|| echo "tesseract could not be installed: images will be refused and scanned pages not read"
+
+test: lint browser-deps ocr-deps
 	$(BIN)/python -m pytest
 
 test-fast: lint

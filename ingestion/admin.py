@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from ingestion import parsing, services
+from ingestion import services, source_admin  # noqa: F401 (source_admin registers the sources' admin)
 from ingestion.models import Chunk, Collection, Document
 from ragsite.admin import BoundedChangelist
 
@@ -28,8 +28,8 @@ class CollectionAdmin(BoundedChangelist, admin.ModelAdmin):
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
-    def __init__(self, attrs=None):  # the browser's file picker offers the types we read
-        super().__init__({"accept": ",".join(sorted(parsing.SUPPORTED_SUFFIXES)), **(attrs or {})})
+    def get_context(self, name, value, attrs):  # the browser's file picker offers the types this site reads
+        return super().get_context(name, value, {"accept": ",".join(sorted(services.readable_types()[0])), **attrs})
 
 
 class MultipleFileField(forms.FileField):
@@ -48,7 +48,6 @@ class DocumentUploadForm(forms.ModelForm):
     upload = MultipleFileField(
         label="Files",
         allow_empty_file=True,
-        help_text=f"One or more files: {parsing.SUPPORTED_DESCRIPTION}, up to {settings.RAG_MAX_UPLOAD_MB} MB each.",
     )
 
     class Meta:
@@ -60,6 +59,9 @@ class DocumentUploadForm(forms.ModelForm):
         self.fields["title"].required = False
         self.fields["title"].help_text = "For a single file; defaults to the document's own title or its file name."
         self.fields["collection"].initial = services.get_collection().pk
+        self.fields[
+            "upload"
+        ].help_text = f"One or more files: {services.readable_types()[1]}, up to {settings.RAG_MAX_UPLOAD_MB} MB each."
 
     def clean_upload(self):
         """The files that can be added; each refused one (too large, a type we
@@ -115,6 +117,23 @@ def upload_messages(new: int, duplicates: list[tuple[str, Document]]) -> list[tu
     return said
 
 
+class OcrFilter(admin.SimpleListFilter):
+    """Documents by how their text was read: by OCR, and by OCR with a page below RAG_OCR_LOW_CONFIDENCE."""
+
+    title = "OCR"
+    parameter_name = "ocr"
+
+    def lookups(self, request, model_admin):
+        return [("read", "Read by OCR"), ("low", "Low OCR confidence")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "read":
+            return queryset.filter(ocr_lowest__isnull=False)
+        if self.value() == "low":
+            return queryset.filter(ocr_lowest__lt=settings.RAG_OCR_LOW_CONFIDENCE)
+        return queryset
+
+
 class ReadableCollectionFilter(admin.RelatedFieldListFilter):
     """The list's collection filter names only the collections the user may read."""
 
@@ -135,7 +154,7 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
 
     # Six columns that fit 1280 px: the file's name, size and pages in one, progress as n/N.
     list_display = ["title", "collection", "status_badge", "progress", "file_summary", "added"]
-    list_filter = ["status", ("collection", ReadableCollectionFilter)]
+    list_filter = ["status", ("collection", ReadableCollectionFilter), OcrFilter, "source"]
     # The title, the file name, the hash, or words of the text itself (the passages).
     search_fields = ["title", "original_filename", "sha256", "chunks__text"]
     search_help_text = "Finds a title, a file name, or words in the documents' text."
@@ -146,6 +165,8 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
         "error",
         "progress",
         "pages",
+        "ocr_summary",
+        "source",
         "chunks_total",
         "size",
         "sha256",
@@ -261,7 +282,37 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
     @admin.display(description="File", ordering="original_filename")
     def file_summary(self, document):
         pages = f" · {document.pages} page{'s' if document.pages != 1 else ''}" if document.pages else ""
-        return f"{document.original_filename} · {filesizeformat(document.size)}{pages}"
+        summary = f"{document.original_filename} · {filesizeformat(document.size)}{pages}"
+        if not document.ocr_pages:
+            return summary
+        low = document.low_confidence_pages(settings.RAG_OCR_LOW_CONFIDENCE)
+        if low:
+            return format_html(
+                '{} · <b class="rag-ocr-low" title="{}">OCR: {} low</b>',
+                summary,
+                self.ocr_summary(document),
+                f"{len(low)} page{'s' if len(low) != 1 else ''}",
+            )
+        return f"{summary} · OCR"
+
+    @admin.display(description="OCR")
+    def ocr_summary(self, document):
+        """Which pages OCR read, how sure it was, and the pages below RAG_OCR_LOW_CONFIDENCE."""
+        read = document.ocr_pages
+        if not read:
+            return "—"
+        mean = sum(page["confidence"] for page in read) / len(read)
+        said = (
+            f"{len(read)} page{'s' if len(read) != 1 else ''} read by OCR ({settings.RAG_OCR_LANGUAGES}), "
+            f"mean confidence {mean:.0f}%."
+        )
+        low = document.low_confidence_pages(settings.RAG_OCR_LOW_CONFIDENCE)
+        if low:
+            pages = ", ".join(f"page {page['page']} ({page['confidence']:.0f}%)" for page in low[:20])
+            said += (
+                f" Below {settings.RAG_OCR_LOW_CONFIDENCE}%: {pages}{' …' if len(low) > 20 else ''}; check those pages."
+            )
+        return said
 
     @admin.display(description="Added", ordering="created")
     def added(self, document):

@@ -23,7 +23,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ingestion.limits import Guard, LimitExceeded, Limits
-from ingestion.parsing import Page, ParsedDocument, ParseError
+from ingestion.ocr import OcrOptions
+from ingestion.parsing import OcrPage, Page, ParsedDocument, ParseError
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,26 @@ def unreadable(filename: str) -> str:
     )
 
 
-def parse_isolated(path: str | Path, filename: str, guard: Guard, *, memory_mb: int) -> ParsedDocument:
-    """parse_file(path, filename) in a child capped at `memory_mb`, under `guard`'s limits and heartbeat."""
+def parse_isolated(
+    path: str | Path,
+    filename: str,
+    guard: Guard,
+    *,
+    memory_mb: int,
+    options: OcrOptions | None = None,
+    searchable: str | Path | None = None,
+) -> ParsedDocument:
+    """parse_file(path, filename, options=…, searchable=…) in a child capped at
+    `memory_mb` (Tesseract, its child, included), under `guard`'s limits and heartbeat."""
     request = json.dumps(
-        {"path": str(path), "filename": filename, "limits": asdict(guard.limits), "memory_mb": memory_mb}
+        {
+            "path": str(path),
+            "filename": filename,
+            "limits": asdict(guard.limits),
+            "memory_mb": memory_mb,
+            "ocr": asdict(options or OcrOptions()),
+            "searchable": str(searchable) if searchable else None,
+        }
     )
     env = {
         **os.environ,
@@ -122,7 +139,8 @@ def _answer(returncode: int, out: bytes, err: str, memory_mb: int, filename: str
         log.warning("Parsing %s failed in its child process:\n%s", filename, err[-4000:])
         raise ParseError(unreadable(filename))
     pages = [Page(number, text) for number, text in reply["pages"]]
-    return ParsedDocument(kind=reply["kind"], pages=pages, title=reply["title"])
+    read = [OcrPage(*page) for page in reply.get("ocr_pages", [])]
+    return ParsedDocument(kind=reply["kind"], pages=pages, title=reply["title"], ocr_pages=read)
 
 
 def _child() -> None:
@@ -143,8 +161,19 @@ def serve(request: dict) -> dict:
     from ingestion import parsing
 
     try:
-        parsed = parsing.parse_file(request["path"], request["filename"], Guard(Limits(**request["limits"])))
-        return {"kind": parsed.kind, "title": parsed.title, "pages": [[p.number, p.text] for p in parsed.pages]}
+        parsed = parsing.parse_file(
+            request["path"],
+            request["filename"],
+            Guard(Limits(**request["limits"])),
+            options=OcrOptions(**request.get("ocr", {})),
+            searchable=request.get("searchable"),
+        )
+        return {
+            "kind": parsed.kind,
+            "title": parsed.title,
+            "pages": [[p.number, p.text] for p in parsed.pages],
+            "ocr_pages": [[p.number, p.confidence, p.words] for p in parsed.ocr_pages],
+        }
     except parsing.ParseError as exc:
         return {"error": "parse", "message": str(exc)}
     except LimitExceeded as exc:

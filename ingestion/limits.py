@@ -55,12 +55,23 @@ class Guard:
         now = self.clock()
         timeout = self.limits.timeout
         if timeout is not None and now - self.started > timeout:
-            raise LimitExceeded(
-                f"Reading the document took longer than the limit of {timeout:g} s (RAG_PARSE_TIMEOUT){_SPLIT}"
-            )
+            raise self.timed_out()
         if self.heartbeat is not None and now >= self.next_beat:
             self.heartbeat()
             self.next_beat = self.clock() + self.interval
+
+    def timed_out(self) -> LimitExceeded:
+        """The error of a document that passed the time limit (a step that ran
+        out of time inside a library, such as OCR, raises it too)."""
+        return LimitExceeded(
+            f"Reading the document took longer than the limit of {self.limits.timeout:g} s (RAG_PARSE_TIMEOUT){_SPLIT}"
+        )
+
+    def remaining(self, default: float) -> float:
+        """Seconds left of the time limit (`default` when there is none)."""
+        if self.limits.timeout is None:
+            return default
+        return max(0.0, self.limits.timeout - (self.clock() - self.started))
 
     def pages(self, count: int) -> None:
         """The page count, known before the pages are read."""

@@ -81,6 +81,31 @@ class Document(models.Model):
         help_text="Claims since it was last queued by an upload or a re-index: a worker that keeps stopping on it "
         "(killed at the hard time limit) makes it fail after RAG_TASK_MAX_RETRIES + 1.",
     )
+    source = models.ForeignKey(
+        "Source",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="documents",
+        help_text="The synced source that added it (it withdraws it when the file goes).",
+    )
+    # Scanned pages and images read by OCR (ingestion/ocr.py): the original
+    # with the text layer OCR gave it, which the source viewer shows, and what
+    # OCR said of each page it read.
+    searchable_file = models.FileField(
+        upload_to="documents/",
+        max_length=300,
+        blank=True,
+        help_text="The original as a PDF with the text layer OCR gave its scanned pages (shown in the viewer).",
+    )
+    ocr_pages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The pages read by OCR: [{"page": n, "confidence": 0-100, "words": n}].',
+    )
+    ocr_lowest = models.FloatField(
+        null=True, blank=True, help_text="The lowest confidence (0-100) of a page read by OCR; empty: none was."
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     indexed_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +120,19 @@ class Document(models.Model):
     @property
     def is_finished(self):
         return self.status in (self.Status.INDEXED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def shown_filename(self) -> str:
+        """The name of the file the viewer shows: the searchable PDF of an OCR'd
+        document (named after the original), else the original's."""
+        if not self.searchable_file:
+            return self.original_filename
+        stem, dot, suffix = self.original_filename.rpartition(".")
+        return f"{stem}.pdf" if dot and suffix.lower() != "pdf" else self.original_filename
+
+    def low_confidence_pages(self, threshold: float) -> list[dict]:
+        """The pages OCR read with a confidence below `threshold`."""
+        return [page for page in self.ocr_pages if page.get("confidence", 0) < threshold]
 
 
 class Chunk(models.Model):
@@ -118,3 +156,66 @@ class Chunk(models.Model):
 
     def __str__(self):
         return f"{self.document_id}#{self.ordinal}"
+
+
+class Source(models.Model):
+    """A place whose files a collection is kept equal to (ingestion/sync.py):
+    new files are added, changed ones become new versions of their
+    documents, removed ones are withdrawn, unchanged ones are left alone."""
+
+    class Kind(models.TextChoices):
+        FOLDER = "folder", "Folder on the server (or a share mounted there)"
+
+    class State(models.TextChoices):
+        NEW = "new", "Not synced yet"
+        OK = "ok", "In sync"
+        SYNCING = "syncing", "Syncing"
+        PAUSED = "paused", "Paused"
+        ERROR = "error", "Error"
+
+    name = models.CharField(max_length=100)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sources")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FOLDER)
+    location = models.CharField(
+        max_length=1000, help_text="The folder's path on the server, under one of RAG_SYNC_ROOTS."
+    )
+    enabled = models.BooleanField(default=True, help_text="Synced on its schedule (a disabled one only on demand).")
+    interval_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Minutes between scheduled syncs; empty: RAG_SYNC_INTERVAL_MINUTES."
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.NEW)
+    reason = models.TextField(blank=True, help_text="Why it is paused or in error.")
+    syncing_since = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    last_duration = models.FloatField(null=True, blank=True, help_text="Seconds the last sync took.")
+    last_counts = models.JSONField(default=dict, blank=True)
+    last_errors = models.JSONField(default=list, blank=True, help_text='[{"path": ..., "error": ...}]')
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["collection", "location"], name="unique_source_location")]
+
+    def __str__(self):
+        return self.name
+
+
+class SourceFile(models.Model):
+    """A file of a source as the last sync saw it, and the document it is."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="files")
+    path = models.CharField(max_length=1000, help_text="Relative to the source's location, with / between folders.")
+    size = models.BigIntegerField(default=0)
+    mtime_ns = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+    document = models.ForeignKey(
+        Document, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_files"
+    )
+    error = models.TextField(blank=True, help_text="Why the last sync could not take the file.")
+
+    class Meta:
+        ordering = ["source_id", "path"]
+        constraints = [models.UniqueConstraint(fields=["source", "path"], name="unique_source_path")]
+
+    def __str__(self):
+        return self.path

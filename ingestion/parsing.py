@@ -12,8 +12,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ingestion import docx_reader, html_structure
+from ingestion import docx_reader, html_structure, ocr
 from ingestion.limits import Guard
+from ingestion.ocr import IMAGE_SUFFIXES, OcrError, OcrOptions
 from ingestion.tables import cell_text, markdown_table
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,12 @@ DOCX_SUFFIXES = {".docx"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 TEXT_SUFFIXES = {".txt", ".text"}
-SUPPORTED_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
-SUPPORTED_DESCRIPTION = "PDF, Word (.docx), HTML, Markdown or plain text"
+TEXT_FORMAT_SUFFIXES = PDF_SUFFIXES | DOCX_SUFFIXES | HTML_SUFFIXES | MARKDOWN_SUFFIXES | TEXT_SUFFIXES
+TEXT_FORMAT_DESCRIPTION = "PDF, Word (.docx), HTML, Markdown or plain text"
+SUPPORTED_SUFFIXES = TEXT_FORMAT_SUFFIXES | IMAGE_SUFFIXES
+SUPPORTED_DESCRIPTION = f"PDF, Word (.docx), HTML, Markdown, plain text or {ocr.IMAGE_DESCRIPTION}"
+# Seconds OCR may take on one page when no time limit is set.
+OCR_PAGE_SECONDS = 600
 
 
 class ParseError(Exception):
@@ -38,37 +43,72 @@ class Page:
 
 
 @dataclass(frozen=True)
+class OcrPage:
+    """A page read by OCR: how sure Tesseract was (0-100) and how many words it found."""
+
+    number: int
+    confidence: float
+    words: int
+
+
+@dataclass(frozen=True)
 class ParsedDocument:
-    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text"
+    kind: str  # "pdf" | "docx" | "html" | "markdown" | "text" | "image"
     pages: list[Page] = field(default_factory=list)
     title: str = ""
+    # The pages read by OCR; when there are any, the PDF with their text
+    # layer was written to parse_file's `searchable` path.
+    ocr_pages: list[OcrPage] = field(default_factory=list)
 
 
 def is_supported(filename: str) -> bool:
     return Path(filename).suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def unsupported_reason(filename: str) -> str:
+def readable_types(options: OcrOptions | None = None) -> tuple[set[str], str]:
+    """The suffixes this machine reads, and their description for the upload
+    doors: images only where OCR is available (`options`)."""
+    if ocr.missing(options or OcrOptions()):
+        return TEXT_FORMAT_SUFFIXES, TEXT_FORMAT_DESCRIPTION
+    return SUPPORTED_SUFFIXES, SUPPORTED_DESCRIPTION
+
+
+def unsupported_reason(filename: str, options: OcrOptions | None = None) -> str:
     """Why a file of this name cannot be read ("" when it can): one message for
-    the upload doors, which refuse it at once, and for parse_file."""
+    the upload doors, which refuse it at once, and for parse_file. An image is
+    read by OCR, so it is refused where OCR is unavailable (`options`)."""
     suffix = Path(filename).suffix.lower()
+    if suffix in IMAGE_SUFFIXES and (reason := ocr.missing(options or OcrOptions())):
+        return f"An image is read by OCR. {reason}"
     if suffix in SUPPORTED_SUFFIXES:
         return ""
-    return f"Unsupported file type {suffix or '(no extension)'}. Upload {SUPPORTED_DESCRIPTION}."
+    return f"Unsupported file type {suffix or '(no extension)'}. Upload {readable_types(options)[1]}."
 
 
-def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> ParsedDocument:
+def parse_file(
+    path: str | Path,
+    filename: str,
+    guard: Guard | None = None,
+    *,
+    options: OcrOptions | None = None,
+    searchable: str | Path | None = None,
+) -> ParsedDocument:
     """Parse the file at `path`; `filename` (the user's name for it) picks the format.
-    `guard` (no limits when None) is told of the pages and text as they are read."""
+    `guard` (no limits when None) is told of the pages and text as they are read.
+    Scanned PDF pages and images are read by OCR (`options`); the PDF with the
+    text layer OCR gave them is written to `searchable` (when given)."""
     guard = guard or Guard()
-    if reason := unsupported_reason(filename):
+    options = options or OcrOptions()
+    if reason := unsupported_reason(filename, options):
         raise ParseError(reason)
     suffix = Path(filename).suffix.lower()
     path = Path(path)
     if path.stat().st_size == 0:
         raise ParseError("The file is empty (0 bytes).")
     if suffix in PDF_SUFFIXES:
-        parsed = _parse_pdf(path, guard)
+        parsed = _parse_pdf(path, guard, options, searchable)
+    elif suffix in IMAGE_SUFFIXES:
+        parsed = _parse_image(path, guard, options, searchable)
     elif suffix in DOCX_SUFFIXES:
         parsed = _parse_docx(path, guard)
     elif suffix in HTML_SUFFIXES:
@@ -80,8 +120,13 @@ def parse_file(path: str | Path, filename: str, guard: Guard | None = None) -> P
         title = _markdown_title(text) if kind == "markdown" else ""
         parsed = ParsedDocument(kind=kind, pages=[Page(None, text)], title=title)
     if not any(page.text.strip() for page in parsed.pages):
-        if parsed.kind == "pdf":
-            raise ParseError("The PDF has no text layer (it may be scanned images); no text could be extracted.")
+        if parsed.kind == "pdf" and not parsed.ocr_pages:
+            reason = ocr.missing(options)
+            raise ParseError(
+                f"The PDF has no text layer (it may be scanned images); no text could be extracted. {reason}".strip()
+            )
+        if parsed.ocr_pages:
+            raise ParseError("OCR found no text on the pages; check that they are scans of text, the right way up.")
         raise ParseError("The file contains no text.")
     return parsed
 
@@ -131,9 +176,10 @@ def _markdown_title(text: str) -> str:
     return ""
 
 
-def _parse_pdf(path: Path, guard: Guard) -> ParsedDocument:
+def _parse_pdf(path: Path, guard: Guard, options: OcrOptions, searchable) -> ParsedDocument:
     """The text layer of every page, via PDFium (pypdfium2): Chrome's PDF engine,
-    about 3x faster than pure-Python parsers on text extraction."""
+    about 3x faster than pure-Python parsers on text extraction. Scanned pages
+    are read by OCR (ingestion/ocr.py) when this machine can."""
     import pypdfium2 as pdfium
 
     with path.open("rb") as handle:
@@ -148,29 +194,86 @@ def _parse_pdf(path: Path, guard: Guard) -> ParsedDocument:
         raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     try:
         guard.pages(len(document))  # known before any page is read
-        pages, ruled = [], []
+        pages, ruled, scanned = [], [], []
         for index in range(len(document)):
             page = document[index]
             try:
-                textpage = page.get_textpage()
-                pages.append(Page(index + 1, _normalise(_clean(textpage.get_text_range()))))
-                textpage.close()
+                pages.append(Page(index + 1, _page_text(page)))
                 guard.add_text(len(pages[-1].text))
                 # Drawn lines and boxes may be a table's rules: look closer below.
                 if sum(1 for obj in page.get_objects(max_depth=1) if obj.type == pdfium.raw.FPDF_PAGEOBJ_PATH) >= 4:
                     ruled.append(index)
+                if ocr.needs_ocr(pages[-1].text, *page.get_size(), ocr.image_cover(page), options):
+                    scanned.append(index)
             finally:
                 page.close()
         title = (document.get_metadata_dict(skip_empty=True).get("Title") or "").strip()
+        if not pages:
+            raise ParseError("The PDF has no pages.")
+        read = []
+        if scanned and not ocr.missing(options):
+            read = _read_by_ocr(document, scanned, pages, guard, options, searchable)
+        elif scanned:
+            log.info("%s: %d scanned page(s) not read: %s", path, len(scanned), ocr.missing(options))
     except pdfium.PdfiumError as exc:
         raise ParseError(f"The PDF is damaged and could not be read ({str(exc).rstrip('.')}).") from None
     finally:
         document.close()
-    if not pages:
-        raise ParseError("The PDF has no pages.")
-    for index, text in _pdf_tables(path, ruled, guard).items():
+    for index, text in _pdf_tables(path, [i for i in ruled if i not in scanned], guard).items():
         pages[index] = Page(index + 1, text)
-    return ParsedDocument(kind="pdf", pages=pages, title=title)
+    return ParsedDocument(kind="pdf", pages=pages, title=title, ocr_pages=read)
+
+
+def _parse_image(path: Path, guard: Guard, options: OcrOptions, searchable) -> ParsedDocument:
+    """A PNG, JPEG or TIFF (every frame a page), read by OCR: the frames
+    become the pages of a PDF that gains their text layer."""
+    import pypdfium2 as pdfium
+
+    try:
+        data, count = ocr.image_to_pdf(path, options, guard)
+    except OcrError as exc:
+        raise ParseError(str(exc)) from None
+    document = pdfium.PdfDocument(data)
+    try:
+        pages = [Page(index + 1, "") for index in range(count)]
+        read = _read_by_ocr(document, list(range(count)), pages, guard, options, searchable)
+    finally:
+        document.close()
+    return ParsedDocument(kind="image", pages=pages, ocr_pages=read)
+
+
+def _read_by_ocr(document, indexes: list[int], pages: list[Page], guard: Guard, options: OcrOptions, searchable):
+    """OCR the pages `indexes` of the PDFium `document` into its text layer,
+    replace their text in `pages` with what the layer holds now, and save the
+    document to `searchable`. Returns what OCR said of each page."""
+    read = []
+    for index in indexes:
+        guard.step()
+        try:
+            reading = ocr.read_into(document, index, options, guard.remaining(OCR_PAGE_SECONDS))
+        except TimeoutError:
+            raise guard.timed_out() from None
+        except OcrError as exc:
+            raise ParseError(f"Page {index + 1}: {exc}") from None
+        page = document[index]
+        try:
+            text = _page_text(page)
+        finally:
+            page.close()
+        guard.add_text(max(0, len(text) - len(pages[index].text)))
+        pages[index] = Page(index + 1, text)
+        read.append(OcrPage(index + 1, reading.confidence, reading.words))
+    if read and searchable:
+        document.save(str(searchable))
+    return read
+
+
+def _page_text(page) -> str:
+    textpage = page.get_textpage()
+    try:
+        return _normalise(_clean(textpage.get_text_range()))
+    finally:
+        textpage.close()
 
 
 def _pdf_tables(path: Path, candidates: list[int], guard: Guard) -> dict[int, str]:

@@ -21,6 +21,7 @@ from ingestion import isolation, parsing, storage, titles
 from ingestion.chunking import chunk_pages
 from ingestion.limits import Guard, LimitExceeded, Limits
 from ingestion.models import Chunk, Collection, Document
+from ingestion.ocr import OcrOptions
 from ingestion.signals import chunks_deleted, document_chunked
 from ingestion.tokens import count_tokens
 from ragsite.transitions import stale_before, transition
@@ -83,8 +84,24 @@ def refuse_unsupported(filename: str) -> None:
     before it is stored, with the reason. The CLI does not call it: a folder's
     unreadable file becomes a failed document that says why, beside the rest."""
     filename = safe_filename(filename)  # the name it would be stored, and parsed, under
-    if reason := parsing.unsupported_reason(filename):
+    if reason := parsing.unsupported_reason(filename, ocr_options()):
         raise UploadRejected(f"{filename}: {reason}")
+
+
+def readable_types() -> tuple[set[str], str]:
+    """The suffixes this site reads and their description (images where OCR is available)."""
+    return parsing.readable_types(ocr_options())
+
+
+def ocr_options() -> OcrOptions:
+    """How this site reads scanned pages and images (the RAG_OCR_* settings)."""
+    return OcrOptions(
+        enabled=settings.RAG_OCR,
+        languages=settings.RAG_OCR_LANGUAGES,
+        command=settings.RAG_OCR_TESSERACT,
+        dpi=settings.RAG_OCR_DPI,
+        min_chars=settings.RAG_OCR_MIN_CHARS,
+    )
 
 
 def may_change_documents(user, collection: Collection) -> bool:
@@ -117,15 +134,29 @@ def refuse_replacement(filename: str, collection: Collection, user) -> None:
         )
 
 
+# add_document's `version_of` default: a file named like a document of the collection is a new version of it.
+BY_NAME = object()
+
+
 def add_document(
-    fileobj, filename: str, *, collection: Collection, owner=None, title: str = ""
+    fileobj,
+    filename: str,
+    *,
+    collection: Collection,
+    owner=None,
+    title: str = "",
+    version_of=BY_NAME,
+    source=None,
 ) -> tuple[Document, bool]:
     """Store an uploaded file and queue it. Returns (document, created);
     the same bytes in the same collection are one document. `owner` is the
     uploader and their rights decide (None: a trusted caller): a file named
     like a document of the collection is a new version of it only for a user
     who may change that collection's documents (ReplaceRefused otherwise), and
-    only they retry a failed one by uploading its bytes again."""
+    only they retry a failed one by uploading its bytes again. A caller that
+    knows which document a file is a version of (a synced source) says so
+    with `version_of` (a Document, or None for a new one), and a new document
+    records it as its `source`."""
     filename = safe_filename(filename)
     limit = settings.RAG_MAX_UPLOAD_MB * 1024 * 1024
     media = Path(settings.MEDIA_ROOT)
@@ -151,7 +182,10 @@ def add_document(
                 existing.refresh_from_db()
             return existing, False
         relative = f"documents/{sha[:2]}/{sha}{Path(filename).suffix.lower()[:16]}"
-        previous = Document.objects.filter(collection=collection, original_filename=filename).first()
+        if version_of is BY_NAME:
+            previous = Document.objects.filter(collection=collection, original_filename=filename).first()
+        else:
+            previous = version_of
         if previous:  # a changed file: a new version of the same document
             refuse_replacement(filename, collection, owner)
             with transaction.atomic():
@@ -170,6 +204,7 @@ def add_document(
                     file=relative,
                     sha256=sha,
                     size=size,
+                    source=source,
                 )
         except IntegrityError:  # the same file raced in concurrently
             return Document.objects.get(collection=collection, sha256=sha), False
@@ -260,14 +295,19 @@ def process_document(document_id: int) -> None:
 
 
 def _process_claimed(document_id: int) -> None:
-    with failures_recorded(document_id):
+    with failures_recorded(document_id), storage.temporary() as searchable:
         started = time.perf_counter()
         document = Document.objects.get(pk=document_id)
         guard = Guard(
             parse_limits(), functools.partial(record_parse_heartbeat, document_id), interval=HEARTBEAT_SECONDS
         )
         parsed = isolation.parse_isolated(
-            storage.local_path(document), document.original_filename, guard, memory_mb=settings.RAG_PARSE_MEMORY_MB
+            storage.local_path(document),
+            document.original_filename,
+            guard,
+            memory_mb=settings.RAG_PARSE_MEMORY_MB,
+            options=ocr_options(),
+            searchable=searchable,
         )
         parsed_at = time.perf_counter()
         specs = chunk_pages(
@@ -281,11 +321,12 @@ def _process_claimed(document_id: int) -> None:
         if not specs:
             raise parsing.ParseError("The document contains no text to index.")
         chunked_at = time.perf_counter()
-        replace_chunks(document, parsed, specs)
+        replace_chunks(document, parsed, specs, searchable=searchable if parsed.ocr_pages else None)
         log.info(
-            "Document %s: parsed %s pages in %.2f s, %s chunks in %.2f s, stored in %.2f s",
+            "Document %s: parsed %s pages (%s by OCR) in %.2f s, %s chunks in %.2f s, stored in %.2f s",
             document_id,
             len(parsed.pages),
+            len(parsed.ocr_pages),
             parsed_at - started,
             len(specs),
             chunked_at - parsed_at,
@@ -344,10 +385,12 @@ def failures_recorded(document_id: int):
         _working_on.discard(document_id)
 
 
-def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) -> list[int]:
+def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs, *, searchable=None) -> list[int]:
     """Upsert the document's chunks by position and content hash: an unchanged
     passage keeps its row (and so its vector); changed and surplus ones go.
-    Returns the ids of the chunks removed."""
+    `searchable` is the PDF with the text layer OCR gave the document (stored
+    for the viewer with what OCR said of its pages). Returns the ids of the
+    chunks removed."""
     existing = {chunk.ordinal: chunk for chunk in document.chunks.all()}
     keep, create, removed = [], [], []
     for ordinal, spec in enumerate(specs):
@@ -380,6 +423,13 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs) ->
         Chunk.objects.bulk_create(create)
         update = {"chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
         update["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
+        update["ocr_pages"] = [
+            {"page": p.number, "confidence": p.confidence, "words": p.words} for p in parsed.ocr_pages
+        ]
+        update["ocr_lowest"] = min((p.confidence for p in parsed.ocr_pages), default=None)
+        update["searchable_file"] = storage.place_derived(searchable) if searchable else ""
+        if claimed.searchable_file.name and claimed.searchable_file.name != update["searchable_file"]:
+            storage.release_on_commit(claimed.searchable_file.name)
         if titles.is_placeholder(document.title, document.original_filename):
             headings = [spec.heading.split(" › ")[0] for spec in specs if spec.heading]
             update["title"] = titles.best(parsed.title, headings, document.original_filename)

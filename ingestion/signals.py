@@ -28,3 +28,4 @@ def _announce_chunk_removal(sender, instance, **kwargs):
 def _delete_stored_file(sender, instance, **kwargs):
     # Another document (another collection) may share the same stored file.
     storage.release_on_commit(instance.file.name)
+    storage.release_on_commit(instance.searchable_file.name)

@@ -11,13 +11,17 @@ racing an upload of the same bytes never leaves the upload without its file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from ingestion.models import Document
 from ragsite import filestore
@@ -58,6 +62,45 @@ def place(tmp: str, name: str) -> None:
     transaction.on_commit(settle)
 
 
+@contextlib.contextmanager
+def temporary() -> Iterator[Path]:
+    """A fresh path under MEDIA_ROOT/tmp for a file made while processing (not
+    created); removed after, unless place_derived took it."""
+    folder = Path(settings.MEDIA_ROOT) / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, suffix=".pdf")
+    os.close(fd)
+    os.unlink(name)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def place_derived(path: Path) -> str:
+    """Store a PDF made from a document (its searchable copy), named by its own
+    content like the originals; returns the name. Call inside the transaction
+    that points a row at it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1024 * 1024):
+            digest.update(block)
+    sha = digest.hexdigest()
+    name = f"documents/{sha[:2]}/{sha}.pdf"
+    fd, tmp = tempfile.mkstemp(dir=Path(settings.MEDIA_ROOT) / "tmp")
+    os.close(fd)
+    os.replace(path, tmp)  # place() owns `tmp` from here on
+    place(tmp, name)
+    return name
+
+
+def shown_path(document: Document) -> Path:
+    """The file the source viewer shows: the searchable PDF of an OCR'd document, else the original."""
+    if document.searchable_file:
+        return filestore.local_path(document.searchable_file.name)
+    return local_path(document)
+
+
 def local_path(document: Document) -> Path:
     """A file on this host with the document's original (cached from the
     shared store when there is one); FileNotFoundError when it is gone."""
@@ -81,7 +124,7 @@ def release_on_commit(name: str) -> None:
 
     def release():
         with filestore.locked(name):
-            if not Document.objects.filter(file=name).exists():
+            if not Document.objects.filter(Q(file=name) | Q(searchable_file=name)).exists():
                 if filestore.shared():
                     filestore.delete(name)
                 else:

@@ -43,3 +43,23 @@ def _recovery_loop(interval: float) -> None:
         finally:
             close_old_connections()
         time.sleep(interval)
+
+
+@shared_task(ignore_result=True)
+def sync_source(source_id: int, allow_empty: bool = False) -> None:
+    """Sync one source (ingestion/sync.py); a sync already running takes this one's place."""
+    from ingestion import sync
+
+    try:
+        sync.sync(source_id, allow_empty=allow_empty)
+    except sync.SyncBusy:
+        log.info("Source %s is being synced already", source_id)
+
+
+@shared_task(ignore_result=True)
+def sync_due_sources() -> None:
+    """Celery beat's tick (CELERY_BEAT_SCHEDULE): queue the sources whose sync is due."""
+    from ingestion import sync
+
+    for source_id in sync.due_sources():
+        sync_source.delay(source_id)

@@ -138,7 +138,7 @@ def file_url(document_id: int | None, filename: str, page: int | None) -> str:
     if not document_id:
         return ""
     url = reverse("document-file", args=[document_id])
-    if page and PurePath(filename).suffix.lower() == PDF:
+    if page and format_of(filename) == "pdf":  # an image read by OCR is served as its searchable PDF
         url += f"#page={page}"
     return url
 
@@ -209,7 +209,7 @@ def citation_dict(citation) -> dict:
     data["file_url"] = "" if withdrawn else file_url(citation.document_id, citation.filename, citation.page)
     data["heading"] = citation.chunk.heading if citation.chunk_id and not withdrawn else ""
     data["id"] = citation.pk
-    pdf_page = not withdrawn and citation.page and PurePath(citation.filename).suffix.lower() == PDF
+    pdf_page = not withdrawn and citation.page and format_of(citation.filename) == "pdf"
     data["page_image_url"] = reverse("citation-page", args=[citation.pk]) if pdf_page else ""
     data["boxes_url"] = reverse("citation-boxes", args=[citation.pk]) if pdf_page else ""
     data.update(original(None if withdrawn else citation.document_id, citation.filename))

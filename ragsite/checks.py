@@ -16,7 +16,7 @@ import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error
+from django.core.checks import Error, Warning
 from django.utils.module_loading import import_string
 
 from generation.engines import engine_path
@@ -325,6 +325,35 @@ def check_question_writer(app_configs=None, **kwargs):
     return errors
 
 
+def check_ocr(app_configs=None, **kwargs):
+    """W001: OCR is on but this machine cannot run it (Tesseract or a language's
+    data is missing): images are refused at upload and scanned pages are not read.
+    E018: a folder of RAG_SYNC_ROOTS is not an absolute path."""
+    from ingestion.ocr import missing
+    from ingestion.services import ocr_options
+
+    problems = []
+    if settings.RAG_OCR and (reason := missing(ocr_options())):
+        problems.append(
+            Warning(
+                reason,
+                hint="Images (PNG, JPEG, TIFF) will be refused at upload and scanned PDF pages not read; "
+                "install Tesseract (`make ocr-deps`) or set RAG_OCR=false to silence this.",
+                id="ragsite.W001",
+            )
+        )
+    for root in settings.RAG_SYNC_ROOTS:
+        if not root.is_absolute():
+            problems.append(
+                Error(
+                    f"RAG_SYNC_ROOTS holds {str(root)!r}, which is not an absolute path.",
+                    hint="List absolute folders, separated by ':'.",
+                    id="ragsite.E018",
+                )
+            )
+    return problems
+
+
 ALL = (
     check_embedder,
     check_generator,
@@ -335,6 +364,7 @@ ALL = (
     check_time_limits,
     check_ranges,
     check_question_writer,
+    check_ocr,
 )
 
 

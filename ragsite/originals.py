@@ -13,6 +13,9 @@ from pathlib import Path, PurePath
 
 import nh3
 
+# An image is read by OCR into a searchable PDF (ingestion/ocr.py), which is what is shown.
+from ingestion.ocr import IMAGE_SUFFIXES
+
 # Bigger originals are offered as files only: sanitising or rendering them
 # would hold a web worker for seconds.
 MAX_SHOWN_BYTES = 4 * 1024 * 1024
@@ -45,7 +48,7 @@ def format_of(filename: str) -> str:
     """How the viewer shows a file: pdf, html, markdown, docx, text, or "" (as a file only)."""
     suffix = PurePath(filename).suffix.lower()
     for name, suffixes in (
-        ("pdf", PDF_SUFFIXES),
+        ("pdf", PDF_SUFFIXES | IMAGE_SUFFIXES),
         ("html", HTML_SUFFIXES),
         ("markdown", MARKDOWN_SUFFIXES),
         ("docx", DOCX_SUFFIXES),

@@ -112,6 +112,26 @@ RAG_PARSE_TIMEOUT = envint("RAG_PARSE_TIMEOUT", 300, minimum=1)
 # reason, and the child's exit gives back what it used.
 RAG_PARSE_MEMORY_MB = envint("RAG_PARSE_MEMORY_MB", 1024, minimum=64)
 RAG_TASK_MAX_RETRIES = envint("RAG_TASK_MAX_RETRIES", 5, minimum=0)
+# OCR (ingestion/ocr.py): scanned PDF pages and PNG, JPEG and TIFF uploads are
+# read with Tesseract in the worker, within the limits above. Off, or without
+# Tesseract, images are refused at upload and scanned pages are not read.
+RAG_OCR = envbool("RAG_OCR", True)
+RAG_OCR_LANGUAGES = envstr("RAG_OCR_LANGUAGES", "eng")  # Tesseract's codes joined by "+": eng+deu
+RAG_OCR_TESSERACT = envstr("RAG_OCR_TESSERACT", "tesseract")  # the command, or its path
+RAG_OCR_DPI = envint("RAG_OCR_DPI", 300, minimum=72)
+# A PDF page with fewer characters than this in its text layer (per Letter-sized
+# area) and a large image on it is taken as a scan and read by OCR.
+RAG_OCR_MIN_CHARS = envint("RAG_OCR_MIN_CHARS", 50, minimum=0)
+# A page OCR read with a lower mean confidence (0-100) is marked in the admin.
+RAG_OCR_LOW_CONFIDENCE = envint("RAG_OCR_LOW_CONFIDENCE", 70, minimum=0)
+# Sources that stay in sync (ingestion/sync.py): staff may register folders
+# under these roots only (separated by ":"), so a source cannot read the
+# server's own files. Each source is checked every RAG_SYNC_INTERVAL_MINUTES
+# unless it sets its own interval; Celery beat looks for due sources every
+# RAG_SYNC_TICK_SECONDS.
+RAG_SYNC_ROOTS = [Path(p) for p in envstr("RAG_SYNC_ROOTS", str(DATA_DIR / "sources")).split(":") if p]
+RAG_SYNC_INTERVAL_MINUTES = envint("RAG_SYNC_INTERVAL_MINUTES", 15, minimum=1)
+RAG_SYNC_TICK_SECONDS = envint("RAG_SYNC_TICK_SECONDS", 60, minimum=5)
 
 # Fine-tuning the domain retriever (retrieval/finetune/, `manage.py finetune_retriever`).
 # Versions are saved under RAG_RETRIEVER_DIR; a version switches in when its

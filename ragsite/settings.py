@@ -299,6 +299,7 @@ CELERY_TASK_ANNOTATIONS = {
         "retrieval.tasks.switch_retriever",
         "retrieval.tasks.rebuild_index",
         "retrieval.tasks.maintain_index",
+        "ingestion.tasks.sync_source",  # a large folder's first sync copies every file
     )
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -309,6 +310,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # The product's own settings: retrieval, ingestion, fine-tuning, generation, answers.
 from ragsite.rag_settings import *  # noqa: E402, F403
+
+# Celery beat (`celery worker -B` in `make run`, the `beat` service in docker/)
+# looks for synced sources whose sync is due (ingestion/sync.py).
+CELERY_BEAT_SCHEDULE = {
+    "sync-due-sources": {"task": "ingestion.tasks.sync_due_sources", "schedule": float(RAG_SYNC_TICK_SECONDS)}  # noqa: F405
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 # Admin account that `make run` ensures (password generated when unset).
 RAG_ADMIN_USERNAME = envstr("RAG_ADMIN_USERNAME", "admin")

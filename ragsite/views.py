@@ -62,16 +62,17 @@ def chat(request, conversation_id=None):
     if request.user.is_staff and request.user.has_perm("ingestion.add_document"):  # upload from the chat
         from django.conf import settings
 
-        from ingestion.parsing import SUPPORTED_DESCRIPTION, SUPPORTED_SUFFIXES
+        from ingestion.services import readable_types
 
+        suffixes, description = readable_types()
         writable = list(Collection.objects.writable_by(request.user).values_list("name", flat=True))
         if writable:
             context["upload"] = {
                 "collections": writable,
-                "accept": ",".join(sorted(SUPPORTED_SUFFIXES)),
+                "accept": ",".join(sorted(suffixes)),
                 "max_bytes": settings.RAG_MAX_UPLOAD_MB * 1024 * 1024,
                 "max_mb": settings.RAG_MAX_UPLOAD_MB,
-                "accept_words": SUPPORTED_DESCRIPTION,
+                "accept_words": description,
             }
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
@@ -179,11 +180,11 @@ def document_file(request, document_id):
     """The original file of a document in a collection the user may read; 404 for anyone else."""
     document = readable_document(request, document_id)
     try:
-        handle = open(storage.local_path(document), "rb")  # noqa: SIM115 (FileResponse closes it)
+        handle = open(storage.shown_path(document), "rb")  # noqa: SIM115 (FileResponse closes it)
     except (FileNotFoundError, ValueError):
         raise Http404("The file of this document is missing.") from None
-    content_type = content_type_for(document.original_filename)
-    response = FileResponse(handle, content_type=content_type, as_attachment=False, filename=document.original_filename)
+    content_type = content_type_for(document.shown_filename)
+    response = FileResponse(handle, content_type=content_type, as_attachment=False, filename=document.shown_filename)
     pdf = content_type == PDF_TYPE
     response.headers["Content-Security-Policy"] = PDF_POLICY if pdf else TEXT_POLICY
     return response
@@ -202,7 +203,7 @@ def document_original(request, document_id):
     """The original as the source viewer shows it (ragsite/originals.py), as JSON."""
     document = readable_document(request, document_id)
     try:
-        data = originals.shown(storage.local_path(document), document.original_filename)
+        data = originals.shown(storage.shown_path(document), document.shown_filename)
     except (FileNotFoundError, ValueError):
         data = {"format": "", "html": "", "reason": "The file of this document is missing."}
     except originals.NotShown as exc:
@@ -226,7 +227,7 @@ def cited_pdf_page(request, citation_id) -> tuple[Citation, str]:
         page__isnull=False,
         document__collection__in=Collection.objects.readable_by(request.user),
     )
-    if content_type_for(citation.document.original_filename) != PDF_TYPE:
+    if content_type_for(citation.document.shown_filename) != PDF_TYPE:
         raise Http404("Only PDF pages are shown as images.")
     return citation, " ".join(citation.quote[start:end] for start, end in citation.highlight)
 
@@ -237,7 +238,7 @@ def citation_page(request, citation_id):
     """The cited PDF page as an image with the cited sentence highlighted."""
     citation, sentence = cited_pdf_page(request, citation_id)
     try:
-        png = render_page(storage.local_path(citation.document), citation.page, sentence)
+        png = render_page(storage.shown_path(citation.document), citation.page, sentence)
     except (PageError, FileNotFoundError) as exc:
         raise Http404(str(exc)) from None
     response = HttpResponse(png, content_type="image/png")
@@ -252,7 +253,7 @@ def citation_boxes(request, citation_id):
     boxes of its characters in PDF points, for the viewer to highlight."""
     citation, sentence = cited_pdf_page(request, citation_id)
     try:
-        data = sentence_boxes(storage.local_path(citation.document), citation.page, sentence)
+        data = sentence_boxes(storage.shown_path(citation.document), citation.page, sentence)
     except (PageError, FileNotFoundError) as exc:
         raise Http404(str(exc)) from None
     response = JsonResponse(data)

@@ -43,6 +43,15 @@ def build(folder: Path) -> dict[str, str]:
     scan.output(str(folder / "scan.pdf"))
     expected["scan.pdf"] = "no text layer"
 
+    from PIL import Image
+
+    Image.new("L", (400, 300), 255).save(folder / "whole.png")
+    (folder / "truncated.png").write_bytes((folder / "whole.png").read_bytes()[:60])
+    (folder / "whole.png").unlink()
+    expected["truncated.png"] = "image could not be read"
+    Image.new("1", (20_000, 20_000)).save(folder / "pixel-bomb.png")  # 400 megapixels in a few kilobytes
+    expected["pixel-bomb.png"] = "too many pixels"
+
     with zipfile.ZipFile(folder / "bomb.docx", "w", compression=zipfile.ZIP_DEFLATED) as archive:
         with archive.open("word/document.xml", "w", force_zip64=True) as member:
             for _ in range(210):

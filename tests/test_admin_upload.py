@@ -3,6 +3,7 @@ favicon, unsupported types refused at upload with the reason, and messages
 that count new documents and duplicates. No model runs (nothing is indexed)."""
 
 import re
+import shutil
 
 import pytest
 from django.contrib.messages import get_messages
@@ -40,10 +41,36 @@ def test_admin_pages_have_the_sites_name_favicon_and_colours(client, admin_user,
     assert 'href="/static/ragsite/admin-theme.css"' in html
 
 
-def test_the_file_picker_offers_the_supported_types(client, admin_user):
+TEXT_TYPES = ".docx,.htm,.html,.markdown,.md,.pdf,.text,.txt,.xhtml"
+
+
+def test_the_file_picker_offers_the_supported_types(client, admin_user, settings):
+    client.force_login(admin_user)
+    settings.RAG_OCR_TESSERACT = "/nonexistent/tesseract"  # no OCR: no images
+    html = client.get(ADD).content.decode()
+    assert f'accept="{TEXT_TYPES}"' in html
+    assert "Markdown or plain text, up to" in html
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="Tesseract is not installed (make ocr-deps)")
+def test_with_ocr_the_file_picker_offers_images_too(client, admin_user):
     client.force_login(admin_user)
     html = client.get(ADD).content.decode()
-    assert 'accept=".docx,.htm,.html,.markdown,.md,.pdf,.text,.txt,.xhtml"' in html
+    assert 'accept=".docx,.htm,.html,.jpeg,.jpg,.markdown,.md,.pdf,.png,.text,.tif,.tiff,.txt,.xhtml"' in html
+    assert "plain text or images of pages (PNG, JPEG, TIFF), up to" in html
+
+
+def test_without_ocr_an_image_is_refused_at_upload_with_the_reason(client, admin_user, settings):
+    settings.RAG_OCR_TESSERACT = "/nonexistent/tesseract"
+    client.force_login(admin_user)
+    html = upload(client, SimpleUploadedFile("scan.png", b"\x89PNG\r\n\x1a\n")).content.decode()
+    assert "scan.png: An image is read by OCR. OCR is not available on this server: Tesseract" in html
+    response = api_client_for(admin_user).post(
+        "/api/documents/", {"file": SimpleUploadedFile("scan.jpg", b"\xff\xd8\xff")}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "not installed" in response.json()["file"][0]
+    assert not Document.objects.exists() and stored_files(settings) == []
 
 
 def test_an_unsupported_type_is_refused_at_upload_with_the_reason(client, admin_user, settings):
@@ -51,7 +78,7 @@ def test_an_unsupported_type_is_refused_at_upload_with_the_reason(client, admin_
     response = upload(client, SimpleUploadedFile("prices.csv", b"card,fee\ngold,95\n"))
     assert response.status_code == 200  # the form again, with the error
     html = response.content.decode()
-    assert "prices.csv: Unsupported file type .csv. Upload PDF, Word (.docx), HTML, Markdown or plain text." in html
+    assert f"prices.csv: Unsupported file type .csv. Upload {services.readable_types()[1]}." in html
     assert not Document.objects.exists() and stored_files(settings) == []
 
 
@@ -129,9 +156,7 @@ def test_the_api_refuses_an_unsupported_type_at_upload(admin_user, settings):
         "/api/documents/", {"file": SimpleUploadedFile("tool.exe", b"MZ\x90\x00")}, format="multipart"
     )
     assert response.status_code == 400
-    assert response.json()["file"] == [
-        "tool.exe: Unsupported file type .exe. Upload PDF, Word (.docx), HTML, Markdown or plain text."
-    ]
+    assert response.json()["file"] == [f"tool.exe: Unsupported file type .exe. Upload {services.readable_types()[1]}."]
     assert not Document.objects.exists() and stored_files(settings) == []
 
 

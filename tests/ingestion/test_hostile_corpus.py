@@ -35,7 +35,7 @@ def test_each_hostile_file_fails_alone_and_the_rest_indexes(tmp_path):
     assert search("annual fee of the Gold card", k=1)[0].filename == "handbook.pdf"
     assert "café coûte 3 €" in documents["legacy.txt"].chunks.get().text
     failures = sum(1 for d in documents.values() if d.status == "failed")
-    assert failures in (7, 8) and f"failed {failures}" in out.getvalue()
+    assert failures in (9, 10) and f"failed {failures}" in out.getvalue()  # broken-xref.pdf may index
 
 
 def test_uploads_are_refused_with_a_4xx_before_storage(admin_user, settings):

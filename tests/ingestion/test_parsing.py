@@ -219,7 +219,7 @@ def test_it_rejects_unsupported_file_types_naming_the_extension(tmp_path, name, 
     path = write(tmp_path, "stored", b"MZ\x90\x00 some content")
     message = parse_error(path, name)
     assert f"Unsupported file type {shown}" in message
-    assert "PDF, Word (.docx), HTML, Markdown or plain text" in message
+    assert "PDF, Word (.docx), HTML, Markdown" in message
 
 
 def test_it_rejects_a_binary_file_renamed_txt(tmp_path):
