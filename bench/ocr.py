@@ -158,7 +158,7 @@ def answers(folder: Path, data: Path, split: str, out: Path) -> None:
     ]
     services.ask("What is this collection about?")  # warm: the models load once
     report = services.evaluate_answers(questions)
-    out.write_text(json.dumps(report["summary"], indent=1) + "\n")
+    out.write_text(json.dumps(report, indent=1, default=str) + "\n")
 
 
 def main():
@@ -188,7 +188,7 @@ def main():
         "worn": recovery(originals, worn),
     }
     if not args.no_answers:
-        report["answers"] = {}
+        report["answers"], rows = {}, {}
         for name in ("text", "scanned"):
             out = work / f"answers-{name}.json"
             subprocess.run(
@@ -204,7 +204,25 @@ def main():
                 ],
                 check=True,
             )
-            report["answers"][name] = json.loads(out.read_text())
+            report["answers"][name] = json.loads(out.read_text())["summary"]
+            rows[name] = {row["id"]: row for row in json.loads(out.read_text())["questions"]}
+        # The questions whose answer holds the fact on one corpus and not the other, and why.
+        report["answers"]["differences"] = [
+            {
+                "id": qid,
+                "question": row["question"],
+                "text_layer": {"holds_fact": row.get("holds_fact"), "kind": row["kind"], "answer": row["answer"][:300]},
+                "scans": {
+                    "holds_fact": rows["scanned"][qid].get("holds_fact"),
+                    "kind": rows["scanned"][qid]["kind"],
+                    "answer": rows["scanned"][qid]["answer"][:300],
+                },
+            }
+            for qid, row in rows["text"].items()
+            if qid in rows["scanned"]
+            and (row.get("holds_fact"), row["kind"])
+            != (rows["scanned"][qid].get("holds_fact"), rows["scanned"][qid]["kind"])
+        ]
     target = ROOT / "bench" / "results" / f"ocr-{args.label}.json"
     target.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(f"## OCR on scans of the demo corpus at {args.dpi} dpi ({report['tesseract']})\n")
@@ -215,10 +233,11 @@ def main():
             f"| {kind} | {r['pages']} | {r['words']} | {r['recall']:.3f} | {r['precision']:.3f} | {r['seconds_per_page']} |"
         )
     if "answers" in report:
-        keys = sorted(report["answers"]["text"])
+        keys = [k for k in sorted(report["answers"]["text"]) if not isinstance(report["answers"]["text"][k], dict)]
         print("\n| measure | text-layer originals | scans (OCR) |\n| --- | --- | --- |")
         for key in keys:
             print(f"| {key} | {report['answers']['text'][key]} | {report['answers']['scanned'].get(key)} |")
+        print(f"\n{len(report['answers']['differences'])} questions answered differently (the result file lists them).")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from ingestion import services, source_admin  # noqa: F401 (source_admin registers the sources' admin)
-from ingestion.models import Chunk, Collection, Document
+from ingestion.models import Chunk, Collection, Document, Source
 from ragsite.admin import BoundedChangelist
 
 
@@ -141,6 +141,14 @@ class ReadableCollectionFilter(admin.RelatedFieldListFilter):
         return [(c.pk, str(c)) for c in Collection.objects.readable_by(request.user).order_by("name")]
 
 
+class ReadableSourceFilter(admin.RelatedFieldListFilter):
+    """The list's source filter names only the sources of collections the user may read."""
+
+    def field_choices(self, field, request, model_admin):
+        sources = Source.objects.filter(collection__in=Collection.objects.readable_by(request.user))
+        return [(s.pk, str(s)) for s in sources.order_by("name")]
+
+
 # The most documents one progress request asks about (a page of the list holds 100).
 PROGRESS_IDS = 200
 
@@ -154,7 +162,7 @@ class DocumentAdmin(BoundedChangelist, admin.ModelAdmin):
 
     # Six columns that fit 1280 px: the file's name, size and pages in one, progress as n/N.
     list_display = ["title", "collection", "status_badge", "progress", "file_summary", "added"]
-    list_filter = ["status", ("collection", ReadableCollectionFilter), OcrFilter, "source"]
+    list_filter = ["status", ("collection", ReadableCollectionFilter), OcrFilter, ("source", ReadableSourceFilter)]
     # The title, the file name, the hash, or words of the text itself (the passages).
     search_fields = ["title", "original_filename", "sha256", "chunks__text"]
     search_help_text = "Finds a title, a file name, or words in the documents' text."

@@ -32,6 +32,9 @@ class DocumentPermission(permissions.BasePermission):
 class DocumentSerializer(serializers.ModelSerializer):
     collection = serializers.SlugRelatedField(slug_field="name", read_only=True)
     url = serializers.SerializerMethodField()
+    source = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, help_text="The synced source that added it; null for an upload."
+    )
 
     class Meta:
         model = Document
@@ -46,6 +49,8 @@ class DocumentSerializer(serializers.ModelSerializer):
             "status",
             "error",
             "pages",
+            "ocr_pages",
+            "source",
             "chunks_total",
             "chunks_embedded",
             "created",

@@ -9,6 +9,7 @@ passed.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -269,11 +270,18 @@ def _read_by_ocr(document, indexes: list[int], pages: list[Page], guard: Guard, 
 
 
 def _page_text(page) -> str:
+    """A PDF page's text layer as text. Spaces at line ends are dropped: an
+    OCR text layer ends every line with one (Tesseract's word spacing), which
+    kept the sentence splitter from joining a sentence wrapped across lines
+    (bench/ocr.py: quotes cut at the line end on scans only)."""
     textpage = page.get_textpage()
     try:
-        return _normalise(_clean(textpage.get_text_range()))
+        return _LINE_END_SPACES.sub("\n", _normalise(_clean(textpage.get_text_range()))).rstrip(" \t")
     finally:
         textpage.close()
+
+
+_LINE_END_SPACES = re.compile(r"[ \t]+\n")
 
 
 def _pdf_tables(path: Path, candidates: list[int], guard: Guard) -> dict[int, str]:

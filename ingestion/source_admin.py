@@ -137,7 +137,7 @@ class SourceAdmin(BoundedChangelist, admin.ModelAdmin):
             return f"Paused: {source.reason}"
         return " · ".join(parts) or "—"
 
-    @admin.display(description="Files that failed")
+    @admin.display(description="Files not taken")
     def errors_list(self, source):
         errors = source.last_errors or []
         if not errors:

@@ -216,6 +216,7 @@ def citation_dict(citation) -> dict:
     data["around_url"] = (
         reverse("passage-neighbours", args=[citation.chunk_id]) if citation.chunk_id and not withdrawn else ""
     )
+    data["ocr_confidence"] = None if withdrawn else ocr_confidence(citation.document, citation.page)
     data["feedback_url"] = "" if withdrawn else reverse("citation-feedback", args=[citation.pk])
     data["opened_url"] = "" if withdrawn else reverse("citation-opened", args=[citation.pk])
     return data
@@ -246,6 +247,14 @@ def passage_dict(passage: dict, number: int) -> dict:
         "boxes_url": "",
         **original(passage.get("document_id"), passage.get("filename", "")),
     }
+
+
+def ocr_confidence(document, page: int | None) -> float | None:
+    """How sure OCR was of the cited page, when its text was read from a scan (None otherwise)."""
+    if document is None or not document.ocr_pages:
+        return None
+    wanted = page or 1
+    return next((p["confidence"] for p in document.ocr_pages if p.get("page") == wanted), None)
 
 
 def original(document_id: int | None, filename: str) -> dict:

@@ -44,5 +44,6 @@ def test_a_scanned_pdf_answers_with_the_sentence_highlighted_on_its_page(page, l
     sentence = " ".join(" ".join(citation.quote[start:end] for start, end in citation.highlight).split())
     assert "95 euros" in sentence
     check_pdf_highlight(page, viewer, storage.shown_path(document), 2, sentence)
+    assert "text read by OCR from a scan" in viewer.locator("#viewer-where").inner_text()
     shoot(page, "ocr-scanned-pdf-highlight")
     assert not page.console_messages, page.console_messages

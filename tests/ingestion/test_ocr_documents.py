@@ -85,6 +85,7 @@ def test_a_png_is_shown_as_its_searchable_pdf(parse_only, client, alice, tmp_pat
 
     shown = citation_dict(citation)
     assert shown["format"] == "pdf" and shown["boxes_url"] and shown["file_url"].endswith("#page=1")
+    assert shown["ocr_confidence"] > 80  # the viewer says the text came from a scan
 
 
 def test_a_low_confidence_page_is_marked_in_the_admin(parse_only, client, admin_user, settings, tmp_path):

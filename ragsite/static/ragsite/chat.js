@@ -516,6 +516,10 @@
     if (!c) return;
     viewerTitle.textContent = "[" + number + "] " + (c.title || c.filename);
     viewerWhere.textContent = where(c) + (c.heading ? " · " + c.heading : "");
+    if (c.ocr_confidence !== null && c.ocr_confidence !== undefined) {  // the page's text came from a scan
+      viewerWhere.appendChild(el("span", "ocr-note",
+        " · text read by OCR from a scan (" + Math.round(c.ocr_confidence) + "% confidence): check the page image"));
+    }
     viewerPassage.replaceChildren(passage(c));
     viewerBefore.replaceChildren();
     viewerAfter.replaceChildren();
