@@ -27,14 +27,15 @@ def database_url() -> str:
 @pytest.fixture
 def start_worker(transactional_db, isolated_storage):
     """Start `celery worker` processes (solo pool, unless `pool` says otherwise:
-    time limits need prefork) that share this test's database and folders;
-    each waits until it answers; all stop after the test."""
+    time limits need prefork) that share this test's database and folders,
+    with Celery beat inside when `beat`; each waits until it answers; all
+    stop after the test."""
     from ragsite.celery import app
 
     app.control.purge()  # messages left on the broker by earlier runs name other databases' rows
     processes = []
 
-    def start(pool="solo", **extra_env):
+    def start(pool="solo", beat=False, **extra_env):
         log_path = isolated_storage / f"worker-{len(processes)}.log"
         env = {
             **os.environ,
@@ -61,6 +62,7 @@ def start_worker(transactional_db, isolated_storage):
                 "--without-mingle",
                 "-n",
                 f"e2e-{os.getpid()}-{len(processes)}@%h",
+                *(["-B", "--schedule", str(isolated_storage / "celerybeat-schedule")] if beat else []),
             ],
             cwd=ROOT,
             env=env,

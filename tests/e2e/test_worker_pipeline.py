@@ -2,6 +2,7 @@
 worker parses and embeds it, then search and ask find and cite the passage
 that holds the answer; bad files fail alone; delete removes the vectors."""
 
+import shutil
 from io import StringIO
 
 import pytest
@@ -29,14 +30,16 @@ def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_use
         "/api/documents/", {"file": SimpleUploadedFile(name, data)}, format="multipart"
     )
     # A type the parser does not read is refused at upload, with the reason.
-    refused = upload("image.png", b"\x89PNG\r\n")
-    assert refused.status_code == 400 and "Unsupported file type .png" in str(refused.json())
+    refused = upload("slides.pptx", b"PK\x03\x04")
+    assert refused.status_code == 400 and "Unsupported file type .pptx" in str(refused.json())
     # Bad files of a supported type are taken, and fail alone in the worker.
     bad = {
         name: upload(name, data).json()["id"]
         for name, data in {
             "empty.txt": b"",
             "broken.pdf": handbook_pdf.read_bytes()[:200],
+            # An image is read by OCR (make ocr-deps installs Tesseract; without it, it is refused at upload).
+            **({"broken.png": b"\x89PNG\r\n\x1a\n not an image"} if shutil.which("tesseract") else {}),
         }.items()
     }
 
@@ -50,6 +53,7 @@ def test_it_ingests_searches_asks_and_deletes_through_a_worker(worker, admin_use
     reasons = {name: docs[pk]["error"] for name, pk in bad.items()}
     assert all(docs[pk]["status"] == "failed" for pk in bad.values())
     assert "empty" in reasons["empty.txt"] and "PDF" in reasons["broken.pdf"]
+    assert "image" in reasons.get("broken.png", "image")
 
     hits = client.get("/api/search", {"q": "How much is the Gold card's yearly fee?", "k": 3}).json()["results"]
     answer_chunk = Chunk.objects.get(document_id=doc_id, text__contains="95 euros")
