@@ -144,6 +144,10 @@ class ReadableCollectionFilter(admin.RelatedFieldListFilter):
 class ReadableSourceFilter(admin.RelatedFieldListFilter):
     """The list's source filter names only the sources of collections the user may read."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = "None (uploaded)"
+
     def field_choices(self, field, request, model_admin):
         sources = Source.objects.filter(collection__in=Collection.objects.readable_by(request.user))
         return [(s.pk, str(s)) for s in sources.order_by("name")]

@@ -164,7 +164,7 @@ class Source(models.Model):
     documents, removed ones are withdrawn, unchanged ones are left alone."""
 
     class Kind(models.TextChoices):
-        FOLDER = "folder", "Folder on the server (or a share mounted there)"
+        FOLDER = "folder", "Folder on the server"
 
     class State(models.TextChoices):
         NEW = "new", "Not synced yet"
@@ -175,7 +175,12 @@ class Source(models.Model):
 
     name = models.CharField(max_length=100)
     collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="sources")
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.FOLDER)
+    kind = models.CharField(
+        max_length=16,
+        choices=Kind.choices,
+        default=Kind.FOLDER,
+        help_text="A share (SMB, NFS) mounted on the server is a folder too.",
+    )
     location = models.CharField(
         max_length=1000, help_text="The folder's path on the server, under one of RAG_SYNC_ROOTS."
     )

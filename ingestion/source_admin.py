@@ -46,7 +46,9 @@ class SourceAdmin(BoundedChangelist, admin.ModelAdmin):
         css = {"all": ["ragsite/admin.css"]}
 
     form = SourceForm
-    list_display = ["name", "collection", "location", "state_badge", "last_sync", "counts_summary"]
+    # Four columns that fit 1280 px beside the admin's sidebars: the folder and collection under the name.
+    list_display = ["summary", "state_badge", "last_sync", "counts_summary"]
+    list_display_links = ["summary"]
     list_filter = ["state", "enabled"]
     search_fields = ["name", "location"]
     actions = ["sync_now", "sync_allowing_empty"]
@@ -112,6 +114,12 @@ class SourceAdmin(BoundedChangelist, admin.ModelAdmin):
         for source in queryset:
             _queue(source.pk, allow_empty=True)
         self.message_user(request, f"{queryset.count()} source(s) queued; an empty folder withdraws its documents.")
+
+    @admin.display(description="Source", ordering="name")
+    def summary(self, source):
+        return format_html(
+            '{}<br><span class="rag-source-where">{} → {}</span>', source.name, source.location, source.collection
+        )
 
     @admin.display(description="State", ordering="state")
     def state_badge(self, source):  # coloured by ragsite/admin.css
