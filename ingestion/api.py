@@ -29,11 +29,23 @@ class DocumentPermission(permissions.BasePermission):
         return bool(user.is_staff and change and user.has_perm(f"ingestion.{change}_document"))
 
 
+class OcrPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField(help_text="The page (1-based).")
+    confidence = serializers.FloatField(help_text="Tesseract's mean word confidence on it, 0-100.")
+    words = serializers.IntegerField(help_text="The words OCR found on it.")
+
+
 class DocumentSerializer(serializers.ModelSerializer):
     collection = serializers.SlugRelatedField(slug_field="name", read_only=True)
     url = serializers.SerializerMethodField()
     source = serializers.SlugRelatedField(
-        slug_field="name", read_only=True, help_text="The synced source that added it; null for an upload."
+        slug_field="name",
+        read_only=True,
+        allow_null=True,
+        help_text="The synced source that added it; null for an upload.",
+    )
+    ocr_pages = OcrPageSerializer(
+        many=True, read_only=True, help_text="The pages read by OCR (scanned pages and images); empty for none."
     )
 
     class Meta:
