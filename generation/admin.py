@@ -1,14 +1,14 @@
 from django.contrib import admin, messages
 from django.db import transaction
 
+from core.broker import enqueue_safely
+from core.changelists import BoundedChangelist
+from core.transitions import stale_before
+from core.version_admin import VersionAdmin
 from generation import gate_versions, generators
 from generation.finetune.pipeline import Options
 from generation.models import AnswerabilityVersion, Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
 from ingestion.models import Collection, Document
-from ragsite.admin import BoundedChangelist
-from ragsite.celery import enqueue_safely
-from ragsite.transitions import stale_before
-from ragsite.version_admin import VersionAdmin
 from retrieval.finetune import pipeline as retriever_pipeline
 
 

@@ -12,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from core import metrics
 from generation import queueing, services
 from generation.engines.base import GeneratorUnavailable
 from generation.throttling import AnswerSlot, HeldStream, ServerBusy
 from ingestion.models import MAX_ID
-from ragsite import metrics
 from retrieval.search import SearchError
 
 log = logging.getLogger(__name__)

@@ -33,13 +33,13 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Max
 
+from core import filestore
+from core.transitions import transition
 from generation import answerability, gate_versions, gathering, probes
 from generation.finetune import examples as making
 from generation.finetune.pipeline import _questions, sample_facts
 from generation.models import AnswerabilityVersion
 from ingestion.models import Chunk
-from ragsite import filestore
-from ragsite.transitions import transition
 from retrieval import stores
 from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import tokenize

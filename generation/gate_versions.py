@@ -14,9 +14,9 @@ from django.db import DatabaseError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core import filestore
 from generation import answerability
 from generation.models import AnswerabilityVersion
-from ragsite import filestore
 
 log = logging.getLogger(__name__)
 

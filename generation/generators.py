@@ -13,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from core import filestore
+from core.broker import enqueue_safely
+from core.transitions import transition
 from generation import serving
 from generation.models import GeneratorVersion
-from ragsite import filestore
-from ragsite.celery import enqueue_safely
-from ragsite.transitions import transition
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from ragsite.models import VersionRecord
+from core.models import VersionRecord
 
 
 class Conversation(models.Model):

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 from django.conf import settings
 
-from ragsite import metrics
+from core import metrics
 
 
 class WaitedTooLong(Exception):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.db import transaction
 
+from core import metrics
 from generation import caution, evaluation, parts, policy, turns
 from generation.engines import get_engine
 from generation.gathering import context, gather_evidence
@@ -18,7 +19,6 @@ from generation.guardrails import get_classifier, is_toxic
 from generation.models import Citation, Conversation, GuardrailEvent, Message
 from generation.prompts import EvidenceLine, build_prompt, standalone_question
 from generation.streaming import buffered
-from ragsite import metrics
 from retrieval.search import SearchError, search
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ without a restart. generation/generators.py keeps the rows.
 
 With a shared file store (RAG_S3_BUCKET: several hosts) there is no shared
 folder for that file: the active row is the choice, read per answer, and
-its GGUF comes from the store into this host's cache (ragsite/filestore.py).
+its GGUF comes from the store into this host's cache (core/filestore.py).
 
 `trying(path)` serves another model to the calling thread only, for as long
 as the block runs: a fine-tuning run judges its candidate through the real
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from ragsite import filestore
+from core import filestore
 
 log = logging.getLogger(__name__)
 

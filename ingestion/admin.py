@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from core.changelists import BoundedChangelist
 from ingestion import services, source_admin  # noqa: F401 (source_admin registers the sources' admin)
 from ingestion.models import Chunk, Collection, Document, Source
-from ragsite.admin import BoundedChangelist
 
 
 @admin.register(Collection)

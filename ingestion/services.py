@@ -17,6 +17,7 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.transitions import stale_before, transition
 from ingestion import isolation, parsing, storage, titles
 from ingestion.chunking import chunk_pages
 from ingestion.limits import Guard, LimitExceeded, Limits
@@ -24,7 +25,6 @@ from ingestion.models import Chunk, Collection, Document
 from ingestion.ocr import OcrOptions
 from ingestion.signals import chunks_deleted, document_chunked
 from ingestion.tokens import count_tokens
-from ragsite.transitions import stale_before, transition
 
 log = logging.getLogger(__name__)
 

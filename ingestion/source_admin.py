@@ -13,9 +13,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from core.changelists import BoundedChangelist
 from ingestion.models import Collection, Document, Source
 from ingestion.sources import location_problem
-from ragsite.admin import BoundedChangelist
 
 COUNT_WORDS = {
     "added": "added",
@@ -170,7 +170,7 @@ class SourceAdmin(BoundedChangelist, admin.ModelAdmin):
 
 
 def _queue(source_id: int, allow_empty: bool = False) -> None:
+    from core.broker import enqueue_safely
     from ingestion.tasks import sync_source
-    from ragsite.celery import enqueue_safely
 
     enqueue_safely(sync_source, source_id, allow_empty)

@@ -1,7 +1,7 @@
 """Stored files, shared by content: the same bytes uploaded to two
 collections are two documents and one file (documents/<sha[:2]>/<sha>.<ext>
 in the file store: MEDIA_ROOT, or an S3 bucket every host reaches,
-ragsite/filestore.py). A file is removed only when, after the deleting
+core/filestore.py). A file is removed only when, after the deleting
 transaction committed, no row uses it; an upload puts its file back once its
 own row is committed if such a delete removed it meanwhile. Both steps hold
 the file's lock (filestore.locked: across hosts on PostgreSQL), so a delete
@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
+from core import filestore
 from ingestion.models import Document
-from ragsite import filestore
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import time
 from django.conf import settings
 from django.db.models import Q
 
+from core.transitions import stale_before, transition
 from ingestion import services
 from ingestion.models import Document
-from ragsite.transitions import stale_before, transition
 
 Status = Document.Status
 

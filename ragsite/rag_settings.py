@@ -5,7 +5,7 @@ lists them all."""
 
 from pathlib import Path
 
-from ragsite.env import data_dir, envbool, envfloat, envint, envstr, package_file
+from core.env import data_dir, envbool, envfloat, envint, envstr, package_file
 
 DATA_DIR = data_dir(Path(__file__).resolve().parent.parent, envstr("RAG_DATA_DIR"))
 

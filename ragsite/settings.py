@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from ragsite.env import data_dir, envbool, envint, envstr, private_file
+from core.env import data_dir, envbool, envint, envstr, private_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir(BASE_DIR, envstr("RAG_DATA_DIR"))

@@ -6,8 +6,8 @@ from django.contrib import admin
 from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
-from ragsite.celery import enqueue_safely
-from ragsite.version_admin import VersionAdmin
+from core.broker import enqueue_safely
+from core.version_admin import VersionAdmin
 from retrieval import versions
 from retrieval.finetune import pipeline
 from retrieval.finetune.evaluate import METRICS

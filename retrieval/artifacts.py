@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from ragsite import filestore
+from core import filestore
 
 log = logging.getLogger(__name__)
 

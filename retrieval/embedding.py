@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from ragsite.env import hub_offline
+from core.env import hub_offline
 from retrieval.batching import MicroBatcher
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
+from core.broker import enqueue_safely
 from ingestion import services as ingestion
 from ingestion.models import Chunk
-from ragsite.celery import enqueue_safely
 from retrieval import forms
 from retrieval.access import SEARCHABLE
 from retrieval.embedding import get_embedder

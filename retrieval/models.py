@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import Q
 
-from ragsite.models import VersionRecord
+from core.models import VersionRecord
 
 
 class RetrieverVersion(VersionRecord):

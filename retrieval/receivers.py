@@ -2,7 +2,7 @@
 
 from celery import current_task
 
-from ragsite.celery import enqueue_safely
+from core.broker import enqueue_safely
 from retrieval import indexing, tasks
 
 

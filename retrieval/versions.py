@@ -16,8 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from ragsite.celery import enqueue_safely
-from ragsite.transitions import stale_before, transition
+from core.broker import enqueue_safely
+from core.transitions import stale_before, transition
 from retrieval import artifacts, forms, indexing, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion

@@ -79,7 +79,7 @@ def s3_server(tmp_path_factory):
 @pytest.fixture
 def s3(s3_server, settings, tmp_path):
     """This test's files in a bucket of its own (and a cache of its own):
-    the shared file store of ragsite/filestore.py. Yields the bucket name."""
+    the shared file store of core/filestore.py. Yields the bucket name."""
     import uuid
 
     from ragsite.rag_settings import s3_storages

@@ -1,6 +1,6 @@
 """.env.example lists every environment variable that the settings modules
 (ragsite/settings.py and ragsite/rag_settings.py) read, and nothing else:
-they are parsed (their calls of the ragsite.env helpers and of os.environ /
+they are parsed (their calls of the core.env helpers and of os.environ /
 os.getenv), not imported."""
 
 import ast
@@ -28,13 +28,13 @@ def _first_name(call: ast.Call) -> str | None:
 
 
 def settings_variables(source: str) -> set[str]:
-    """Names read through the helpers imported from ragsite.env (envstr, envint, ...),
+    """Names read through the helpers imported from core.env (envstr, envint, ...),
     os.environ.get / os.environ[...] / os.getenv."""
     tree = ast.parse(source)
     helpers = {
         alias.asname or alias.name
         for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module == "ragsite.env"
+        if isinstance(node, ast.ImportFrom) and node.module == "core.env"
         for alias in node.names
         if alias.name.startswith("env")  # envstr, envint, ... (not data_dir, package_file)
     }
@@ -68,7 +68,7 @@ def example_variables(text: str) -> set[str]:
 
 def test_it_finds_every_way_settings_read_the_environment():
     source = (
-        "import os\nfrom ragsite.env import envbool as flag, envstr\n"
+        "import os\nfrom core.env import envbool as flag, envstr\n"
         "A = envstr('A')\nB = flag('B', True)\nC = os.environ.get('C')\nD = os.environ['D']\nE = os.getenv('E')\n"
         "F = os.environ.setdefault('X', 'y')\n"
     )

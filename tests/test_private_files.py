@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ragsite.env import private_file
+from core.env import private_file
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from ragsite.env import hub_offline
+from core.env import hub_offline
 from retrieval.embedding import choose_dtype
 
 log = logging.getLogger(__name__)

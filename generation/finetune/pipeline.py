@@ -36,6 +36,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import Q
 
+from core import filestore
+from core.transitions import stale_before, transition
 from generation import evaluation, evidence, generators, serving
 from generation.finetune import examples as making
 from generation.finetune import export, sft
@@ -43,8 +45,6 @@ from generation.gathering import score_units
 from generation.models import GeneratorVersion
 from generation.prompts import EvidenceLine, build_prompt
 from ingestion.models import Document
-from ragsite import filestore
-from ragsite.transitions import stale_before, transition
 from retrieval.bm25_index import tokenize
 from retrieval.embedding import get_embedder
 from retrieval.finetune import queries as writing

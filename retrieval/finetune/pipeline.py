@@ -30,8 +30,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils.module_loading import import_string
 
+from core.transitions import stale_before, transition
 from ingestion.models import Chunk
-from ragsite.transitions import stale_before, transition
 from retrieval import artifacts, stores, versions
 from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ragsite.env import hub_offline
+from core.env import hub_offline
 from retrieval.finetune.train import TrainResult, fit
 
 log = logging.getLogger(__name__)

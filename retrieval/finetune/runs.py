@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from ragsite.transitions import transition
+from core.transitions import transition
 from retrieval import forms
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ragsite.env import hub_offline
+from core.env import hub_offline
 
 log = logging.getLogger(__name__)
 

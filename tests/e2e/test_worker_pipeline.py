@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
+from core.broker import workers_online
 from ingestion.models import Chunk, Document
-from ragsite.celery import workers_online
 from retrieval.stores import get_store
 from tests.conftest import api_client_for
 from tests.e2e.conftest import wait_until

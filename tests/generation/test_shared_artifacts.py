@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
+from core import filestore
 from generation import answerability, gate_versions, serving
 from generation.models import AnswerabilityVersion, GeneratorVersion
-from ragsite import filestore
 
 
 @pytest.fixture

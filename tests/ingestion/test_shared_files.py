@@ -8,9 +8,9 @@ import tarfile
 
 import pytest
 
+from core import filestore
 from ingestion import services, storage
 from ingestion.models import Collection
-from ragsite import filestore
 from tests import s3 as s3_helpers
 
 NOTE = b"# Travel rules\n\nThe daily meal allowance abroad is 55 euros.\n"

@@ -3,8 +3,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from core.broker import workers_online
 from ingestion import services, sweeps
-from ragsite.celery import workers_online
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 """What the two versioned models (retrieval's RetrieverVersion, generation's
 GeneratorVersion) record alike of a run: its number and name, what it
 started from, progress, the split's sizes and how long it took. Abstract:
-each app's table keeps its own fields too (ragsite/version_admin.py is
+each app's table keeps its own fields too (core/version_admin.py is
 their shared admin)."""
 
 from django.db import models
