@@ -5,6 +5,11 @@ class GenerationConfig(AppConfig):
     name = "generation"
 
     def ready(self):
+        from core.checks import register_all
+
+        from . import checks
+
+        register_all(checks.ALL)  # this app's settings, checked at start
         from django.db.models.signals import pre_delete
 
         from generation.withdrawal import withdraw_deleted_document

@@ -7,10 +7,10 @@ class RagsiteConfig(AppConfig):
 
     def ready(self):
         from celery.signals import worker_init
-        from django.core.checks import register
+
+        from core.checks import register_all, stop_worker_on_errors
 
         from . import checks
 
-        for check in checks.ALL:
-            register(check, checks.TAG)
-        worker_init.connect(checks.stop_worker_on_errors, dispatch_uid="ragsite.checks", weak=False)
+        register_all(checks.ALL)  # the project's own; each app registers its own settings' checks
+        worker_init.connect(stop_worker_on_errors, dispatch_uid="ragsite.checks", weak=False)

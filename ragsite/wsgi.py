@@ -7,6 +7,6 @@ application = get_wsgi_application()
 
 # gunicorn runs no system checks: on a failing one the web worker stops here
 # ("Worker failed to boot", with the messages), not at the first question.
-from ragsite.checks import require_no_errors  # noqa: E402  (after Django is set up)
+from core.checks import require_no_errors  # noqa: E402  (after Django is set up)
 
 require_no_errors()

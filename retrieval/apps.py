@@ -5,6 +5,11 @@ class RetrievalConfig(AppConfig):
     name = "retrieval"
 
     def ready(self):
+        from core.checks import register_all
+
+        from . import checks
+
+        register_all(checks.ALL)  # this app's settings, checked at start
         from ingestion.signals import chunks_deleted, document_chunked
 
         from . import receivers
