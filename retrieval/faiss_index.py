@@ -243,6 +243,11 @@ class VectorIndex:
             return scores, ids
         return _trim(scores, ids, k)
 
+    @property
+    def searches_on_gpu(self) -> bool:
+        """Whether searches run on an exact GPU copy of the index (made on first use)."""
+        return self._searcher()[1]
+
     def _searcher(self):
         """(index to search, whether it is an exact GPU copy)."""
         if not self._use_gpu:

@@ -131,21 +131,22 @@ def test_it_detects_metadata_that_does_not_match_the_index(index, tmp_path):
         VectorIndex.load(path, use_gpu=False)
 
 
+@pytest.mark.skipif(gpu_available(), reason="a GPU build of FAISS with a device: 'auto' searches on it")
 def test_it_searches_on_the_cpu_when_no_gpu_is_available(vectors):
-    assert gpu_available() is False
     index = VectorIndex(DIM, use_gpu="auto")
     index.add(np.arange(10), vectors)
     _, ids = index.search(vectors[:2], k=1)
     assert ids[:, 0].tolist() == [0, 1]
-    assert index._searcher() == (index._cpu, False) and index._gpu is None
+    assert index.searches_on_gpu is False
 
 
+@pytest.mark.skipif(gpu_available(), reason="a GPU build of FAISS with a device: a forced GPU is usable here")
 def test_it_falls_back_to_the_cpu_when_a_gpu_is_forced_but_unusable(vectors):
     index = VectorIndex(DIM, use_gpu=True)  # faiss-cpu has no StandardGpuResources
     index.add(np.arange(10), vectors)
     _, ids = index.search(vectors[4], k=1)
     assert ids[0, 0] == 4
-    assert index._use_gpu is False
+    assert index.searches_on_gpu is False
 
 
 # -- IndexStore ------------------------------------------------------------------
