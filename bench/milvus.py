@@ -257,7 +257,7 @@ def scale(sizes: list[int], queries: int) -> dict:
     from retrieval import milvus_store, stores
     from retrieval.embedding import get_embedder
     from retrieval.faiss_index import VectorIndex
-    from retrieval.store import IndexStore
+    from retrieval.snapshots import IndexStore
 
     results = {"machine": machine(), "queries": queries, "sizes": []}
     embedder = get_embedder()

@@ -5,7 +5,7 @@ from core.broker import enqueue_safely
 from core.changelists import BoundedChangelist
 from core.transitions import stale_before
 from core.version_admin import VersionAdmin
-from generation import gate_versions, generators
+from generation import gate_versions, generator_versions
 from generation.finetune.pipeline import Options
 from generation.models import AnswerabilityVersion, Citation, Conversation, GeneratorVersion, GuardrailEvent, Message
 from ingestion.models import Collection, Document
@@ -91,7 +91,7 @@ class GeneratorVersionAdmin(VersionAdmin):
     readonly_fields = [f.name for f in GeneratorVersion._meta.fields if f.name != "id"]
 
     def changelist_view(self, request, extra_context=None):
-        generators.packaged_version()  # listed, so answers can roll back to it
+        generator_versions.packaged_version()  # listed, so answers can roll back to it
         extra_context = {**(extra_context or {}), "can_finetune": self.has_change_permission(request)}
         return super().changelist_view(request, extra_context)
 
@@ -101,16 +101,16 @@ class GeneratorVersionAdmin(VersionAdmin):
     def queue_run(self):
         from generation.tasks import finetune_generator
 
-        version = generators.new_version(str(generators.packaged_version().path))
+        version = generator_versions.new_version(str(generator_versions.packaged_version().path))
         transaction.on_commit(lambda: enqueue_safely(finetune_generator, version.pk))
         return version
 
     @admin.action(description="Answer with this version (or roll back to it)")
     def switch_to_version(self, request, queryset):
-        version = self.version_to_switch(request, queryset, lambda v: v.status in generators.SWITCHABLE)
+        version = self.version_to_switch(request, queryset, lambda v: v.status in generator_versions.SWITCHABLE)
         if version is None:
             return
-        generators.switch_later(version.pk)
+        generator_versions.switch_later(version.pk)
         self.message_user(request, f"Switching answers to {version.name}; every process follows within a request.")
 
     @admin.display(description="Held-out answers hold the fact")

@@ -11,7 +11,7 @@ from django.conf import settings
 from generation import evidence, gate, gate_versions, identifiers
 from retrieval import passages as passages_around
 from retrieval.embedding import get_embedder
-from retrieval.forms import passage_text
+from retrieval.passage_forms import passage_text
 from retrieval.reranker import get_reranker
 
 LIST_ITEMS = 8  # the most evidence units a list or a comparison is made of

@@ -2,7 +2,7 @@
 versions names (RAG_GENERATOR_DIR/serving.json, written atomically by a
 switch), else RAG_GENERATOR_MODEL (the packaged model). Every process reads
 the file again when it changes, so a switch or a rollback reaches all of them
-without a restart. generation/generators.py keeps the rows.
+without a restart. generation/generator_versions.py keeps the rows.
 
 With a shared file store (RAG_S3_BUCKET: several hosts) there is no shared
 folder for that file: the active row is the choice, read per answer, and
@@ -62,7 +62,7 @@ def entry() -> dict | None:
 
 
 def _active_row() -> dict | None:
-    from generation.generators import PACKAGED
+    from generation.generator_versions import PACKAGED
     from generation.models import GeneratorVersion
 
     row = GeneratorVersion.objects.filter(is_active=True).values("name", "path", "artifact").first()

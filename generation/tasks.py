@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from generation import generators
+from generation import generator_versions
 from generation.finetune import pipeline
 
 
@@ -16,7 +16,7 @@ def finetune_generator(version_id: int) -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def switch_generator(version_id: int) -> None:
     """Answer with a generator version, or roll back to an earlier one."""
-    generators.switch_to(version_id)
+    generator_versions.switch_to(version_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -54,7 +54,7 @@ def s3_storages(bucket: str, endpoint_url: str, access_key: str, secret_key: str
 
 if RAG_S3_BUCKET:
     STORAGES = s3_storages(RAG_S3_BUCKET, RAG_S3_ENDPOINT_URL, RAG_S3_ACCESS_KEY, RAG_S3_SECRET_KEY, RAG_S3_REGION)
-# How passages are embedded and BM25-indexed (retrieval/forms.py): "contextual"
+# How passages are embedded and BM25-indexed (retrieval/passage_forms.py): "contextual"
 # (document title and heading path, then the text) or "text" (the text alone).
 # New indexes take it; an existing index keeps its form until a switch
 # (`manage.py rebuild_index --form contextual`) moves it over in the background.

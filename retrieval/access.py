@@ -17,7 +17,7 @@ import numpy as np
 from django.db.models import Q
 
 from ingestion.models import Chunk, Document
-from retrieval.store import IndexStore
+from retrieval.snapshots import IndexStore
 
 Status = Document.Status
 # Indexed documents, and ones being re-indexed after they were (their current

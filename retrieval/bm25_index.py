@@ -4,7 +4,7 @@ bm25s builds its score matrix from a whole corpus; it cannot add or remove
 one document. So this index keeps the tokenised corpus (chunk id -> tokens)
 as the master copy and rebuilds the bm25s matrix from it when the corpus has
 changed (on save, or on the first search after a change). Writes happen in
-the single writer of retrieval/store.py, so the rebuild is paid once per
+the single writer of retrieval/snapshots.py, so the rebuild is paid once per
 write, never per query; readers load the built matrix as it was saved.
 
 A snapshot is a folder:

@@ -22,11 +22,11 @@ from django.db import transaction
 from core.broker import enqueue_safely
 from ingestion import services as ingestion
 from ingestion.models import Chunk
-from retrieval import forms
+from retrieval import passage_forms
 from retrieval.access import SEARCHABLE
 from retrieval.embedding import get_embedder
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
-from retrieval.store import IndexStore
+from retrieval.snapshots import IndexStore
 from retrieval.stores import active_retriever, get_store, index_params, store_for, store_in, write_targets
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _rows(chunk_ids: list[int], size: int, form: str) -> Iterator[list[tuple[int
     from the database in batches (a chunk deleted meanwhile is left out)."""
     for part in _slices(chunk_ids, size):
         texts = {
-            pk: forms.read(form, text, title, heading)
+            pk: passage_forms.read(form, text, title, heading)
             for pk, text, heading, title in Chunk.objects.filter(pk__in=part).values_list(*PASSAGE_FIELDS)
         }
         yield [(pk, texts[pk]) for pk in part if pk in texts]
@@ -81,7 +81,7 @@ def index_document(document_id: int) -> None:
         embedder.warm_up()  # a first load takes seconds: done before the heartbeat below
     plans = []
     for store, embedder in targets:
-        chunks = [(pk, forms.read(store.form, text, title, heading)) for pk, text, heading, title in rows]
+        chunks = [(pk, passage_forms.read(store.form, text, title, heading)) for pk, text, heading, title in rows]
         present = store.current().contains([pk for pk, _ in chunks])
         todo = [(pk, text) for pk, text in chunks if pk not in present]  # unchanged passages keep their vectors
         todo.sort(key=lambda item: len(item[1]), reverse=True)  # batches of like length pad least
@@ -299,7 +299,7 @@ def maintain_index(folder: str | None = None, model: str | None = None, form: st
         active = active_retriever()
         store = store_for(active["name"], active["model"], active["form"])
     else:  # queued by a write to that store (_plan_maintenance); queued before forms: the text form
-        store = store_in(folder, model, form or forms.TEXT)
+        store = store_in(folder, model, form or passage_forms.TEXT)
     try:
         version, copy = store.snapshot_copy()
         params = maintenance_due(copy) if copy is not None else None

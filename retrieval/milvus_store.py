@@ -1,5 +1,5 @@
 """The index on Milvus (issue #32): the same interface as the FAISS folder
-store (retrieval/store.py), for web processes and workers on several hosts.
+store (retrieval/snapshots.py), for web processes and workers on several hosts.
 
 One Milvus collection per retriever version and passage form holds, per
 passage (chunk id as the primary key): its vector, our own BM25 tokens

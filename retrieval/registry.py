@@ -1,7 +1,7 @@
 """The index registry in the database, for indexes on Milvus: which retriever
 version serves searches, and which one is being built to replace it, seen
 by every host (the FAISS stores keep theirs in a file beside them:
-retrieval/store.py IndexRegistry, whose state this one mirrors)."""
+retrieval/snapshots.py IndexRegistry, whose state this one mirrors)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import copy
 from django.db import IntegrityError, transaction
 
 from retrieval.models import IndexRegistryState
-from retrieval.store import IndexRegistry
+from retrieval.snapshots import IndexRegistry
 
 KEY = "index"
 

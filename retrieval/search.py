@@ -20,7 +20,7 @@ from retrieval import evaluation, ranking
 from retrieval.access import ReadableChunks, chunk_owners
 from retrieval.embedding import get_embedder
 from retrieval.finetune.rerank import reorder
-from retrieval.forms import passage_text
+from retrieval.passage_forms import passage_text
 from retrieval.reranker import get_reranker
 from retrieval.stores import get_store
 

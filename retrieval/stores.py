@@ -1,11 +1,11 @@
 """Which index store serves searches and which ones writes go to.
 
 Each retriever version has its own store of dense vectors and BM25 terms,
-per passage form (retrieval/forms.py). By default a store is a folder under
+per passage form (retrieval/passage_forms.py). By default a store is a folder under
 RAG_INDEX_DIR (FAISS and bm25s: "<name>" holds the text form,
 "<name>-contextual" the contextual one) and the registry, which names the
 active version and its form and, during a switch, the one being built to
-replace it (retrieval/versions.py), is a file beside them (retrieval/store.py).
+replace it (retrieval/versions.py), is a file beside them (retrieval/snapshots.py).
 With RAG_MILVUS_URI set, a store is a Milvus collection (retrieval/milvus_store.py)
 and the registry a database row, so that every host sees the same ones.
 """
@@ -19,10 +19,10 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from retrieval import forms
+from retrieval import passage_forms
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.faiss_index import FLAT, HNSW, IndexParams
-from retrieval.store import IndexRegistry, IndexStore
+from retrieval.snapshots import IndexRegistry, IndexStore
 
 FAISS, MILVUS = "faiss", "milvus"
 
@@ -61,14 +61,14 @@ def resolved(entry: dict) -> dict:
 def _unrecorded_form(name: str) -> str:
     if backend() == MILVUS:
         return settings.RAG_PASSAGE_FORM  # Milvus entries always record their form
-    if (Path(settings.RAG_INDEX_DIR) / folder_name(name, forms.TEXT) / "manifest.json").exists():
-        return forms.TEXT  # an index made before contextual passages
+    if (Path(settings.RAG_INDEX_DIR) / folder_name(name, passage_forms.TEXT) / "manifest.json").exists():
+        return passage_forms.TEXT  # an index made before contextual passages
     return settings.RAG_PASSAGE_FORM
 
 
 def folder_name(name: str, form: str) -> str:
     """The folder of a version's index in a passage form."""
-    return name if form == forms.TEXT else f"{name}-{form}"
+    return name if form == passage_forms.TEXT else f"{name}-{form}"
 
 
 def active_retriever() -> dict:
@@ -97,7 +97,7 @@ def drop_index(name: str) -> None:
     """Remove every index of the retriever version `name` (all its forms)."""
     import shutil
 
-    for form in forms.FORMS:
+    for form in passage_forms.FORMS:
         if backend() == MILVUS:
             store_in(folder_name(name, form), None, form).drop()
         else:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core.broker import enqueue_safely
 from core.transitions import stale_before, transition
-from retrieval import artifacts, forms, indexing, stores
+from retrieval import artifacts, indexing, passage_forms, stores
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.models import RetrieverVersion
 from retrieval.signals import retriever_switched
@@ -125,7 +125,7 @@ def abandon_stalled_switches(keep: int | None = None) -> int:
 # -- the index side --------------------------------------------------------
 def switch_retriever(name: str, model_path: str, progress=None, form: str | None = None) -> int:
     """Serve searches from the retriever version `name` (embedder folder
-    `model_path`) with its passages in `form` (retrieval/forms.py; by default
+    `model_path`) with its passages in `form` (retrieval/passage_forms.py; by default
     RAG_PASSAGE_FORM): its index, in its own folder, is built or brought up
     to date in the background (documents indexed meanwhile are written to it
     as well as to the serving index, which keeps serving), then switched in
@@ -137,8 +137,8 @@ def switch_retriever(name: str, model_path: str, progress=None, form: str | None
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name or ""):
         raise ValueError(f"Bad retriever version name {name!r}.")
     form = form or settings.RAG_PASSAGE_FORM
-    if form not in forms.FORMS:
-        raise ValueError(f"Unknown passage form {form!r}: {', '.join(forms.FORMS)}.")
+    if form not in passage_forms.FORMS:
+        raise ValueError(f"Unknown passage form {form!r}: {', '.join(passage_forms.FORMS)}.")
     model = model_identity(model_path)
     if not os.path.isdir(artifacts.local_model(model)):
         raise FileNotFoundError(f"Embedder folder not found: {model}")

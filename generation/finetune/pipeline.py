@@ -38,7 +38,7 @@ from django.db.models import Q
 
 from core import filestore
 from core.transitions import stale_before, transition
-from generation import evaluation, evidence, generators, serving
+from generation import evaluation, evidence, generator_versions, serving
 from generation.finetune import examples as making
 from generation.finetune import export, sft
 from generation.gathering import score_units
@@ -208,7 +208,7 @@ def claim(version_id: int) -> bool:
 
 def start(options: Options, progress: Progress | None = None, *, generate=None) -> GeneratorVersion:
     """Create a version row and run the pipeline for it, here and now."""
-    version = generators.new_version(str(settings.RAG_GENERATOR_MODEL))
+    version = generator_versions.new_version(str(settings.RAG_GENERATOR_MODEL))
     claim(version.pk)
     return run(version.pk, options, progress, generate=generate)
 
@@ -343,8 +343,8 @@ def run(version_id: int, options: Options, progress: Progress | None = None, *, 
         raise
     if decision["better"] and options.switch:
         try:
-            generators.switch_to(version.pk)
-        except generators.SwitchError as exc:  # the row keeps its report; it can be switched in later
+            generator_versions.switch_to(version.pk)
+        except generator_versions.SwitchError as exc:  # the row keeps its report; it can be switched in later
             transition(GeneratorVersion.objects.filter(pk=version.pk), error=f"Switch failed: {exc}")
         version.refresh_from_db()
     return version

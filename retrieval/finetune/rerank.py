@@ -9,7 +9,7 @@ vectors made apart. Each training triplet gives the question, its positive
 and its mined hard negative; MultipleNegativesRankingLoss adds in-batch
 negatives (the other questions' passages), so every step asks the model to
 pick the right passage among several. Passages are read with their document
-title and heading in front (retrieval/forms.py), as search gives them.
+title and heading in front (retrieval/passage_forms.py), as search gives them.
 """
 
 from __future__ import annotations

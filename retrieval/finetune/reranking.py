@@ -21,7 +21,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from retrieval import forms
+from retrieval import passage_forms
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import report, rerank
 from retrieval.reranker import FOLDER, CrossEncoderReranker
@@ -35,7 +35,7 @@ def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progr
     path = folder / FOLDER
     trained = rerank.train(
         options.base_model,
-        prepared.triplet_texts(forms.CONTEXTUAL),  # the reranker reads passages in context, whatever the index
+        prepared.triplet_texts(passage_forms.CONTEXTUAL),  # the reranker reads passages in context, whatever the index
         path,
         max_steps=options.max_steps,
         max_minutes=max_minutes,
@@ -51,7 +51,7 @@ def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progre
     """Re-order the held-out hybrid rankings with the reranker, as deep as
     RAG_RERANK_BUDGET_MS allows; add its methods to `result`; write and
     return its verdict."""
-    texts = prepared.eval_texts(forms.CONTEXTUAL)
+    texts = prepared.eval_texts(passage_forms.CONTEXTUAL)
     model = CrossEncoderReranker(path, settings.RAG_EMBEDDER_DEVICE, settings.RAG_EMBED_BATCH_SIZE)
     model.warm_up()
     queries = prepared.eval_queries

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from core.transitions import transition
-from retrieval import forms
+from retrieval import passage_forms
 from retrieval.finetune import evaluate as evaluation
 from retrieval.finetune import negatives
 from retrieval.finetune.data import Passage, Split
@@ -87,16 +87,20 @@ class Prepared:
 
     def triplet_texts(self, form: str) -> list[tuple[str, str, str]]:
         """(query, positive, negative), each passage read as an index of
-        `form` reads it (retrieval/forms.py): what a model is trained on
+        `form` reads it (retrieval/passage_forms.py): what a model is trained on
         should be what it will be asked to embed or score."""
         where = {p.chunk_id: p for p in self.train_passages}
         found = []
         for t in self.triplets:
             source = where.get(t.pair.chunk_id)
             title, heading = (source.title, source.heading) if source else ("", "")
-            positive = forms.read(form, t.pair.positive, title, heading)
+            positive = passage_forms.read(form, t.pair.positive, title, heading)
             found.append(
-                (t.pair.query, positive, forms.read(form, t.negative.text, t.negative.title, t.negative.heading))
+                (
+                    t.pair.query,
+                    positive,
+                    passage_forms.read(form, t.negative.text, t.negative.title, t.negative.heading),
+                )
             )
         return found
 
@@ -104,7 +108,7 @@ class Prepared:
         """The held-out passages (query sentences taken out) read as an index of `form` reads them."""
         where = {p.chunk_id: p for p in self.heldout_passages}
         return {
-            pk: forms.read(form, text, where[pk].title, where[pk].heading) if pk in where else text
+            pk: passage_forms.read(form, text, where[pk].title, where[pk].heading) if pk in where else text
             for pk, text in self.eval_passages.items()
         }
 

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from generation import generators, serving
+from generation import generator_versions, serving
 from generation.engines import get_engine
 from generation.finetune import examples as making
 from generation.finetune import export, pipeline, sft
@@ -150,7 +150,7 @@ def test_a_whole_run_trains_exports_judges_and_switches_with_rollback(demo, gene
     assert get_engine().model_path == version.path
     assert ask("What is the annual fee of the Platinum card?").as_dict()["answer"]
 
-    packaged = generators.packaged_version()
+    packaged = generator_versions.packaged_version()
     switch_generator.apply(args=[packaged.pk])  # the task the admin queues: a rollback
     packaged.refresh_from_db()
     version.refresh_from_db()
@@ -172,19 +172,19 @@ def test_a_failed_run_leaves_the_serving_model_answering(demo, generator_dir, mo
     before = serving.serving_model()
     with pytest.raises(RuntimeError):
         pipeline.start(small_options())
-    version = GeneratorVersion.objects.exclude(name=generators.PACKAGED).get()
+    version = GeneratorVersion.objects.exclude(name=generator_versions.PACKAGED).get()
     assert version.status == Status.FAILED and "train: RuntimeError: out of memory" in version.error
     assert serving.serving_model() == before and not version.is_active
     assert get_engine().model_path == before
 
 
 def test_a_broken_model_file_is_not_switched_in(demo, generator_dir):
-    version = generators.new_version("packaged")
+    version = generator_versions.new_version("packaged")
     Path(version.path).parent.mkdir(parents=True)
     Path(version.path).write_bytes(b"GGUF but not really")
     GeneratorVersion.objects.filter(pk=version.pk).update(status=Status.EVALUATED)
-    with pytest.raises(generators.SwitchError, match="does not load"):
-        generators.switch_to(version.pk)
+    with pytest.raises(generator_versions.SwitchError, match="does not load"):
+        generator_versions.switch_to(version.pk)
     assert serving.serving_name() == "packaged"
     shutil.rmtree(Path(version.path).parent)
 
@@ -195,8 +195,8 @@ def test_the_admin_lists_versions_and_confirms_before_a_run(demo, admin_client):
     confirm = admin_client.get(reverse("admin:generation_generatorversion_finetune"))
     assert confirm.status_code == 200 and b"Start the run" in confirm.content
     url = reverse("admin:generation_generatorversion_changelist")
-    packaged = GeneratorVersion.objects.get(name=generators.PACKAGED)
-    failed = generators.new_version("packaged")
+    packaged = GeneratorVersion.objects.get(name=generator_versions.PACKAGED)
+    failed = generator_versions.new_version("packaged")
     GeneratorVersion.objects.filter(pk=failed.pk).update(status=Status.FAILED)
     for version, said in ((packaged, b"already serving"), (failed, b"failed: it cannot be switched in")):
         page = admin_client.post(url, {"action": "switch_to_version", "_selected_action": [version.pk]}, follow=True)

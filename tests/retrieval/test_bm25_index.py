@@ -1,4 +1,4 @@
-"""retrieval/bm25_index.py, and the BM25 half of retrieval/store.py. No database, no model."""
+"""retrieval/bm25_index.py, and the BM25 half of retrieval/snapshots.py. No database, no model."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from retrieval.bm25_index import TOKENIZER, BM25Index, s_stem, tokenize
-from retrieval.store import IndexStore
+from retrieval.snapshots import IndexStore
 
 PASSAGES = {
     10: "The Gold card has an annual fee of 95 euros.",

@@ -1,4 +1,4 @@
-"""retrieval/faiss_index.py and retrieval/store.py on the CPU with small random vectors."""
+"""retrieval/faiss_index.py and retrieval/snapshots.py on the CPU with small random vectors."""
 
 import json
 import re
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from retrieval.faiss_index import IndexInfo, IndexParams, VectorIndex, gpu_available
-from retrieval.store import KEEP_SNAPSHOTS, IndexStore
+from retrieval.snapshots import KEEP_SNAPSHOTS, IndexStore
 
 DIM = 16
 
@@ -182,7 +182,7 @@ def test_it_writes_numbered_versions_and_prunes_old_snapshots(tmp_path):
             "ntotal": version,
             "kind": "flat",
             "tombstones": 0,
-            "form": "text",  # how its passages were read (the store's default; retrieval/forms.py)
+            "form": "text",  # how its passages were read (the store's default; retrieval/passage_forms.py)
         }
         assert (folder / manifest["file"]).exists() and (folder / manifest["file"]).with_suffix(".json").exists()
         assert snapshot_versions(folder) == list(range(max(1, version - KEEP_SNAPSHOTS + 1), version + 1))

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from ingestion.models import Chunk
-from retrieval import evaluation, forms, stores, versions
+from retrieval import evaluation, passage_forms, stores, versions
 from retrieval.embedding import get_embedder
 from retrieval.finetune import pipeline, queries
 from retrieval.finetune.data import Passage
@@ -201,11 +201,11 @@ def tuned(corpus, tuned_model):
 
 def scores_follow(path, hits) -> bool:
     """Are the hits' cosines those of the model in `path`? (Passages as the
-    serving index reads them: retrieval/forms.py.)"""
+    serving index reads them: retrieval/passage_forms.py.)"""
     embedder = get_embedder(path)
     query = embedder.embed_queries(["How do I fix a heat pump error code?"])[0]
     form = stores.active_retriever()["form"]
-    passages = embedder.embed_passages([forms.read(form, hit.text, hit.title, hit.heading) for hit in hits])
+    passages = embedder.embed_passages([passage_forms.read(form, hit.text, hit.title, hit.heading) for hit in hits])
     # bf16 (on CPUs with native bf16) rounds differently by batch: 2e-3 is well under any two models' difference.
     return np.allclose([hit.score for hit in hits], passages @ query, atol=2e-3)
 
@@ -315,7 +315,7 @@ def test_the_evaluation_ranks_exactly_as_search_does(corpus, settings):
     labelled = [json.loads(line)["query"] for line in (CORPUS.parent / "retrieval_eval.jsonl").read_text().splitlines()]
     form = stores.active_retriever()["form"]  # passages as the serving index reads them
     passages = {
-        pk: forms.read(form, text, title, heading)
+        pk: passage_forms.read(form, text, title, heading)
         for pk, text, heading, title in Chunk.objects.filter(SEARCHABLE).values_list(
             "pk", "text", "heading", "document__title"
         )

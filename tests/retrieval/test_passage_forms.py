@@ -8,7 +8,7 @@ import json
 import pytest
 from django.core.management import call_command
 
-from retrieval import forms, stores
+from retrieval import passage_forms, stores
 from retrieval.search import search
 from tests.conftest import ingest_path
 
@@ -17,11 +17,14 @@ GUIDE = "## Luggage\n\nEach passenger may bring two bags of at most 20 kg each.\
 
 
 def test_a_passage_is_read_with_where_it_sits():
-    assert forms.read(forms.CONTEXTUAL, "Two bags.", "Ferry rules", "Luggage") == "Ferry rules > Luggage\nTwo bags."
-    assert forms.read(forms.CONTEXTUAL, "Two bags.", "", " ") == "Two bags."
-    assert forms.read(forms.TEXT, "Two bags.", "Ferry rules", "Luggage") == "Two bags."
+    assert (
+        passage_forms.read(passage_forms.CONTEXTUAL, "Two bags.", "Ferry rules", "Luggage")
+        == "Ferry rules > Luggage\nTwo bags."
+    )
+    assert passage_forms.read(passage_forms.CONTEXTUAL, "Two bags.", "", " ") == "Two bags."
+    assert passage_forms.read(passage_forms.TEXT, "Two bags.", "Ferry rules", "Luggage") == "Two bags."
     with pytest.raises(ValueError, match="Unknown passage form"):
-        forms.read("summary", "Two bags.")
+        passage_forms.read("summary", "Two bags.")
 
 
 @pytest.fixture
@@ -48,24 +51,24 @@ def test_new_indexes_read_passages_in_context_and_show_the_text(guide):
     assert hits and "Each passenger" in hits[0].text and hits[0].title.lower().startswith("zanzibar")
     assert _bm25_finds("zanzibar") == [hits[0].text]  # found by its title's word
     state = stores.registry().state()
-    assert state["active"]["form"] == forms.CONTEXTUAL  # recorded with the first write
+    assert state["active"]["form"] == passage_forms.CONTEXTUAL  # recorded with the first write
     manifest = json.loads((stores.get_store().folder / "manifest.json").read_text())
-    assert manifest["form"] == forms.CONTEXTUAL and stores.get_store().folder.name == "base-contextual"
+    assert manifest["form"] == passage_forms.CONTEXTUAL and stores.get_store().folder.name == "base-contextual"
 
 
 @pytest.mark.slow
 def test_an_index_made_before_keeps_its_form_until_a_switch_moves_it(guide, settings, capsys):
-    settings.RAG_PASSAGE_FORM = forms.TEXT
+    settings.RAG_PASSAGE_FORM = passage_forms.TEXT
     guide()  # an install from before contextual passages
     assert _bm25_finds("zanzibar") == []
     old = stores.get_store()
-    assert old.folder.name == "base" and stores.active_retriever()["form"] == forms.TEXT
-    settings.RAG_PASSAGE_FORM = forms.CONTEXTUAL  # the new default: searches stay on the index that exists
+    assert old.folder.name == "base" and stores.active_retriever()["form"] == passage_forms.TEXT
+    settings.RAG_PASSAGE_FORM = passage_forms.CONTEXTUAL  # the new default: searches stay on the index that exists
     assert stores.get_store().folder == old.folder and _bm25_finds("zanzibar") == []
 
     call_command("rebuild_index", "--form", "contextual")
     assert "Searches now use base with contextual passages (1 vectors)" in capsys.readouterr().out
-    assert stores.active_retriever()["form"] == forms.CONTEXTUAL
+    assert stores.active_retriever()["form"] == passage_forms.CONTEXTUAL
     assert stores.get_store().folder.name == "base-contextual"
     assert _bm25_finds("zanzibar") == [_bm25_finds("passenger bags")[0]]
     assert old.current().ntotal == 1  # the old index is left as it was (a rollback is a switch back)

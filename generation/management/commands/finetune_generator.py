@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from generation import evaluation, generators
+from generation import evaluation, generator_versions
 from generation.finetune import pipeline
 from generation.models import GeneratorVersion
 from retrieval.finetune.runs import ProgressDisplay
@@ -88,7 +88,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING(f"{verdict}: {'; '.join(decision['reasons'])}. Not switched."))
 
     def _list(self):
-        generators.packaged_version()
+        generator_versions.packaged_version()
         for version in GeneratorVersion.objects.order_by("number"):
             gain = version.metrics.get("decision", {}).get("gain")
             self.stdout.write(
@@ -97,13 +97,13 @@ class Command(BaseCommand):
             )
 
     def _switch(self, name: str):
-        generators.packaged_version()
+        generator_versions.packaged_version()
         version = GeneratorVersion.objects.filter(name=name).first()
         if version is None:
             raise CommandError(f"No generator version {name!r} (see --list).")
         try:
-            generators.switch_to(version.pk)
-        except generators.SwitchError as exc:
+            generator_versions.switch_to(version.pk)
+        except generator_versions.SwitchError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(self.style.SUCCESS(f"Answers now use {version.name}."))
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from retrieval import forms, indexing, stores, versions
+from retrieval import indexing, passage_forms, stores, versions
 
 
 class Command(BaseCommand):
@@ -11,7 +11,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--form", choices=forms.FORMS, help="Move the serving index to this passage form.")
+        parser.add_argument("--form", choices=passage_forms.FORMS, help="Move the serving index to this passage form.")
 
     def handle(self, *args, form=None, **options):
         progress = lambda done, total: self.stdout.write(f"\r  {done}/{total} chunks", ending="")  # noqa: E731

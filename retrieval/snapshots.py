@@ -48,7 +48,7 @@ class IndexStore:
         form: str = "text",
     ):
         self.folder = Path(folder)
-        self.form = form  # how its passages are read (retrieval/forms.py)
+        self.form = form  # how its passages are read (retrieval/passage_forms.py)
         self.dimension = dimension
         self.model = model
         self.use_gpu = use_gpu
