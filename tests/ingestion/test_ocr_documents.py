@@ -39,6 +39,7 @@ def process(path, name=None):
 
 
 def cite(document, user, sentence=SENTENCE):
+    """A stored answer citing the passage of `document` that holds `sentence`, the sentence highlighted."""
     chunk = document.chunks.get(text__contains=sentence)
     conversation = Conversation.objects.create(user=user, title="Hotels?")
     answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content="x [1]")

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from generation.models import Citation, Conversation, Message
 from ingestion import services, sync
 from ingestion.models import Document, Source, SourceFile
 from ingestion.sources import location_problem
+from tests.ingestion.test_ocr_documents import cite
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ def test_a_folder_is_kept_equal_through_changes_moves_deletes_and_an_unmount(sou
 
     # A move to another folder under a new name keeps the document (and its citations).
     leave = Document.objects.get(original_filename="leave.md")
-    citation = cite(leave, alice)
+    citation = cite(leave, alice, "25 days of paid leave")
     (share / "hr").mkdir()
     shutil.move(share / "leave.md", share / "hr" / "paid-leave.md")
     counts(run(source), renamed=1, unchanged=2, skipped=1)
@@ -124,23 +124,6 @@ def test_a_folder_is_kept_equal_through_changes_moves_deletes_and_an_unmount(sou
     assert source.state == Source.State.PAUSED
     counts(run(source, allow_empty=True), withdrawn=2)
     assert not Document.objects.exists() and not SourceFile.objects.exists()
-
-
-def cite(document, user):
-    conversation = Conversation.objects.create(user=user, title="Leave?")
-    answer = Message.objects.create(conversation=conversation, role="assistant", kind="generated", content="25 [1]")
-    chunk = document.chunks.first()
-    return Citation.objects.create(
-        message=answer,
-        number=1,
-        document=document,
-        chunk=chunk,
-        title=document.title,
-        filename=document.original_filename,
-        page=None,
-        quote=chunk.text,
-        highlight=[[0, 10]],
-    )
 
 
 def test_a_failing_file_fails_alone(source, share, settings):
