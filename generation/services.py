@@ -117,6 +117,7 @@ def ask_stream(
     edit_of: int | None = None,
     again_of: int | None = None,
     documents: list[int] | None = None,
+    passages: int | None = None,
 ):
     """Answer as a stream of events: `start`, `token`* (the model's text as it
     is generated), `retract` (the guardrail stopped a toxic continuation),
@@ -126,7 +127,8 @@ def ask_stream(
     `edit_of` or question `again_of` asked again (generation/turns.py). An
     answer stopped (the stream closed) or broken midway is stored with the
     text it had, as its kind says. `collections` and `documents` narrow
-    where it looks (among what the user may read)."""
+    where it looks (among what the user may read); `passages` how many
+    passages it retrieves (RAG_ANSWER_PASSAGES by default)."""
     timer = Timer()
     conversation = conversation_for(user, conversation_id)
     where = turns.place(conversation, (question or "").strip(), edit_of=edit_of, again_of=again_of)
@@ -137,8 +139,12 @@ def ask_stream(
     # Searched before anything is stored or streamed: a collection the user
     # cannot read is a SearchError for the caller (a 400), not a new empty
     # conversation and a broken stream. (A refused question's search is wasted.)
-    looking = {"collections": collections, "documents": documents or None}
-    hits = search(query, user=user, k=settings.RAG_ANSWER_PASSAGES, **looking)
+    looking = {
+        "collections": collections,
+        "documents": documents or None,
+        "k": passages or settings.RAG_ANSWER_PASSAGES,
+    }
+    hits = search(query, user=user, **looking)
     timer.lap("retrieval")
     if conversation is None:
         conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
@@ -368,7 +374,7 @@ def _answer_in_parts(asked, hits, store, classifier, q_score, timer, user, looki
     answered, pairs, rows, gates, quoted = [], [], [], [], []
     seen = {h.chunk_id for h in hits}
     for asked_part, part in zip(asked, parts.standalone(asked)):
-        more = search(part, user=user, k=settings.RAG_ANSWER_PASSAGES, **looking)
+        more = search(part, user=user, **looking)
         pool = hits + [h for h in more if h.chunk_id not in seen]
         relevant = [h for h in pool if h.score >= settings.RAG_MIN_RELEVANCE]
         found = gather_evidence(part, relevant)
@@ -536,27 +542,24 @@ def _store(
 def evaluate_answers(questions, *, k: int | None = None, collections: list[str] | None = None, progress=None) -> dict:
     """Run the answer path on labelled questions (each in a new conversation
     of no user: a trusted caller, as the CLI) and score it (generation.evaluation)."""
-    from django.test.utils import override_settings
-
     rows = []
-    with override_settings(**({"RAG_ANSWER_PASSAGES": k} if k else {})):
-        for done, item in enumerate(questions, start=1):
-            started = time.perf_counter()
-            result = ask(item.question, collections=collections).as_dict()
-            seconds = time.perf_counter() - started
-            outcome = evaluation.Outcome(
-                answer=result["answer"],
-                found=result["found"],
-                kind=result["kind"],
-                cited_quotes=tuple(c["quote"] for c in result["citations"]),
-                cited_files=tuple(c["filename"] for c in result["citations"]),
-                passages=tuple(p["text"] for p in result["passages"]),
-                evidence=tuple(e["text"] for e in result["evidence"]),
-                generated=result["generated"],
-                seconds=seconds,
-                confidence=result["gate"].get("confidence"),
-            )
-            rows.append(evaluation.judge(item, outcome))
-            if progress:
-                progress(done, len(questions))
+    for done, item in enumerate(questions, start=1):
+        started = time.perf_counter()
+        result = ask(item.question, collections=collections, passages=k).as_dict()
+        seconds = time.perf_counter() - started
+        outcome = evaluation.Outcome(
+            answer=result["answer"],
+            found=result["found"],
+            kind=result["kind"],
+            cited_quotes=tuple(c["quote"] for c in result["citations"]),
+            cited_files=tuple(c["filename"] for c in result["citations"]),
+            passages=tuple(p["text"] for p in result["passages"]),
+            evidence=tuple(e["text"] for e in result["evidence"]),
+            generated=result["generated"],
+            seconds=seconds,
+            confidence=result["gate"].get("confidence"),
+        )
+        rows.append(evaluation.judge(item, outcome))
+        if progress:
+            progress(done, len(questions))
     return {"summary": evaluation.summarise(rows), "questions": rows}

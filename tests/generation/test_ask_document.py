@@ -40,3 +40,23 @@ def test_a_document_the_asker_may_not_read_finds_nothing(alice, bob, tmp_path):
     body = response.json()
     assert not body["found"] and body["passages"] == [] and "Falcon" not in body["notice"]
     assert api_client_for(bob).post("/api/ask", {"question": "x", "document": [0]}, format="json").status_code == 400
+
+
+def test_an_evaluation_retrieves_as_many_passages_as_it_is_told(handbook, monkeypatch, settings):
+    """evaluate_answers' k reaches the answer path as an option (no settings are overridden)."""
+    import json
+
+    from generation import evaluation
+
+    line = {"id": "q1", "question": "What is the annual fee of the Gold card?", "answers": ["95 euros"]}
+    questions = evaluation.parse_questions([json.dumps({**line, "document": "handbook.pdf", "answerable": True})])
+    asked, search = [], services.search
+    monkeypatch.setattr(
+        services, "search", lambda *args, **kwargs: asked.append(kwargs["k"]) or search(*args, **kwargs)
+    )
+    report = services.evaluate_answers(questions, k=2)
+    assert report["summary"]["holds_fact"] == 1.0
+    assert set(asked) == {2}
+    asked.clear()
+    services.evaluate_answers(questions)
+    assert set(asked) == {settings.RAG_ANSWER_PASSAGES}
