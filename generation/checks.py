@@ -22,14 +22,22 @@ from generation.guardrails import TransformersToxicityClassifier
 CHOICES = {
     "RAG_GENERATOR_FINETUNE_POSITIONS": (r"random|ranked", "random or ranked"),
 }
+INF = float("inf")
 # Numbers with a meaningful range: (low, high, low inclusive, high inclusive).
 RANGES = {
     "RAG_TOXICITY_THRESHOLD": (0.0, 1.0, False, True),  # a probability; 0 would block everything
     "RAG_EVIDENCE_THRESHOLD": (0.0, 1.0, True, True),  # a probability (generation/gate.py)
     "RAG_EVIDENCE_MARGIN": (0.0, 1.0, True, True),
     "RAG_QUOTE_MARGIN": (0.0, 1.0, True, True),
-    "RAG_GENERATION_CONNECT_TIMEOUT": (0.0, float("inf"), False, True),
-    "RAG_GENERATION_READ_TIMEOUT": (0.0, float("inf"), False, True),
+    "RAG_GENERATION_CONNECT_TIMEOUT": (0.0, INF, False, True),
+    "RAG_GENERATION_READ_TIMEOUT": (0.0, INF, False, True),
+    "RAG_GENERATOR_FINETUNE_ABSENT_SHARE": (0.0, 1.0, True, False),  # some training examples must answer
+    "RAG_GENERATOR_FINETUNE_MAX_MINUTES": (0.0, INF, False, True),
+    "RAG_GENERATOR_FINETUNE_LEARNING_RATE": (0.0, 1.0, False, False),
+    "RAG_GENERATOR_FINETUNE_MIN_GAIN": (-1.0, INF, False, True),
+    "RAG_ANSWERABILITY_HELDOUT_SHARE": (0.0, 1.0, False, False),  # both the fit and its judge need documents
+    "RAG_ANSWERABILITY_PRIOR": (0.0, INF, True, True),  # probes' weight of the packaged gate; 0: none
+    "RAG_ANSWERABILITY_ABSTENTION": (0.0, 1.0, False, True),  # a share of the unanswerable probes declined
 }
 
 

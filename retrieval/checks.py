@@ -19,13 +19,18 @@ CHOICES = {
     "RAG_RERANK": (r"auto|on|off", "auto, on or off"),
     "RAG_PASSAGE_FORM": (r"contextual|text", "contextual or text"),
 }
+INF = float("inf")
 # Numbers with a meaningful range: (low, high, low inclusive, high inclusive).
 RANGES = {
     "RAG_MIN_RELEVANCE": (-1.0, 1.0, True, True),  # a cosine
     "RAG_INDEX_COMPACT_SHARE": (0.0, 1.0, False, True),
     "RAG_FINETUNE_HELDOUT_SHARE": (0.0, 1.0, False, False),  # both sides need documents
-    "RAG_FINETUNE_MAX_MINUTES": (0.0, float("inf"), False, True),
+    "RAG_FINETUNE_MAX_MINUTES": (0.0, INF, False, True),
     "RAG_FINETUNE_RERANK_SHARE": (0.0, 1.0, False, False),  # the embedder and the reranker both train
+    "RAG_FINETUNE_MIN_GAIN": (-1.0, INF, False, True),  # relative: below -1 every version would switch in
+    "RAG_RERANK_MIN_GAIN": (-1.0, INF, False, True),
+    "RAG_RERANK_BUDGET_MS": (0.0, INF, True, True),  # 0: no budget
+    "RAG_EMBEDDER_BATCH_WINDOW_MS": (0.0, 1000.0, True, True),  # a second's wait would be felt by every search
 }
 
 # What a sentence-transformers folder holds: its module list (or a plain

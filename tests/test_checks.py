@@ -215,6 +215,13 @@ def test_it_wants_room_for_the_prompt_in_the_context(settings):
         ("RAG_FINETUNE_HELDOUT_SHARE", 1.0, 0.5),
         ("RAG_FINETUNE_MAX_MINUTES", 0.0, 0.5),
         ("RAG_GENERATION_READ_TIMEOUT", -1.0, 0.1),
+        ("RAG_RERANK_BUDGET_MS", -5.0, 0.0),
+        ("RAG_EMBEDDER_BATCH_WINDOW_MS", 5000.0, 0.0),
+        ("RAG_GENERATOR_FINETUNE_LEARNING_RATE", 0.0, 1e-4),
+        ("RAG_GENERATOR_FINETUNE_ABSENT_SHARE", 1.0, 0.0),
+        ("RAG_ANSWERABILITY_ABSTENTION", 0.0, 1.0),
+        ("RAG_ANSWERABILITY_HELDOUT_SHARE", 1.0, 0.5),
+        ("RAG_FINETUNE_MIN_GAIN", -2.0, -0.5),
     ],
 )
 def test_it_wants_numbers_in_range(settings, name, bad, good):
@@ -268,3 +275,16 @@ def test_it_keeps_a_celery_worker_from_starting(tmp_path):
     )
     assert result.returncode == 1
     assert "(ragsite.E008) RAG_EMBEDDER_DTYPE is 'fp8'" in result.stderr
+
+
+def test_every_number_read_as_a_float_has_a_range():
+    """A float setting (envfloat in the settings modules) is checked at start by the app that owns it."""
+    import re
+
+    from generation import checks as generation_checks
+    from retrieval import checks as retrieval_checks
+
+    source = "".join((ROOT / "ragsite" / name).read_text() for name in ("rag_settings.py", "settings.py"))
+    floats = set(re.findall(r"^(RAG_[A-Z0-9_]+) = envfloat\(", source, flags=re.M))
+    ranged = set(retrieval_checks.RANGES) | set(generation_checks.RANGES)
+    assert floats and floats - ranged == set()
