@@ -8,12 +8,17 @@ import logging
 from celery import current_app
 
 
-def workers_online(timeout: float = 1.0) -> bool:
-    """True when at least one worker answers a ping on the broker."""
-    try:
-        return bool(current_app.control.ping(timeout=timeout))
-    except Exception:  # transports without broadcast, or a broker that is down
-        return False
+def workers_online(timeout: float = 1.0, attempts: int = 1) -> bool:
+    """True when at least one worker answers a ping on the broker within
+    `timeout` seconds, asked up to `attempts` times (a solo-pool worker busy
+    with a task answers only between tasks)."""
+    for _ in range(attempts):
+        try:
+            if current_app.control.ping(timeout=timeout):
+                return True
+        except Exception:  # transports without broadcast, or a broker that is down
+            return False
+    return False
 
 
 def enqueue_safely(task, *args) -> None:

@@ -22,7 +22,8 @@ class Command(BaseCommand):
             raise CommandError("No files found.")
         coll = services.get_collection(collection)
         # Ask before queueing: a solo-pool worker busy with our first document cannot answer.
-        use_worker = not inline and workers_online()
+        # Three asks of a second: a worker between two short tasks answers the next one.
+        use_worker = not inline and workers_online(attempts=3)
         documents, skipped = [], []
         for path in files:
             with path.open("rb") as handle:
