@@ -15,8 +15,10 @@ HOST ?= 127.0.0.1
 # `.venv/bin/pip cache remove llama_cpp_python`.
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 PORT ?= 8000
+# gunicorn's own port behind the proxy (docker/serve.sh), on loopback only.
+APP_PORT ?= $(shell echo $$(($(PORT) + 1)))
 
-.PHONY: setup run test test-fast lint browser-deps ocr-deps clean
+.PHONY: setup run test test-fast lint browser-deps ocr-deps proxy-deps clean
 
 $(STAMP): requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,13 +36,13 @@ setup: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 
-run: setup ocr-deps
+run: setup ocr-deps proxy-deps
 	$(BIN)/python manage.py ingest demo
 	@$(BIN)/python manage.py ensure_admin
 	@echo "Serving http://$(HOST):$(PORT)/ (chat) and http://$(HOST):$(PORT)/admin/ (documents); Ctrl-C stops both."
 	@trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/celery -A ragsite worker -B --pool=solo --loglevel=INFO & worker=$$!; \
-	$(BIN)/gunicorn ragsite.wsgi --bind $(HOST):$(PORT) --workers 1 --threads 48 --timeout 300 --access-logfile -
+	BIN=$(BIN) docker/serve.sh $(HOST) $(PORT) $(APP_PORT) --workers 1 --threads 48 --timeout 300 --access-logfile -
 
 # Debian's Chromium for the browser tests (Playwright drives it; no browser download).
 browser-deps:
@@ -53,7 +55,13 @@ ocr-deps:
 	@command -v tesseract >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null) \
 		|| echo "tesseract could not be installed: images will be refused and scanned pages not read"
 
-test: lint browser-deps ocr-deps
+# Debian's nginx, the buffering proxy `make run` serves through (docker/serve.sh);
+# without it gunicorn serves alone.
+proxy-deps:
+	@command -v nginx >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null) \
+		|| echo "nginx could not be installed: gunicorn will serve alone, without the proxy"
+
+test: lint browser-deps ocr-deps proxy-deps
 	$(BIN)/python -m pytest
 
 test-fast: lint

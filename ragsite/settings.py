@@ -151,6 +151,12 @@ RAG_MAX_UPLOAD_MB = envint("RAG_MAX_UPLOAD_MB", 50, minimum=1)
 # upload views (admin document upload, POST /api/documents/): RAG_MAX_UPLOAD_MB + 1.
 RAG_MAX_REQUEST_MB = envint("RAG_MAX_REQUEST_MB", 5, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# The buffering proxy in front of gunicorn (docker/nginx.conf.template, rendered by
+# `manage.py proxy_config`): a request's headers must arrive whole within
+# RAG_PROXY_HEADER_TIMEOUT seconds, and a body may pause at most
+# RAG_PROXY_BODY_TIMEOUT seconds between two reads, or nginx closes the connection.
+RAG_PROXY_HEADER_TIMEOUT = envint("RAG_PROXY_HEADER_TIMEOUT", 10, minimum=1)
+RAG_PROXY_BODY_TIMEOUT = envint("RAG_PROXY_BODY_TIMEOUT", 30, minimum=1)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 REST_FRAMEWORK = {

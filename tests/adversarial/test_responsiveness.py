@@ -1,7 +1,9 @@
 """The site stays responsive under hostile load: the real server (gunicorn,
 one process with the threads `make run` gives it) on loopback, with the
 stand-in embedder and a scripted generator that streams at a model's pace
-(tests/engines.py SlowFeeEngine, about 3 s an answer).
+(tests/engines.py SlowFeeEngine, about 3 s an answer); slow clients against
+it behind the buffering proxy `make run` puts in front (nginx,
+docker/nginx.conf.template).
 
 Bounded: every request has a timeout, every test a fixed number of
 requests; a test takes about as long as its slowest answers."""
@@ -10,7 +12,6 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,12 +29,13 @@ from generation.models import Conversation, Message
 from tests.adversarial.conftest import FEES
 from tests.conftest import ingest_path
 from tests.e2e.conftest import database_url
+from tests.slow_clients import Proxy, free_port, slow_clients
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 # The server's threads as `make run` serves (an answer holds one while it streams).
-THREADS = int(re.search(r"gunicorn .*--threads (\d+)", (ROOT / "Makefile").read_text()).group(1))
+THREADS = int(re.search(r"serve.sh .*--threads (\d+)", (ROOT / "Makefile").read_text()).group(1))
 PAGE_BOUND = 2.0  # seconds: a login page takes milliseconds on an idle server
 QUESTION = "What is the annual fee of the Gold card?"
 
@@ -56,20 +58,18 @@ class Reply:
         return self.body.decode().rstrip().split("\n\n")[-1].split("\n")[0]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def request(site: Site, method: str, path: str, body=None, user: str | None = None, timeout: float = 30) -> Reply:
+def request(
+    site: Site, method: str, path: str, body=None, user: str | None = None, timeout: float = 30, source: str = ""
+) -> Reply:
     headers = {"Accept": "text/event-stream" if body and body.get("stream") else "text/html,application/json"}
     if user:
         headers["Authorization"] = f"Token {site.tokens[user]}"
     if body is not None:
         headers["Content-Type"] = "application/json"
     started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", site.port, timeout=timeout)
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", site.port, timeout=timeout, source_address=(source, 0) if source else None
+    )
     try:
         conn.request(method, path, json.dumps(body) if body is not None else None, headers)
         response = conn.getresponse()
@@ -284,3 +284,83 @@ def test_an_answer_that_waits_too_long_gives_up_clearly(site):
     name, data = events_of(replies[1])[-1]
     assert name == "error" and "busy" in data["detail"] and data["retry_after"] >= 5
     assert replies[2].status == 503 and "busy" in json.loads(replies[2].body)["detail"]
+
+
+# Behind the proxy: gunicorn trusts it for the client's address, as docker/serve.sh starts it.
+BEHIND_PROXY = {"RAG_NUM_PROXIES": "1", "API_TOKEN_RATE_LIMIT": "3/min"}
+HEADER_TIMEOUT = 3  # seconds (the setting's default is 10)
+
+
+@pytest.fixture
+def proxied(site, isolated_storage):
+    """The same server reached through nginx on its own port."""
+    if not Proxy.available():
+        pytest.skip("nginx is not installed (make proxy-deps)")
+    with Proxy(isolated_storage / "proxy", site.port, {"header_timeout": HEADER_TIMEOUT}) as proxy:
+        yield Site(proxy.port, site.tokens, site.log)
+
+
+@pytest.mark.parametrize("server_env", [BEHIND_PROXY])
+def test_slow_clients_wait_in_the_proxy_and_never_hold_the_servers_threads(proxied):
+    # The audit's M1: twelve clients sending a header line every 3 s held every gunicorn thread.
+    # Here more slow clients than the server has threads, half trickling headers, half a body.
+    duration = HEADER_TIMEOUT * 3
+    headers = slow_clients(proxied.port, THREADS + 12, gap=1.0, duration=duration)
+    bodies = slow_clients(proxied.port, THREADS + 12, gap=1.0, duration=duration, body=True)
+    time.sleep(1.5)  # every slow client has sent its first lines
+    with ThreadPoolExecutor(2) as pool:
+        answer = pool.submit(ask, proxied, "alice")
+        pages = page_loads_while(proxied, pool, count=5)
+        reply = answer.result()
+    for client in headers + bodies:
+        client.join()
+    assert all(p.status == 200 for p in pages)
+    assert max(p.seconds for p in pages) < PAGE_BOUND, [round(p.seconds, 2) for p in pages]
+    assert reply.status == 200 and reply.last_event == "event: done", reply.body[-300:]
+    assert not [c.error for c in headers + bodies if c.error]
+    # Headers must arrive whole within the timeout: each slow one was let go at it.
+    held = [c.held for c in headers]
+    assert None not in held and max(held) < HEADER_TIMEOUT + 2, held
+    # A body may pause up to RAG_PROXY_BODY_TIMEOUT between two reads: these kept going, in nginx.
+    assert all(c.held is None for c in bodies), [c.held for c in bodies]
+
+
+@pytest.mark.parametrize("server_env", [BEHIND_PROXY])
+def test_a_streamed_answer_passes_the_proxy_as_it_is_made(proxied):
+    conn = http.client.HTTPConnection("127.0.0.1", proxied.port, timeout=30)
+    headers = {"Content-Type": "application/json", "Authorization": f"Token {proxied.tokens['alice']}"}
+    started = time.monotonic()
+    conn.request("POST", "/api/ask", json.dumps({"question": QUESTION, "stream": True}), headers)
+    response = conn.getresponse()
+    arrivals, text = [], b""
+    while chunk := response.read1(65536):
+        arrivals.append(time.monotonic() - started)
+        text += chunk
+    conn.close()
+    assert response.status == 200 and b"event: done" in text
+    # SlowFeeEngine takes about 3 s: a buffering proxy would hand the whole answer over at the end.
+    assert len(arrivals) > 5 and arrivals[0] < arrivals[-1] / 2, [round(a, 2) for a in arrivals]
+
+
+@pytest.mark.parametrize("server_env", [BEHIND_PROXY])
+def test_behind_the_proxy_the_throttles_see_each_clients_own_address(proxied):
+    wrong = {"username": "alice", "password": "wrong"}
+    for _ in range(3):
+        assert request(proxied, "POST", "/api/token/", wrong, source="127.0.0.2").status == 400
+    assert request(proxied, "POST", "/api/token/", wrong, source="127.0.0.2").status == 429
+    # A client's own X-Forwarded-For is replaced by the proxy, not believed.
+    conn = http.client.HTTPConnection("127.0.0.1", proxied.port, timeout=10, source_address=("127.0.0.2", 0))
+    conn.request(
+        "POST", "/api/token/", json.dumps(wrong), {"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.9"}
+    )
+    assert conn.getresponse().status == 429
+    conn.close()
+    right = {"username": "alice", "password": "alice-password-1"}
+    assert request(proxied, "POST", "/api/token/", right, source="127.0.0.3").status == 200
+
+
+@pytest.mark.parametrize("server_env", [BEHIND_PROXY])
+def test_a_large_body_is_spooled_by_the_proxy_and_answered_by_the_app(proxied):
+    # Over nginx's in-memory buffer (1 MB): written to its temp folder, then passed on whole.
+    reply = request(proxied, "POST", "/api/ask", {"question": "fee " * 500_000}, user="alice")
+    assert reply.status == 400 and "question" in json.loads(reply.body), reply.body[:300]
