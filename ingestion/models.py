@@ -1,5 +1,5 @@
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
 # The largest primary key (BigAutoField): an id above it is no id (and would
@@ -50,6 +50,14 @@ class Collection(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class DocumentQuerySet(models.QuerySet):
+    def delete(self):
+        """Delete with the documents' rows locked first (see Document.delete)."""
+        with transaction.atomic(using=self.db):
+            list(self.select_for_update().values_list("pk", flat=True))
+            return super().delete()
 
 
 class Document(models.Model):
@@ -114,8 +122,20 @@ class Document(models.Model):
         ordering = ["-created"]
         constraints = [models.UniqueConstraint(fields=["collection", "sha256"], name="unique_file_per_collection")]
 
+    objects = DocumentQuerySet.as_manager()
+
     def __str__(self):
         return self.title
+
+    def delete(self, *args, **kwargs):
+        """Delete with the row locked first: a worker writing the document's
+        chunks holds the same lock (ingestion.services.replace_chunks), so the
+        delete waits for them and takes them too, or the worker finds the
+        document gone (without it, chunks written meanwhile broke the delete
+        on a foreign key)."""
+        with transaction.atomic(using=kwargs.get("using")):
+            list(type(self).objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            return super().delete(*args, **kwargs)
 
     @property
     def is_finished(self):

@@ -189,10 +189,16 @@ def add_document(
         if previous:  # a changed file: a new version of the same document
             refuse_replacement(filename, collection, owner)
             with transaction.atomic():
-                storage.place(tmp, relative)
-                _replace_file(previous, relative, sha, size)
-            tmp = None
-            return previous, True
+                # Locked as a delete locks it: deleted meanwhile, this file is a new document.
+                previous = Document.objects.select_for_update().filter(pk=previous.pk).first()
+                if previous is not None and previous.sha256 == sha:  # these very bytes raced in
+                    return previous, False
+                if previous is not None:
+                    storage.place(tmp, relative)
+                    _replace_file(previous, relative, sha, size)
+            if previous is not None:
+                tmp = None
+                return previous, True
         try:
             with transaction.atomic():
                 storage.place(tmp, relative)
@@ -207,7 +213,19 @@ def add_document(
                     source=source,
                 )
         except IntegrityError:  # the same file raced in concurrently
-            return Document.objects.get(collection=collection, sha256=sha), False
+            raced = Document.objects.filter(collection=collection, sha256=sha).first()
+            if raced is None:  # and was deleted since: store this one after all
+                with open(tmp, "rb") as again:
+                    return add_document(
+                        again,
+                        filename,
+                        collection=collection,
+                        owner=owner,
+                        title=title,
+                        version_of=version_of,
+                        source=source,
+                    )
+            return raced, False
         tmp = None
         transaction.on_commit(lambda: enqueue(document.pk))
         return document, True

@@ -121,6 +121,10 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # one per test run, so that concurrent runs do not delete each other's.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+    # Transactions take the write lock as they begin, so a writer waits its turn
+    # (up to the timeout) instead of failing "database is locked" when a read
+    # transaction turns into a write while another writes (a delete racing uploads).
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
     if DATABASES["default"]["NAME"] and DATABASES["default"]["NAME"] != ":memory:":
         private_file(Path(DATABASES["default"]["NAME"]))  # 0600, before SQLite creates it 0644
 

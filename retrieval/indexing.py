@@ -105,9 +105,14 @@ def index_document(document_id: int) -> None:
         progress()
         if ids or lexical:
             with store.write() as snapshot:
-                if ids:
-                    snapshot.vectors.add(ids, np.vstack(vectors))
-                if lexical:
+                # A chunk deleted since it was read had its removal run already, or it waits
+                # for this write: add only the chunks that still exist (under the writer lock).
+                alive = set(
+                    Chunk.objects.filter(pk__in=[*ids, *(pk for pk, _ in lexical)]).values_list("pk", flat=True)
+                )
+                if keep := [n for n, pk in enumerate(ids) if pk in alive]:
+                    snapshot.vectors.add([ids[n] for n in keep], np.vstack(vectors)[keep])
+                if lexical := [(pk, text) for pk, text in lexical if pk in alive]:
                     snapshot.bm25.add([pk for pk, _ in lexical], [text for _, text in lexical])
                 _plan_maintenance(store, snapshot.vectors)
     ingestion.mark_indexed(document_id)
