@@ -4,9 +4,11 @@ An answer holds one of its user's numbered slots, each a key in Django's
 cache (Redis when REDIS_URL is set, so every web process counts together),
 taken with an atomic add and given back when the answer ends however it
 ends: read to the end, the client gone (the response is closed), or an
-error. A slot also expires RAG_ANSWER_SLOT_SECONDS after it was last
-refreshed (a stream refreshes it as it goes), so a process that died
-mid-answer cannot lock its user out for longer than that.
+error. A slot's key is a lease of LEASE_SECONDS that its process renews
+(one thread, every third of the lease) while the answer keeps moving, so a
+process killed mid-answer (a restart, a crash) frees its users' slots within
+LEASE_SECONDS, and an answer that has not moved for RAG_ANSWER_SLOT_SECONDS
+(stuck) loses its slot too.
 
 An answer also holds one of its process's RAG_MAX_ANSWERS_PER_PROCESS
 places (all users together, counted in memory: the resource is this
@@ -14,6 +16,7 @@ process's server threads), so that answers leave threads for pages."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -21,8 +24,11 @@ import uuid
 from django.conf import settings
 from django.core.cache import cache
 
-# A streamed answer refreshes its slot's expiry at most this often (seconds).
-REFRESH_EVERY = 5.0
+log = logging.getLogger(__name__)
+
+# Seconds a slot's key lives unless its process renews it (issue #26, L6: a
+# server killed mid-answer refused its users for the old 300 s expiry).
+LEASE_SECONDS = 30.0
 
 
 class ServerBusy(Exception):
@@ -50,10 +56,53 @@ class _ProcessAnswers:
 IN_PROCESS = _ProcessAnswers()
 
 
+class _Leases:
+    """This process's held slots, their leases renewed by one daemon thread
+    (started with the first slot) every third of LEASE_SECONDS, for as long
+    as their answers moved within RAG_ANSWER_SLOT_SECONDS."""
+
+    def __init__(self):
+        self.held: dict[str, AnswerSlot] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, slot: AnswerSlot) -> None:
+        with self._lock:
+            self.held[slot.key] = slot
+            if self._thread is None or not self._thread.is_alive():  # none yet, or not in a forked child
+                self._thread = threading.Thread(target=self._run, name="answer-slot-leases", daemon=True)
+                self._thread.start()
+        self._wake.set()  # renews now and waits a third of the lease from here
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self.held.pop(key, None)
+
+    def renew(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            moving = [slot.key for slot in self.held.values() if now - slot.moved < settings.RAG_ANSWER_SLOT_SECONDS]
+        for key in moving:
+            cache.touch(key, LEASE_SECONDS)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(LEASE_SECONDS / 3)
+            self._wake.clear()
+            try:
+                self.renew()
+            except Exception:  # the cache away for a moment: the next round renews
+                log.warning("Could not renew the answer slots' leases", exc_info=True)
+
+
+LEASES = _Leases()
+
+
 class AnswerSlot:
     def __init__(self, key: str, token: str):
         self.key, self.token = key, token
-        self._refreshed = time.monotonic()
+        self.moved = time.monotonic()
 
     @classmethod
     def take(cls, user) -> AnswerSlot | None:
@@ -63,17 +112,16 @@ class AnswerSlot:
             raise ServerBusy()
         for number in range(settings.RAG_MAX_ANSWERS_PER_USER):
             key, token = f"answers:{user.pk}:{number}", uuid.uuid4().hex
-            if cache.add(key, token, settings.RAG_ANSWER_SLOT_SECONDS):
-                return cls(key, token)
+            if cache.add(key, token, LEASE_SECONDS):
+                slot = cls(key, token)
+                LEASES.hold(slot)
+                return slot
         IN_PROCESS.give_back()
         return None
 
     def refresh(self) -> None:
-        """Push the expiry back (a long answer that is still moving keeps its slot)."""
-        now = time.monotonic()
-        if self.key is not None and now - self._refreshed >= REFRESH_EVERY:
-            self._refreshed = now
-            cache.touch(self.key, settings.RAG_ANSWER_SLOT_SECONDS)
+        """The answer moved: its lease goes on being renewed."""
+        self.moved = time.monotonic()
 
     def release(self) -> None:
         """Give the slot back (once; later calls do nothing). Only while it is
@@ -83,6 +131,7 @@ class AnswerSlot:
         if self.key is None:
             return
         IN_PROCESS.give_back()
+        LEASES.drop(self.key)
         if cache.get(self.key) == self.token:
             cache.delete(self.key)
         self.key = None

@@ -199,8 +199,8 @@ RAG_LOGIN_ADDRESS_FAILURES = envint("RAG_LOGIN_ADDRESS_FAILURES", 30, minimum=1)
 RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # Answers in flight per user (POST /api/ask, streamed or not; the chat asks
 # through it): one more is refused (429) until one ends. Counted in the cache;
-# a slot whose answer has not moved for RAG_ANSWER_SLOT_SECONDS (its process
-# died) is free again.
+# a slot is free again 30 s after its process died (generation/throttling.py),
+# or once its answer has not moved for RAG_ANSWER_SLOT_SECONDS (stuck).
 RAG_MAX_ANSWERS_PER_USER = envint("RAG_MAX_ANSWERS_PER_USER", 2, minimum=1)
 RAG_ANSWER_SLOT_SECONDS = envint("RAG_ANSWER_SLOT_SECONDS", 300, minimum=1)
 # Answers in flight in one web process, all users together (working or

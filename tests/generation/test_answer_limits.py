@@ -3,11 +3,16 @@ throttle scope) and at most RAG_MAX_ANSWERS_PER_USER in flight per user,
 counted in the cache; a slot is given back however an answer ends (done, the
 client gone, an error) and expires if its process died."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.signals import request_finished
 from django.db import close_old_connections
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
@@ -106,17 +111,73 @@ def test_slots_taken_at_once_by_many_threads_are_never_over_the_cap(settings):
     assert AnswerSlot.take(user) is not None
 
 
-def test_a_slot_left_by_a_dead_process_expires(alice, settings):
+@pytest.fixture
+def short_leases(monkeypatch):
+    """Leases of 1 s (whole seconds: Redis keeps no less), renewed every third."""
+    from generation import throttling
+
+    monkeypatch.setattr(throttling, "LEASE_SECONDS", 1)
+
+
+def test_a_slot_whose_process_stopped_renewing_it_expires_with_its_lease(alice, settings, short_leases):
+    from generation import throttling
+
     settings.RAG_MAX_ANSWERS_PER_USER = 1
-    settings.RAG_ANSWER_SLOT_SECONDS = 1
-    assert AnswerSlot.take(alice) is not None  # never given back
-    assert AnswerSlot.take(alice) is None
-    time.sleep(1.2)
+    held = AnswerSlot.take(alice)  # never given back
+    assert held is not None and AnswerSlot.take(alice) is None
+    time.sleep(2.0)
+    assert AnswerSlot.take(alice) is None  # its process is alive: the lease was renewed
+    throttling.LEASES.drop(held.key)  # as if the process had died
+    time.sleep(1.5)
     slot = AnswerSlot.take(alice)
     assert slot is not None
     slot.release()
     slot.release()  # twice is harmless
     assert AnswerSlot.take(alice) is not None
+
+
+def test_a_slot_whose_answer_stopped_moving_expires(alice, settings, short_leases):
+    settings.RAG_MAX_ANSWERS_PER_USER = 1
+    settings.RAG_ANSWER_SLOT_SECONDS = 1
+    assert AnswerSlot.take(alice) is not None  # stuck: never refreshed, never given back
+    time.sleep(2.5)  # past RAG_ANSWER_SLOT_SECONDS, the lease is no longer renewed
+    assert AnswerSlot.take(alice) is not None
+
+
+@pytest.mark.skipif(
+    not django_settings.CACHES["default"]["BACKEND"].endswith("RedisCache"),
+    reason="needs Redis (REDIS_URL): two processes share the slots",
+)
+def test_a_server_killed_mid_answer_frees_its_users_slot_within_the_lease(alice, settings, tmp_path):
+    # The audit's L6: a web server killed mid-answer left its user refused (429) for about 5 minutes.
+    settings.RAG_MAX_ANSWERS_PER_USER = 1
+    script = (
+        "import os, sys, time, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'ragsite.settings'); django.setup()\n"
+        "from django.conf import settings\n"
+        f"settings.CACHES['default']['KEY_PREFIX'] = {settings.CACHES['default']['KEY_PREFIX']!r}\n"
+        "from django.contrib.auth import get_user_model\n"
+        "from generation import throttling\n"
+        "throttling.LEASE_SECONDS = 2\n"
+        f"slot = throttling.AnswerSlot.take(get_user_model()(pk={alice.pk}))\n"
+        "print('held' if slot else 'refused', flush=True); time.sleep(60)\n"
+    )
+    env = {**os.environ, "RAG_MAX_ANSWERS_PER_USER": "1", "RAG_DATA_DIR": str(settings.DATA_DIR)}
+    server = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "held"
+        time.sleep(2.5)
+        assert AnswerSlot.take(alice) is None  # alive: its lease is renewed
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+        killed = time.monotonic()
+        while (slot := AnswerSlot.take(alice)) is None:
+            assert time.monotonic() - killed < 4, "the dead process's slot was not freed within its lease"
+            time.sleep(0.1)
+        slot.release()
+    finally:
+        server.kill()
+        server.wait(10)
 
 
 def test_answers_have_a_rate_of_their_own(alice, scripted_answers, monkeypatch):
@@ -130,17 +191,14 @@ def test_answers_have_a_rate_of_their_own(alice, scripted_answers, monkeypatch):
     assert [client.get("/api/search", {"q": "fee"}).status_code for _ in range(5)] == [200] * 4 + [429]
 
 
-def test_a_stream_that_moves_keeps_its_slot_past_the_expiry(alice, scripted_answers, settings, monkeypatch):
-    from generation import throttling
-
+def test_a_stream_that_moves_keeps_its_slot_past_the_expiry(alice, scripted_answers, settings, short_leases):
     settings.RAG_MAX_ANSWERS_PER_USER = 1
     settings.RAG_ANSWER_SLOT_SECONDS = 1
-    monkeypatch.setattr(throttling, "REFRESH_EVERY", 0.0)
     chunks = iter(ask(alice, stream=True).streaming_content)
-    for _ in range(2):
+    for _ in range(3):
         time.sleep(0.7)
-        next(chunks)  # each event pushes the expiry back
-    assert ask(alice).status_code == 429  # 1.4 s after the slot was taken
+        next(chunks)  # each event says the answer moved
+    assert ask(alice).status_code == 429  # 2.1 s after the slot was taken
     list(chunks)
     assert ask(alice).status_code == 200
 
