@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -148,11 +148,28 @@ def ask_stream(
     timer.lap("retrieval")
     if conversation is None:
         conversation = Conversation.objects.create(user=_owner(user), title=question[:200])
+    if where.existing is None:
+        where = replace(where, existing=_keep_question(conversation, where))
     owner = conversation.user
     yield {"event": "start", "conversation_id": conversation.pk, "query": query}
     scope = [*(collections or ()), *_titles(documents, user)]
     store = functools.partial(_store, conversation, where, timer=timer, user=owner, scope=scope)
     yield from _kept_when_cut(_answering(question, query, hits, store, timer, user, looking), store)
+
+
+def _keep_question(conversation: Conversation, where: turns.Place) -> Message:
+    """The new question stored, and on show, before its answer begins: a
+    server killed mid-answer leaves the turn with its question (which the
+    next question takes the place of, generation/turns.py), not nothing."""
+    with transaction.atomic():
+        asked = Message(
+            conversation=conversation, role=Message.Role.USER, content=where.question, parent_id=where.parent
+        )
+        asked.starts_branch = where.parent is None
+        asked.save()
+        conversation.current = asked
+        conversation.save(update_fields=["updated", "current"])
+    return asked
 
 
 def _titles(documents: list[int] | None, user) -> list[str]:
@@ -474,14 +491,9 @@ def _store(
         notice = caution.with_caution(notice, answer)
     question = where.question
     with transaction.atomic():
-        asked = where.existing
-        if asked is None:
-            asked = Message(conversation=conversation, role=Message.Role.USER, content=question, parent_id=where.parent)
-            asked.starts_branch = where.parent is None
-            asked.save()
         message = Message.objects.create(
             conversation=conversation,
-            parent=asked,
+            parent=where.existing,
             role=Message.Role.ASSISTANT,
             content=answer,
             found=found,

@@ -123,6 +123,19 @@ def test_a_broken_answer_is_stored_and_can_be_asked_again(alice, handbook, setti
     assert shown(conversation.pk) == [("user", FEE, 1), ("assistant", again.kind, 2)]
 
 
+def test_a_server_killed_mid_answer_leaves_the_question_which_the_next_one_takes_the_place_of(alice, handbook):
+    # The audit's L6: a web server killed mid-answer left the conversation with 0 messages.
+    events = services.ask_stream(FEE, user=alice)
+    start = next(events)
+    while next(events)["event"] != "token":
+        pass
+    # Killed here: no close, no store; what is in the database is what a reload shows.
+    conversation = Conversation.objects.get(pk=start["conversation_id"])
+    assert shown(conversation.pk) == [("user", FEE, 1)]
+    answer = services.ask(SILVER, user=alice, conversation_id=conversation.pk)
+    assert shown(conversation.pk) == [("user", SILVER, 2), ("assistant", answer.kind, 1)]
+
+
 def test_the_chat_switches_versions_and_shows_them(client, alice, handbook):
     first = services.ask(FEE, user=alice)
     asked = Message.objects.get(pk=first.message_id).parent
