@@ -2,7 +2,7 @@
 as `make run` starts it (gunicorn, 1 worker, 48 threads) on the demo corpus;
 one user per asker (the per-user answer slots do not refuse).
 
-    .venv/bin/python bench/load.py [--askers 1 2 4 8 16 32] [--answers 12] [--label NAME] [--env K=V ...]
+    .venv/bin/python bench/load.py [--askers 1 2 4 8 16 32] [--answers 12] [--label NAME] [--env K=V ...] [--proxy]
 
 Each asker asks streamed questions (POST /api/ask, stream: true) one after
 another; a level asks max(--answers, 2 x askers) in all (--answers: 24). Per level: answers
@@ -12,17 +12,18 @@ to the first token or the stored answer, the answers that waited in the
 queue, errors (refusals, broken streams), and the p95 of a login page
 loaded every 0.25 s meanwhile. `--env` sets the server's environment
 (RAG_GENERATOR_SLOTS=1 RAG_ANSWER_CONCURRENCY=40: the engine and queue before
-issue #27). Uses the data folder bench/answers.py leaves
+issue #27). `--proxy` asks through nginx in front of gunicorn, as `make run`
+serves (docker/serve.sh). Uses the data folder bench/answers.py leaves
 ($TMPDIR/rag-answers-demo; run that first). Questions: the answerable ones
 of bench/qa/demo.jsonl and bench/qa/demo-parts.jsonl, in turn. Writes
 bench/results/load-<label>.json and prints the table.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.answers import machine  # noqa: E402
 from bench.common import ROOT, setup_django  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.slow_clients import Proxy, free_port  # noqa: E402
 
 
 def ask(port: int, token: str, question: str) -> dict:
@@ -161,6 +157,7 @@ def main():
     parser.add_argument("--answers", type=int, default=24, help="Answers per level at least (2 per asker at least).")
     parser.add_argument("--label", default="now")
     parser.add_argument("--env", nargs="*", default=[], help="K=V for the server's environment.")
+    parser.add_argument("--proxy", action="store_true", help="Ask through nginx in front, as make run serves.")
     args = parser.parse_args()
     data = setup_django(str(Path(tempfile.gettempdir()) / "rag-answers-demo"))
     from django.contrib.auth.models import User
@@ -172,6 +169,8 @@ def main():
         tokens.append(AuthToken.objects.create(user)[1])
     questions = questions_of()
     extra = dict(item.split("=", 1) for item in args.env)
+    if args.proxy:
+        extra.setdefault("RAG_NUM_PROXIES", "1")
     port = free_port()
     log = open(Path(tempfile.gettempdir()) / f"load-{args.label}-gunicorn.log", "wb")
     server = subprocess.Popen(
@@ -182,7 +181,10 @@ def main():
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    stack = contextlib.ExitStack()
     try:
+        if args.proxy:
+            port = stack.enter_context(Proxy(data / "proxy", port)).port
         deadline = time.monotonic() + 180
         while True:
             try:
@@ -198,10 +200,16 @@ def main():
             rows.append(run(port, tokens[:n], questions, max(args.answers, 2 * n)))
             print(json.dumps(rows[-1]), file=sys.stderr)
     finally:
+        stack.close()
         server.terminate()
         server.wait(timeout=30)
     out = ROOT / "bench" / "results" / f"load-{args.label}.json"
-    out.write_text(json.dumps({"label": args.label, "env": extra, "machine": machine(), "rows": rows}, indent=1) + "\n")
+    out.write_text(
+        json.dumps(
+            {"label": args.label, "proxy": args.proxy, "env": extra, "machine": machine(), "rows": rows}, indent=1
+        )
+        + "\n"
+    )
     print(
         "| askers | answers/s | x one asker | p50 (s) | p95 (s) | p99 (s) | start p50 (s) | first token p50 (s) "
         "| queued | errors | page p95 (s) |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
