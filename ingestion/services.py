@@ -9,11 +9,12 @@ import logging
 import os
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,7 +56,13 @@ class ReplaceRefused(UploadRejected):
 
 
 class TransientError(Exception):
-    """Processing hit a passing fault; the document was released to be retried."""
+    """Processing hit a passing fault. The document was released to be
+    retried, or, with the database still away, left claimed: its retry claims
+    it back with `left_at` (ISO time), when its claim had its last heartbeat."""
+
+    def __init__(self, message: str, left_at: str | None = None):
+        super().__init__(message)
+        self.left_at = left_at
 
 
 class Cancelled(Exception):
@@ -263,12 +270,13 @@ def _blocks(fileobj, size=1024 * 1024):
         yield block
 
 
-def enqueue(document_id: int) -> None:
-    """Hand the document to a worker. A broker outage leaves it pending, not lost."""
+def enqueue(document_id: int, left_at: str | None = None) -> None:
+    """Hand the document to a worker. A broker outage leaves it pending, not
+    lost. `left_at`: a retry's own claim to take back (see claim)."""
     from ingestion.tasks import process_document  # the tasks module imports this one
 
     try:
-        process_document.delay(document_id)
+        process_document.delay(document_id, left_at) if left_at else process_document.delay(document_id)
     except Exception:  # kombu raises transport-specific errors
         log.exception("Could not enqueue document %s; it stays pending", document_id)
 
@@ -283,9 +291,14 @@ def working_on() -> frozenset[int]:
     return frozenset(_working_on)
 
 
-def claim(document_id: int) -> bool:
-    """Claim a pending document (or one whose worker died) for processing."""
+def claim(document_id: int, left_at: str | None = None) -> bool:
+    """Claim a pending document (or one whose worker died) for processing.
+    `left_at`: a retry's own claim, left at that time when the database was
+    away, is claimable again while no worker has touched it since (a live
+    claimant's heartbeats are later)."""
     claimable = Q(status=Status.PENDING) | Q(status__in=ACTIVE, claimed_at__lt=stale_before())
+    if left_at:
+        claimable |= Q(status__in=ACTIVE, claimed_at__lte=datetime.fromisoformat(left_at))
     return (
         transition(
             Document.objects.filter(claimable, pk=document_id),
@@ -303,10 +316,11 @@ def release(document_id: int) -> None:
     transition(Document.objects.filter(pk=document_id), from_states=ACTIVE, to=Status.PENDING, claimed_at=None)
 
 
-def process_document(document_id: int) -> None:
+def process_document(document_id: int, left_at: str | None = None) -> None:
     """Parse, chunk and store a document, then announce it for embedding.
-    Raises TransientError (after releasing the claim) when a retry may succeed."""
-    if not claim(document_id):
+    Raises TransientError (after releasing the claim) when a retry may succeed;
+    a retry passes the error's `left_at` (see claim)."""
+    if not claim(document_id, left_at):
         log.info("Document %s is not claimable (done, gone, cancelled or taken)", document_id)
         return
     _process_claimed(document_id)
@@ -353,6 +367,22 @@ def _process_claimed(document_id: int) -> None:
         document_chunked.send(sender=Document, document_id=document_id)
 
 
+def _release_for_retry(document_id: int) -> str | None:
+    """Release the claim on a fresh connection (the fault may have been this
+    one's: a dropped connection fails every later query on it). None when
+    released; with the database still away, the time to claim it back from
+    (TransientError.left_at), so that the retry does not wait for the sweep."""
+    left_at = timezone.now().isoformat()
+    if not connection.in_atomic_block:  # (a caller's transaction is left to its caller)
+        close_old_connections()  # one the server dropped is closed: the next query opens another
+    try:
+        release(document_id)
+        return None
+    except TRANSIENT_ERRORS as exc:
+        log.warning("Document %s: could not release it (%r); its retry claims it back", document_id, exc)
+        return left_at
+
+
 def parse_limits() -> Limits:
     return Limits(
         max_pages=settings.RAG_MAX_PAGES,
@@ -394,8 +424,7 @@ def failures_recorded(document_id: int):
         log.info("Document %s was cancelled or deleted while processing", document_id)
     except (*TRANSIENT_ERRORS, OSError) as exc:
         log.warning("Transient error on document %s: %r; releasing it for a retry", document_id, exc)
-        release(document_id)
-        raise TransientError(f"{exc.__class__.__name__}: {exc}") from exc
+        raise TransientError(f"{exc.__class__.__name__}: {exc}", left_at=_release_for_retry(document_id)) from exc
     except Exception:
         log.exception("Processing document %s failed", document_id)
         mark_failed(document_id, INTERNAL_ERROR)  # the detail is in the log, not shown to users

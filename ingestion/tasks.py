@@ -13,15 +13,16 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
-def process_document(self, document_id: int) -> None:
+def process_document(self, document_id: int, left_at: str | None = None) -> None:
     try:
-        services.process_document(document_id)
+        services.process_document(document_id, left_at)
     except services.TransientError as exc:
         if self.request.retries >= settings.RAG_TASK_MAX_RETRIES:
             log.warning("Document %s: giving up after %s retries: %r", document_id, self.request.retries, exc)
             services.mark_failed(document_id, services.RETRIES_EXHAUSTED.format(retries=self.request.retries))
             return
-        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
+        retry = {"document_id": document_id, "left_at": exc.left_at}
+        raise self.retry(exc=exc, kwargs=retry, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
 
 
 @worker_ready.connect

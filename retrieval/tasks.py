@@ -24,8 +24,8 @@ def index_document(self, document_id: int) -> None:
             log.warning("Document %s: giving up after %s retries: %r", document_id, self.request.retries, exc)
             ingestion.mark_failed(document_id, ingestion.RETRIES_EXHAUSTED.format(retries=self.request.retries))
             return
-        # The claim was released: the document is processed again from the start.
-        ingestion.enqueue(document_id)
+        # The claim was released (or is claimed back from exc.left_at): processed again from the start.
+        ingestion.enqueue(document_id, left_at=exc.left_at)
 
 
 @shared_task(acks_late=True, ignore_result=True)
