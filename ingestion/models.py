@@ -84,6 +84,12 @@ class Document(models.Model):
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_embedded = models.PositiveIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the worker on it last said it is alive (parsing, embedding); empty while it waits for one "
+        "(in the index queue): a heartbeat older than RAG_HEARTBEAT_TIMEOUT is a dead worker's.",
+    )
     attempts = models.PositiveSmallIntegerField(
         default=0,
         help_text="Claims since it was last queued by an upload or a re-index: a worker that keeps stopping on it "

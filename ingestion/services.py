@@ -254,6 +254,7 @@ def _replace_file(document: Document, relative: str, sha: str, size: int) -> Non
         size=size,
         error="",
         claimed_at=None,
+        heartbeat_at=None,
         attempts=0,
     )
     document.refresh_from_db()
@@ -304,6 +305,7 @@ def claim(document_id: int, left_at: str | None = None) -> bool:
             Document.objects.filter(claimable, pk=document_id),
             to=Status.PARSING,
             claimed_at=timezone.now(),
+            heartbeat_at=timezone.now(),
             error="",
             attempts=F("attempts") + 1,
         )
@@ -313,7 +315,13 @@ def claim(document_id: int, left_at: str | None = None) -> bool:
 
 def release(document_id: int) -> None:
     """Give a claimed document back (to be retried)."""
-    transition(Document.objects.filter(pk=document_id), from_states=ACTIVE, to=Status.PENDING, claimed_at=None)
+    transition(
+        Document.objects.filter(pk=document_id),
+        from_states=ACTIVE,
+        to=Status.PENDING,
+        claimed_at=None,
+        heartbeat_at=None,
+    )
 
 
 def process_document(document_id: int, left_at: str | None = None) -> None:
@@ -396,7 +404,10 @@ def record_parse_heartbeat(document_id: int) -> None:
     """A heartbeat on the claim while the document is parsed and chunked (so
     no other worker takes it over); raises Cancelled when the document was
     cancelled or deleted meanwhile, so the parse stops."""
-    if not transition(Document.objects.filter(pk=document_id), from_states=[Status.PARSING], claimed_at=timezone.now()):
+    now = timezone.now()
+    if not transition(
+        Document.objects.filter(pk=document_id), from_states=[Status.PARSING], claimed_at=now, heartbeat_at=now
+    ):
         raise Cancelled(document_id)
 
 
@@ -468,7 +479,8 @@ def replace_chunks(document: Document, parsed: parsing.ParsedDocument, specs, *,
         if keep:
             Chunk.objects.bulk_update(keep, ["page", "heading", "char_start", "char_end", "token_count"])
         Chunk.objects.bulk_create(create)
-        update = {"chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now()}
+        # Handed to the index queue: no worker on it until embedding starts (no heartbeat to miss).
+        update = {"chunks_total": len(specs), "chunks_embedded": 0, "claimed_at": timezone.now(), "heartbeat_at": None}
         update["pages"] = sum(1 for p in parsed.pages if p.number is not None) or 1
         update["ocr_pages"] = [
             {"page": p.number, "confidence": p.confidence, "words": p.words} for p in parsed.ocr_pages
@@ -494,6 +506,7 @@ def record_progress(document_id: int, embedded: int) -> None:
         from_states=[Status.EMBEDDING],
         chunks_embedded=embedded,
         claimed_at=timezone.now(),
+        heartbeat_at=timezone.now(),
     ):
         raise Cancelled(document_id)
 
@@ -506,6 +519,7 @@ def mark_indexed(document_id: int) -> None:
         error="",
         indexed_at=timezone.now(),
         claimed_at=None,
+        heartbeat_at=None,
     )
 
 
@@ -519,6 +533,7 @@ def cancel(document: Document) -> bool:
             to=Status.CANCELLED,
             error="Cancelled by a user.",
             claimed_at=None,
+            heartbeat_at=None,
         )
         == 1
     )
@@ -526,10 +541,23 @@ def cancel(document: Document) -> bool:
 
 def mark_failed(document_id: int, reason: str) -> None:
     log.warning("Document %s failed: %s", document_id, reason)
-    transition(Document.objects.filter(pk=document_id), to=Status.FAILED, error=reason[:2000], claimed_at=None)
+    transition(
+        Document.objects.filter(pk=document_id),
+        to=Status.FAILED,
+        error=reason[:2000],
+        claimed_at=None,
+        heartbeat_at=None,
+    )
 
 
 def reindex(document: Document) -> None:
     """Queue a document again (re-parse, re-chunk, re-embed what changed)."""
-    transition(Document.objects.filter(pk=document.pk), to=Status.PENDING, error="", claimed_at=None, attempts=0)
+    transition(
+        Document.objects.filter(pk=document.pk),
+        to=Status.PENDING,
+        error="",
+        claimed_at=None,
+        heartbeat_at=None,
+        attempts=0,
+    )
     transaction.on_commit(lambda: enqueue(document.pk))

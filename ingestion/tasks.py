@@ -28,8 +28,9 @@ def process_document(self, document_id: int, left_at: str | None = None) -> None
 @worker_ready.connect
 def start_recovery(**kwargs):
     """Every worker sweeps for what a dead worker left behind: at start, then
-    every half claim timeout (a daemon thread beside the consumer)."""
-    interval = min(60.0, max(1.0, settings.RAG_CLAIM_TIMEOUT / 2))
+    every half heartbeat or claim timeout, whichever is shorter, at most every
+    minute (a daemon thread beside the consumer)."""
+    interval = min(60.0, max(1.0, min(settings.RAG_CLAIM_TIMEOUT, settings.RAG_HEARTBEAT_TIMEOUT) / 2))
     threading.Thread(target=_recovery_loop, args=(interval,), name="ingestion-recovery", daemon=True).start()
 
 

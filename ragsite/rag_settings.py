@@ -99,6 +99,10 @@ RAG_DEFAULT_COLLECTION = envstr("RAG_DEFAULT_COLLECTION", "default")
 # A claim older than this (seconds without a progress heartbeat) is taken to be
 # a dead worker's: the document is processed again.
 RAG_CLAIM_TIMEOUT = envint("RAG_CLAIM_TIMEOUT", 900, minimum=1)
+# A worker parsing or embedding a document says it is alive every second or
+# so; one silent for this long died (a SIGKILL, an OOM kill), and the recovery
+# sweep queues its document again at once instead of after RAG_CLAIM_TIMEOUT.
+RAG_HEARTBEAT_TIMEOUT = envint("RAG_HEARTBEAT_TIMEOUT", 120, minimum=1)
 # What one document may cost to read: a document over a limit fails alone, with
 # a reason naming the setting. Parsing stops at the first limit passed: pages
 # (PDF, counted before any is read), characters of text (an HTML page's markup

@@ -1,10 +1,12 @@
 """Ingestion services on the real database: dedup, versions, claims, cancel, retries."""
 
+from datetime import timedelta
 from io import BytesIO
 from pathlib import Path
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from ingestion import services, sweeps
 from ingestion.models import Chunk, Document
@@ -77,6 +79,29 @@ def test_every_state_change_stamps_updated_so_a_reindexed_document_is_not_requeu
         Document.objects.filter(pk=document.pk).update(updated=long_ago)
         change()
         assert Document.objects.get(pk=document.pk).updated > long_ago
+
+
+def test_a_worker_that_stopped_saying_it_is_alive_is_taken_over_long_before_the_claim_timeout(settings):
+    # The audit's L5: a worker killed with SIGKILL left its document for the whole 15-minute claim timeout.
+    document, _ = upload(V1)
+    assert services.claim(document.pk)
+    services.record_parse_heartbeat(document.pk)
+    assert sweeps.requeue_unfinished() == 0  # alive
+    settings.RAG_HEARTBEAT_TIMEOUT = 1
+    Document.objects.filter(pk=document.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=2))
+    assert sweeps.requeue_unfinished() == 1  # silent past the heartbeat timeout: dead
+    document.refresh_from_db()
+    assert document.status == "pending" and document.heartbeat_at is None
+
+
+def test_a_document_waiting_in_the_index_queue_is_not_taken_for_a_dead_workers(settings):
+    document, _ = upload(V1)
+    settings.RAG_HEARTBEAT_TIMEOUT = 1
+    long_ago = timezone.now() - timedelta(seconds=60)  # chunked a minute ago, within the claim timeout
+    Document.objects.filter(pk=document.pk).update(status="embedding", claimed_at=long_ago, heartbeat_at=None)
+    assert sweeps.requeue_unfinished() == 0
+    settings.RAG_CLAIM_TIMEOUT = 30  # waiting longer than the claim timeout: lost
+    assert sweeps.requeue_unfinished() == 1
 
 
 @pytest.mark.slow  # the real embedder
