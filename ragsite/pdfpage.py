@@ -95,6 +95,21 @@ def render_page(path: Path, page_number: int, sentence: str = "") -> bytes:
     return out.getvalue()
 
 
+def render_thumbnail(path: Path, width: int) -> bytes:
+    """PNG bytes of the first page of the PDF at `path`, `width` pixels wide
+    (a page taller than three widths is cut at that)."""
+    with _page(path, 1) as page:
+        page_width, page_height = page.get_size()
+        scale = width / max(page_width, 1)
+        image = page.render(scale=min(scale, MAX_SIDE / max(page_width, page_height, 1))).to_pil().convert("RGB")
+    if image.width != width:  # PDFium rounds the scaled size
+        image = image.resize((width, max(1, round(image.height * width / image.width))))
+    image = image.crop((0, 0, width, min(image.height, 3 * width)))
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
 def _boxes(textpage, sentence: str) -> list[tuple[float, float, float, float]]:
     """The rectangles (PDF points) of the first occurrence of `sentence`,
     trying shorter leading runs of its words when the whole is not found

@@ -10,7 +10,7 @@ from generation import feedback, turns
 from generation.models import Citation, Conversation, Message
 from ingestion import storage
 from ingestion.models import MAX_ID, Chunk, Collection, Document
-from ragsite import export, originals
+from ragsite import export, library, originals
 from ragsite.chat import (
     PDF_TYPE,
     branch_dicts,
@@ -77,7 +77,44 @@ def chat(request, conversation_id=None):
     if conversation is None:  # the welcome: what this user can ask about
         context["documents"], context["document_count"] = readable_documents(request.user)
         context["suggestions"] = suggested_questions(context["documents"])
+    about = request.GET.get("about", "")
+    if about.isdigit() and int(about) <= MAX_ID:  # "Ask about it" from the documents page
+        context["about"] = library.readable(request.user).filter(pk=int(about)).first()
     return render(request, "chat/index.html", context)
+
+
+@require_GET
+@login_required
+def documents(request):
+    """The documents the user may ask about, with thumbnails; searched by content or name."""
+    query = one_line(request.GET.get("q", ""))
+    collection = one_line(request.GET.get("collection", ""))
+    page, searched = library.browse(request.user, query=query, collection=collection, page=request.GET.get("page"))
+    context = {
+        "page": page,
+        "rows": [(row, library.has_thumbnail(row.document)) for row in page.object_list],
+        "query": query,
+        "searched": searched,
+        "collection": collection,
+        "collections": list(Collection.objects.readable_by(request.user).values_list("name", flat=True)),
+    }
+    return render(request, "chat/documents.html", context)
+
+
+@require_GET
+@login_required
+def document_thumbnail(request, document_id):
+    """The first page of a document the user may read, small (PDFs and scans); 404 otherwise."""
+    document = readable_document(request, document_id)
+    if not library.has_thumbnail(document):
+        raise Http404("This document has no pages to draw.")
+    try:
+        png = library.thumbnail(document)
+    except (PageError, FileNotFoundError, ValueError) as exc:
+        raise Http404(str(exc)) from None
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, max-age=86400"
+    return response
 
 
 def own_conversation(request, conversation_id) -> Conversation:

@@ -827,6 +827,7 @@
     }
   }
   document.getElementById("ask-document-clear").addEventListener("click", () => { askAbout(null); input.focus(); });
+  if (form.dataset.aboutId) askAbout(form.dataset.aboutId, form.dataset.aboutTitle);  // from the documents page
   document.addEventListener("click", (event) => {
     const button = event.target.closest && event.target.closest(".ask-about");
     if (button) askAbout(button.dataset.documentId, button.dataset.documentTitle);
