@@ -467,3 +467,18 @@ def test_suggested_questions_read_as_a_person_would_ask_them():
     long_title = "The Complete and Unabridged Guide to Every Benefit of Our Cards"
     assert suggested([(long_title, ["Lounge access"])]) == ["What do the documents say about lounge access?"]
     assert suggested([("Notes", ["Notes", "Contents", "12", "Glossary"])]) == []  # nothing worth asking
+
+
+def test_the_viewer_is_given_pdfjs_character_maps_and_its_text_layer_rules(client, alice):
+    # CJK text in a PDF whose fonts are not embedded needs PDF.js's packed character maps.
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    client.force_login(alice)
+    html = client.get("/").content.decode()
+    cmaps = re.search(r'data-pdfjs-cmaps="([^"]+)"', html).group(1)
+    assert cmaps.endswith("/vendor/pdfjs/cmaps/")
+    for name in ("UniGB-UCS2-H.bcmap", "UniJIS-UTF16-H.bcmap", "UniKS-UTF16-H.bcmap", "Adobe-CNS1-UCS2.bcmap"):
+        assert finders.find(f"ragsite/vendor/pdfjs/cmaps/{name}"), name
+    assert "vendor/pdfjs/text_layer.css" in html and finders.find("ragsite/vendor/pdfjs/text_layer.css")

@@ -168,6 +168,31 @@ def check_pdf_highlight(tab, viewer, path, page_number, sentence):
     assert viewer.locator(".pdf-where").inner_text() == f"Page {page_number} of 2"
 
 
+TEXT_LAYER = """(layer) => {
+    const range = document.createRange();
+    range.selectNodeContents(layer);
+    const selection = getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    const text = selection.toString();
+    selection.removeAllRanges();
+    const span = [...layer.querySelectorAll("span")].find((s) => s.textContent.includes("waived"));
+    const box = span.getBoundingClientRect();
+    const mark = layer.parentElement.querySelector(".pdf-mark").getBoundingClientRect();
+    return {text: text, overlap: box.top < mark.bottom && box.bottom > mark.top && box.left < mark.right};
+}"""
+
+
+def check_text_layer(viewer, sentence):
+    """The page's words can be selected: PDF.js's text layer holds them over
+    the drawing, the cited one where its highlight is."""
+    layer = viewer.locator("#original-body .textLayer")
+    layer.locator("span", has_text="waived").first.wait_for()
+    found = layer.evaluate(TEXT_LAYER)
+    assert " ".join(sentence.split()) in " ".join(found["text"].split()), found["text"]
+    assert found["overlap"]
+
+
 def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_server, answered):  # noqa: F811
     conversation, _, document = answered
     log_in(page, live_server, f"/c/{conversation.pk}/")
@@ -197,6 +222,7 @@ def test_a_citation_opens_the_passage_with_the_sentence_highlighted(page, live_s
     assert viewer.locator(".where").first.inner_text() == "handbook.pdf, page 2 · Booking"
     # The page itself, drawn by PDF.js in the panel, the sentence highlighted where its characters are.
     check_pdf_highlight(page, viewer, storage_path(document), 2, "The Gold card fee is waived in the first year.")
+    check_text_layer(viewer, "The Gold card fee is waived in the first year.")
     viewer.locator("#viewer-more").click()
     viewer.locator("#viewer-after .passage").wait_for()
     assert "Northwind Card Handbook" in viewer.locator("#viewer-before").inner_text()

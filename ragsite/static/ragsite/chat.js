@@ -413,7 +413,8 @@
   const originalBody = document.getElementById("original-body");
   const originalStatus = document.getElementById("original-status");
   // Where the viewer's module and the vendored PDF.js are (static files, named on the panel).
-  const library = {pdfjs: viewer.dataset.pdfjs, worker: viewer.dataset.pdfjsWorker, fonts: viewer.dataset.pdfjsFonts};
+  const library = {pdfjs: viewer.dataset.pdfjs, worker: viewer.dataset.pdfjsWorker, fonts: viewer.dataset.pdfjsFonts,
+                   cmaps: viewer.dataset.pdfjsCmaps};
   let opener = null;
   let shown = null;
   let view = null;  // the original on show (original.js), to redraw or close

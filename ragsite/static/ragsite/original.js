@@ -1,8 +1,9 @@
 // The original of a cited document, shown in the source viewer (chat.js loads
 // this module when a source is first opened). A PDF is drawn page by page by
-// PDF.js (vendored, vendor/pdfjs/), at the cited page, zoomable, with the
-// cited sentence highlighted from the boxes of its characters (the server
-// finds them with PDFium: /citations/<id>/boxes). Other originals come as
+// PDF.js (vendored, vendor/pdfjs/), at the cited page, zoomable, its text
+// selectable (a text layer over the drawing), with the cited sentence
+// highlighted from the boxes of its characters (the server finds them with
+// PDFium: /citations/<id>/boxes). Other originals come as
 // HTML the server sanitised (ragsite/originals.py); the cited sentence is
 // found in their text and marked, and the view scrolled to it.
 
@@ -39,7 +40,8 @@ const ZOOMS = [0.5, 0.67, 0.8, 0.9, 1, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 4];
 // One PDF in the viewer: its pages drawn into `host` one at a time, with a
 // toolbar in `bar` (page, zoom, fit to width).
 class PdfView {
-  constructor(host, bar, doc, cited, loading) {
+  constructor(lib, host, bar, doc, cited, loading) {
+    this.lib = lib;
     this.loading = loading;
     this.host = host;
     this.bar = bar;
@@ -52,7 +54,10 @@ class PdfView {
     this.sheet = el("div", "pdf-page");
     this.canvas = el("canvas");
     this.canvas.setAttribute("role", "img");
-    this.sheet.appendChild(this.canvas);
+    // The page's words over the drawing, invisible but selectable and searchable (PDF.js's TextLayer).
+    this.words = el("div", "textLayer");
+    this.text = null;
+    this.sheet.append(this.canvas, this.words);
     host.replaceChildren(this.sheet);
     this.toolbar();
   }
@@ -91,6 +96,7 @@ class PdfView {
   // Draw the current page at the current zoom; `top`: scroll to its top (a new page).
   async draw(top) {
     if (this.task) this.task.cancel();
+    if (this.text) this.text.cancel();
     const page = await this.doc.getPage(this.number);
     if (this.zoom === "start") this.zoom = this.fitScale(page) < 1 ? 1 : "fit";
     const scale = this.zoom === "fit" ? this.fitScale(page) : this.zoom;
@@ -110,6 +116,7 @@ class PdfView {
       throw err;
     }
     this.task = null;
+    this.drawText(page, viewport);
     const first = !this.drawn || this.recentre;
     this.recentre = false;
     this.scale = scale;
@@ -125,6 +132,17 @@ class PdfView {
     if (first && mark) centre(this.host, mark);
     else if (top) this.host.scrollTop = 0;
     else { this.host.scrollLeft = keep.x * this.host.scrollWidth; this.host.scrollTop = keep.y * this.host.scrollHeight; }
+  }
+
+  // The page's text as a layer of transparent spans where PDF.js drew each run
+  // (a page without a text layer, a scan read by no OCR, has none: nothing to select).
+  drawText(page, viewport) {
+    this.words.replaceChildren();
+    this.words.style.setProperty("--total-scale-factor", String(viewport.scale));
+    this.text = new this.lib.TextLayer({textContentSource: page.streamTextContent(), container: this.words, viewport: viewport});
+    this.text.render().catch((err) => {
+      if (!err || err.name !== "AbortException") console.warn("The page's text could not be laid out:", err);
+    });
   }
 
   // The cited sentence's boxes over the page, where PDF.js drew its characters.
@@ -151,6 +169,7 @@ class PdfView {
 
   close() {
     if (this.task) this.task.cancel();
+    if (this.text) this.text.cancel();
     this.loading.destroy();
   }
 }
@@ -166,7 +185,7 @@ export async function showPdf(host, bar, config, source) {
   const lib = await pdfjs(config);
   const cited = {page: source.page || 1, boxes: []};
   const loading = lib.getDocument({url: source.original_url.split("#")[0], standardFontDataUrl: config.fonts,
-                                  disableAutoFetch: true, enableXfa: false});
+                                  cMapUrl: config.cmaps, cMapPacked: true, disableAutoFetch: true, enableXfa: false});
   const [doc, where] = await Promise.all([
     loading.promise,
     source.boxes_url
@@ -174,7 +193,7 @@ export async function showPdf(host, bar, config, source) {
       : null,
   ]);
   if (where) Object.assign(cited, {page: where.page, boxes: where.boxes});
-  const view = new PdfView(host, bar, doc, cited, loading);
+  const view = new PdfView(lib, host, bar, doc, cited, loading);
   await view.draw();
   return view;
 }
