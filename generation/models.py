@@ -19,6 +19,12 @@ class Conversation(models.Model):
         related_name="+",
         help_text="The last message of the branch on show (generation/turns.py); its newest leaf when unset.",
     )
+    viewed = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="For each message id, the last message shown below it: switching back to a version shows "
+        "the branch last viewed there (generation/turns.py).",
+    )
 
     class Meta:
         ordering = ["-updated"]

@@ -68,12 +68,25 @@ def shown(conversation: Conversation) -> tuple[list[Message], Tree]:
 
 
 def switch(conversation: Conversation, pk: int) -> None:
-    """Show the version `pk` of its turn, and below it the branch last added to it."""
+    """Show the version `pk` of its turn, and below it the branch last viewed
+    there (the newest one, when none was): the branch left is remembered for
+    every message on it."""
     tree = Tree.of(conversation)
     if pk not in tree.parent:
         raise LookupError(f"No message {pk} in this conversation.")
-    conversation.current_id = tree.newest_leaf(pk)
-    conversation.save(update_fields=["current"])  # not "updated": looking at a version does not reorder the list
+    viewed = {key: leaf for key, leaf in (conversation.viewed or {}).items() if leaf in tree.parent}
+
+    def shown(leaf):  # every message on the branch down to `leaf` was last viewed with it
+        viewed.update((str(node), leaf) for node in tree.branch(leaf))
+
+    shown(current_leaf(conversation, tree))  # the branch left (turns added since the last switch included)
+    remembered = viewed.get(str(pk))
+    leaf = remembered if remembered is not None and pk in tree.branch(remembered) else tree.newest_leaf(pk)
+    shown(leaf)
+    conversation.current_id = leaf
+    conversation.viewed = viewed
+    # Not "updated": looking at a version does not reorder the list.
+    conversation.save(update_fields=["current", "viewed"])
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,30 @@ def test_a_server_killed_mid_answer_leaves_the_question_which_the_next_one_takes
     assert shown(conversation.pk) == [("user", SILVER, 2), ("assistant", answer.kind, 1)]
 
 
+def test_switching_back_to_a_version_shows_the_branch_last_viewed_there_not_the_newest(alice, handbook):
+    first = services.ask(FEE, user=alice)
+    conversation_id = first.conversation_id
+    second = services.ask(SILVER, user=alice, conversation_id=conversation_id)
+    silver = Message.objects.get(pk=second.message_id).parent
+    again = services.ask("", user=alice, conversation_id=conversation_id, again_of=silver.pk)  # a newer version
+    conversation = Conversation.objects.get(pk=conversation_id)
+    turns.switch(conversation, second.message_id)  # the reader goes back to the first answer to Silver
+    gold = Message.objects.get(pk=first.message_id).parent
+    edited = services.ask(
+        "What is the annual fee of the Platinum card?", user=alice, conversation_id=conversation_id, edit_of=gold.pk
+    )
+    conversation.refresh_from_db()
+    assert conversation.current_id == edited.message_id
+    turns.switch(conversation, gold.pk)  # back to the first version of the first question
+    conversation.refresh_from_db()
+    assert conversation.current_id == second.message_id  # as last viewed there, not the newer `again`
+    turns.switch(conversation, again.message_id)
+    turns.switch(conversation, Message.objects.get(pk=edited.message_id).parent_id)
+    turns.switch(conversation, gold.pk)
+    conversation.refresh_from_db()
+    assert conversation.current_id == again.message_id
+
+
 def test_the_chat_switches_versions_and_shows_them(client, alice, handbook):
     first = services.ask(FEE, user=alice)
     asked = Message.objects.get(pk=first.message_id).parent
