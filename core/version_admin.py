@@ -8,6 +8,8 @@ from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
@@ -76,6 +78,11 @@ class VersionAdmin(admin.ModelAdmin):
             self.message_user(request, f"{version.name} is {state}: it cannot be switched in.", messages.ERROR)
             return None
         return version
+
+    @admin.display(description="Created", ordering="created")
+    def created_shown(self, version):
+        """The date and time in one short line (a list must fit 1280 px)."""
+        return date_format(timezone.localtime(version.created), "j M Y, H:i")
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, version):  # coloured by ragsite/admin.css (the CSP allows no style attributes)
