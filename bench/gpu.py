@@ -16,7 +16,7 @@ its error and the next one runs):
    sentence-transformers, fp16 on CUDA) in steps per second, and a bare
    torch loop of the same loss beside it;
 3. reranker fine-tuning: the product's cross-encoder trainer
-   (retrieval/finetune/rerank.py) in steps per second;
+   (retrieval/finetune/cross_encoder.py) in steps per second;
 4. generator fine-tuning: the product's SFT (generation/finetune/sft.py,
    bf16 autocast on CUDA) in steps and tokens per second;
 5. transformers engine: the product's engine on CUDA, time to first token
@@ -243,7 +243,7 @@ def _tensors(features: dict) -> dict:
 
 
 def step_reranker_finetune(budget: float) -> dict:
-    from retrieval.finetune.rerank import train
+    from retrieval.finetune.cross_encoder import train
 
     return _product_training(train, budget * 0.8)
 

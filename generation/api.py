@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from core import metrics
 from generation import queueing, services
+from generation.answer_slots import AnswerSlot, HeldStream, ServerBusy
 from generation.engines.base import GeneratorUnavailable
-from generation.throttling import AnswerSlot, HeldStream, ServerBusy
 from ingestion.models import MAX_ID
 from retrieval.search import SearchError
 
@@ -158,7 +158,7 @@ def busy_response(exc: ServerBusyAnswering) -> Response:
 class AskView(APIView):
     """Answers are limited apart from searches: the "ask" throttle rate
     (API_ASK_RATE_LIMIT, per user), and RAG_MAX_ANSWERS_PER_USER in flight
-    (generation.throttling), so that a few users' answers cannot take every
+    (generation.answer_slots), so that a few users' answers cannot take every
     thread of the web server."""
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, EventStreamRenderer]

@@ -11,7 +11,7 @@ back, and a user alone is served in order. A
 waiting answer's position is the number of answers that start before it.
 
 Answers beyond the process's RAG_MAX_ANSWERS_PER_PROCESS are refused before
-they queue (generation/throttling.py, a 503 with Retry-After); one that has
+they queue (generation/answer_slots.py, a 503 with Retry-After); one that has
 waited RAG_ANSWER_MAX_WAIT seconds gives up with a clear message
 (WaitedTooLong) instead of hanging. Searches and pages never queue here.
 """

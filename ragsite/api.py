@@ -11,7 +11,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from ragsite.throttling import SignInThrottle
+from ragsite.sign_in_throttle import SignInThrottle
 
 # Tokens one user may hold at once; a new one beyond this replaces the oldest.
 TOKENS_PER_USER = 10
@@ -25,7 +25,7 @@ class TokenResponse(serializers.Serializer):
 class TokenView(APIView):
     """A new API token for a user name and password, throttled: per address
     (the "token" rate), and a user name locked after failed sign-ins
-    (ragsite.throttling) is refused. Tokens are django-rest-knox's: the
+    (ragsite.sign_in_throttle) is refused. Tokens are django-rest-knox's: the
     database keeps only a SHA-512 hash of each, and each expires; a user may
     hold TOKENS_PER_USER (one per client), expired ones are deleted when one of
     the user's tokens is next used."""

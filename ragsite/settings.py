@@ -132,8 +132,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-# Django's model backend, throttled: wrong passwords are counted (ragsite.throttling).
-AUTHENTICATION_BACKENDS = ["ragsite.throttling.ThrottledModelBackend"]
+# Django's model backend, throttled: wrong passwords are counted (ragsite.sign_in_throttle).
+AUTHENTICATION_BACKENDS = ["ragsite.sign_in_throttle.ThrottledModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
@@ -199,7 +199,7 @@ RAG_LOGIN_ADDRESS_FAILURES = envint("RAG_LOGIN_ADDRESS_FAILURES", 30, minimum=1)
 RAG_LOGIN_WINDOW_MINUTES = envint("RAG_LOGIN_WINDOW_MINUTES", 15, minimum=1)
 # Answers in flight per user (POST /api/ask, streamed or not; the chat asks
 # through it): one more is refused (429) until one ends. Counted in the cache;
-# a slot is free again 30 s after its process died (generation/throttling.py),
+# a slot is free again 30 s after its process died (generation/answer_slots.py),
 # or once its answer has not moved for RAG_ANSWER_SLOT_SECONDS (stuck).
 RAG_MAX_ANSWERS_PER_USER = envint("RAG_MAX_ANSWERS_PER_USER", 2, minimum=1)
 RAG_ANSWER_SLOT_SECONDS = envint("RAG_ANSWER_SLOT_SECONDS", 300, minimum=1)

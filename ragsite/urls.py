@@ -7,7 +7,7 @@ from generation.api import AskView
 from ingestion.api import DocumentCancelView, DocumentDetailView, DocumentListView, DocumentReindexView
 from ragsite import views
 from ragsite.api import ApiDocsView, TokenView
-from ragsite.throttling import throttled_sign_in
+from ragsite.sign_in_throttle import throttled_sign_in
 from retrieval.api import SearchView
 
 urlpatterns = [

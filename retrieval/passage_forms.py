@@ -4,7 +4,7 @@
   its text. A passage of a reference page ("The default is 4MB.") says what
   it is about only through where it sits; read with its title and heading it
   is found by questions about that ("default work_mem"). The reranker reads
-  passages this way too (retrieval/finetune/rerank.py).
+  passages this way too (retrieval/finetune/cross_encoder.py).
 - "text": the text alone, as indexes made before contextual passages hold it.
 
 The passage shown, quoted and cited is always the text; only what is

@@ -1,4 +1,4 @@
-"""The trained reranker (a cross-encoder, retrieval/finetune/rerank.py) of
+"""The trained reranker (a cross-encoder, retrieval/finetune/cross_encoder.py) of
 the serving retriever version, loaded lazily once per process.
 
 A fine-tuning run saves its reranker beside its embedder
@@ -25,7 +25,7 @@ from django.dispatch import receiver
 
 from retrieval.artifacts import local_model
 from retrieval.embedding import _FORWARD, _torch_threads, load_model, serving_model_path
-from retrieval.finetune.rerank import DECISION_FILE
+from retrieval.finetune.cross_encoder import DECISION_FILE
 
 log = logging.getLogger(__name__)
 

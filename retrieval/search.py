@@ -19,7 +19,7 @@ from ingestion.models import Collection
 from retrieval import evaluation, ranking
 from retrieval.access import ReadableChunks, chunk_owners
 from retrieval.embedding import get_embedder
-from retrieval.finetune.rerank import reorder
+from retrieval.finetune.cross_encoder import reorder
 from retrieval.passage_forms import passage_text
 from retrieval.reranker import get_reranker
 from retrieval.stores import get_store

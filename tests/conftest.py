@@ -104,7 +104,7 @@ def fresh_counters(settings):
     that address for every later one (RAG_LOGIN_ADDRESS_FAILURES)."""
     from django.core.cache import cache
 
-    from generation.throttling import IN_PROCESS
+    from generation.answer_slots import IN_PROCESS
 
     backend = settings.CACHES["default"]["BACKEND"]
     if backend.endswith("LocMemCache"):

@@ -14,7 +14,7 @@ from django.core.cache import caches
 from rest_framework.test import APIClient
 from rest_framework.throttling import ScopedRateThrottle
 
-from ragsite.throttling import SignInAttempts
+from ragsite.sign_in_throttle import SignInAttempts
 
 _addresses = (f"203.0.113.{n}" for n in itertools.count(1))  # one per test: counters never meet
 
@@ -129,7 +129,7 @@ import django
 django.setup()
 from django.conf import settings
 from django.test.utils import override_settings
-from ragsite.throttling import SignInAttempts
+from ragsite.sign_in_throttle import SignInAttempts
 with override_settings(CACHES={settings.CACHES!r}, RAG_LOGIN_FAILURES=3):
     for _ in range(3):
         SignInAttempts({address!r}, "alice").failed()

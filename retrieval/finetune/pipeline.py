@@ -37,7 +37,7 @@ from retrieval.access import SEARCHABLE
 from retrieval.bm25_index import BM25Index, tokenize
 from retrieval.embedding import get_embedder, model_identity
 from retrieval.finetune import evaluate as evaluation
-from retrieval.finetune import negatives, queries, real, reranking, styled
+from retrieval.finetune import negatives, queries, real, reranker_step, styled
 from retrieval.finetune import report as reporting
 from retrieval.finetune.data import Passage, sample, share, split_documents
 from retrieval.finetune.queries import FEEDBACK, ICT, LLM
@@ -306,7 +306,7 @@ def run(
         reranker = None
         if options.reranker:
             with recorder.timed("rerank_train"):
-                reranker = reranking.train_reranker(
+                reranker = reranker_step.train_reranker(
                     options,
                     prepared,
                     folder,
@@ -333,7 +333,7 @@ def run(
         if reranker is not None:
             with recorder.timed("rerank_evaluate"):
                 reranker.update(
-                    reranking.evaluate_reranker(
+                    reranker_step.evaluate_reranker(
                         reranker["path"], prepared, result, documents, lambda d, t: recorder("rerank_evaluate", d, t)
                     )
                 )

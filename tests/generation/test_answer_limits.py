@@ -18,7 +18,7 @@ from django.db import close_old_connections
 from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 
 from generation import services
-from generation.throttling import AnswerSlot
+from generation.answer_slots import AnswerSlot
 from retrieval import search as search_module
 from retrieval.search import SearchError
 from tests.conftest import api_client_for
@@ -114,20 +114,20 @@ def test_slots_taken_at_once_by_many_threads_are_never_over_the_cap(settings):
 @pytest.fixture
 def short_leases(monkeypatch):
     """Leases of 1 s (whole seconds: Redis keeps no less), renewed every third."""
-    from generation import throttling
+    from generation import answer_slots
 
-    monkeypatch.setattr(throttling, "LEASE_SECONDS", 1)
+    monkeypatch.setattr(answer_slots, "LEASE_SECONDS", 1)
 
 
 def test_a_slot_whose_process_stopped_renewing_it_expires_with_its_lease(alice, settings, short_leases):
-    from generation import throttling
+    from generation import answer_slots
 
     settings.RAG_MAX_ANSWERS_PER_USER = 1
     held = AnswerSlot.take(alice)  # never given back
     assert held is not None and AnswerSlot.take(alice) is None
     time.sleep(2.0)
     assert AnswerSlot.take(alice) is None  # its process is alive: the lease was renewed
-    throttling.LEASES.drop(held.key)  # as if the process had died
+    answer_slots.LEASES.drop(held.key)  # as if the process had died
     time.sleep(1.5)
     slot = AnswerSlot.take(alice)
     assert slot is not None
@@ -157,9 +157,9 @@ def test_a_server_killed_mid_answer_frees_its_users_slot_within_the_lease(alice,
         "from django.conf import settings\n"
         f"settings.CACHES['default']['KEY_PREFIX'] = {settings.CACHES['default']['KEY_PREFIX']!r}\n"
         "from django.contrib.auth import get_user_model\n"
-        "from generation import throttling\n"
-        "throttling.LEASE_SECONDS = 2\n"
-        f"slot = throttling.AnswerSlot.take(get_user_model()(pk={alice.pk}))\n"
+        "from generation import answer_slots\n"
+        "answer_slots.LEASE_SECONDS = 2\n"
+        f"slot = answer_slots.AnswerSlot.take(get_user_model()(pk={alice.pk}))\n"
         "print('held' if slot else 'refused', flush=True); time.sleep(60)\n"
     )
     env = {**os.environ, "RAG_MAX_ANSWERS_PER_USER": "1", "RAG_DATA_DIR": str(settings.DATA_DIR)}
@@ -218,6 +218,6 @@ def test_a_process_has_at_most_its_answers_in_flight_all_users_together(alice, b
     assert ask(alice, stream=True).status_code == 200
     settings.RAG_MAX_ANSWERS_PER_USER = 1
     assert ask(alice).status_code == 429  # a user's cap still refuses, and gives its process place back
-    from generation.throttling import IN_PROCESS
+    from generation.answer_slots import IN_PROCESS
 
     assert IN_PROCESS.count == 1

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from generation import evidence
-from retrieval import reranker as reranking
-from retrieval import stores
-from retrieval.finetune import evaluate, report, rerank
+from retrieval import reranker, stores
+from retrieval.finetune import cross_encoder, evaluate, report
 from retrieval.finetune.evaluate import EvalQuery
 from retrieval.search import search
 
@@ -19,7 +18,7 @@ METRICS = dict.fromkeys(("recall@1", "recall@5", "recall@10", "mrr", "ndcg@10"),
 
 def test_rerank_reorders_the_head_only_and_keeps_ties_in_their_first_order():
     scores = {10: 0.1, 11: 0.9, 12: 0.1, 13: 0.5}
-    scored, seconds = rerank.rerank(
+    scored, seconds = cross_encoder.rerank(
         lambda query, texts: np.array([scores[int(t)] for t in texts]),
         ["q"],
         [[10, 11, 12, 13, 14, 15]],
@@ -27,24 +26,26 @@ def test_rerank_reorders_the_head_only_and_keeps_ties_in_their_first_order():
         depth=4,
     )
     assert [list(s) for s in scored] == [[0.1, 0.9, 0.1, 0.5]] and len(seconds) == 1
-    assert rerank.reorder([10, 11, 12, 13, 14, 15], scored[0], 4) == [11, 13, 10, 12, 14, 15]
-    assert rerank.reorder([10, 11, 12, 13, 14, 15], scored[0], 2) == [11, 10, 12, 13, 14, 15]  # shallower
+    assert cross_encoder.reorder([10, 11, 12, 13, 14, 15], scored[0], 4) == [11, 13, 10, 12, 14, 15]
+    assert cross_encoder.reorder([10, 11, 12, 13, 14, 15], scored[0], 2) == [11, 10, 12, 13, 14, 15]  # shallower
 
 
 def test_a_reranker_over_its_latency_budget_reorders_only_as_many_as_fit():
-    assert rerank.within_budget(25.0, 10, 30.0) == 10  # within it
-    assert rerank.within_budget(60.0, 10, 30.0) == 5  # twice too slow: half as many
-    assert rerank.within_budget(155.0, 10, 30.0) == 0  # fewer than three fit: not used
-    assert rerank.within_budget(155.0, 10, 0.0) == 10  # no budget
-    assert rerank.within_budget(None, 10, 30.0) == 10  # not measured
+    assert cross_encoder.within_budget(25.0, 10, 30.0) == 10  # within it
+    assert cross_encoder.within_budget(60.0, 10, 30.0) == 5  # twice too slow: half as many
+    assert cross_encoder.within_budget(155.0, 10, 30.0) == 0  # fewer than three fit: not used
+    assert cross_encoder.within_budget(155.0, 10, 0.0) == 10  # no budget
+    assert cross_encoder.within_budget(None, 10, 30.0) == 10  # not measured
 
 
 def test_the_reranker_is_used_only_when_it_beats_the_order_it_reorders():
     hybrid = dict(METRICS)
     better = {**METRICS, "mrr": 0.6}
-    assert rerank.decide({"h": hybrid, "r": better}, "h", "r", 0.02)["use"]
-    assert not rerank.decide({"h": hybrid, "r": {**METRICS, "mrr": 0.505}}, "h", "r", 0.02)["use"]  # +1% < 2%
-    assert not rerank.decide({"h": hybrid, "r": {**better, "recall@5": 0.4}}, "h", "r", 0.02)["use"]  # loses recall
+    assert cross_encoder.decide({"h": hybrid, "r": better}, "h", "r", 0.02)["use"]
+    assert not cross_encoder.decide({"h": hybrid, "r": {**METRICS, "mrr": 0.505}}, "h", "r", 0.02)["use"]  # +1% < 2%
+    assert not cross_encoder.decide({"h": hybrid, "r": {**better, "recall@5": 0.4}}, "h", "r", 0.02)[
+        "use"
+    ]  # loses recall
 
 
 def _methods(finetuned_dense, reranked_mrr):
@@ -89,9 +90,9 @@ def version_folder(db, settings, tmp_path):
     model.mkdir(parents=True)
     with stores.registry().changing() as state:
         state["active"] = {"name": "v1", "model": str(model)}
-    reranking._reranker.cache_clear()
+    reranker._reranker.cache_clear()
     yield tmp_path / "v1"
-    reranking._reranker.cache_clear()
+    reranker._reranker.cache_clear()
 
 
 def _verdict(folder, use, **more):
@@ -100,26 +101,26 @@ def _verdict(folder, use, **more):
 
 
 def test_search_finds_the_serving_versions_reranker_only_where_it_earned_its_place(version_folder, settings):
-    assert reranking.get_reranker() is None  # the version has none
+    assert reranker.get_reranker() is None  # the version has none
     _verdict(version_folder, False)
-    assert reranking.get_reranker() is None
-    assert reranking.get_reranker(force=True).path == str(version_folder / "reranker")
+    assert reranker.get_reranker() is None
+    assert reranker.get_reranker(force=True).path == str(version_folder / "reranker")
     settings.RAG_RERANK = "on"
-    assert reranking.get_reranker() is not None
+    assert reranker.get_reranker() is not None
     settings.RAG_RERANK = "auto"
     _verdict(version_folder, True)
-    assert reranking.get_reranker().path == str(version_folder / "reranker")
-    assert reranking.get_reranker().depth == settings.RAG_RERANK_DEPTH  # a verdict without a depth: all
+    assert reranker.get_reranker().path == str(version_folder / "reranker")
+    assert reranker.get_reranker().depth == settings.RAG_RERANK_DEPTH  # a verdict without a depth: all
     _verdict(version_folder, True, depth=4)  # its run's latency budget let it score four
-    assert reranking.get_reranker().depth == 4
+    assert reranker.get_reranker().depth == 4
     settings.RAG_RERANK_DEPTH = 3  # fewer asked for here
-    assert reranking.get_reranker().depth == 3
+    assert reranker.get_reranker().depth == 3
     settings.RAG_RERANK = "off"
-    assert reranking.get_reranker() is None
+    assert reranker.get_reranker() is None
     with stores.registry().changing() as state:  # rolled back to the packaged embedder: no reranker
         state["active"] = {"name": "base", "model": None}
     settings.RAG_RERANK = "auto"
-    assert reranking.get_reranker() is None
+    assert reranker.get_reranker() is None
 
 
 class Preferring:

@@ -22,8 +22,8 @@ from pathlib import Path
 from django.conf import settings
 
 from retrieval import passage_forms
+from retrieval.finetune import cross_encoder, report
 from retrieval.finetune import evaluate as evaluation
-from retrieval.finetune import report, rerank
 from retrieval.reranker import FOLDER, CrossEncoderReranker
 
 HYBRID = "hybrid-finetuned"
@@ -33,7 +33,7 @@ COST_SAMPLE = 30  # queries timed again at a shallower depth
 
 def train_reranker(options, prepared, folder: Path, *, max_minutes: float, progress=None) -> dict:
     path = folder / FOLDER
-    trained = rerank.train(
+    trained = cross_encoder.train(
         options.base_model,
         prepared.triplet_texts(passage_forms.CONTEXTUAL),  # the reranker reads passages in context, whatever the index
         path,
@@ -56,19 +56,19 @@ def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progre
     model.warm_up()
     queries = prepared.eval_queries
     asked, rankings, deepest = [q.query for q in queries], result["rankings"][HYBRID], settings.RAG_RERANK_DEPTH
-    scores, seconds = rerank.rerank(model.score, asked, rankings, texts, deepest, progress)
+    scores, seconds = cross_encoder.rerank(model.score, asked, rankings, texts, deepest, progress)
     cost = _p50_ms(seconds)
-    depth = rerank.within_budget(cost, deepest, settings.RAG_RERANK_BUDGET_MS)
-    reordered = [rerank.reorder(r, s, depth or deepest) for r, s in zip(rankings, scores)]
+    depth = cross_encoder.within_budget(cost, deepest, settings.RAG_RERANK_BUDGET_MS)
+    reordered = [cross_encoder.reorder(r, s, depth or deepest) for r, s in zip(rankings, scores)]
     result["rankings"][RERANKED] = [r[: evaluation.K] for r in reordered]
     result["methods"][RERANKED] = evaluation.score(reordered, queries, documents)
     for source, row in result["by_source"].items():
         picked = [i for i, q in enumerate(queries) if q.source == source]
         row[RERANKED] = evaluation.score([reordered[i] for i in picked], [queries[i] for i in picked], documents)
     judged, basis = report.deciding_methods(result, queries, documents, settings.RAG_FINETUNE_MIN_REAL_QUERIES)
-    decision = {**rerank.decide(judged, HYBRID, RERANKED, settings.RAG_RERANK_MIN_GAIN), "basis": basis}
+    decision = {**cross_encoder.decide(judged, HYBRID, RERANKED, settings.RAG_RERANK_MIN_GAIN), "basis": basis}
     if 0 < depth < deepest:  # what scoring only that many costs, measured again on a sample
-        cost = _p50_ms(rerank.rerank(model.score, asked[:COST_SAMPLE], rankings, texts, depth)[1])
+        cost = _p50_ms(cross_encoder.rerank(model.score, asked[:COST_SAMPLE], rankings, texts, depth)[1])
     verdict = {
         **decision,
         "use": decision["use"] and depth > 0,
@@ -81,7 +81,7 @@ def evaluate_reranker(path: str, prepared, result: dict, documents: dict, progre
         "cost_ms_p50_all": _p50_ms(seconds),  # scoring RAG_RERANK_DEPTH
         "methods": {HYBRID: judged[HYBRID], RERANKED: judged[RERANKED]},
     }
-    (Path(path) / rerank.DECISION_FILE).write_text(json.dumps(verdict, indent=1))
+    (Path(path) / cross_encoder.DECISION_FILE).write_text(json.dumps(verdict, indent=1))
     return {"decision": verdict}
 
 
