@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "ingestion",
     "retrieval",
     "generation",
+    "chat",
     "ragsite",
 ]
 

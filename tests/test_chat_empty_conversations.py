@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from chat.services import EMPTY_CONVERSATION_GRACE
 from generation.models import Conversation, Message
-from ragsite.chat import EMPTY_CONVERSATION_GRACE
 
 pytestmark = pytest.mark.django_db
 

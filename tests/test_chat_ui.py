@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 import pytest
 from django.core.files.base import ContentFile
 
+from chat.rendering import render
 from generation.models import Citation, Conversation, Message
 from ingestion.models import Collection, Document
-from ragsite.rendering import render
 
 PASSAGE = "## Booking\n\nYou can book online.\n\n- Silver: no fee\n- Gold: 95 euros a year\n\nThe Gold card fee is waived in the first year."
 HOSTILE = "<script>alert('passage')</script> Fees <img src=x onerror=alert('img')> [x](javascript:alert(1)) **bold**"
@@ -332,7 +332,7 @@ def test_the_page_image_marks_the_sentence(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from ragsite.pdfpage import render_page
+    from chat.pdfpage import render_page
     from tests.conftest import HANDBOOK_PAGES
     from tests.pdfs import make_pdf
 
@@ -402,7 +402,7 @@ def test_a_poster_sized_page_is_drawn_within_bounds(tmp_path):
     from fpdf import FPDF
     from PIL import Image
 
-    from ragsite.pdfpage import MAX_SIDE, render_page
+    from chat.pdfpage import MAX_SIDE, render_page
 
     pdf = FPDF(unit="pt", format=(14400, 14400))  # PDF's largest page: 200 inches a side
     pdf.add_page()
@@ -424,7 +424,7 @@ def test_conversations_with_the_same_title_are_numbered_in_the_sidebar(client, a
 
 
 def test_conversations_are_found_as_you_type_with_a_snippet_of_the_turn(client, alice, bob, answered):
-    from ragsite.chat import snippet
+    from chat.services import snippet
 
     conversation, _, _ = answered
     client.force_login(alice)
@@ -449,7 +449,7 @@ def test_renaming_returns_to_the_page_it_was_done_on_but_never_off_the_site(clie
 
 
 def test_suggested_questions_read_as_a_person_would_ask_them():
-    from ragsite.suggestions import suggested
+    from chat.suggestions import suggested
 
     documents = [
         (

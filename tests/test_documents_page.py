@@ -1,4 +1,4 @@
-"""The documents page (/documents/, ragsite/library.py): what a user may ask
+"""The documents page (/documents/, chat/library.py): what a user may ask
 about, with first-page thumbnails, found by what the documents say or by
 name, each opening or narrowing the next questions to it; nothing of a
 collection the user may not read."""

@@ -1,4 +1,4 @@
-"""A conversation exported as Markdown and JSON (ragsite/export.py): the
+"""A conversation exported as Markdown and JSON (chat/export.py): the
 branch on show with each answer's sources and cited sentences, for its
 owner only, withheld where the chat withholds."""
 

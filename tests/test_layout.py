@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("ingestion", "retrieval", "generation")
+APPS = ("ingestion", "retrieval", "generation", "chat")
 FIRST_PARTY = ("core", "ragsite", *APPS)
 
 

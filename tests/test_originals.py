@@ -1,12 +1,12 @@
-"""The source viewer's originals (ragsite/originals.py) and where a cited
-sentence is on its PDF page (ragsite/pdfpage.py's sentence_boxes), through
+"""The source viewer's originals (chat/originals.py) and where a cited
+sentence is on its PDF page (chat/pdfpage.py's sentence_boxes), through
 the views that serve them to the owner of the answer and no one else."""
 
 import pytest
 
+from chat import originals
 from generation.models import Citation, Conversation, Message
 from ingestion.models import Collection
-from ragsite import originals
 from tests.ingestion.test_parsing import make_docx
 from tests.pdfs import make_pdf
 from tests.test_chat_ui import cite_handbook_and_a_withdrawn_leaflet, make_document

@@ -5,9 +5,9 @@ of its documents are left out; the others' answers are untouched."""
 
 import pytest
 
+from chat.services import WITHHELD_ANSWER
 from generation.models import Citation, Conversation, Message
 from ingestion.models import Collection, Document
-from ragsite.chat import WITHHELD_ANSWER
 
 pytestmark = pytest.mark.django_db
 SECRET = "We buy Contoso on 3 March for 40 million euros."

@@ -39,7 +39,7 @@ def test_search_and_ask_answer_503_with_retry_after_while_the_database_is_gone(a
 
 
 def test_a_page_says_so_too(alice, client, monkeypatch):
-    from ragsite import views
+    from chat import views
 
     def gone(*args, **kwargs):
         raise OperationalError("database is locked")
@@ -53,7 +53,7 @@ def test_a_page_says_so_too(alice, client, monkeypatch):
 def test_other_database_errors_are_not_hidden(alice, client, monkeypatch):
     from django.db import IntegrityError
 
-    from ragsite import views
+    from chat import views
 
     def broken(*args, **kwargs):
         raise IntegrityError("a bug, not an outage")

@@ -101,7 +101,7 @@ def test_a_table_row_stays_inside_its_list_item():
     row = Item("| Card | Fee |\n|---|---|\n| Gold | 95 |", "Fees", 0.8, quote="| Gold | 95 |", header="| Card | Fee |")
     decision = parts.compose([parts.Part("Gold fee?", [row], True), parts.Part("replacement?", [REPLACEMENT], True)])
     assert "- *Gold fee?* \n\n  | Card | Fee |\n  |---|---|\n  | Gold | 95 [1] |\n- *Replacement?*" in decision.answer
-    from ragsite.rendering import render
+    from chat.rendering import render
 
     html = " ".join(render(decision.answer).split())
     assert "<li>" in html and "<td>95 [1]</td>" in html and html.count("<li>") == 2

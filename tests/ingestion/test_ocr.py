@@ -10,12 +10,12 @@ import shutil
 
 import pytest
 
+from chat.pdfpage import sentence_boxes
 from ingestion import ocr
 from ingestion.isolation import parse_isolated
 from ingestion.limits import Guard, LimitExceeded, Limits
 from ingestion.ocr import OcrOptions
 from ingestion.parsing import ParseError, parse_file, unsupported_reason
-from ragsite.pdfpage import sentence_boxes
 from tests.pdfs import make_pdf
 from tests.scans import make_page_image, make_scanned_pdf
 

@@ -82,7 +82,7 @@ def test_a_png_is_shown_as_its_searchable_pdf(parse_only, client, alice, tmp_pat
     assert served["Content-Type"] == "application/pdf"
     citation = cite(document, alice)
     assert client.get(f"/citations/{citation.pk}/boxes").json()["boxes"]
-    from ragsite.chat import citation_dict
+    from chat.services import citation_dict
 
     shown = citation_dict(citation)
     assert shown["format"] == "pdf" and shown["boxes_url"] and shown["file_url"].endswith("#page=1")

@@ -23,7 +23,7 @@
     return node;
   }
 
-  // HTML made by the server (ragsite/rendering.py: Markdown rendered, then
+  // HTML made by the server (chat/rendering.py: Markdown rendered, then
   // sanitised by an allowlist); everything else on the page is set as text.
   function sanitisedHtml(node, html) {
     node.innerHTML = html;
@@ -310,7 +310,7 @@
   }
   let shownIds = new Set();
 
-  // An answer as stored (ragsite/chat.py's message_dict): the same live and after a reload.
+  // An answer as stored (chat/services.py's message_dict): the same live and after a reload.
   function answerMessage(m, question) {
     dropHint();
     const box = el("div", "msg assistant");

@@ -4,7 +4,7 @@
 // selectable (a text layer over the drawing), with the cited sentence
 // highlighted from the boxes of its characters (the server finds them with
 // PDFium: /citations/<id>/boxes). Other originals come as
-// HTML the server sanitised (ragsite/originals.py); the cited sentence is
+// HTML the server sanitised (chat/originals.py); the cited sentence is
 // found in their text and marked, and the view scrolled to it.
 
 let library = null;
@@ -280,7 +280,7 @@ export async function showDocument(host, bar, source, wanted) {
   bar.hidden = true;
   if (!data.format) return {reason: data.reason || "This original cannot be shown here.", close() {}, refit() {}};
   const page = el("div", "original-page original-" + data.format);
-  page.innerHTML = data.html;  // sanitised by the server (ragsite/originals.py)
+  page.innerHTML = data.html;  // sanitised by the server (chat/originals.py)
   host.replaceChildren(page);
   const marks = markText(page, wanted);
   if (marks.length) centre(host, marks[0]);

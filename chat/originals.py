@@ -82,7 +82,7 @@ def shown(path: Path, filename: str) -> dict:
     if kind == "html":
         return {"format": kind, "html": sanitised_page(text)}
     if kind == "markdown":
-        from ragsite.rendering import render
+        from chat.rendering import render
 
         return {"format": kind, "html": render(text)}
     return {"format": kind, "html": f'<pre class="original-text">{html.escape(text)}</pre>'}
@@ -112,9 +112,9 @@ def _absolute_links_only(tag: str, attribute: str, value: str) -> str | None:
 
 def _docx(path: Path) -> str:
     """A Word document as the parser reads it (headings and tables as Markdown), rendered."""
+    from chat.rendering import render
     from ingestion import docx_reader
     from ingestion.limits import Guard
-    from ragsite.rendering import render
 
     try:
         blocks, _ = docx_reader.read_docx(path, Guard())

@@ -1,6 +1,6 @@
 """A conversation to take away: the branch on show, each answer with its
 sources and the sentence each was cited for, as Markdown (to read or paste)
-or JSON (to process). Built from what the chat shows (ragsite/chat.py's
+or JSON (to process). Built from what the chat shows (chat/services.py's
 message dictionaries), so an answer withheld in the chat is withheld here."""
 
 from __future__ import annotations

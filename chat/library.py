@@ -112,7 +112,7 @@ def thumbnail(document: Document) -> bytes:
     """PNG bytes of the document's first page, drawn once per file and kept;
     FileNotFoundError when its file is gone, pdfpage.PageError when PDFium
     cannot draw it."""
-    from ragsite.pdfpage import render_thumbnail
+    from chat.pdfpage import render_thumbnail
 
     source = storage.shown_path(document)
     digest = (document.searchable_file.name and Path(document.searchable_file.name).stem) or document.sha256

@@ -14,16 +14,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
+from chat import suggestions
+from chat.originals import format_of
+from chat.rendering import render
 from generation import turns
 from generation.models import Conversation, Message
 from ingestion.models import Chunk, Collection, Document
-from ragsite import suggestions
-from ragsite.originals import format_of
-from ragsite.rendering import render
 
 PDF = ".pdf"
 PDF_TYPE = "application/pdf"
-# How an original is served (ragsite.views.document_file): PDFs as PDFs, text as
+# How an original is served (chat.views.document_file): PDFs as PDFs, text as
 # text. A stored HTML page is shown as its source: it would otherwise run as a
 # page of this site. Word files are what they are (the browser downloads them).
 TEXT_SUFFIXES = {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml"}
@@ -112,7 +112,7 @@ def readable_documents(user) -> tuple[list[Document], int]:
 
 
 def suggested_questions(documents: list[Document]) -> list[str]:
-    """Questions a new user might ask (ragsite/suggestions.py), from the
+    """Questions a new user might ask (chat/suggestions.py), from the
     section headings of the documents with the most of them first."""
     ids = [d.pk for d in documents]
     headings: dict[int, list[str]] = {pk: [] for pk in ids}
@@ -258,7 +258,7 @@ def ocr_confidence(document, page: int | None) -> float | None:
 
 
 def original(document_id: int | None, filename: str) -> dict:
-    """How the viewer shows the original (ragsite/originals.py) and where it gets it."""
+    """How the viewer shows the original (chat/originals.py) and where it gets it."""
     kind = format_of(filename) if document_id else ""
     url = reverse("document-file" if kind == "pdf" else "document-original", args=[document_id]) if kind else ""
     return {"format": kind, "original_url": url}
