@@ -56,6 +56,21 @@ def start_worker(log_path: Path, name: str = "") -> subprocess.Popen:
     return process
 
 
+def start_server(port: int, log_name: str, env: dict) -> subprocess.Popen:
+    """gunicorn as `make run` starts it (1 worker, 48 threads) on 127.0.0.1:`port`,
+    `env` over this process's environment, its output in $TMPDIR/`log_name`;
+    returns at once (the caller waits until it answers)."""
+    log = open(Path(tempfile.gettempdir()) / log_name, "wb")  # noqa: SIM115 (the server's, for its life)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", f"127.0.0.1:{port}"]
+        + ["--workers", "1", "--threads", "48", "--timeout", "300"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 def stop(process: subprocess.Popen) -> None:
     process.terminate()
     try:

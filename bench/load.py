@@ -23,8 +23,6 @@ import argparse
 import contextlib
 import http.client
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.answers import machine  # noqa: E402
-from bench.common import ROOT, setup_django  # noqa: E402
+from bench.common import ROOT, setup_django, start_server  # noqa: E402
 from tests.slow_clients import Proxy, free_port  # noqa: E402
 
 
@@ -172,14 +170,10 @@ def main():
     if args.proxy:
         extra.setdefault("RAG_NUM_PROXIES", "1")
     port = free_port()
-    log = open(Path(tempfile.gettempdir()) / f"load-{args.label}-gunicorn.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "1", "--threads", "48", "--timeout", "300"],
-        cwd=ROOT,
-        env={**os.environ, "RAG_DATA_DIR": str(data), "RAG_ANSWERABILITY_AUTOFIT": "false", **extra},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = start_server(
+        port,
+        f"load-{args.label}-gunicorn.log",
+        {"RAG_DATA_DIR": str(data), "RAG_ANSWERABILITY_AUTOFIT": "false", **extra},
     )
     stack = contextlib.ExitStack()
     try:

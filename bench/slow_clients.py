@@ -15,17 +15,15 @@ letting it go. Writes bench/results/slow-clients-<label>.json.
 import argparse
 import http.client
 import json
-import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.answers import machine  # noqa: E402
-from bench.common import ROOT, setup_django  # noqa: E402
+from bench.common import ROOT, setup_django, start_server  # noqa: E402
 
 PAGE_TIMEOUT = 5.0
 
@@ -86,14 +84,10 @@ def main() -> None:
     from tests.slow_clients import Proxy, free_port
 
     port = free_port()
-    log = open(Path(tempfile.gettempdir()) / f"slow-clients-{args.label}-gunicorn.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", f"127.0.0.1:{port}"]
-        + ["--workers", "1", "--threads", "48", "--timeout", "300"],
-        cwd=ROOT,
-        env={**os.environ, "RAG_DATA_DIR": str(data), "RAG_NUM_PROXIES": "0", "API_TOKEN_RATE_LIMIT": "100000/min"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = start_server(
+        port,
+        f"slow-clients-{args.label}-gunicorn.log",
+        {"RAG_DATA_DIR": str(data), "RAG_NUM_PROXIES": "0", "API_TOKEN_RATE_LIMIT": "100000/min"},
     )
     rows = []
     try:
