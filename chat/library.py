@@ -20,6 +20,7 @@ from ingestion import storage
 from ingestion.models import Chunk, Collection, Document
 
 PER_PAGE = 24
+MAX_NAMED = 500  # documents a search by name lists at most (after those found by content)
 SNIPPET_CHARS = 220
 PREVIEW_CHARS = 400
 # The cosine (all-MiniLM) from which a passage that shares no word with a
@@ -53,13 +54,14 @@ def browse(user, *, query: str = "", collection: str = "", page: int = 1) -> tup
     documents = readable(user)
     if collection:
         documents = documents.filter(collection__name=collection)
-    if not query:
-        shown = Paginator([Row(d) for d in documents.order_by("-created")], PER_PAGE).get_page(page)
+    if not query:  # the database pages the documents; only the page's become rows
+        shown = Paginator(documents.order_by("-created"), PER_PAGE).get_page(page)
+        shown.object_list = [Row(d) for d in shown.object_list]
     else:
         rows = _by_content(user, query, documents)
-        named = documents.filter(Q(title__icontains=query) | Q(original_filename__icontains=query)).order_by("-created")
+        named = documents.filter(Q(title__icontains=query) | Q(original_filename__icontains=query))
         seen = {row.document.pk for row in rows}
-        rows += [Row(d) for d in named if d.pk not in seen]
+        rows += [Row(d) for d in named.order_by("-created")[:MAX_NAMED] if d.pk not in seen]
         shown = Paginator(rows, PER_PAGE).get_page(page)
     _add_previews([row for row in shown.object_list if not has_thumbnail(row.document)])
     return shown, bool(query)

@@ -79,3 +79,15 @@ def test_hostile_titles_and_queries_are_text(client, bob, handbook):
     assert "<script>alert(1)" not in html and "<img src=x onerror" not in html
     client.force_login(bob)
     assert client.get("/documents/", {"q": "fee\x00"}).status_code == 400  # a NUL is refused, not a 500
+
+
+def test_the_documents_come_a_page_at_a_time(client, bob):
+    from ingestion.models import Collection
+    from tests.test_chat_ui import make_document
+
+    shelf = Collection.objects.create(name="shelf", is_public=True)
+    for n in range(30):
+        make_document(shelf, name=f"note-{n:02}.md", data=b"# Note\n\nText.", title=f"Note {n:02}")
+    first, second = page_of(client, bob), page_of(client, bob, page=2)
+    assert "30 documents" in first and first.count('class="library-card"') == 24 and "Page 1 of 2" in first
+    assert second.count('class="library-card"') == 6 and "Note 00" in second and "Note 29" in first  # newest first
